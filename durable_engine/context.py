@@ -1,0 +1,182 @@
+"""`DurableContext`: the front door of every durable operation.
+
+Each operation gets its id when it is called, not when it is first awaited:
+`ctx.step(...)` returns an awaitable that already holds its id, so
+`asyncio.gather(ctx.step(a), ctx.step(b))` numbers a and b in call order on every run.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from .config import Duration, StepConfig
+
+if TYPE_CHECKING:
+    from .execution import ExecutionRun
+
+__all__ = ["DurableContext", "StepContext", "durable_step"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+StepFunction = Callable[["StepContext"], T] | Callable[["StepContext"], Awaitable[T]]
+
+
+class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
+    """A logger that stays silent while its execution is replaying."""
+
+    def __init__(self, logger: logging.Logger, run: ExecutionRun, extra: dict[str, Any]) -> None:
+        super().__init__(logger, extra)
+        self._run = run
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's own name
+        return not self._run.replaying and self.logger.isEnabledFor(level)
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self._run.replaying:
+            return
+        super().log(level, msg, *args, **kwargs)
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What a step's body is given: its attempt number (from 1) and a logger."""
+
+    execution_id: str
+    operation_id: str
+    attempt: int
+    logger: logging.LoggerAdapter[logging.Logger]
+
+
+class _BoundStep(Generic[T]):
+    """A `durable_step` function with its arguments bound, waiting for its StepContext."""
+
+    __slots__ = ("_args", "_fn", "_kwargs", "is_async", "name")
+
+    def __init__(self, fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self.name = name
+        self.is_async = inspect.iscoroutinefunction(fn)
+
+    def __call__(self, step_ctx: StepContext) -> Any:
+        return self._fn(step_ctx, *self._args, **self._kwargs)
+
+
+def durable_step(fn: Callable[..., Any]) -> Callable[..., _BoundStep[Any]]:
+    """Bind a step's arguments: `@durable_step def add(step_ctx, a, b)` then
+    `await ctx.step(add(5, 3))`; the step's name defaults to the function's name."""
+
+    @functools.wraps(fn)
+    def bind(*args: Any, **kwargs: Any) -> _BoundStep[Any]:
+        return _BoundStep(fn, fn.__name__, args, kwargs)
+
+    return bind
+
+
+def step_name(fn: Callable[..., Any], name: str | None) -> str | None:
+    if name is not None:
+        return name
+    if isinstance(fn, _BoundStep):
+        return fn.name
+    fn_name = getattr(fn, "__name__", None)
+    return None if fn_name in (None, "<lambda>") else str(fn_name)
+
+
+def is_async_callable(fn: Callable[..., Any]) -> bool:
+    if isinstance(fn, _BoundStep):
+        return fn.is_async
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - an object's async __call__
+    )
+
+
+class DurableContext:
+    """The handle a durable function uses for every operation it wants checkpointed."""
+
+    def __init__(self, run: ExecutionRun, parent_id: str | None = None) -> None:
+        self._run = run
+        self._parent_id = parent_id
+        self._counter = 0
+        self.logger: logging.LoggerAdapter[logging.Logger] = ReplayAwareLogger(
+            run.logger, run, {"execution_id": run.execution_id, "context_id": parent_id}
+        )
+
+    @property
+    def execution_id(self) -> str:
+        return self._run.execution_id
+
+    @property
+    def context_id(self) -> str | None:
+        """This context's operation id (None for the root context)."""
+        return self._parent_id
+
+    def is_replaying(self) -> bool:
+        """True while the execution re-runs operations whose outcome is recorded."""
+        return self._run.replaying
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        if self._parent_id is None:
+            return str(self._counter)
+        return f"{self._parent_id}/{self._counter}"
+
+    # -- operations --------------------------------------------------------------
+
+    @overload
+    def step(
+        self, fn: Callable[[StepContext], Awaitable[T]], name: str | None = ..., config: StepConfig | None = ...
+    ) -> Coroutine[Any, Any, T]: ...
+
+    @overload
+    def step(
+        self, fn: Callable[[StepContext], T], name: str | None = ..., config: StepConfig | None = ...
+    ) -> Coroutine[Any, Any, T]: ...
+
+    def step(
+        self, fn: Callable[[StepContext], Any], name: str | None = None, config: StepConfig | None = None
+    ) -> Coroutine[Any, Any, Any]:
+        """Run `fn(step_ctx)` once, checkpoint its result or error, retry per the config."""
+        return _step.run_step(self._run, self._next_id(), self._parent_id, fn, step_name(fn, name), config)
+
+    def wait(self, duration: Duration, name: str | None = None) -> Coroutine[Any, Any, None]:
+        """A durable timer: the execution may leave memory until it is due."""
+        return _wait.run_wait(self._run, self._next_id(), self._parent_id, duration, name)
+
+    def run_in_child_context(
+        self, fn: Callable[[DurableContext], Awaitable[T]], name: str | None = None
+    ) -> Coroutine[Any, Any, T]:
+        """Run `fn(child_ctx)` with its own operation numbering under this operation's id."""
+        return _child.run_child(self._run, self._next_id(), self._parent_id, fn, name)
+
+    def now(self) -> Coroutine[Any, Any, datetime]:
+        """The current time (aware UTC), recorded so replay sees the same instant."""
+        return _values.recorded_now(self._run, self._next_id(), self._parent_id)
+
+    def random(self) -> Coroutine[Any, Any, float]:
+        """A random float in [0, 1), recorded so replay sees the same number."""
+        return _values.recorded_random(self._run, self._next_id(), self._parent_id)
+
+    def uuid4(self) -> Coroutine[Any, Any, uuid.UUID]:
+        """A random UUID, recorded so replay sees the same one."""
+        return _values.recorded_uuid4(self._run, self._next_id(), self._parent_id)
+
+
+# Imported last: the operation modules use the classes defined above.
+from .operations import child as _child  # noqa: E402
+from .operations import step as _step  # noqa: E402
+from .operations import values as _values  # noqa: E402
+from .operations import wait as _wait  # noqa: E402

@@ -1,0 +1,425 @@
+"""The `Engine`: registry of durable functions, start/run/get/list, and lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+import serdes as _serdes
+from serdes import SerDes
+
+from .clock import Clock, SystemClock
+from .config import to_seconds
+from .context import DurableContext
+from .errors import (
+    ExecutionAlreadyExists,
+    ExecutionNotFound,
+    FunctionNotRegistered,
+    PayloadTooLarge,
+    SerDesError,
+    StoreError,
+)
+from .execution import ExecutionRun, Limits
+from .executor import RunOutcome, drive
+from .journal import Journal
+from .models import ExecutionInfo, ExecutionRecord, ExecutionStatus, timestamp_to_datetime
+from .scheduler import Scheduler, new_worker_id
+from .store import NewExecution, SqliteStore, Store
+from .views import OperationInfo, build_operation_tree, decode_error
+
+__all__ = ["DurableFunction", "Engine", "ExecutionHandle"]
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
+
+logger = logging.getLogger("durable_engine")
+
+
+@dataclass(frozen=True, slots=True)
+class DurableFunction:
+    """A registered durable function."""
+
+    name: str
+    fn: Workflow
+    serdes: SerDes | None
+
+
+class ExecutionHandle:
+    """A started execution: its id, its status, and its result once it ends."""
+
+    def __init__(self, engine: Engine, execution_id: str) -> None:
+        self._engine = engine
+        self.execution_id = execution_id
+
+    def __repr__(self) -> str:
+        return f"ExecutionHandle({self.execution_id!r})"
+
+    async def status(self) -> ExecutionStatus:
+        return (await self._engine.get_execution(self.execution_id)).status
+
+    async def result(self) -> Any:
+        """Wait for the execution to end; return its result or raise its error."""
+        info = await self._engine.wait_for(self.execution_id)
+        if info.status is ExecutionStatus.SUCCEEDED:
+            return info.result
+        raise info.error
+
+
+class Engine:
+    """A durable execution engine on one SQLite file.
+
+    `async with engine:` opens the store and runs the scheduler in this process;
+    leaving stops it cleanly and leaves every unfinished execution resumable.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        serdes: SerDes | None = None,
+        synchronous: str = "NORMAL",
+        payload_limit: int = 256 * 1024,
+        lease: timedelta | float = 15.0,
+        in_memory_wait: timedelta | float = 1.0,
+        max_concurrent_executions: int = 10_000,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.serdes: SerDes = serdes or _serdes.MsgpackSerDes()
+        self.clock: Clock = clock or SystemClock()
+        self.store: Store = store or SqliteStore(self.path, synchronous=synchronous)
+        self.limits = Limits(
+            payload_limit=payload_limit,
+            in_memory_wait=to_seconds(in_memory_wait, what="in_memory_wait"),
+        )
+        self.lease = to_seconds(lease, what="lease")
+        self.max_concurrent_executions = max_concurrent_executions
+        self.worker_id = worker_id or new_worker_id()
+        self.logger = logger
+        self._error_serdes = _serdes.MsgpackSerDes()
+        self._functions: dict[str, DurableFunction] = {}
+        self._runs: dict[str, tuple[ExecutionRun | None, asyncio.Task[None]]] = {}
+        self._waiters: dict[str, asyncio.Event] = {}
+        self._scheduler: Scheduler | None = None
+        self._open = False
+
+    # -- registry ------------------------------------------------------------------
+
+    @overload
+    def durable_function(self, fn: F, /) -> F: ...
+
+    @overload
+    def durable_function(
+        self, fn: None = None, /, *, name: str | None = None, serdes: SerDes | None = None
+    ) -> Callable[[F], F]: ...
+
+    def durable_function(
+        self, fn: F | None = None, /, *, name: str | None = None, serdes: SerDes | None = None
+    ) -> F | Callable[[F], F]:
+        """Register `async def f(ctx, input)` under `name` (default: its `__qualname__`)."""
+
+        def register(f: F) -> F:
+            if not asyncio.iscoroutinefunction(f):
+                raise TypeError(f"a durable function must be `async def`, not {f!r}")
+            key = name or f.__qualname__
+            existing = self._functions.get(key)
+            if existing is not None and existing.fn is not f:
+                raise ValueError(f"a different durable function is already registered as {key!r}")
+            self._functions[key] = DurableFunction(key, f, serdes)
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def function(self, name: str) -> DurableFunction:
+        try:
+            return self._functions[name]
+        except KeyError:
+            known = ", ".join(sorted(self._functions)) or "none"
+            raise FunctionNotRegistered(
+                f"no durable function named {name!r} is registered on this engine (known: {known})"
+            ) from None
+
+    def function_names(self) -> list[str]:
+        return list(self._functions)
+
+    def _resolve_function(self, fn_or_name: Callable[..., Any] | str) -> DurableFunction:
+        if isinstance(fn_or_name, str):
+            return self.function(fn_or_name)
+        for registered in self._functions.values():
+            if registered.fn is fn_or_name:
+                return registered
+        raise FunctionNotRegistered(
+            f"{getattr(fn_or_name, '__qualname__', fn_or_name)!r} is not registered on this "
+            "engine; decorate it with @engine.durable_function"
+        )
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def __aenter__(self) -> Engine:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open the store and start the scheduler in this process."""
+        if self._open:
+            return
+        await self.store.open()
+        self._scheduler = Scheduler(
+            self.store,
+            self,
+            self.clock,
+            worker_id=self.worker_id,
+            lease=self.lease,
+            logger=self.logger,
+        )
+        try:
+            await self._scheduler.start()
+        except BaseException:
+            await self.store.close()
+            raise
+        self._open = True
+
+    async def close(self) -> None:
+        """Stop claiming, unwind running executions, release their leases."""
+        if not self._open:
+            return
+        self._open = False
+        assert self._scheduler is not None
+        await self._scheduler.stop()
+        tasks = [task for _, task in self._runs.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(StoreError):
+            await self.store.remove_worker(self.worker_id, self.clock.now())
+        await self.store.close()
+        for event in self._waiters.values():
+            event.set()
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise RuntimeError("the engine is not open: use `async with engine:` first")
+
+    # -- starting executions -------------------------------------------------------
+
+    async def start(
+        self,
+        fn_or_name: Callable[..., Any] | str,
+        input: Any = None,
+        *,
+        execution_name: str | None = None,
+        timeout: timedelta | float | None = None,
+    ) -> ExecutionHandle:
+        """Start an execution (or return the one already started under `execution_name`)."""
+        self._require_open()
+        function = self._resolve_function(fn_or_name)
+        codec = function.serdes or self.serdes
+        try:
+            data = codec.serialize(input)
+        except _serdes.SerDesError as exc:
+            raise SerDesError(f"the input of {function.name!r} cannot be serialized: {exc}") from exc
+        if len(data) > self.limits.payload_limit:
+            raise PayloadTooLarge(len(data), self.limits.payload_limit, "the input")
+        now = self.clock.now()
+        timeout_at = None if timeout is None else now + to_seconds(timeout, what="timeout")
+        record, created = await self.store.create_execution(
+            NewExecution(
+                execution_id=uuid.uuid4().hex,
+                name=execution_name,
+                function=function.name,
+                input=data,
+                created_at=now,
+                owner=self.worker_id,
+                timeout_at=timeout_at,
+            )
+        )
+        if not created:
+            self._check_duplicate(record, function, input, codec)
+            return ExecutionHandle(self, record.execution_id)
+        self.launch(record)
+        return ExecutionHandle(self, record.execution_id)
+
+    def _check_duplicate(
+        self, record: ExecutionRecord, function: DurableFunction, input: Any, codec: SerDes
+    ) -> None:
+        if record.function != function.name:
+            raise ExecutionAlreadyExists(
+                f"execution {record.name!r} already exists for function {record.function!r}, "
+                f"not {function.name!r}"
+            )
+        try:
+            same = codec.deserialize(record.input) == codec.deserialize(codec.serialize(input))
+        except _serdes.SerDesError:
+            same = False
+        if not same:
+            raise ExecutionAlreadyExists(
+                f"execution {record.name!r} already exists with a different input"
+            )
+
+    async def run(
+        self,
+        fn_or_name: Callable[..., Any] | str,
+        input: Any = None,
+        *,
+        execution_name: str | None = None,
+        timeout: timedelta | float | None = None,
+    ) -> Any:
+        """Start an execution and return its result (raise its error)."""
+        handle = await self.start(
+            fn_or_name, input, execution_name=execution_name, timeout=timeout
+        )
+        return await handle.result()
+
+    # -- reading executions ----------------------------------------------------------
+
+    async def get_execution(self, execution_id: str) -> ExecutionInfo:
+        record = await self.store.get_execution(execution_id)
+        if record is None:
+            raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+        return self._info(record)
+
+    async def list_executions(
+        self,
+        status: ExecutionStatus | str | None = None,
+        function: str | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[ExecutionInfo]:
+        records = await self.store.list_executions(
+            status=None if status is None else ExecutionStatus(status),
+            function=function,
+            limit=limit,
+        )
+        return [self._info(r) for r in records]
+
+    async def get_operations(self, execution_id: str) -> list[OperationInfo]:
+        """The execution's operations as a tree (top-level operations, each with children)."""
+        record = await self.store.get_execution(execution_id)
+        if record is None:
+            raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+        codec = self._codec_for(record.function)
+        checkpoints = await self.store.load_operations(execution_id)
+        return build_operation_tree(checkpoints, codec, self._error_serdes)
+
+    async def wait_for(self, execution_id: str) -> ExecutionInfo:
+        """Wait until the execution ends; return its info."""
+        self._require_open()
+        event = self._waiters.setdefault(execution_id, asyncio.Event())
+        try:
+            while True:
+                event.clear()
+                info = await self.get_execution(execution_id)
+                if info.status.is_terminal:
+                    return info
+                if not self._open:
+                    raise RuntimeError("the engine closed before the execution ended")
+                await event.wait()
+        finally:
+            self._waiters.pop(execution_id, None)
+
+    def _codec_for(self, function: str) -> SerDes:
+        registered = self._functions.get(function)
+        return (registered.serdes if registered else None) or self.serdes
+
+    def _info(self, record: ExecutionRecord) -> ExecutionInfo:
+        codec = self._codec_for(record.function)
+
+        def load(data: bytes | None) -> Any:
+            if data is None:
+                return None
+            try:
+                return codec.deserialize(data)
+            except _serdes.SerDesError as exc:
+                return SerDesError(f"stored value cannot be read: {exc}")
+
+        error = None if record.error is None else decode_error(record.error, self._error_serdes)
+        return ExecutionInfo(
+            execution_id=record.execution_id,
+            name=record.name,
+            function=record.function,
+            status=record.status,
+            input=load(record.input),
+            result=load(record.result),
+            error=error,
+            created_at=timestamp_to_datetime(record.created_at),  # type: ignore[arg-type]
+            ended_at=timestamp_to_datetime(record.ended_at),
+            parent_id=record.parent_id,
+        )
+
+    # -- running executions (called by the scheduler) ----------------------------------
+
+    def capacity(self) -> int:
+        return self.max_concurrent_executions - len(self._runs)
+
+    def launch(self, record: ExecutionRecord) -> None:
+        """Run an execution this worker holds the lease of."""
+        if record.execution_id in self._runs:
+            return
+        task = asyncio.create_task(self._run(record), name=f"execution-{record.execution_id}")
+        self._runs[record.execution_id] = (None, task)
+
+    async def _run(self, record: ExecutionRecord) -> None:
+        execution_id = record.execution_id
+        outcome = RunOutcome.DROPPED
+        try:
+            function = self._functions[record.function]
+            codec = function.serdes or self.serdes
+            journal = Journal(await self.store.load_operations(execution_id))
+            run = ExecutionRun(
+                record=record,
+                journal=journal,
+                store=self.store,
+                serdes=codec,
+                error_serdes=self._error_serdes,
+                clock=self.clock,
+                limits=self.limits,
+                logger=self.logger,
+            )
+            self._runs[execution_id] = (run, self._runs[execution_id][1])
+            input_value = run.deserialize(record.input, codec, None)
+            outcome = await drive(run, function.fn, input_value)
+            if outcome is RunOutcome.SUSPENDED and self._scheduler is not None:
+                self._scheduler.wake_at(run.suspend_wake_at)
+        except StoreError as exc:
+            self.logger.error("execution %s stopped on a database error: %s", execution_id, exc)
+        except Exception:
+            self.logger.exception("execution %s failed inside the engine", execution_id)
+        finally:
+            self._runs.pop(execution_id, None)
+            waiter = self._waiters.get(execution_id)
+            if waiter is not None:
+                waiter.set()
+            if outcome is RunOutcome.DROPPED and self._scheduler is not None:
+                self._scheduler.poke()
+
+    def drop_all(self) -> None:
+        """This worker lost its lease: abandon every execution it was running."""
+        for _, task in list(self._runs.values()):
+            task.cancel()
+
+    def external_change(self) -> None:
+        """Another process committed: whoever waits for an execution looks again."""
+        for event in self._waiters.values():
+            event.set()
+
+    def live_run(self, execution_id: str) -> ExecutionRun | None:
+        entry = self._runs.get(execution_id)
+        return None if entry is None else entry[0]

@@ -1,0 +1,284 @@
+"""Every error a user of durable_engine can catch, under one root.
+
+    DurableError
+    ├── ErrorWithInfo                 carries error_type, message, stack_trace, data
+    │   ├── StepError                 a step failed (retries exhausted or not retryable)
+    │   │   └── StepInterruptedError  an at-most-once attempt was cut off by a crash
+    │   ├── ExecutionFailedError      workflow code raised an error of its own
+    │   ├── ChildContextError         a child context's function raised an error of its own
+    │   ├── CallbackFailedError       the sender of a callback reported a failure
+    │   ├── InvokeError               an invoked child execution failed
+    │   └── WaitForConditionError     wait_for_condition ran out of attempts
+    ├── CallbackTimeoutError          a callback's timeout or heartbeat timeout passed
+    ├── ExecutionTimedOut             the execution passed its total timeout
+    ├── ExecutionStopped              the execution was stopped from outside
+    ├── NonDeterministicError         the code asked for a different operation than recorded
+    ├── ExecutionNotFound
+    ├── ExecutionAlreadyExists        same execution_name, different function or input
+    ├── FunctionNotRegistered
+    ├── CallbackError
+    │   ├── CallbackNotFound
+    │   ├── CallbackAlreadyResolved
+    │   └── CallbackNotPending
+    ├── PayloadTooLarge
+    ├── StoreError                    the database cannot be used (corrupt, newer schema, locked)
+    └── SerDesError                   a value cannot be (de)serialized (also a serdes.SerDesError)
+
+Errors that cross the database (a step's failure, an execution's failure) are stored
+as an `ErrorInfo` and rebuilt as the same class with the same attributes on replay.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import serdes
+
+__all__ = [
+    "CallbackAlreadyResolved",
+    "CallbackError",
+    "CallbackFailedError",
+    "CallbackNotFound",
+    "CallbackNotPending",
+    "CallbackTimeoutError",
+    "ChildContextError",
+    "DurableError",
+    "ErrorInfo",
+    "ErrorWithInfo",
+    "ExecutionAlreadyExists",
+    "ExecutionFailedError",
+    "ExecutionNotFound",
+    "ExecutionStopped",
+    "ExecutionTimedOut",
+    "FunctionNotRegistered",
+    "InvokeError",
+    "NonDeterministicError",
+    "PayloadTooLarge",
+    "SerDesError",
+    "StepError",
+    "StepInterruptedError",
+    "StoreError",
+    "WaitForConditionError",
+]
+
+
+class DurableError(Exception):
+    """Root of every error raised by durable_engine."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorInfo:
+    """The stored form of an error: its class of ours, the original type, message, trace."""
+
+    kind: str
+    error_type: str
+    message: str
+    stack_trace: str = ""
+    data: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "error_type": self.error_type,
+            "message": self.message,
+            "stack_trace": self.stack_trace,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> ErrorInfo:
+        if not isinstance(raw, dict):
+            raise TypeError(f"stored error is not a mapping: {type(raw).__name__}")
+        return cls(
+            kind=str(raw.get("kind", "ExecutionFailedError")),
+            error_type=str(raw.get("error_type", "")),
+            message=str(raw.get("message", "")),
+            stack_trace=str(raw.get("stack_trace", "")),
+            data=raw.get("data"),
+        )
+
+
+class ErrorWithInfo(DurableError):
+    """An error that carries the original error's type name, message and trace."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        error_type: str = "",
+        stack_trace: str = "",
+        data: Any = None,
+    ) -> None:
+        self.error_type = error_type or type(self).__name__
+        self.message = message
+        self.stack_trace = stack_trace
+        self.data = data
+        super().__init__(f"{self.error_type}: {message}" if error_type else message)
+
+    def to_info(self) -> ErrorInfo:
+        return ErrorInfo(
+            kind=type(self).__name__,
+            error_type=self.error_type,
+            message=self.message,
+            stack_trace=self.stack_trace,
+            data=self.data,
+        )
+
+
+class StepError(ErrorWithInfo):
+    """A step failed; `error_type` names the original exception class."""
+
+
+class StepInterruptedError(StepError):
+    """An at-most-once step attempt started but its outcome was never recorded."""
+
+
+class ExecutionFailedError(ErrorWithInfo):
+    """The workflow function itself raised an error that is not one of ours."""
+
+
+class ChildContextError(ErrorWithInfo):
+    """A child context's function raised an error that is not one of ours."""
+
+
+class CallbackFailedError(ErrorWithInfo):
+    """The callback was resolved with `send_callback_failure`."""
+
+
+class InvokeError(ErrorWithInfo):
+    """An invoked child execution ended in failure; carries the child's error."""
+
+
+class WaitForConditionError(ErrorWithInfo):
+    """wait_for_condition stopped before its condition was met."""
+
+
+class CallbackTimeoutError(DurableError):
+    """A callback's timeout or heartbeat timeout passed before it was resolved."""
+
+
+class ExecutionTimedOut(DurableError):
+    """The execution ran past its total timeout."""
+
+
+class ExecutionStopped(DurableError):
+    """The execution was stopped from outside."""
+
+
+class NonDeterministicError(DurableError):
+    """The workflow asked for an operation that differs from the recorded one."""
+
+
+class ExecutionNotFound(DurableError):
+    """No execution has that id."""
+
+
+class ExecutionAlreadyExists(DurableError):
+    """An execution with that name exists for another function or another input."""
+
+
+class FunctionNotRegistered(DurableError):
+    """No durable function of that name is registered on this engine."""
+
+
+class CallbackError(DurableError):
+    """A callback id cannot be resolved."""
+
+
+class CallbackNotFound(CallbackError):
+    """No callback has that id."""
+
+
+class CallbackAlreadyResolved(CallbackError):
+    """The callback was already resolved."""
+
+
+class CallbackNotPending(CallbackError):
+    """The callback timed out, or its execution ended or was stopped."""
+
+
+class PayloadTooLarge(DurableError):
+    """A serialized value is larger than the engine's payload limit."""
+
+    def __init__(self, size: int, limit: int, what: str = "value") -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"{what} is {size} bytes serialized, over the payload limit of {limit} bytes"
+        )
+
+
+class StoreError(DurableError):
+    """The database cannot be used: corrupt, not a database, newer schema, or locked."""
+
+
+class SerDesError(DurableError, serdes.SerDesError):
+    """A value cannot be serialized or deserialized; also a `serdes.SerDesError`."""
+
+
+# Errors stored with their class and rebuilt on replay with the same attributes.
+_INFO_KINDS: dict[str, type[ErrorWithInfo]] = {
+    cls.__name__: cls
+    for cls in (
+        StepError,
+        StepInterruptedError,
+        ExecutionFailedError,
+        ChildContextError,
+        CallbackFailedError,
+        InvokeError,
+        WaitForConditionError,
+    )
+}
+# Errors stored by class and message only.
+_PLAIN_KINDS: dict[str, type[DurableError]] = {
+    cls.__name__: cls
+    for cls in (
+        CallbackTimeoutError,
+        ExecutionTimedOut,
+        ExecutionStopped,
+        NonDeterministicError,
+        FunctionNotRegistered,
+        SerDesError,
+    )
+}
+
+
+def format_trace(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def error_info(exc: BaseException, *, default_kind: str = "ExecutionFailedError") -> ErrorInfo:
+    """The stored form of any exception."""
+    if isinstance(exc, ErrorWithInfo):
+        return exc.to_info()
+    if isinstance(exc, PayloadTooLarge):
+        return ErrorInfo(
+            kind="PayloadTooLarge",
+            error_type="PayloadTooLarge",
+            message=str(exc),
+            data={"size": exc.size, "limit": exc.limit},
+        )
+    name = type(exc).__name__
+    kind = name if name in _PLAIN_KINDS else default_kind
+    return ErrorInfo(kind=kind, error_type=name, message=str(exc), stack_trace=format_trace(exc))
+
+
+def error_from_info(info: ErrorInfo) -> Exception:
+    """Rebuild the exception a stored `ErrorInfo` describes."""
+    if info.kind in _INFO_KINDS:
+        return _INFO_KINDS[info.kind](
+            info.message,
+            error_type=info.error_type,
+            stack_trace=info.stack_trace,
+            data=info.data,
+        )
+    if info.kind == "PayloadTooLarge" and isinstance(info.data, dict):
+        return PayloadTooLarge(int(info.data.get("size", 0)), int(info.data.get("limit", 0)))
+    plain = _PLAIN_KINDS.get(info.kind)
+    if plain is not None:
+        return plain(info.message)
+    return ExecutionFailedError(
+        info.message, error_type=info.error_type, stack_trace=info.stack_trace, data=info.data
+    )

@@ -1,0 +1,248 @@
+"""One execution in memory: its lease, journal, codecs, and when it must suspend.
+
+An execution suspends when every live branch is blocked (on a timer, a retry delay
+or a callback): the blocked operations raise the private `Suspend` signal, which
+unwinds the coroutine; nothing of it stays in memory and its wake-up time goes to
+the database. Waits shorter than the in-memory threshold stay on a timer instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import serdes as _serdes
+from serdes import SerDes, SerDesContext
+
+from .clock import Clock, TimerHandle
+from .errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_from_info
+from .journal import Journal, Mismatch
+from .models import Checkpoint, ExecutionRecord
+from .store import Fence, LeaseLost, Mutation, PutOperation, Store
+
+__all__ = ["Dropped", "ExecutionRun", "Limits", "Suspend"]
+
+_SETTLE_TICKS = 3
+
+
+class Suspend(BaseException):
+    """Unwinds a blocked execution; user code's `except Exception` cannot swallow it."""
+
+
+class Dropped(BaseException):
+    """The lease was lost or the execution ended elsewhere: stop without writing."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    payload_limit: int = 256 * 1024
+    in_memory_wait: float = 1.0
+    """Waits due sooner than this (seconds) stay in memory instead of suspending."""
+
+
+@dataclass(slots=True)
+class _Blocked:
+    wake_at: float | None
+    future: asyncio.Future[None]
+    timer: TimerHandle | None
+
+
+class ExecutionRun:
+    """The in-memory state of one execution while a worker holds its lease."""
+
+    def __init__(
+        self,
+        *,
+        record: ExecutionRecord,
+        journal: Journal,
+        store: Store,
+        serdes: SerDes,
+        error_serdes: SerDes,
+        clock: Clock,
+        limits: Limits,
+        logger: logging.Logger,
+    ) -> None:
+        self.record = record
+        self.execution_id = record.execution_id
+        self.fence = Fence(record.execution_id, record.epoch)
+        self.journal = journal
+        self.store = store
+        self.serdes = serdes
+        self.error_serdes = error_serdes
+        self.clock = clock
+        self.limits = limits
+        self.logger = logger
+        self.suspend_wake_at: float | None = None
+        self.suspended = False
+        self.fatal: NonDeterministicError | None = None
+        """Set once replay diverged: the execution fails even if user code caught it."""
+        self._in_flight = 0
+        self._blocked: dict[str, _Blocked] = {}
+        self._generation = 0
+        self._check_scheduled = False
+
+    # -- writes --------------------------------------------------------------
+
+    async def checkpoint(self, *mutations: Mutation) -> None:
+        """Commit `mutations` under this run's lease; a refused write drops the run."""
+        self._in_flight += 1
+        try:
+            await self.store.commit(self.fence, mutations)
+        except LeaseLost:
+            raise Dropped(self.execution_id) from None
+        finally:
+            self._in_flight -= 1
+            self._changed()
+        for m in mutations:
+            if isinstance(m, PutOperation):
+                self.journal.record(m.checkpoint)
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        """Mark real work (a step body) in progress, so the run does not suspend."""
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            self._changed()
+
+    # -- values --------------------------------------------------------------
+
+    def serialize(self, value: Any, codec: SerDes | None, op_id: str | None, what: str) -> bytes:
+        codec = codec or self.serdes
+        try:
+            data = codec.serialize(value, SerDesContext(self.execution_id, op_id))
+        except _serdes.SerDesError as exc:
+            raise SerDesError(f"{what} cannot be serialized: {exc}") from exc
+        if len(data) > self.limits.payload_limit:
+            raise PayloadTooLarge(len(data), self.limits.payload_limit, what)
+        return data
+
+    def deserialize(self, data: bytes | None, codec: SerDes | None, op_id: str | None) -> Any:
+        if data is None:
+            return None
+        try:
+            return (codec or self.serdes).deserialize(data, SerDesContext(self.execution_id, op_id))
+        except _serdes.SerDesError as exc:
+            raise SerDesError(f"stored value of operation {op_id} cannot be read: {exc}") from exc
+
+    def encode_error(self, info: ErrorInfo) -> bytes:
+        try:
+            return self.error_serdes.serialize(info.to_dict())
+        except _serdes.SerDesError:
+            plain = ErrorInfo(
+                kind=info.kind,
+                error_type=info.error_type,
+                message=info.message,
+                stack_trace=info.stack_trace,
+                data=repr(info.data),
+            )
+            return self.error_serdes.serialize(plain.to_dict())
+
+    def decode_error(self, data: bytes | None) -> Exception:
+        if data is None:
+            return error_from_info(ErrorInfo(kind="", error_type="Error", message="unknown error"))
+        try:
+            raw = self.error_serdes.deserialize(data)
+            return error_from_info(ErrorInfo.from_dict(raw))
+        except (_serdes.SerDesError, TypeError) as exc:
+            return SerDesError(f"stored error cannot be read: {exc}")
+
+    def outcome(self, cp: Checkpoint, codec: SerDes | None) -> Any:
+        """The value a completed checkpoint returns, or raise its stored error."""
+        if cp.error is not None and cp.result is None:
+            raise self.decode_error(cp.error)
+        return self.deserialize(cp.result, codec, cp.op_id)
+
+    def nondeterminism(self, mismatch: Mismatch) -> NonDeterministicError:
+        error = NonDeterministicError(f"execution {self.execution_id}: {mismatch.describe()}")
+        if self.fatal is None:
+            self.fatal = error
+        return error
+
+    @property
+    def replaying(self) -> bool:
+        return self.journal.replaying
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    # -- blocking and suspension -----------------------------------------------
+
+    async def block(self, op_id: str, wake_at: float | None) -> None:
+        """Wait until `wake_at` (or `wake(op_id)`); raises `Suspend` if the run suspends."""
+        if wake_at is not None and wake_at <= self.clock.now():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        timer = None
+        if wake_at is not None:
+            timer = self.clock.call_at(wake_at, lambda: _resolve(future))
+        self._blocked[op_id] = _Blocked(wake_at, future, timer)
+        self._changed()
+        try:
+            await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._blocked.pop(op_id, None)
+            self._changed()
+
+    def wake(self, op_id: str) -> bool:
+        """Wake a blocked operation (a callback was resolved in this process)."""
+        blocked = self._blocked.get(op_id)
+        if blocked is None:
+            return False
+        _resolve(blocked.future)
+        return True
+
+    def wake_all(self) -> None:
+        for blocked in list(self._blocked.values()):
+            _resolve(blocked.future)
+
+    def close(self) -> None:
+        for blocked in self._blocked.values():
+            if blocked.timer is not None:
+                blocked.timer.cancel()
+
+    def _changed(self) -> None:
+        self._generation += 1
+        if self._blocked and not self._check_scheduled:
+            self._check_scheduled = True
+            asyncio.get_running_loop().call_soon(self._check, self._generation, 0)
+
+    def _check(self, generation: int, ticks: int) -> None:
+        if not self._blocked or self._in_flight or self.suspended:
+            self._check_scheduled = False
+            return
+        if generation != self._generation:
+            asyncio.get_running_loop().call_soon(self._check, self._generation, 0)
+            return
+        if ticks < _SETTLE_TICKS:
+            asyncio.get_running_loop().call_soon(self._check, generation, ticks + 1)
+            return
+        self._check_scheduled = False
+        self._all_blocked()
+
+    def _all_blocked(self) -> None:
+        wakes = [b.wake_at for b in self._blocked.values() if b.wake_at is not None]
+        earliest = min(wakes, default=None)
+        if earliest is not None and earliest - self.clock.now() <= self.limits.in_memory_wait:
+            return  # a timer is armed and due soon: stay in memory
+        self.suspended = True
+        self.suspend_wake_at = earliest
+        for blocked in list(self._blocked.values()):
+            if not blocked.future.done():
+                blocked.future.set_exception(Suspend())
+
+    def blocked_ops(self) -> Sequence[str]:
+        return list(self._blocked)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

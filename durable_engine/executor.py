@@ -1,0 +1,68 @@
+"""Runs one execution: drive its coroutine from the top, then finish or suspend it."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .context import DurableContext
+from .errors import NonDeterministicError, PayloadTooLarge, SerDesError, error_info
+from .execution import Dropped, ExecutionRun, Suspend
+from .models import ExecutionStatus
+from .store import FinishExecution, SuspendExecution
+
+__all__ = ["RunOutcome", "drive"]
+
+Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
+
+
+class RunOutcome(enum.Enum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SUSPENDED = "SUSPENDED"
+    DROPPED = "DROPPED"
+    """The lease was lost: another worker or a stop took the execution over."""
+
+
+async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome:
+    """Run `fn` against the execution's journal until it ends or suspends."""
+    ctx = DurableContext(run)
+    try:
+        try:
+            value = await fn(ctx, input_value)
+        except Suspend:
+            await run.checkpoint(SuspendExecution(run.suspend_wake_at))
+            return RunOutcome.SUSPENDED
+        except Exception as exc:
+            return await _finish_failed(run, run.fatal or exc)
+        if run.fatal is not None:
+            return await _finish_failed(run, run.fatal)
+        try:
+            data = run.serialize(value, None, None, "the execution's result")
+        except (PayloadTooLarge, SerDesError) as exc:
+            return await _finish_failed(run, exc)
+        await run.checkpoint(
+            FinishExecution(
+                status=ExecutionStatus.SUCCEEDED, result=data, error=None, ended_at=run.now()
+            )
+        )
+        return RunOutcome.SUCCEEDED
+    except Dropped:
+        return RunOutcome.DROPPED
+    finally:
+        run.close()
+
+
+async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:
+    if isinstance(exc, NonDeterministicError):
+        run.logger.error("%s", exc)
+    await run.checkpoint(
+        FinishExecution(
+            status=ExecutionStatus.FAILED,
+            result=None,
+            error=run.encode_error(error_info(exc)),
+            ended_at=run.now(),
+        )
+    )
+    return RunOutcome.FAILED

@@ -1,0 +1,96 @@
+"""The replay cursor: what to do with an operation, given what was recorded.
+
+Pure: no await, no SQL, no serialization. Given the recorded checkpoints and a
+requested operation (id, type, name), it answers one of a few outcomes and the
+caller handles them with `match`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .models import Checkpoint, OperationStatus, OperationType
+
+__all__ = ["Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    """Nothing recorded: run the operation for real."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """Recorded with a terminal status: return its result or raise its error."""
+
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Recorded but not finished (a timer, a retry delay, an attempt in flight)."""
+
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """The code asks for a different operation than the one recorded at this position."""
+
+    op_id: str
+    recorded_type: OperationType
+    recorded_name: str | None
+    requested_type: OperationType
+    requested_name: str | None
+
+    def describe(self) -> str:
+        return (
+            f"operation {self.op_id} was recorded as {self.recorded_type.value} "
+            f"{self.recorded_name!r} but the code now asks for {self.requested_type.value} "
+            f"{self.requested_name!r}; the workflow code changed in a way that breaks replay"
+        )
+
+
+Outcome = Execute | Completed | Resume | Mismatch
+
+
+class Journal:
+    """An execution's checkpoints, looked up by operation id as replay proceeds."""
+
+    __slots__ = ("_records", "_unvisited")
+
+    def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
+        self._records = {cp.op_id: cp for cp in checkpoints}
+        self._unvisited = {op for op, cp in self._records.items() if cp.status.is_terminal}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def get(self, op_id: str) -> Checkpoint | None:
+        return self._records.get(op_id)
+
+    def children(self, parent_id: str) -> list[Checkpoint]:
+        """Checkpoints recorded directly under `parent_id`."""
+        return [cp for cp in self._records.values() if cp.parent_id == parent_id]
+
+    @property
+    def replaying(self) -> bool:
+        """True while some recorded outcome has not been visited yet."""
+        return bool(self._unvisited)
+
+    def resolve(self, op_id: str, type_: OperationType, name: str | None) -> Outcome:
+        """What to do with operation `op_id`, asked for as `type_` named `name`."""
+        cp = self._records.get(op_id)
+        if cp is None:
+            return Execute()
+        if cp.type is not type_ or cp.name != name:
+            return Mismatch(op_id, cp.type, cp.name, type_, name)
+        self._unvisited.discard(op_id)
+        if cp.status.is_terminal:
+            return Completed(cp)
+        return Resume(cp)
+
+    def record(self, checkpoint: Checkpoint) -> None:
+        """Remember a checkpoint written during this run (visited already)."""
+        self._records[checkpoint.op_id] = checkpoint

@@ -1,0 +1,128 @@
+"""The records the engine keeps: statuses, executions and operation checkpoints."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "Checkpoint",
+    "ExecutionInfo",
+    "ExecutionRecord",
+    "ExecutionStatus",
+    "OperationStatus",
+    "OperationType",
+    "timestamp_to_datetime",
+]
+
+
+class ExecutionStatus(enum.StrEnum):
+    RUNNING = "RUNNING"
+    SUSPENDED = "SUSPENDED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL_EXECUTION
+
+
+_TERMINAL_EXECUTION = frozenset(
+    {
+        ExecutionStatus.SUCCEEDED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.TIMED_OUT,
+        ExecutionStatus.STOPPED,
+    }
+)
+
+
+class OperationType(enum.StrEnum):
+    STEP = "STEP"
+    WAIT = "WAIT"
+    CONTEXT = "CONTEXT"
+    CALLBACK = "CALLBACK"
+    INVOKE = "INVOKE"
+    CONDITION = "CONDITION"
+    PARALLEL = "PARALLEL"
+    MAP = "MAP"
+
+
+class OperationStatus(enum.StrEnum):
+    STARTED = "STARTED"
+    """Running: an at-most-once attempt began, a timer or callback is pending."""
+    PENDING = "PENDING"
+    """Waiting out a retry delay before the next attempt."""
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (OperationStatus.STARTED, OperationStatus.PENDING)
+
+
+def timestamp_to_datetime(ts: float | None) -> datetime | None:
+    """An aware UTC datetime for a stored timestamp."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """One operation's stored state; `result` and `error` are serialized bytes."""
+
+    execution_id: str
+    op_id: str
+    parent_id: str | None
+    type: OperationType
+    name: str | None
+    status: OperationStatus
+    attempt: int = 1
+    result: bytes | None = None
+    error: bytes | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    wake_at: float | None = None
+    """When a STARTED timer or a PENDING retry is due."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRecord:
+    """One execution as stored; `input`, `result` and `error` are serialized bytes."""
+
+    execution_id: str
+    name: str | None
+    function: str
+    status: ExecutionStatus
+    input: bytes | None
+    result: bytes | None
+    error: bytes | None
+    parent_id: str | None
+    created_at: float
+    ended_at: float | None
+    wake_at: float | None
+    timeout_at: float | None
+    owner: str | None
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionInfo:
+    """What a user sees of an execution; timestamps are aware UTC datetimes."""
+
+    execution_id: str
+    name: str | None
+    function: str
+    status: ExecutionStatus
+    input: Any
+    result: Any
+    error: Any
+    """The execution's error as the exception it raises, or None."""
+    created_at: datetime
+    ended_at: datetime | None
+    parent_id: str | None = None

@@ -1,0 +1,74 @@
+"""Child contexts: a block of operations numbered in its own namespace."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PayloadTooLarge, error_from_info, error_info
+from ..execution import ExecutionRun
+from ..journal import Completed, Execute, Mismatch, Resume
+from ..models import Checkpoint, OperationStatus, OperationType
+from ..store import PutOperation
+
+if TYPE_CHECKING:
+    from ..context import DurableContext
+
+__all__ = ["run_child"]
+
+
+async def run_child(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    fn: Callable[[DurableContext], Awaitable[Any]],
+    name: str | None,
+    *,
+    op_type: OperationType = OperationType.CONTEXT,
+) -> Any:
+    """Run `fn` in a child context; a completed child returns its recorded outcome.
+
+    A child whose result was too large to store records no result: on replay its
+    body runs again and rebuilds the result from its children's checkpoints.
+    """
+    from ..context import DurableContext
+
+    started_at = run.now()
+    match run.journal.resolve(op_id, op_type, name):
+        case Mismatch() as mismatch:
+            raise run.nondeterminism(mismatch)
+        case Completed(cp) if cp.result is not None or cp.status is not OperationStatus.SUCCEEDED:
+            return run.outcome(cp, None)
+        case Completed(cp) | Resume(cp):
+            started_at = cp.started_at or started_at
+        case Execute():
+            pass
+    child = DurableContext(run, op_id)
+
+    def record(status: OperationStatus, **fields: Any) -> PutOperation:
+        return PutOperation(
+            Checkpoint(
+                execution_id=run.execution_id,
+                op_id=op_id,
+                parent_id=parent_id,
+                type=op_type,
+                name=name,
+                status=status,
+                started_at=started_at,
+                ended_at=run.now(),
+                **fields,
+            )
+        )
+
+    try:
+        value = await fn(child)
+    except Exception as exc:
+        info = error_info(exc, default_kind="ChildContextError")
+        await run.checkpoint(record(OperationStatus.FAILED, error=run.encode_error(info)))
+        raise error_from_info(info) from exc
+    try:
+        data: bytes | None = run.serialize(value, None, op_id, f"result of context {name or op_id}")
+    except PayloadTooLarge:
+        data = None
+    await run.checkpoint(record(OperationStatus.SUCCEEDED, result=data))
+    return value if data is None else run.deserialize(data, None, op_id)

@@ -1,0 +1,58 @@
+"""The wait operation: a durable timer."""
+
+from __future__ import annotations
+
+from ..config import Duration, to_seconds
+from ..execution import ExecutionRun
+from ..journal import Completed, Execute, Mismatch, Resume
+from ..models import Checkpoint, OperationStatus, OperationType
+from ..store import PutOperation
+
+__all__ = ["run_wait"]
+
+
+async def run_wait(
+    run: ExecutionRun, op_id: str, parent_id: str | None, duration: Duration, name: str | None
+) -> None:
+    seconds = to_seconds(duration, what="wait duration")
+    match run.journal.resolve(op_id, OperationType.WAIT, name):
+        case Mismatch() as mismatch:
+            raise run.nondeterminism(mismatch)
+        case Completed():
+            return
+        case Resume(cp):
+            started_at = cp.started_at or run.now()
+            wake_at = cp.wake_at if cp.wake_at is not None else started_at + seconds
+        case Execute():
+            started_at = run.now()
+            wake_at = started_at + seconds
+            await run.checkpoint(
+                PutOperation(
+                    Checkpoint(
+                        execution_id=run.execution_id,
+                        op_id=op_id,
+                        parent_id=parent_id,
+                        type=OperationType.WAIT,
+                        name=name,
+                        status=OperationStatus.STARTED,
+                        started_at=started_at,
+                        wake_at=wake_at,
+                    )
+                )
+            )
+    await run.block(op_id, wake_at)
+    await run.checkpoint(
+        PutOperation(
+            Checkpoint(
+                execution_id=run.execution_id,
+                op_id=op_id,
+                parent_id=parent_id,
+                type=OperationType.WAIT,
+                name=name,
+                status=OperationStatus.SUCCEEDED,
+                started_at=started_at,
+                ended_at=run.now(),
+                wake_at=wake_at,
+            )
+        )
+    )

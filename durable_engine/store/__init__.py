@@ -1,0 +1,33 @@
+"""Persistence: the `Store` Protocol and its SQLite implementation."""
+
+from __future__ import annotations
+
+from .base import (
+    CallbackRecord,
+    CallbackStatus,
+    Fence,
+    FinishExecution,
+    LeaseLost,
+    Mutation,
+    NewExecution,
+    PutOperation,
+    Store,
+    SuspendExecution,
+    WorkerInfo,
+)
+from .sqlite import SqliteStore
+
+__all__ = [
+    "CallbackRecord",
+    "CallbackStatus",
+    "Fence",
+    "FinishExecution",
+    "LeaseLost",
+    "Mutation",
+    "NewExecution",
+    "PutOperation",
+    "SqliteStore",
+    "Store",
+    "SuspendExecution",
+    "WorkerInfo",
+]

@@ -1,0 +1,172 @@
+"""The persistence boundary: the `Store` Protocol and the writes it accepts.
+
+The store sees ids, enums, timestamps and bytes, never a user's values:
+serialization happens before a value reaches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..models import Checkpoint, ExecutionRecord, ExecutionStatus
+
+__all__ = [
+    "CallbackRecord",
+    "CallbackStatus",
+    "FinishExecution",
+    "Fence",
+    "LeaseLost",
+    "Mutation",
+    "NewExecution",
+    "PutOperation",
+    "Store",
+    "SuspendExecution",
+    "WorkerInfo",
+]
+
+
+class LeaseLost(Exception):
+    """A write was refused: the execution's epoch changed or it already ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The lease a write was made under; the store refuses it if the epoch moved on."""
+
+    execution_id: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewExecution:
+    execution_id: str
+    name: str | None
+    function: str
+    input: bytes | None
+    created_at: float
+    owner: str | None
+    """The worker that runs it at once, or None to leave it for any worker."""
+    parent_id: str | None = None
+    timeout_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PutOperation:
+    """Insert or replace one operation checkpoint."""
+
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinishExecution:
+    """End the execution with a terminal status and release it."""
+
+    status: ExecutionStatus
+    result: bytes | None
+    error: bytes | None
+    ended_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SuspendExecution:
+    """Release the execution until `wake_at` (None: until something wakes it)."""
+
+    wake_at: float | None
+
+
+Mutation = PutOperation | FinishExecution | SuspendExecution
+
+
+class CallbackStatus:
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRecord:
+    callback_id: str
+    execution_id: str
+    op_id: str
+    status: str
+    result: bytes | None
+    error: bytes | None
+    created_at: float
+    resolved_at: float | None
+    timeout_at: float | None
+    heartbeat_timeout: float | None
+    heartbeat_at: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerInfo:
+    worker_id: str
+    host: str
+    pid: int
+    started_at: float
+
+
+class Store(Protocol):
+    """Everything the engine reads from and writes to its database."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
+        """Insert `new`, or return the execution that already has its name (created=False)."""
+        ...
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None: ...
+
+    async def list_executions(
+        self,
+        *,
+        status: ExecutionStatus | None = None,
+        function: str | None = None,
+        parent_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[ExecutionRecord]: ...
+
+    async def load_operations(self, execution_id: str) -> list[Checkpoint]:
+        """Every checkpoint of an execution, in one query."""
+        ...
+
+    async def commit(self, fence: Fence, mutations: Sequence[Mutation]) -> None:
+        """Apply `mutations` atomically if the fence holds, else raise `LeaseLost`."""
+        ...
+
+    async def register_worker(self, worker: WorkerInfo, expires_at: float) -> None: ...
+
+    async def renew_worker(self, worker_id: str, expires_at: float) -> bool:
+        """Extend a worker's lease; False if it was given up meanwhile."""
+        ...
+
+    async def remove_worker(self, worker_id: str, release_wake_at: float) -> None:
+        """Drop a worker and release what it owns, due at `release_wake_at`."""
+        ...
+
+    async def reap_workers(self, worker_ids: Sequence[str]) -> None:
+        """Forget workers known to be dead, so their executions can be taken over."""
+        ...
+
+    async def list_workers(self) -> list[tuple[WorkerInfo, float]]: ...
+
+    async def claim(
+        self, worker_id: str, functions: Sequence[str], now: float, limit: int, *, lease_now: float
+    ) -> list[ExecutionRecord]:
+        """Take up to `limit` executions due by `now` or whose owner's lease expired by
+        `lease_now` (real wall-clock time, while `now` may be virtual)."""
+        ...
+
+    async def next_wake_at(self, functions: Sequence[str]) -> float | None:
+        """The earliest instant an unowned execution of `functions` is due."""
+        ...
+
+    async def data_version(self) -> int:
+        """A number that changes whenever another process commits to the database."""
+        ...

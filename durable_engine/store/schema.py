@@ -1,0 +1,97 @@
+"""The database schema, its version, and forward migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+"""`PRAGMA user_version` of a database this code writes."""
+
+_V1 = """
+CREATE TABLE executions (
+    execution_id TEXT PRIMARY KEY,
+    name         TEXT UNIQUE,
+    function     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    input        BLOB,
+    result       BLOB,
+    error        BLOB,
+    parent_id    TEXT,
+    created_at   REAL NOT NULL,
+    ended_at     REAL,
+    wake_at      REAL,
+    timeout_at   REAL,
+    owner        TEXT,
+    epoch        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX executions_due ON executions (wake_at) WHERE owner IS NULL;
+CREATE INDEX executions_owner ON executions (owner) WHERE owner IS NOT NULL;
+CREATE INDEX executions_listing ON executions (status, created_at);
+CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
+
+CREATE TABLE operations (
+    execution_id TEXT NOT NULL,
+    op_id        TEXT NOT NULL,
+    parent_id    TEXT,
+    type         TEXT NOT NULL,
+    name         TEXT,
+    status       TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    result       BLOB,
+    error        BLOB,
+    started_at   REAL,
+    ended_at     REAL,
+    wake_at      REAL,
+    PRIMARY KEY (execution_id, op_id)
+) WITHOUT ROWID;
+
+CREATE TABLE callbacks (
+    callback_id       TEXT PRIMARY KEY,
+    execution_id      TEXT NOT NULL,
+    op_id             TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    result            BLOB,
+    error             BLOB,
+    created_at        REAL NOT NULL,
+    resolved_at       REAL,
+    timeout_at        REAL,
+    heartbeat_timeout REAL,
+    heartbeat_at      REAL
+);
+CREATE INDEX callbacks_execution ON callbacks (execution_id, op_id);
+
+CREATE TABLE workers (
+    worker_id  TEXT PRIMARY KEY,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""
+
+# MIGRATIONS[v] brings a database from version v to v + 1.
+MIGRATIONS: dict[int, str] = {0: _V1}
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to `SCHEMA_VERSION`; returns the version found."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        return found
+    version = found
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found

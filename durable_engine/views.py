@@ -1,0 +1,97 @@
+"""Read-only views of stored executions: the operation tree a user or a test inspects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import serdes as _serdes
+from serdes import SerDes
+
+from .errors import ErrorInfo, SerDesError, error_from_info
+from .models import Checkpoint, OperationStatus, OperationType, timestamp_to_datetime
+
+__all__ = ["OperationInfo", "build_operation_tree", "decode_error"]
+
+
+@dataclass(slots=True, kw_only=True)
+class OperationInfo:
+    """One operation of an execution, with its children (for contexts, parallel, map)."""
+
+    operation_id: str
+    parent_id: str | None
+    name: str | None
+    type: OperationType
+    status: OperationStatus
+    attempt: int
+    result: Any
+    error: Exception | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    wake_at: datetime | None = None
+    children: list[OperationInfo] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, once ended."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def walk(self) -> list[OperationInfo]:
+        """This operation and every descendant, depth first."""
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
+
+
+def decode_error(data: bytes, error_serdes: SerDes) -> Exception:
+    try:
+        return error_from_info(ErrorInfo.from_dict(error_serdes.deserialize(data)))
+    except (_serdes.SerDesError, TypeError) as exc:
+        return SerDesError(f"stored error cannot be read: {exc}")
+
+
+def _sort_key(op_id: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in op_id.split("/"))
+
+
+def build_operation_tree(
+    checkpoints: list[Checkpoint], codec: SerDes, error_serdes: SerDes
+) -> list[OperationInfo]:
+    """Top-level operations in call order, each holding its children in call order."""
+    nodes: dict[str, OperationInfo] = {}
+    for cp in sorted(checkpoints, key=lambda c: _sort_key(c.op_id)):
+        result: Any = None
+        if cp.result is not None:
+            try:
+                result = codec.deserialize(cp.result)
+            except _serdes.SerDesError as exc:
+                result = SerDesError(f"stored value cannot be read: {exc}")
+        error = None if cp.error is None else decode_error(cp.error, error_serdes)
+        nodes[cp.op_id] = OperationInfo(
+            operation_id=cp.op_id,
+            parent_id=cp.parent_id,
+            name=cp.name,
+            type=cp.type,
+            status=cp.status,
+            attempt=cp.attempt,
+            result=result,
+            error=error,
+            started_at=timestamp_to_datetime(cp.started_at),
+            ended_at=timestamp_to_datetime(cp.ended_at),
+            wake_at=timestamp_to_datetime(cp.wake_at),
+        )
+    roots: list[OperationInfo] = []
+    for node in nodes.values():
+        parent = nodes.get(node.parent_id) if node.parent_id else None
+        if parent is not None:
+            parent.children.append(node)
+        elif node.parent_id is None:
+            roots.append(node)
+        else:
+            # A context that has not finished has no row yet: show its children at its place.
+            roots.append(node)
+    return roots

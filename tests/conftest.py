@@ -1,0 +1,47 @@
+"""Shared fixtures: a fresh database file per test and an append-only effects log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from durable_engine import Engine
+
+
+class Effects:
+    """Side effects recorded outside the database, one line each, append-only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, line: str) -> None:
+        with self.path.open("a") as f:
+            f.write(line + "\n")
+
+    def lines(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        return self.path.read_text().splitlines()
+
+    def count(self, line: str) -> int:
+        return self.lines().count(line)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "engine.db"
+
+
+@pytest.fixture
+def effects(tmp_path: Path) -> Effects:
+    return Effects(tmp_path / "effects.log")
+
+
+@pytest.fixture
+async def engine(db_path: Path) -> AsyncIterator[Engine]:
+    """An unopened engine on a fresh file; tests register functions, then open it."""
+    eng = Engine(db_path, in_memory_wait=0)
+    yield eng
+    await eng.close()

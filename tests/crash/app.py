@@ -1,0 +1,118 @@
+"""Workflows for crash tests, run in real processes that the tests SIGKILL.
+
+Usage: python -m tests.crash.app DB EFFECTS start FUNCTION [EXECUTION_NAME [INPUT_JSON]]
+       python -m tests.crash.app DB EFFECTS resume EXECUTION_NAME
+Both print the execution's result as JSON once it ends. Every side effect is
+appended to EFFECTS, a file outside the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from durable_engine import (
+    DurableContext,
+    Engine,
+    ErrorWithInfo,
+    ExecutionHandle,
+    RetryPresets,
+    StepConfig,
+    StepContext,
+    StepSemantics,
+)
+
+DB, EFFECTS = sys.argv[1], Path(sys.argv[2])
+engine = Engine(DB, in_memory_wait=0, lease=3)
+
+
+def record(line: str) -> None:
+    with EFFECTS.open("a") as f:
+        f.write(line + "\n")
+        f.flush()
+
+
+@engine.durable_function(name="three_steps")
+async def three_steps(ctx: DurableContext, order: int) -> dict[str, int]:
+    a = await ctx.step(lambda s: record("step1") or order + 1, name="step1")
+    b = await ctx.step(lambda s: record("step2") or a * 2, name="step2")
+    await ctx.wait(1.5, name="cool-off")
+    c = await ctx.step(lambda s: record("step3") or b + 100, name="step3")
+    return {"a": a, "b": b, "c": c}
+
+
+def _slow_body(tag: str) -> Callable[[StepContext], int]:
+    def body(s: StepContext) -> int:
+        first_time = not any(
+            line.startswith(f"{tag} start") for line in EFFECTS.read_text().splitlines()
+        )
+        record(f"{tag} start {s.attempt}")
+        if first_time:
+            time.sleep(60)  # killed here
+        record(f"{tag} end {s.attempt}")
+        return s.attempt
+
+    return body
+
+
+@engine.durable_function(name="at_most_once")
+async def at_most_once(ctx: DurableContext, _: None) -> int:
+    config = StepConfig(
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+        retry_strategy=RetryPresets.fixed(0.1, max_attempts=3),
+    )
+    return await ctx.step(_slow_body("amo"), name="charge", config=config)
+
+
+@engine.durable_function(name="at_most_once_no_retry")
+async def at_most_once_no_retry(ctx: DurableContext, _: None) -> str:
+    config = StepConfig(
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY, retry_strategy=RetryPresets.none()
+    )
+    try:
+        await ctx.step(_slow_body("amo1"), name="charge", config=config)
+    except ErrorWithInfo as exc:
+        return exc.error_type
+    return "no error"
+
+
+@engine.durable_function(name="at_least_once")
+async def at_least_once(ctx: DurableContext, _: None) -> int:
+    return await ctx.step(_slow_body("alo"), name="charge")
+
+
+@engine.durable_function(name="backoff")
+async def backoff(ctx: DurableContext, _: None) -> int:
+    def flaky(s: StepContext) -> int:
+        record(f"attempt {s.attempt}")
+        if s.attempt < 3:
+            raise ConnectionError(f"down {s.attempt}")
+        return s.attempt
+
+    config = StepConfig(retry_strategy=RetryPresets.fixed(2.0, max_attempts=5))
+    return await ctx.step(flaky, name="call", config=config)
+
+
+async def main() -> None:
+    verb = sys.argv[3]
+    async with engine:
+        if verb == "start":
+            name = sys.argv[5] if len(sys.argv) > 5 else None
+            payload = json.loads(sys.argv[6]) if len(sys.argv) > 6 else None
+            handle = await engine.start(sys.argv[4], payload, execution_name=name)
+        else:
+            [info] = [i for i in await engine.list_executions() if i.name == sys.argv[4]]
+            handle = ExecutionHandle(engine, info.execution_id)
+        record(f"process {verb} {handle.execution_id}")
+        try:
+            print(json.dumps({"result": await handle.result()}), flush=True)
+        except ErrorWithInfo as exc:
+            print(json.dumps({"error": exc.error_type}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,428 @@
+"""An engine end to end in one process: steps, waits, child contexts, replay, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from durable_engine import (
+    ChildContextError,
+    DurableContext,
+    Engine,
+    ExecutionAlreadyExists,
+    ExecutionHandle,
+    ExecutionFailedError,
+    ExecutionNotFound,
+    ExecutionStatus,
+    FunctionNotRegistered,
+    NonDeterministicError,
+    OperationStatus,
+    OperationType,
+    PayloadTooLarge,
+    RetryPresets,
+    StepConfig,
+    StepContext,
+    StepError,
+    durable_step,
+)
+from tests.conftest import Effects
+
+
+async def test_sync_and_async_steps_return_checkpointed_results(engine: Engine) -> None:
+    @engine.durable_function
+    async def add(ctx: DurableContext, n: int) -> list[int]:
+        a = await ctx.step(lambda s: n + 1, name="sync")
+
+        async def double(s: StepContext) -> int:
+            return a * 2
+
+        b = await ctx.step(double, name="async")
+        return [a, b]
+
+    async with engine:
+        assert await engine.run(add, 4) == [5, 10]
+        [info] = await engine.list_executions()
+        assert info.status is ExecutionStatus.SUCCEEDED
+        assert info.input == 4 and info.result == [5, 10] and info.error is None
+        ops = await engine.get_operations(info.execution_id)
+        assert [(o.operation_id, o.name, o.status, o.result) for o in ops] == [
+            ("1", "sync", OperationStatus.SUCCEEDED, 5),
+            ("2", "async", OperationStatus.SUCCEEDED, 10),
+        ]
+
+
+async def test_a_sync_step_runs_in_a_worker_thread(engine: Engine) -> None:
+    import threading
+
+    @engine.durable_function
+    async def where(ctx: DurableContext, _: None) -> bool:
+        main = threading.get_ident()
+        other = await ctx.step(lambda s: threading.get_ident(), name="thread")
+        return bool(other != main)
+
+    async with engine:
+        assert await engine.run(where) is True
+
+
+async def test_side_effect_runs_once_across_replays(engine: Engine, effects: Effects) -> None:
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> str:
+        await ctx.step(lambda s: effects.record("charge"), name="charge")
+        for i in range(3):
+            await ctx.wait(0.05, name=f"pause-{i}")  # each wait suspends and replays
+        await ctx.step(lambda s: effects.record("ship"), name="ship")
+        return "done"
+
+    async with engine:
+        assert await engine.run(flow) == "done"
+    assert effects.lines() == ["charge", "ship"]
+
+
+async def test_wait_suspends_and_leaves_memory(engine: Engine) -> None:
+    @engine.durable_function
+    async def sleeper(ctx: DurableContext, _: None) -> str:
+        await ctx.wait(3600, name="an hour")
+        return "woke"
+
+    async with engine:
+        handle = await engine.start(sleeper)
+        while await handle.status() is not ExecutionStatus.SUSPENDED:
+            await asyncio.sleep(0.01)
+        assert engine.live_run(handle.execution_id) is None
+        [op] = await engine.get_operations(handle.execution_id)
+        assert op.type is OperationType.WAIT and op.status is OperationStatus.STARTED
+        assert op.wake_at is not None and op.started_at is not None
+        assert (op.wake_at - op.started_at).total_seconds() == pytest.approx(3600)
+
+
+async def test_child_context_numbers_its_own_operations(engine: Engine) -> None:
+    async def block(child: DurableContext) -> int:
+        x = await child.step(lambda s: 1, name="one")
+        y = await child.step(lambda s: 2, name="two")
+        return x + y
+
+    @engine.durable_function
+    async def parent(ctx: DurableContext, _: None) -> list[int]:
+        first = await ctx.step(lambda s: 10, name="first")
+        inner = await ctx.run_in_child_context(block, name="block")
+        await ctx.wait(0.01, name="nap")  # forces a replay that skips the finished child
+        return [first, inner]
+
+    async with engine:
+        handle = await engine.start(parent)
+        assert await handle.result() == [10, 3]
+        ops = await engine.get_operations(handle.execution_id)
+        child = ops[1]
+        assert child.type is OperationType.CONTEXT and child.name == "block"
+        assert [(c.operation_id, c.name) for c in child.children] == [("2/1", "one"), ("2/2", "two")]
+
+
+async def test_gathered_steps_are_numbered_in_call_order(engine: Engine) -> None:
+    async def slow(s: StepContext) -> str:
+        await asyncio.sleep(0.05)
+        return "slow"
+
+    @engine.durable_function
+    async def fan(ctx: DurableContext, _: None) -> list[str]:
+        results = await asyncio.gather(
+            ctx.step(slow, name="a"), ctx.step(lambda s: "fast", name="b")
+        )
+        await ctx.wait(0.01)
+        return list(results)
+
+    async with engine:
+        handle = await engine.start(fan)
+        assert await handle.result() == ["slow", "fast"]
+        ops = await engine.get_operations(handle.execution_id)
+        assert [(o.operation_id, o.name) for o in ops[:2]] == [("1", "a"), ("2", "b")]
+
+
+async def test_durable_step_binds_arguments_and_names_the_step(engine: Engine) -> None:
+    @durable_step
+    def add(step_ctx: StepContext, a: int, b: int) -> int:
+        return a + b
+
+    @durable_step
+    async def mul(step_ctx: StepContext, a: int, b: int) -> int:
+        return a * b
+
+    @engine.durable_function
+    async def calc(ctx: DurableContext, _: None) -> list[int]:
+        return [await ctx.step(add(5, 3)), await ctx.step(mul(5, 3), name="times")]
+
+    async with engine:
+        handle = await engine.start(calc)
+        assert await handle.result() == [8, 15]
+        names = [o.name for o in await engine.get_operations(handle.execution_id)]
+        assert names == ["add", "times"]
+
+
+async def test_step_error_attributes_are_identical_on_first_run_and_replay(engine: Engine) -> None:
+    seen: list[tuple[str, str, bool]] = []
+
+    def fail(s: StepContext) -> None:
+        raise KeyError("missing sku")
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> str:
+        try:
+            await ctx.step(fail, name="lookup", config=StepConfig(retry_strategy=RetryPresets.none()))
+        except StepError as exc:
+            seen.append((exc.error_type, exc.message, "KeyError" in exc.stack_trace))
+        await ctx.wait(0.01)  # replay re-raises the recorded error
+        return "handled"
+
+    async with engine:
+        assert await engine.run(flow) == "handled"
+    assert seen == [("KeyError", "'missing sku'", True)] * 2
+
+
+async def test_retries_then_failure_surfaces_step_error(engine: Engine, effects: Effects) -> None:
+    def flaky(s: StepContext) -> int:
+        effects.record(f"attempt {s.attempt}")
+        raise ConnectionError("down")
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> int:
+        strategy = RetryPresets.fixed(0.01, max_attempts=3)
+        return await ctx.step(flaky, name="call", config=StepConfig(retry_strategy=strategy))
+
+    async with engine:
+        handle = await engine.start(flow)
+        with pytest.raises(StepError) as caught:
+            await handle.result()
+        assert caught.value.error_type == "ConnectionError" and caught.value.message == "down"
+        [op] = await engine.get_operations(handle.execution_id)
+        assert op.status is OperationStatus.FAILED and op.attempt == 3
+    assert effects.lines() == ["attempt 1", "attempt 2", "attempt 3"]
+
+
+async def test_workflow_error_fails_the_execution(engine: Engine) -> None:
+    @engine.durable_function
+    async def broken(ctx: DurableContext, _: None) -> None:
+        raise ValueError("bad order")
+
+    async with engine:
+        handle = await engine.start(broken)
+        with pytest.raises(ExecutionFailedError) as caught:
+            await handle.result()
+        assert caught.value.error_type == "ValueError" and caught.value.message == "bad order"
+        assert await handle.status() is ExecutionStatus.FAILED
+
+
+async def test_child_context_failure_is_recorded(engine: Engine) -> None:
+    async def block(child: DurableContext) -> None:
+        raise RuntimeError("inside")
+
+    @engine.durable_function
+    async def parent(ctx: DurableContext, _: None) -> str:
+        try:
+            await ctx.run_in_child_context(block, name="block")
+        except ChildContextError as exc:
+            return exc.error_type
+        return "no error"
+
+    async with engine:
+        assert await engine.run(parent) == "RuntimeError"
+
+
+async def test_recorded_values_are_identical_on_replay(engine: Engine) -> None:
+    values: list[tuple[datetime, float, uuid.UUID]] = []
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> None:
+        values.append((await ctx.now(), await ctx.random(), await ctx.uuid4()))
+        await ctx.wait(0.01)
+
+    async with engine:
+        await engine.run(flow)
+    assert len(values) == 2 and values[0] == values[1]
+    now, rnd, uid = values[0]
+    assert now.tzinfo is UTC and 0 <= rnd < 1 and isinstance(uid, uuid.UUID)
+
+
+async def test_logger_is_silent_while_replaying(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> None:
+        ctx.logger.info("before wait, replaying=%s", ctx.is_replaying())
+        await ctx.step(lambda s: None, name="s")
+        await ctx.wait(0.01)
+        ctx.logger.info("after wait")
+
+    with caplog.at_level(logging.INFO, logger="durable_engine"):
+        async with engine:
+            await engine.run(flow)
+    messages = [r.getMessage() for r in caplog.records if r.name == "durable_engine"]
+    assert messages.count("before wait, replaying=False") == 1
+    assert messages.count("after wait") == 1
+
+
+async def test_nondeterminism_fails_with_a_clear_message(db_path: Path) -> None:
+    first = Engine(db_path, in_memory_wait=0)
+
+    @first.durable_function(name="flow")
+    async def v1(ctx: DurableContext, _: None) -> None:
+        await ctx.step(lambda s: 1, name="reserve")
+        await ctx.wait(3600)
+
+    async with first:
+        handle = await first.start("flow", execution_name="order-1")
+        while await handle.status() is not ExecutionStatus.SUSPENDED:
+            await asyncio.sleep(0.01)
+
+    second = Engine(db_path, in_memory_wait=0)
+
+    @second.durable_function(name="flow")
+    async def v2(ctx: DurableContext, _: None) -> None:
+        try:
+            await ctx.step(lambda s: 1, name="charge")  # renamed: replay must not accept it
+        except NonDeterministicError:
+            pass  # swallowing it does not help: the execution still fails
+
+    async with second:
+        await _make_due(second, handle.execution_id)  # as if the hour had passed
+        with pytest.raises(NonDeterministicError) as caught:
+            await ExecutionHandle(second, handle.execution_id).result()
+        message = str(caught.value)
+        assert "operation 1" in message and "'reserve'" in message and "'charge'" in message
+        assert await ExecutionHandle(second, handle.execution_id).status() is ExecutionStatus.FAILED
+
+
+async def _make_due(engine: Engine, execution_id: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(engine.path)
+    with conn:
+        conn.execute("UPDATE executions SET wake_at = 0 WHERE execution_id = ?", (execution_id,))
+    conn.close()
+    assert engine._scheduler is not None
+    engine._scheduler.poke()
+
+
+async def test_deduplication_by_execution_name(engine: Engine, effects: Effects) -> None:
+    @engine.durable_function
+    async def once(ctx: DurableContext, order: dict[str, int]) -> int:
+        await ctx.step(lambda s: effects.record("ran"), name="effect")
+        return order["id"]
+
+    @engine.durable_function
+    async def other(ctx: DurableContext, order: dict[str, int]) -> None:
+        return None
+
+    async with engine:
+        first = await engine.start(once, {"id": 1}, execution_name="order-1")
+        assert await first.result() == 1
+        again = await engine.start(once, {"id": 1}, execution_name="order-1")
+        assert again.execution_id == first.execution_id
+        assert await engine.run(once, {"id": 1}, execution_name="order-1") == 1
+        with pytest.raises(ExecutionAlreadyExists, match="different input"):
+            await engine.start(once, {"id": 2}, execution_name="order-1")
+        with pytest.raises(ExecutionAlreadyExists, match="function"):
+            await engine.start(other, {"id": 1}, execution_name="order-1")
+        assert len(await engine.list_executions()) == 1
+    assert effects.count("ran") == 1
+
+
+async def test_unknown_function_and_execution_are_typed_errors(engine: Engine) -> None:
+    async def stray(ctx: DurableContext, _: None) -> None:
+        return None
+
+    async with engine:
+        with pytest.raises(FunctionNotRegistered, match="nope"):
+            await engine.start("nope")
+        with pytest.raises(FunctionNotRegistered, match="durable_function"):
+            await engine.start(stray)
+        with pytest.raises(ExecutionNotFound):
+            await engine.get_execution("missing")
+        assert await engine.list_executions() == []
+
+
+async def test_oversized_input_is_refused_and_nothing_stored(db_path: Path) -> None:
+    engine = Engine(db_path, payload_limit=1024)
+
+    @engine.durable_function
+    async def big(ctx: DurableContext, data: str) -> str:
+        return await ctx.step(lambda s: data * 10, name="grow")
+
+    async with engine:
+        with pytest.raises(PayloadTooLarge, match="over the payload limit of 1024"):
+            await engine.start(big, "x" * 5000)
+        assert await engine.list_executions() == []
+        handle = await engine.start(big, "y" * 200)
+        with pytest.raises(PayloadTooLarge):
+            await handle.result()
+        [op] = await engine.get_operations(handle.execution_id)
+        assert op.status is OperationStatus.FAILED
+
+
+async def test_list_filters_by_status_and_function(engine: Engine) -> None:
+    @engine.durable_function
+    async def ok(ctx: DurableContext, _: None) -> int:
+        return 1
+
+    @engine.durable_function
+    async def bad(ctx: DurableContext, _: None) -> int:
+        raise ValueError
+
+    async with engine:
+        await engine.run(ok)
+        await engine.run(ok)
+        with pytest.raises(ExecutionFailedError):
+            await engine.run(bad)
+        assert len(await engine.list_executions(status=ExecutionStatus.SUCCEEDED)) == 2
+        assert len(await engine.list_executions(status="FAILED")) == 1
+        [only] = await engine.list_executions(function=bad.__qualname__)
+        assert only.function == bad.__qualname__ and only.ended_at is not None
+
+
+async def test_database_file_is_private(engine: Engine) -> None:
+    async with engine:
+        pass
+    mode = stat.S_IMODE(os.stat(engine.path).st_mode)
+    assert mode == 0o600
+
+
+async def test_memory_database_runs_workflows() -> None:
+    engine = Engine(":memory:", in_memory_wait=0)
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, x: int) -> int:
+        await ctx.wait(0.01)
+        return await ctx.step(lambda s: x * 3, name="triple")
+
+    async with engine:
+        assert await engine.run(flow, 7) == 21
+
+
+async def test_close_leaves_unfinished_executions_resumable(db_path: Path, effects: Effects) -> None:
+    def build() -> Engine:
+        engine = Engine(db_path, in_memory_wait=0)
+
+        @engine.durable_function(name="flow")
+        async def flow(ctx: DurableContext, _: None) -> str:
+            await ctx.step(lambda s: effects.record("before"), name="before")
+            await ctx.wait(0.3, name="pause")
+            await ctx.step(lambda s: effects.record("after"), name="after")
+            return "finished"
+
+        return engine
+
+    first = build()
+    async with first:
+        handle = await first.start("flow")
+        while await handle.status() is not ExecutionStatus.SUSPENDED:
+            await asyncio.sleep(0.01)
+    second = build()
+    async with second:
+        assert await second.wait_for(handle.execution_id)
+        assert (await second.get_execution(handle.execution_id)).result == "finished"
+    assert effects.lines() == ["before", "after"]

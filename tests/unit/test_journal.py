@@ -1,0 +1,52 @@
+"""The replay cursor answers from recorded checkpoints alone."""
+
+from __future__ import annotations
+
+from durable_engine.journal import Completed, Execute, Journal, Mismatch, Resume
+from durable_engine.models import Checkpoint, OperationStatus, OperationType
+
+
+def cp(op_id: str, type_: OperationType, name: str | None, status: OperationStatus) -> Checkpoint:
+    return Checkpoint(
+        execution_id="e", op_id=op_id, parent_id=None, type=type_, name=name, status=status
+    )
+
+
+def test_unrecorded_operation_executes() -> None:
+    assert Journal().resolve("1", OperationType.STEP, "a") == Execute()
+
+
+def test_terminal_checkpoint_replays_and_pending_resumes() -> None:
+    done = cp("1", OperationType.STEP, "a", OperationStatus.SUCCEEDED)
+    failed = cp("2", OperationType.STEP, "b", OperationStatus.FAILED)
+    timer = cp("3", OperationType.WAIT, None, OperationStatus.STARTED)
+    journal = Journal([done, failed, timer])
+    assert journal.resolve("1", OperationType.STEP, "a") == Completed(done)
+    assert journal.resolve("2", OperationType.STEP, "b") == Completed(failed)
+    assert journal.resolve("3", OperationType.WAIT, None) == Resume(timer)
+
+
+def test_type_or_name_change_is_a_mismatch_naming_both() -> None:
+    journal = Journal([cp("1", OperationType.STEP, "charge", OperationStatus.SUCCEEDED)])
+    outcome = journal.resolve("1", OperationType.WAIT, "charge")
+    assert isinstance(outcome, Mismatch)
+    text = outcome.describe()
+    assert "operation 1" in text and "STEP 'charge'" in text and "WAIT 'charge'" in text
+    renamed = journal.resolve("1", OperationType.STEP, "refund")
+    assert isinstance(renamed, Mismatch)
+    assert renamed.recorded_name == "charge" and renamed.requested_name == "refund"
+
+
+def test_replaying_until_every_recorded_outcome_is_visited() -> None:
+    journal = Journal(
+        [
+            cp("1", OperationType.STEP, "a", OperationStatus.SUCCEEDED),
+            cp("2", OperationType.STEP, "b", OperationStatus.SUCCEEDED),
+            cp("3", OperationType.WAIT, None, OperationStatus.STARTED),
+        ]
+    )
+    assert journal.replaying
+    journal.resolve("1", OperationType.STEP, "a")
+    assert journal.replaying
+    journal.resolve("2", OperationType.STEP, "b")
+    assert not journal.replaying  # an unfinished timer is not a recorded outcome
