@@ -12,7 +12,6 @@ import inspect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -36,7 +35,7 @@ class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
         super().__init__(logger, extra)
         self._run = run
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's own name
+    def isEnabledFor(self, level: int) -> bool:
         return not self._run.replaying and self.logger.isEnabledFor(level)
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
@@ -44,19 +43,46 @@ class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
             return
         super().log(level, msg, *args, **kwargs)
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
         return msg, kwargs
 
 
-@dataclass(frozen=True, slots=True)
 class StepContext:
     """What a step's body is given: its attempt number (from 1) and a logger."""
 
-    execution_id: str
-    operation_id: str
-    attempt: int
-    logger: logging.LoggerAdapter[logging.Logger]
+    __slots__ = ("_base_logger", "_logger", "attempt", "execution_id", "operation_id")
+
+    def __init__(
+        self, execution_id: str, operation_id: str, attempt: int, logger: logging.Logger
+    ) -> None:
+        self.execution_id = execution_id
+        self.operation_id = operation_id
+        self.attempt = attempt
+        self._base_logger = logger
+        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"StepContext(execution_id={self.execution_id!r}, "
+            f"operation_id={self.operation_id!r}, attempt={self.attempt})"
+        )
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose records carry the execution, operation and attempt."""
+        if self._logger is None:
+            self._logger = logging.LoggerAdapter(
+                self._base_logger,
+                {
+                    "execution_id": self.execution_id,
+                    "operation_id": self.operation_id,
+                    "attempt": self.attempt,
+                },
+            )
+        return self._logger
 
 
 class _BoundStep(Generic[T]):
@@ -64,7 +90,9 @@ class _BoundStep(Generic[T]):
 
     __slots__ = ("_args", "_fn", "_kwargs", "is_async", "name")
 
-    def __init__(self, fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
@@ -138,19 +166,30 @@ class DurableContext:
 
     @overload
     def step(
-        self, fn: Callable[[StepContext], Awaitable[T]], name: str | None = ..., config: StepConfig | None = ...
+        self,
+        fn: Callable[[StepContext], Awaitable[T]],
+        name: str | None = ...,
+        config: StepConfig | None = ...,
     ) -> Coroutine[Any, Any, T]: ...
 
     @overload
     def step(
-        self, fn: Callable[[StepContext], T], name: str | None = ..., config: StepConfig | None = ...
+        self,
+        fn: Callable[[StepContext], T],
+        name: str | None = ...,
+        config: StepConfig | None = ...,
     ) -> Coroutine[Any, Any, T]: ...
 
     def step(
-        self, fn: Callable[[StepContext], Any], name: str | None = None, config: StepConfig | None = None
+        self,
+        fn: Callable[[StepContext], Any],
+        name: str | None = None,
+        config: StepConfig | None = None,
     ) -> Coroutine[Any, Any, Any]:
         """Run `fn(step_ctx)` once, checkpoint its result or error, retry per the config."""
-        return _step.run_step(self._run, self._next_id(), self._parent_id, fn, step_name(fn, name), config)
+        return _step.run_step(
+            self._run, self._next_id(), self._parent_id, fn, step_name(fn, name), config
+        )
 
     def wait(self, duration: Duration, name: str | None = None) -> Coroutine[Any, Any, None]:
         """A durable timer: the execution may leave memory until it is due."""

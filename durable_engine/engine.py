@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import uuid
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +42,11 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
 
 logger = logging.getLogger("durable_engine")
+
+
+def new_execution_id() -> str:
+    """A unique id that sorts by creation time, so concurrent executions' rows sit together."""
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +232,7 @@ class Engine:
         input: Any = None,
         *,
         execution_name: str | None = None,
-        timeout: timedelta | float | None = None,
+        timeout: timedelta | float | None = None,  # noqa: ASYNC109 - the execution's timeout
     ) -> ExecutionHandle:
         """Start an execution (or return the one already started under `execution_name`)."""
         self._require_open()
@@ -235,14 +241,16 @@ class Engine:
         try:
             data = codec.serialize(input)
         except _serdes.SerDesError as exc:
-            raise SerDesError(f"the input of {function.name!r} cannot be serialized: {exc}") from exc
+            raise SerDesError(
+                f"the input of {function.name!r} cannot be serialized: {exc}"
+            ) from exc
         if len(data) > self.limits.payload_limit:
             raise PayloadTooLarge(len(data), self.limits.payload_limit, "the input")
         now = self.clock.now()
         timeout_at = None if timeout is None else now + to_seconds(timeout, what="timeout")
         record, created = await self.store.create_execution(
             NewExecution(
-                execution_id=uuid.uuid4().hex,
+                execution_id=new_execution_id(),
                 name=execution_name,
                 function=function.name,
                 input=data,
@@ -280,12 +288,10 @@ class Engine:
         input: Any = None,
         *,
         execution_name: str | None = None,
-        timeout: timedelta | float | None = None,
+        timeout: timedelta | float | None = None,  # noqa: ASYNC109 - the execution's timeout
     ) -> Any:
         """Start an execution and return its result (raise its error)."""
-        handle = await self.start(
-            fn_or_name, input, execution_name=execution_name, timeout=timeout
-        )
+        handle = await self.start(fn_or_name, input, execution_name=execution_name, timeout=timeout)
         return await handle.result()
 
     # -- reading executions ----------------------------------------------------------

@@ -101,15 +101,22 @@ class ExecutionRun:
             if isinstance(m, PutOperation):
                 self.journal.record(m.checkpoint)
 
-    @contextmanager
-    def working(self) -> Iterator[None]:
+    def begin_work(self) -> None:
         """Mark real work (a step body) in progress, so the run does not suspend."""
         self._in_flight += 1
+
+    def end_work(self) -> None:
+        self._in_flight -= 1
+        self._changed()
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        """`begin_work` and `end_work` around a block."""
+        self.begin_work()
         try:
             yield
         finally:
-            self._in_flight -= 1
-            self._changed()
+            self.end_work()
 
     # -- values --------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .models import Checkpoint, OperationStatus, OperationType
+from .models import Checkpoint, OperationType
 
 __all__ = ["Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
 

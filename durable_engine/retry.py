@@ -89,10 +89,13 @@ def _jitter(delay: float, strategy: JitterStrategy, rng: random.Random) -> float
     return delay
 
 
+_RNG = random.Random()
+
+
 @dataclass(frozen=True, slots=True)
 class _ExponentialStrategy:
     config: RetryStrategyConfig
-    rng: random.Random = field(default_factory=random.Random, compare=False)
+    rng: random.Random = field(default=_RNG, compare=False)
 
     def __call__(self, error: BaseException, attempt: int) -> RetryDecision:
         c = self.config
@@ -119,7 +122,7 @@ class _LinearStrategy:
     jitter_strategy: JitterStrategy
     retryable_errors: Sequence[str | re.Pattern[str]] | None
     retryable_error_types: Sequence[type[BaseException]] | None
-    rng: random.Random = field(default_factory=random.Random, compare=False)
+    rng: random.Random = field(default=_RNG, compare=False)
 
     def __call__(self, error: BaseException, attempt: int) -> RetryDecision:
         if attempt >= self.max_attempts:
@@ -214,9 +217,7 @@ class RetryPresets:
         )
 
     @staticmethod
-    def linear(
-        max_attempts: int = 5, increment: Duration = timedelta(seconds=5)
-    ) -> RetryStrategy:
+    def linear(max_attempts: int = 5, increment: Duration = timedelta(seconds=5)) -> RetryStrategy:
         """Delays of 1, 2, 3 ... times `increment`."""
         return create_linear_retry_strategy(
             max_attempts=max_attempts, initial_delay=increment, increment=increment

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from durable_engine import Engine
+from durable_engine import Engine, ExecutionHandle, ExecutionStatus
 
 
 class Effects:
@@ -27,6 +27,14 @@ class Effects:
 
     def count(self, line: str) -> int:
         return self.lines().count(line)
+
+
+async def wait_for_status(handle: ExecutionHandle, status: ExecutionStatus) -> None:
+    """Poll until the execution reaches `status` (the test's own timeout bounds it)."""
+    import asyncio
+
+    while await handle.status() is not status:  # noqa: ASYNC110 - state lives in the database
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

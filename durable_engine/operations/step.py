@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from ..store import PutOperation
 __all__ = ["call_body", "run_step"]
 
 _DEFAULT_CONFIG = StepConfig()
+_DEFAULT_STRATEGY = RetryPresets.default()
 
 
 async def call_body(fn: Callable[..., Any], *args: Any) -> Any:
@@ -95,23 +95,23 @@ async def run_step(
         case Execute():
             pass
 
-    strategy = cfg.retry_strategy or RetryPresets.default()
+    strategy = cfg.retry_strategy or _DEFAULT_STRATEGY
     at_most_once = cfg.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
     while True:
         if pending_error is None:
             now = run.now()
             if started_at is None:
                 started_at = now
+            run.begin_work()
             try:
-                with run.working():
-                    if at_most_once:
-                        await run.checkpoint(checkpoint(OperationStatus.STARTED))
-                    step_ctx = StepContext(run.execution_id, op_id, attempt, _step_logger(run, op_id, attempt))
-                    value = await call_body(fn, step_ctx)
-                    data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
-                    await run.checkpoint(
-                        checkpoint(OperationStatus.SUCCEEDED, result=data, ended_at=run.now())
-                    )
+                if at_most_once:
+                    await run.checkpoint(checkpoint(OperationStatus.STARTED))
+                step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
+                value = await call_body(fn, step_ctx)
+                data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
+                await run.checkpoint(
+                    checkpoint(OperationStatus.SUCCEEDED, result=data, ended_at=run.now())
+                )
                 return run.deserialize(data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 info = _step_failure(exc)
@@ -119,6 +119,8 @@ async def run_step(
                 raise error_from_info(info) from None
             except Exception as exc:
                 pending_error = exc
+            finally:
+                run.end_work()
         decision = strategy(pending_error, attempt)
         info = _step_failure(pending_error)
         pending_error = None
@@ -133,15 +135,9 @@ async def run_step(
         attempt += 1
 
 
-async def _fail(run: ExecutionRun, checkpoint: Callable[..., PutOperation], info: ErrorInfo) -> None:
+async def _fail(
+    run: ExecutionRun, checkpoint: Callable[..., PutOperation], info: ErrorInfo
+) -> None:
     await run.checkpoint(
         checkpoint(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
-    )
-
-
-def _step_logger(
-    run: ExecutionRun, op_id: str, attempt: int
-) -> logging.LoggerAdapter[logging.Logger]:
-    return logging.LoggerAdapter(
-        run.logger, {"execution_id": run.execution_id, "operation_id": op_id, "attempt": attempt}
     )

@@ -15,8 +15,8 @@ from ..models import Checkpoint, ExecutionRecord, ExecutionStatus
 __all__ = [
     "CallbackRecord",
     "CallbackStatus",
-    "FinishExecution",
     "Fence",
+    "FinishExecution",
     "LeaseLost",
     "Mutation",
     "NewExecution",

@@ -1,6 +1,6 @@
 """The SQLite store: WAL, one writer task doing group commit, fenced writes.
 
-Every write goes through one queue. The writer task takes whatever has gathered,
+Every write goes through one list of pending jobs. The writer task takes whatever has gathered,
 applies it in one `BEGIN IMMEDIATE` transaction on the database thread, commits,
 then resolves each caller's future: a thousand executions share one commit, and a
 batch costs one thread round trip whatever its size.
@@ -13,9 +13,7 @@ import contextlib
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -24,14 +22,11 @@ from ..errors import StoreError
 from ..models import Checkpoint, ExecutionRecord, ExecutionStatus, OperationStatus, OperationType
 from .base import (
     Fence,
-    FinishExecution,
-    LeaseLost,
     Mutation,
     NewExecution,
-    PutOperation,
-    SuspendExecution,
     WorkerInfo,
 )
+from .batch import OP_COLUMNS, Job, apply_batch
 from .schema import SCHEMA_VERSION, migrate
 
 __all__ = ["SqliteStore"]
@@ -39,27 +34,9 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
-_LOCK_RETRIES = 8
-_TERMINAL = tuple(s.value for s in ExecutionStatus if s.is_terminal)
-
 _EXEC_COLUMNS = (
     "execution_id, name, function, status, input, result, error, parent_id, "
     "created_at, ended_at, wake_at, timeout_at, owner, epoch"
-)
-_OP_COLUMNS = (
-    "execution_id, op_id, parent_id, type, name, status, attempt, result, error, "
-    "started_at, ended_at, wake_at"
-)
-_PUT_OP = f"INSERT OR REPLACE INTO operations ({_OP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-# A wake-up recorded while the execution ran (a callback resolved) survives suspension.
-_SUSPEND = (
-    "UPDATE executions SET status = 'SUSPENDED', owner = NULL, "
-    "wake_at = CASE WHEN wake_at IS NOT NULL AND (?1 IS NULL OR wake_at < ?1) "
-    "THEN wake_at ELSE ?1 END WHERE execution_id = ?2"
-)
-_FINISH = (
-    "UPDATE executions SET status = ?, result = ?, error = ?, ended_at = ?, "
-    "owner = NULL, wake_at = NULL WHERE execution_id = ?"
 )
 
 
@@ -99,114 +76,30 @@ def _checkpoint(row: Sequence[Any]) -> Checkpoint:
     )
 
 
-def _op_row(cp: Checkpoint) -> tuple[Any, ...]:
-    return (
-        cp.execution_id,
-        cp.op_id,
-        cp.parent_id,
-        cp.type.value,
-        cp.name,
-        cp.status.value,
-        cp.attempt,
-        cp.result,
-        cp.error,
-        cp.started_at,
-        cp.ended_at,
-        cp.wake_at,
-    )
-
-
-@dataclass(slots=True)
-class _Job:
-    fn: Callable[[sqlite3.Connection], Any]
-    future: asyncio.Future[Any] = field(repr=False)
-
-
-def _apply_batch(conn: sqlite3.Connection, jobs: list[_Job]) -> list[tuple[bool, Any]]:
-    """Run jobs in one transaction on the database thread; each job's outcome kept apart."""
-    for attempt in range(_LOCK_RETRIES):
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            if attempt == _LOCK_RETRIES - 1:
-                raise StoreError(
-                    "the database stayed locked by another process; gave up after "
-                    f"{_LOCK_RETRIES} tries"
-                ) from exc
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-    outcomes: list[tuple[bool, Any]] = []
-    single = len(jobs) == 1
-    try:
-        for job in jobs:
-            if single:
-                try:
-                    outcomes.append((True, job.fn(conn)))
-                except Exception as exc:  # the job's own failure, handed to its caller
-                    outcomes.append((False, exc))
-                continue
-            conn.execute("SAVEPOINT job")
-            try:
-                outcomes.append((True, job.fn(conn)))
-                conn.execute("RELEASE job")
-            except Exception as exc:
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                outcomes.append((False, exc))
-        if single and not outcomes[0][0]:
-            conn.execute("ROLLBACK")
-        else:
-            conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return outcomes
-
-
-def _check_fence(conn: sqlite3.Connection, fence: Fence) -> None:
-    row = conn.execute(
-        "SELECT epoch, status FROM executions WHERE execution_id = ?", (fence.execution_id,)
-    ).fetchone()
-    if row is None or row[0] != fence.epoch or row[1] in _TERMINAL:
-        raise LeaseLost(fence.execution_id)
-
-
-def _apply_mutations(
-    conn: sqlite3.Connection, fence: Fence, mutations: Sequence[Mutation]
-) -> None:
-    _check_fence(conn, fence)
-    for m in mutations:
-        if isinstance(m, PutOperation):
-            conn.execute(_PUT_OP, _op_row(m.checkpoint))
-        elif isinstance(m, FinishExecution):
-            conn.execute(
-                _FINISH, (m.status.value, m.result, m.error, m.ended_at, fence.execution_id)
-            )
-        elif isinstance(m, SuspendExecution):
-            conn.execute(_SUSPEND, (m.wake_at, fence.execution_id))
-        else:  # pragma: no cover - the Mutation union is closed
-            raise TypeError(f"unknown mutation {m!r}")
-
-
 class SqliteStore:
     """The `Store` on one SQLite file (or ":memory:")."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", busy_timeout: float = 5.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 5.0,
     ) -> None:
         sync = synchronous.upper()
         if sync not in _SYNC_MODES:
-            raise ValueError(f"synchronous must be one of {', '.join(_SYNC_MODES)}, not {synchronous!r}")
+            raise ValueError(
+                f"synchronous must be one of {', '.join(_SYNC_MODES)}, not {synchronous!r}"
+            )
         self.path = os.fspath(path)
         self.memory = self.path == ":memory:" or self.path.startswith("file::memory:")
         self._sync = sync
         self._busy_ms = int(busy_timeout * 1000)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._pending: list[Job] = []
+        self._wakeup: asyncio.Future[None] | None = None
+        self._closing = False
         self._writer_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -235,22 +128,25 @@ class SqliteStore:
 
     def _setup(self, conn: sqlite3.Connection, write: bool) -> None:
         conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        # Read the version before changing anything, so a newer file is left untouched.
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {found}, written by a newer version of "
+                f"durable_engine (this one reads up to {SCHEMA_VERSION}); upgrade to open it"
+            )
         if not self.memory:
             conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute(f"PRAGMA synchronous = {self._sync}")
         if write:
-            found = migrate(conn)
-            if found > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {found}, written by a newer version of "
-                    f"durable_engine (this one reads up to {SCHEMA_VERSION}); upgrade to open it"
-                )
+            migrate(conn)
         else:
             conn.execute("PRAGMA query_only = 1")
 
     async def close(self) -> None:
         if self._writer_task is not None:
-            self._queue.put_nowait(None)
+            self._closing = True
+            self._signal()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer_task
             self._writer_task = None
@@ -264,24 +160,30 @@ class SqliteStore:
 
     # -- the writer --------------------------------------------------------
 
+    def _submit(self, job: Job) -> None:
+        if self._writer_task is None or self._closing:
+            raise StoreError("the store is not open")
+        self._pending.append(job)
+        self._signal()
+
+    def _signal(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
     async def _write_loop(self) -> None:
         assert self._writer is not None
         writer = self._writer
-        queue = self._queue
-        stopping = False
-        while not stopping:
-            first = await queue.get()
-            if first is None:
-                break
-            jobs = [first]
-            while not queue.empty():
-                job = queue.get_nowait()
-                if job is None:
-                    stopping = True
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                if self._closing:
                     break
-                jobs.append(job)
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                continue
+            jobs, self._pending = self._pending, []
             try:
-                outcomes = await writer._execute(_apply_batch, writer._conn, jobs)
+                outcomes = await writer._execute(apply_batch, writer._conn, jobs)
             except Exception as exc:
                 error = exc if isinstance(exc, StoreError) else StoreError(f"write failed: {exc}")
                 for job in jobs:
@@ -295,17 +197,10 @@ class SqliteStore:
                     job.future.set_result(value)
                 else:
                     job.future.set_exception(_store_error(value))
-        # Refuse whatever arrives after close.
-        while not queue.empty():
-            job = queue.get_nowait()
-            if job is not None and not job.future.done():
-                job.future.set_exception(StoreError("the store is closed"))
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._writer_task is None or self._writer_task.done():
-            raise StoreError("the store is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(fn, future))
+        self._submit(Job(future, fn))
         return await future
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -390,14 +285,16 @@ class SqliteStore:
     async def load_operations(self, execution_id: str) -> list[Checkpoint]:
         def read(conn: sqlite3.Connection) -> list[Checkpoint]:
             rows = conn.execute(
-                f"SELECT {_OP_COLUMNS} FROM operations WHERE execution_id = ?", (execution_id,)
+                f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = ?", (execution_id,)
             ).fetchall()
             return [_checkpoint(r) for r in rows]
 
         return await self._read(read)
 
     async def commit(self, fence: Fence, mutations: Sequence[Mutation]) -> None:
-        await self._write(lambda conn: _apply_mutations(conn, fence, mutations))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._submit(Job(future, None, fence, mutations))
+        await future
 
     # -- workers and claims --------------------------------------------------
 

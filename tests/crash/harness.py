@@ -17,7 +17,10 @@ DEADLINE = 60.0
 
 
 def spawn(db: Path, effects: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "tests.crash.app", str(db), str(effects), *args],
         cwd=ROOT,

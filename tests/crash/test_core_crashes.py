@@ -11,7 +11,9 @@ def test_killed_during_a_wait_a_new_process_finishes_with_the_same_result(tmp_pa
     db, effects = tmp_path / "crash.db", tmp_path / "effects.log"
     first = spawn(db, effects, "start", "three_steps", "order-1", "1")
     wait_until(
-        lambda: any(t == "WAIT" for _, t, _, _ in operation_rows(db)), "the wait to be recorded", first
+        lambda: any(t == "WAIT" for _, t, _, _ in operation_rows(db)),
+        "the wait to be recorded",
+        first,
     )
     kill(first)
     assert "step3" not in lines(effects)
@@ -63,7 +65,9 @@ def test_retry_backoff_survives_a_restart_with_the_attempt_kept(tmp_path: Path) 
     db, effects = tmp_path / "crash.db", tmp_path / "effects.log"
     first = spawn(db, effects, "start", "backoff", "retry")
     wait_until(
-        lambda: any(s == "PENDING" for _, _, s, _ in operation_rows(db)), "a retry to be scheduled", first
+        lambda: any(s == "PENDING" for _, _, s, _ in operation_rows(db)),
+        "a retry to be scheduled",
+        first,
     )
     kill(first)
     assert [line for line in lines(effects) if line.startswith("attempt")] == ["attempt 1"]

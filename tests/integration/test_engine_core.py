@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import stat
@@ -17,8 +18,8 @@ from durable_engine import (
     DurableContext,
     Engine,
     ExecutionAlreadyExists,
-    ExecutionHandle,
     ExecutionFailedError,
+    ExecutionHandle,
     ExecutionNotFound,
     ExecutionStatus,
     FunctionNotRegistered,
@@ -32,7 +33,7 @@ from durable_engine import (
     StepError,
     durable_step,
 )
-from tests.conftest import Effects
+from tests.conftest import Effects, wait_for_status
 
 
 async def test_sync_and_async_steps_return_checkpointed_results(engine: Engine) -> None:
@@ -93,8 +94,7 @@ async def test_wait_suspends_and_leaves_memory(engine: Engine) -> None:
 
     async with engine:
         handle = await engine.start(sleeper)
-        while await handle.status() is not ExecutionStatus.SUSPENDED:
-            await asyncio.sleep(0.01)
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
         assert engine.live_run(handle.execution_id) is None
         [op] = await engine.get_operations(handle.execution_id)
         assert op.type is OperationType.WAIT and op.status is OperationStatus.STARTED
@@ -121,7 +121,10 @@ async def test_child_context_numbers_its_own_operations(engine: Engine) -> None:
         ops = await engine.get_operations(handle.execution_id)
         child = ops[1]
         assert child.type is OperationType.CONTEXT and child.name == "block"
-        assert [(c.operation_id, c.name) for c in child.children] == [("2/1", "one"), ("2/2", "two")]
+        assert [(c.operation_id, c.name) for c in child.children] == [
+            ("2/1", "one"),
+            ("2/2", "two"),
+        ]
 
 
 async def test_gathered_steps_are_numbered_in_call_order(engine: Engine) -> None:
@@ -173,7 +176,9 @@ async def test_step_error_attributes_are_identical_on_first_run_and_replay(engin
     @engine.durable_function
     async def flow(ctx: DurableContext, _: None) -> str:
         try:
-            await ctx.step(fail, name="lookup", config=StepConfig(retry_strategy=RetryPresets.none()))
+            await ctx.step(
+                fail, name="lookup", config=StepConfig(retry_strategy=RetryPresets.none())
+            )
         except StepError as exc:
             seen.append((exc.error_type, exc.message, "KeyError" in exc.stack_trace))
         await ctx.wait(0.01)  # replay re-raises the recorded error
@@ -276,17 +281,15 @@ async def test_nondeterminism_fails_with_a_clear_message(db_path: Path) -> None:
 
     async with first:
         handle = await first.start("flow", execution_name="order-1")
-        while await handle.status() is not ExecutionStatus.SUSPENDED:
-            await asyncio.sleep(0.01)
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
 
     second = Engine(db_path, in_memory_wait=0)
 
     @second.durable_function(name="flow")
     async def v2(ctx: DurableContext, _: None) -> None:
-        try:
-            await ctx.step(lambda s: 1, name="charge")  # renamed: replay must not accept it
-        except NonDeterministicError:
-            pass  # swallowing it does not help: the execution still fails
+        # Renamed: replay must not accept it, and swallowing the error does not help.
+        with contextlib.suppress(NonDeterministicError):
+            await ctx.step(lambda s: 1, name="charge")
 
     async with second:
         await _make_due(second, handle.execution_id)  # as if the hour had passed
@@ -403,7 +406,9 @@ async def test_memory_database_runs_workflows() -> None:
         assert await engine.run(flow, 7) == 21
 
 
-async def test_close_leaves_unfinished_executions_resumable(db_path: Path, effects: Effects) -> None:
+async def test_close_leaves_unfinished_executions_resumable(
+    db_path: Path, effects: Effects
+) -> None:
     def build() -> Engine:
         engine = Engine(db_path, in_memory_wait=0)
 
@@ -419,8 +424,7 @@ async def test_close_leaves_unfinished_executions_resumable(db_path: Path, effec
     first = build()
     async with first:
         handle = await first.start("flow")
-        while await handle.status() is not ExecutionStatus.SUSPENDED:
-            await asyncio.sleep(0.01)
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
     second = build()
     async with second:
         assert await second.wait_for(handle.execution_id)

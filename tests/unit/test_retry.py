@@ -35,7 +35,9 @@ def test_exponential_backoff_without_jitter_is_capped() -> None:
 @pytest.mark.parametrize("jitter", [JitterStrategy.FULL, JitterStrategy.HALF])
 def test_jitter_stays_within_the_delay(jitter: JitterStrategy) -> None:
     strategy = create_retry_strategy(
-        RetryStrategyConfig(max_attempts=100, initial_delay=10, max_delay=10, jitter_strategy=jitter)
+        RetryStrategyConfig(
+            max_attempts=100, initial_delay=10, max_delay=10, jitter_strategy=jitter
+        )
     )
     low = 0 if jitter is JitterStrategy.FULL else 5
     for _ in range(200):
@@ -67,7 +69,11 @@ def test_presets() -> None:
     default = RetryPresets.default()
     assert default(ValueError(), 5).should_retry and not default(ValueError(), 6).should_retry
     assert RetryPresets.critical()(ValueError(), 9).should_retry
-    for preset in (RetryPresets.transient(), RetryPresets.resource_availability(), RetryPresets.linear()):
+    for preset in (
+        RetryPresets.transient(),
+        RetryPresets.resource_availability(),
+        RetryPresets.linear(),
+    ):
         assert preset(ValueError(), 1).should_retry
 
 

@@ -1,0 +1,182 @@
+"""Applying a batch of queued writes in one transaction, on the database thread.
+
+Checkpoint commits take a fast path: every fence in the batch is checked with one
+query, then all operation rows go in one `executemany`, and likewise the execution
+updates. Other jobs (creating executions, claims) run one by one. If anything in
+the fast path fails unexpectedly, the transaction is rolled back and every job is
+applied again on its own, inside a savepoint, so one bad job cannot sink the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import StoreError
+from ..models import Checkpoint, ExecutionStatus
+from .base import Fence, FinishExecution, LeaseLost, Mutation, PutOperation, SuspendExecution
+
+__all__ = ["Job", "apply_batch"]
+
+_LOCK_RETRIES = 8
+_TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
+
+OP_COLUMNS = (
+    "execution_id, op_id, parent_id, type, name, status, attempt, result, error, "
+    "started_at, ended_at, wake_at"
+)
+_PUT_OP = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+# A wake-up recorded while the execution ran (a callback resolved) survives suspension.
+_SUSPEND = (
+    "UPDATE executions SET status = 'SUSPENDED', owner = NULL, "
+    "wake_at = CASE WHEN wake_at IS NOT NULL AND (?1 IS NULL OR wake_at < ?1) "
+    "THEN wake_at ELSE ?1 END WHERE execution_id = ?2"
+)
+_FINISH = (
+    "UPDATE executions SET status = ?, result = ?, error = ?, ended_at = ?, "
+    "owner = NULL, wake_at = NULL WHERE execution_id = ?"
+)
+
+
+@dataclass(slots=True)
+class Job:
+    """A queued write: either a checkpoint commit (fence + mutations) or a function."""
+
+    future: asyncio.Future[Any] = field(repr=False)
+    fn: Callable[[sqlite3.Connection], Any] | None = None
+    fence: Fence | None = None
+    mutations: Sequence[Mutation] = ()
+
+
+def op_row(cp: Checkpoint) -> tuple[Any, ...]:
+    return (
+        cp.execution_id,
+        cp.op_id,
+        cp.parent_id,
+        cp.type.value,
+        cp.name,
+        cp.status.value,
+        cp.attempt,
+        cp.result,
+        cp.error,
+        cp.started_at,
+        cp.ended_at,
+        cp.wake_at,
+    )
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    for attempt in range(_LOCK_RETRIES):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if attempt == _LOCK_RETRIES - 1:
+                raise StoreError(
+                    "the database stayed locked by another process; gave up after "
+                    f"{_LOCK_RETRIES} tries"
+                ) from exc
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+
+
+def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    """Apply `jobs` in one transaction; each job's outcome (ok, value or error) kept apart."""
+    _begin(conn)
+    try:
+        try:
+            outcomes = _fast(conn, jobs)
+        except Exception:
+            conn.execute("ROLLBACK")
+            _begin(conn)
+            outcomes = _one_by_one(conn, jobs)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    outcomes: list[tuple[bool, Any]] = [(True, None)] * len(jobs)
+    commits: list[int] = []
+    for i, job in enumerate(jobs):
+        if job.fn is not None:
+            outcomes[i] = (True, job.fn(conn))
+        else:
+            commits.append(i)
+    if not commits:
+        return outcomes
+    state = _fence_state(conn, {jobs[i].fence.execution_id for i in commits})  # type: ignore[union-attr]
+    ops: list[tuple[Any, ...]] = []
+    finishes: list[tuple[Any, ...]] = []
+    suspends: list[tuple[Any, ...]] = []
+    for i in commits:
+        job = jobs[i]
+        fence = job.fence
+        assert fence is not None
+        current = state.get(fence.execution_id)
+        if current is None or current[0] != fence.epoch or current[1] in _TERMINAL:
+            outcomes[i] = (False, LeaseLost(fence.execution_id))
+            continue
+        for m in job.mutations:
+            if isinstance(m, PutOperation):
+                ops.append(op_row(m.checkpoint))
+            elif isinstance(m, FinishExecution):
+                finishes.append((m.status.value, m.result, m.error, m.ended_at, fence.execution_id))
+                state[fence.execution_id] = (fence.epoch, m.status.value)
+            elif isinstance(m, SuspendExecution):
+                suspends.append((m.wake_at, fence.execution_id))
+            else:  # pragma: no cover - the Mutation union is closed
+                raise TypeError(f"unknown mutation {m!r}")
+    if ops:
+        conn.executemany(_PUT_OP, ops)
+    if finishes:
+        conn.executemany(_FINISH, finishes)
+    if suspends:
+        conn.executemany(_SUSPEND, suspends)
+    return outcomes
+
+
+def _fence_state(conn: sqlite3.Connection, ids: set[str]) -> dict[str, tuple[int, str]]:
+    if len(ids) == 1:
+        [only] = ids
+        rows = conn.execute(
+            "SELECT execution_id, epoch, status FROM executions WHERE execution_id = ?", (only,)
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT execution_id, epoch, status FROM executions "
+            "WHERE execution_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    outcomes: list[tuple[bool, Any]] = []
+    for job in jobs:
+        conn.execute("SAVEPOINT job")
+        try:
+            if job.fn is not None:
+                value = job.fn(conn)
+            else:
+                assert job.fence is not None
+                value = _fast(conn, [job])[0]
+                if not value[0]:
+                    raise value[1]
+                value = None
+            conn.execute("RELEASE job")
+            outcomes.append((True, value))
+        except Exception as exc:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            outcomes.append((False, exc))
+    return outcomes

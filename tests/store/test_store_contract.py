@@ -1,0 +1,185 @@
+"""The Store contract, run against every store implementation (SQLite on a file and in memory).
+
+A second store (PostgreSQL, later) only has to pass this suite.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from durable_engine import ExecutionStatus, OperationStatus, OperationType, StoreError
+from durable_engine.models import Checkpoint
+from durable_engine.store import (
+    Fence,
+    FinishExecution,
+    LeaseLost,
+    NewExecution,
+    PutOperation,
+    SqliteStore,
+    Store,
+    SuspendExecution,
+    WorkerInfo,
+)
+
+
+@pytest.fixture(params=["file", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    path = str(tmp_path / "store.db") if request.param == "file" else ":memory:"
+    s = SqliteStore(path)
+    await s.open()
+    yield s
+    await s.close()
+
+
+def new(execution_id: str, *, owner: str | None = "w1", name: str | None = None) -> NewExecution:
+    return NewExecution(
+        execution_id=execution_id,
+        name=name,
+        function="flow",
+        input=b"in",
+        created_at=time.time(),
+        owner=owner,
+    )
+
+
+def step(execution_id: str, op_id: str, status: OperationStatus, **kw: object) -> PutOperation:
+    return PutOperation(
+        Checkpoint(
+            execution_id=execution_id,
+            op_id=op_id,
+            parent_id=None,
+            type=OperationType.STEP,
+            name=f"s{op_id}",
+            status=status,
+            **kw,  # type: ignore[arg-type]
+        )
+    )
+
+
+async def test_create_get_and_deduplicate_by_name(store: Store) -> None:
+    record, created = await store.create_execution(new("e1", name="order-1"))
+    assert created and record.status is ExecutionStatus.RUNNING and record.epoch == 1
+    again, created_again = await store.create_execution(new("e2", name="order-1"))
+    assert not created_again and again.execution_id == "e1"
+    assert await store.get_execution("e2") is None
+    assert [r.execution_id for r in await store.list_executions()] == ["e1"]
+
+
+async def test_checkpoints_round_trip_in_one_load(store: Store) -> None:
+    await store.create_execution(new("e1"))
+    fence = Fence("e1", 1)
+    await store.commit(fence, [step("e1", "1", OperationStatus.STARTED, attempt=1)])
+    await store.commit(fence, [step("e1", "1", OperationStatus.SUCCEEDED, result=b"r", attempt=1)])
+    await store.commit(fence, [step("e1", "2", OperationStatus.PENDING, attempt=2, wake_at=5.0)])
+    ops = {cp.op_id: cp for cp in await store.load_operations("e1")}
+    assert ops["1"].status is OperationStatus.SUCCEEDED and ops["1"].result == b"r"
+    assert ops["2"].attempt == 2 and ops["2"].wake_at == 5.0
+
+
+async def test_a_stale_epoch_or_an_ended_execution_refuses_writes(store: Store) -> None:
+    await store.create_execution(new("e1"))
+    with pytest.raises(LeaseLost):
+        await store.commit(Fence("e1", 2), [step("e1", "1", OperationStatus.SUCCEEDED)])
+    with pytest.raises(LeaseLost):
+        await store.commit(Fence("missing", 1), [])
+    done = FinishExecution(status=ExecutionStatus.SUCCEEDED, result=b"x", error=None, ended_at=1.0)
+    await store.commit(Fence("e1", 1), [done])
+    with pytest.raises(LeaseLost):
+        await store.commit(Fence("e1", 1), [step("e1", "9", OperationStatus.SUCCEEDED)])
+    assert await store.load_operations("e1") == []
+    record = await store.get_execution("e1")
+    assert (
+        record is not None and record.status is ExecutionStatus.SUCCEEDED and record.owner is None
+    )
+
+
+async def test_concurrent_commits_share_transactions_and_fail_alone(store: Store) -> None:
+    import asyncio
+
+    for i in range(50):
+        await store.create_execution(new(f"e{i}"))
+    writes = [
+        store.commit(
+            Fence(f"e{i}", 1 if i != 7 else 99), [step(f"e{i}", "1", OperationStatus.SUCCEEDED)]
+        )
+        for i in range(50)
+    ]
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert [i for i, r in enumerate(results) if isinstance(r, LeaseLost)] == [7]
+    assert all(r is None for i, r in enumerate(results) if i != 7)
+    assert await store.load_operations("e7") == []
+    assert len(await store.load_operations("e8")) == 1
+
+
+async def test_claim_takes_due_and_abandoned_executions_and_bumps_the_epoch(store: Store) -> None:
+    now = time.time()
+    await store.register_worker(
+        WorkerInfo(worker_id="w1", host="h", pid=1, started_at=now), now + 60
+    )
+    await store.register_worker(
+        WorkerInfo(worker_id="w2", host="h", pid=2, started_at=now), now + 600
+    )
+    await store.create_execution(new("due"))
+    await store.commit(Fence("due", 1), [SuspendExecution(wake_at=now - 1)])
+    await store.create_execution(new("later"))
+    await store.commit(Fence("later", 1), [SuspendExecution(wake_at=now + 3600)])
+    await store.create_execution(new("held"))  # owned by live w1
+    await store.create_execution(new("orphan", owner="dead-worker"))
+    assert await store.next_wake_at(["flow"]) == pytest.approx(now - 1)
+    claimed = await store.claim("w2", ["flow"], now, 10, lease_now=now)
+    assert sorted(r.execution_id for r in claimed) == ["due", "orphan"]
+    assert all(r.owner == "w2" and r.epoch == 2 for r in claimed)
+    assert await store.claim("w2", ["other"], now, 10, lease_now=now) == []
+    # w1's lease expires: its execution is taken over.
+    taken = await store.claim("w3", ["flow"], now, 10, lease_now=now + 120)
+    assert [r.execution_id for r in taken] == ["held"]
+    with pytest.raises(LeaseLost):
+        await store.commit(Fence("held", 1), [])
+
+
+async def test_renew_reports_a_worker_given_up(store: Store) -> None:
+    now = time.time()
+    await store.register_worker(
+        WorkerInfo(worker_id="w1", host="h", pid=1, started_at=now), now + 1
+    )
+    assert await store.renew_worker("w1", now + 10)
+    await store.reap_workers(["w1"])
+    assert not await store.renew_worker("w1", now + 20)
+
+
+async def test_remove_worker_releases_its_executions(store: Store) -> None:
+    await store.create_execution(new("e1", owner="w1"))
+    await store.remove_worker("w1", 123.0)
+    record = await store.get_execution("e1")
+    assert record is not None
+    assert (record.owner, record.status, record.wake_at) == (None, ExecutionStatus.SUSPENDED, 123.0)
+
+
+async def test_newer_schema_is_refused_without_writing(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer version"):
+        await SqliteStore(path).open()
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"this is not a database at all" * 100, b"\x00" * 4096])
+async def test_not_a_database_is_a_store_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(content)
+    with pytest.raises(StoreError, match="cannot be opened"):
+        await SqliteStore(path).open()
+    assert path.read_bytes() == content
+
+
+def test_bad_synchronous_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        SqliteStore(":memory:", synchronous="SOMETIMES")
