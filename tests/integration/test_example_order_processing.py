@@ -1,0 +1,41 @@
+"""The README's first command: the order example runs end to end on a file in the cwd."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_example(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "order_processing.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_order_example_runs_once_per_order(tmp_path: Path) -> None:
+    first = run_example(tmp_path, "ORDER-7")
+    assert "'orderId': 'ORDER-7'" in first and "'status': 'FINALIZED'" in first
+    assert "cool-off" in first
+    again = run_example(tmp_path, "ORDER-7")  # the stored execution answers
+    assert first.splitlines()[:2] == again.splitlines()[:2]
+    conn = sqlite3.connect(tmp_path / "orders.db")
+    try:
+        rows = conn.execute("SELECT name, status FROM executions").fetchall()
+        steps = conn.execute("SELECT name, attempt FROM operations ORDER BY op_id").fetchall()
+    finally:
+        conn.close()
+    assert rows == [("ORDER-7", "SUCCEEDED")]
+    assert steps == [("enrich", 1), ("cool-off", 1), ("finalize", 1)]
