@@ -21,7 +21,7 @@ from serdes import SerDes, SerDesContext
 from .clock import Clock, TimerHandle
 from .errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_from_info
 from .journal import Journal, Mismatch
-from .models import Checkpoint, ExecutionRecord
+from .models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
 from .store import Fence, LeaseLost, Mutation, PutOperation, Store
 
 __all__ = ["Dropped", "ExecutionRun", "Limits", "Suspend"]
@@ -108,6 +108,28 @@ class ExecutionRun:
     def end_work(self) -> None:
         self._in_flight -= 1
         self._changed()
+
+    def put(
+        self,
+        op_id: str,
+        parent_id: str | None,
+        type_: OperationType,
+        name: str | None,
+        status: OperationStatus,
+        **fields: Any,
+    ) -> PutOperation:
+        """The mutation that records operation `op_id` of this execution."""
+        return PutOperation(
+            Checkpoint(
+                execution_id=self.execution_id,
+                op_id=op_id,
+                parent_id=parent_id,
+                type=type_,
+                name=name,
+                status=status,
+                **fields,
+            )
+        )
 
     @contextmanager
     def working(self) -> Iterator[None]:

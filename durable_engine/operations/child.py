@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PayloadTooLarge, error_from_info, error_info
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
-from ..models import Checkpoint, OperationStatus, OperationType
+from ..models import OperationStatus, OperationType
 from ..store import PutOperation
 
 if TYPE_CHECKING:
@@ -46,18 +46,15 @@ async def run_child(
     child = DurableContext(run, op_id)
 
     def record(status: OperationStatus, **fields: Any) -> PutOperation:
-        return PutOperation(
-            Checkpoint(
-                execution_id=run.execution_id,
-                op_id=op_id,
-                parent_id=parent_id,
-                type=op_type,
-                name=name,
-                status=status,
-                started_at=started_at,
-                ended_at=run.now(),
-                **fields,
-            )
+        return run.put(
+            op_id,
+            parent_id,
+            op_type,
+            name,
+            status,
+            started_at=started_at,
+            ended_at=run.now(),
+            **fields,
         )
 
     try:

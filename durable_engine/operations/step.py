@@ -19,7 +19,7 @@ from ..errors import (
 )
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
-from ..models import Checkpoint, OperationStatus, OperationType
+from ..models import OperationStatus, OperationType
 from ..retry import RetryPresets
 from ..store import PutOperation
 
@@ -60,18 +60,15 @@ async def run_step(
     pending_error: BaseException | None = None
 
     def checkpoint(status: OperationStatus, **fields: Any) -> PutOperation:
-        return PutOperation(
-            Checkpoint(
-                execution_id=run.execution_id,
-                op_id=op_id,
-                parent_id=parent_id,
-                type=OperationType.STEP,
-                name=name,
-                status=status,
-                attempt=attempt,
-                started_at=started_at,
-                **fields,
-            )
+        return run.put(
+            op_id,
+            parent_id,
+            OperationType.STEP,
+            name,
+            status,
+            attempt=attempt,
+            started_at=started_at,
+            **fields,
         )
 
     match run.journal.resolve(op_id, OperationType.STEP, name):

@@ -10,8 +10,7 @@ from typing import Any
 
 from ..execution import ExecutionRun
 from ..journal import Completed, Mismatch
-from ..models import Checkpoint, OperationStatus, OperationType
-from ..store import PutOperation
+from ..models import OperationStatus, OperationType
 
 __all__ = ["recorded_now", "recorded_random", "recorded_uuid4"]
 
@@ -31,18 +30,15 @@ async def _recorded(
     now = run.now()
     data = run.serialize(make(), None, op_id, name)
     await run.checkpoint(
-        PutOperation(
-            Checkpoint(
-                execution_id=run.execution_id,
-                op_id=op_id,
-                parent_id=parent_id,
-                type=OperationType.STEP,
-                name=name,
-                status=OperationStatus.SUCCEEDED,
-                result=data,
-                started_at=now,
-                ended_at=now,
-            )
+        run.put(
+            op_id,
+            parent_id,
+            OperationType.STEP,
+            name,
+            OperationStatus.SUCCEEDED,
+            result=data,
+            started_at=now,
+            ended_at=now,
         )
     )
     return run.deserialize(data, None, op_id)

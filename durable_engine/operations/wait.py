@@ -5,8 +5,7 @@ from __future__ import annotations
 from ..config import Duration, to_seconds
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
-from ..models import Checkpoint, OperationStatus, OperationType
-from ..store import PutOperation
+from ..models import OperationStatus, OperationType
 
 __all__ = ["run_wait"]
 
@@ -27,32 +26,26 @@ async def run_wait(
             started_at = run.now()
             wake_at = started_at + seconds
             await run.checkpoint(
-                PutOperation(
-                    Checkpoint(
-                        execution_id=run.execution_id,
-                        op_id=op_id,
-                        parent_id=parent_id,
-                        type=OperationType.WAIT,
-                        name=name,
-                        status=OperationStatus.STARTED,
-                        started_at=started_at,
-                        wake_at=wake_at,
-                    )
+                run.put(
+                    op_id,
+                    parent_id,
+                    OperationType.WAIT,
+                    name,
+                    OperationStatus.STARTED,
+                    started_at=started_at,
+                    wake_at=wake_at,
                 )
             )
     await run.block(op_id, wake_at)
     await run.checkpoint(
-        PutOperation(
-            Checkpoint(
-                execution_id=run.execution_id,
-                op_id=op_id,
-                parent_id=parent_id,
-                type=OperationType.WAIT,
-                name=name,
-                status=OperationStatus.SUCCEEDED,
-                started_at=started_at,
-                ended_at=run.now(),
-                wake_at=wake_at,
-            )
+        run.put(
+            op_id,
+            parent_id,
+            OperationType.WAIT,
+            name,
+            OperationStatus.SUCCEEDED,
+            started_at=started_at,
+            ended_at=run.now(),
+            wake_at=wake_at,
         )
     )
