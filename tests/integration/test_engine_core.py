@@ -430,3 +430,39 @@ async def test_close_leaves_unfinished_executions_resumable(
         assert await second.wait_for(handle.execution_id)
         assert (await second.get_execution(handle.execution_id)).result == "finished"
     assert effects.lines() == ["before", "after"]
+
+
+async def test_work_of_a_worker_whose_lease_expired_is_taken_over(
+    db_path: Path, effects: Effects
+) -> None:
+    import time
+
+    from durable_engine.store import NewExecution, WorkerInfo
+
+    engine = Engine(db_path, in_memory_wait=0, lease=1)  # looks for expired leases every 1/3 s
+
+    @engine.durable_function(name="flow")
+    async def flow(ctx: DurableContext, _: None) -> str:
+        await ctx.step(lambda s: effects.record("ran"), name="work")
+        return "taken over"
+
+    async with engine:
+        # A worker on another host claimed this execution, then went silent.
+        now = time.time()
+        ghost = WorkerInfo(worker_id="ghost", host="elsewhere", pid=1, started_at=now)
+        await engine.store.register_worker(ghost, expires_at=now + 0.3)
+        await engine.store.create_execution(
+            NewExecution(
+                execution_id="abandoned",
+                name=None,
+                function="flow",
+                input=engine.serdes.serialize(None),
+                created_at=now,
+                owner="ghost",
+            )
+        )
+        info = await engine.wait_for("abandoned")
+        assert info.status is ExecutionStatus.SUCCEEDED and info.result == "taken over"
+        record = await engine.store.get_execution("abandoned")
+        assert record is not None and record.epoch == 2  # claimed once more, fenced anew
+    assert effects.lines() == ["ran"]
