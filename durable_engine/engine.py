@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import secrets
@@ -12,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 import serdes as _serdes
 from serdes import SerDes
@@ -135,7 +136,7 @@ class Engine:
         """Register `async def f(ctx, input)` under `name` (default: its `__qualname__`)."""
 
         def register(f: F) -> F:
-            if not asyncio.iscoroutinefunction(f):
+            if not inspect.iscoroutinefunction(cast(Any, f)):
                 raise TypeError(f"a durable function must be `async def`, not {f!r}")
             key = name or f.__qualname__
             existing = self._functions.get(key)
@@ -274,7 +275,8 @@ class Engine:
                 f"not {function.name!r}"
             )
         try:
-            same = codec.deserialize(record.input) == codec.deserialize(codec.serialize(input))
+            stored = codec.deserialize(record.input) if record.input is not None else None
+            same = stored == codec.deserialize(codec.serialize(input))
         except _serdes.SerDesError:
             same = False
         if not same:

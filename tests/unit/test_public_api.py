@@ -18,7 +18,11 @@ def test_all_is_sorted_unique_and_importable() -> None:
 
 def test_every_error_class_is_exported_under_durable_error() -> None:
     for name, obj in vars(errors).items():
-        if inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__ == errors.__name__:
+        if (
+            inspect.isclass(obj)
+            and issubclass(obj, Exception)
+            and obj.__module__ == errors.__name__
+        ):
             if name == "ErrorInfo":
                 continue
             assert issubclass(obj, durable_engine.DurableError), name

@@ -1,0 +1,94 @@
+"""The pieces every codec shares: the error, the context, the Protocol and the header.
+
+Every blob starts with a 4-byte header::
+
+    byte 0  0xD5          magic: this is ours
+    byte 1  format        FORMAT_VERSION (1); a larger number is a newer format
+    byte 2  codec         1 msgpack, 2 json, 3 raw bytes
+    byte 3  transforms    0 none, 1 zstd
+
+so data written by one codec, compressed or not, reads back through `serdes.loads`,
+and the format can evolve without breaking stored values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "CODEC_JSON",
+    "CODEC_MSGPACK",
+    "CODEC_RAW",
+    "FORMAT_VERSION",
+    "HEADER_SIZE",
+    "MAGIC",
+    "TRANSFORM_NONE",
+    "TRANSFORM_ZSTD",
+    "Header",
+    "SerDes",
+    "SerDesContext",
+    "SerDesError",
+    "make_header",
+    "read_header",
+]
+
+MAGIC = 0xD5
+FORMAT_VERSION = 1
+HEADER_SIZE = 4
+CODEC_MSGPACK = 1
+CODEC_JSON = 2
+CODEC_RAW = 3
+TRANSFORM_NONE = 0
+TRANSFORM_ZSTD = 1
+_CODEC_NAMES = {CODEC_MSGPACK: "msgpack", CODEC_JSON: "json", CODEC_RAW: "raw bytes"}
+
+
+class SerDesError(Exception):
+    """A value cannot be serialized, or bytes cannot be deserialized."""
+
+
+@dataclass(frozen=True, slots=True)
+class SerDesContext:
+    """Which execution and operation a value belongs to."""
+
+    execution_id: str
+    operation_id: str | None = None
+
+
+@runtime_checkable
+class SerDes(Protocol):
+    """Turns values into bytes and back."""
+
+    def serialize(self, value: object, ctx: SerDesContext | None = None) -> bytes: ...
+
+    def deserialize(self, data: bytes, ctx: SerDesContext | None = None) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    codec: int
+    transform: int
+
+
+def make_header(codec: int, transform: int = TRANSFORM_NONE) -> bytes:
+    return bytes((MAGIC, FORMAT_VERSION, codec, transform))
+
+
+def read_header(data: object) -> Header:
+    """The header of a blob, or SerDesError if the bytes are not ours."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise SerDesError(f"expected bytes to deserialize, got {type(data).__name__}")
+    if len(data) < HEADER_SIZE or data[0] != MAGIC:
+        raise SerDesError("these bytes were not written by serdes (no serdes header)")
+    version, codec, transform = data[1], data[2], data[3]
+    if version > FORMAT_VERSION:
+        raise SerDesError(
+            f"data has serdes format version {version}, written by a newer version "
+            f"(this one reads up to {FORMAT_VERSION})"
+        )
+    if version < 1 or codec not in _CODEC_NAMES:
+        raise SerDesError(f"unknown serdes codec id {codec} (format version {version})")
+    if transform not in (TRANSFORM_NONE, TRANSFORM_ZSTD):
+        raise SerDesError(f"unknown serdes transform id {transform}")
+    return Header(codec, transform)
