@@ -22,6 +22,10 @@ def _tz_encode(tz: dt.tzinfo | None, at: dt.datetime | None) -> Any:
     if offset is None:
         return None
     name = tz.tzname(at) if isinstance(tz, dt.timezone) else None
+    if tz is dt.UTC:
+        name = "UTC"
+    elif name is not None and name == dt.timezone(offset).tzname(None):
+        name = None  # the generated name, not one the user gave
     return ["o", offset.days, offset.seconds, offset.microseconds, name]
 
 
@@ -31,7 +35,7 @@ def _tz_decode(raw: Any) -> dt.tzinfo | None:
     if raw[0] == "z":
         return ZoneInfo(raw[1])
     offset = dt.timedelta(days=raw[1], seconds=raw[2], microseconds=raw[3])
-    if not offset and raw[4] in (None, "UTC"):
+    if not offset and raw[4] == "UTC":
         return dt.UTC
     return dt.timezone(offset, raw[4]) if raw[4] is not None else dt.timezone(offset)
 
