@@ -33,7 +33,10 @@ async def wait_for_status(handle: ExecutionHandle, status: ExecutionStatus) -> N
     """Poll until the execution reaches `status` (the test's own timeout bounds it)."""
     import asyncio
 
-    while await handle.status() is not status:  # noqa: ASYNC110 - state lives in the database
+    while (current := await handle.status()) is not status:
+        if current.is_terminal:
+            info = await handle._engine.get_execution(handle.execution_id)
+            raise AssertionError(f"execution ended {current} ({info.error!r}) before {status}")
         await asyncio.sleep(0.01)
 
 

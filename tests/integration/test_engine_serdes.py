@@ -1,0 +1,105 @@
+"""Stored values keep their types across restarts; codecs are chosen per engine, function, step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import serdes
+from durable_engine import DurableContext, Engine, ExecutionStatus, SerDesError, StepConfig
+from tests.conftest import wait_for_status
+
+
+@serdes.register
+@dataclass(frozen=True)
+class Quote:
+    price: Decimal
+    valid_until: dt.datetime
+
+
+async def test_a_registered_class_survives_restart_and_replay(db_path: Path) -> None:
+    seen: list[object] = []
+
+    def build() -> Engine:
+        engine = Engine(db_path, in_memory_wait=0)
+
+        @engine.durable_function(name="quote")
+        async def quote(ctx: DurableContext, _: None) -> Quote:
+            q = await ctx.step(
+                lambda s: Quote(
+                    Decimal("19.990"),
+                    dt.datetime(2026, 12, 1, 9, 30, tzinfo=ZoneInfo("Europe/Paris")),
+                ),
+                name="price",
+            )
+            seen.append(q)
+            await ctx.wait(0.2, name="hold")
+            return q
+
+        return engine
+
+    first = build()
+    async with first:
+        handle = await first.start("quote")
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
+    second = build()
+    async with second:
+        info = await second.wait_for(handle.execution_id)
+    assert info.status is ExecutionStatus.SUCCEEDED
+    first_run, replayed = seen
+    for value in (first_run, replayed, info.result):
+        assert type(value) is Quote
+        assert value == first_run
+        assert value.valid_until.tzinfo == ZoneInfo("Europe/Paris")  # type: ignore[attr-defined]
+        assert str(value.price) == "19.990"  # type: ignore[attr-defined]
+
+
+async def test_codec_per_function_and_per_step(db_path: Path) -> None:
+    engine = Engine(db_path)
+
+    @engine.durable_function(serdes=serdes.JsonSerDes())
+    async def readable(ctx: DurableContext, order: dict[str, int]) -> dict[str, int]:
+        big = await ctx.step(
+            lambda s: "x" * 5000,
+            name="compressed",
+            config=StepConfig(serdes=serdes.ZstdSerDes(threshold=100)),
+        )
+        small = await ctx.step(lambda s: {"n": order["n"] + 1}, name="plain")
+        return {"len": len(big), **small}
+
+    async with engine:
+        assert await engine.run(readable, {"n": 1}) == {"len": 5000, "n": 2}
+    conn = sqlite3.connect(db_path)
+    try:
+        (raw_input,) = conn.execute("SELECT input FROM executions").fetchone()
+        rows = dict(conn.execute("SELECT name, result FROM operations").fetchall())
+    finally:
+        conn.close()
+    assert raw_input[4:] == b'{"n":1}'  # JSON, readable with sqlite3
+    assert rows["plain"][4:] == b'{"n":2}'
+    assert rows["compressed"][3] == 1 and len(rows["compressed"]) < 200  # zstd
+
+
+async def test_a_value_that_cannot_be_stored_is_a_typed_error(db_path: Path) -> None:
+    class Opaque:
+        pass
+
+    engine = Engine(db_path)
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: object) -> None:
+        await ctx.step(lambda s: {"thing": Opaque()}, name="leaks")
+
+    async with engine:
+        with pytest.raises(SerDesError, match="Opaque"):
+            await engine.start(flow, Opaque())
+        assert await engine.list_executions() == []
+        handle = await engine.start(flow)
+        with pytest.raises(SerDesError, match=r"\$\.thing"):
+            await handle.result()
