@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from .batch import BatchItem as BatchItem
+from .batch import BatchItemStatus as BatchItemStatus
+from .batch import BatchResult as BatchResult
+from .batch import CompletionConfig as CompletionConfig
+from .batch import CompletionReason as CompletionReason
+from .batch import ItemBatcher as ItemBatcher
+from .batch import MapConfig as MapConfig
+from .batch import ParallelBranch as ParallelBranch
+from .batch import ParallelConfig as ParallelConfig
 from .clock import Clock as Clock
 from .clock import SystemClock as SystemClock
 from .config import JitterStrategy as JitterStrategy
@@ -52,6 +61,9 @@ from .views import OperationInfo as OperationInfo
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchItem",
+    "BatchItemStatus",
+    "BatchResult",
     "CallbackAlreadyResolved",
     "CallbackError",
     "CallbackFailedError",
@@ -60,6 +72,8 @@ __all__ = [
     "CallbackTimeoutError",
     "ChildContextError",
     "Clock",
+    "CompletionConfig",
+    "CompletionReason",
     "DurableContext",
     "DurableError",
     "DurableFunction",
@@ -75,11 +89,15 @@ __all__ = [
     "ExecutionTimedOut",
     "FunctionNotRegistered",
     "InvokeError",
+    "ItemBatcher",
     "JitterStrategy",
+    "MapConfig",
     "NonDeterministicError",
     "OperationInfo",
     "OperationStatus",
     "OperationType",
+    "ParallelBranch",
+    "ParallelConfig",
     "PayloadTooLarge",
     "RetryDecision",
     "RetryPresets",

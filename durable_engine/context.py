@@ -11,11 +11,13 @@ import functools
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from .batch import BatchResult, MapConfig, ParallelBranch, ParallelConfig
 from .config import Duration, StepConfig
+from .models import OperationType
 
 if TYPE_CHECKING:
     from .execution import ExecutionRun
@@ -201,6 +203,61 @@ class DurableContext:
         """Run `fn(child_ctx)` with its own operation numbering under this operation's id."""
         return _child.run_child(self._run, self._next_id(), self._parent_id, fn, name)
 
+    def parallel(
+        self,
+        branches: Sequence[Callable[[DurableContext], Awaitable[Any]] | ParallelBranch[Any]],
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> Coroutine[Any, Any, BatchResult[Any]]:
+        """Run each branch in its own child context; returns every outcome in input order."""
+        cfg = config or ParallelConfig()
+        listed: list[_batch.Branch] = [
+            (b.name, b.func) if isinstance(b, ParallelBranch) else (None, b) for b in branches
+        ]
+        return _batch.run_batch(
+            self._run,
+            self._next_id(),
+            self._parent_id,
+            OperationType.PARALLEL,
+            name,
+            listed,
+            cfg.max_concurrency,
+            cfg.completion_config,
+        )
+
+    def map(
+        self,
+        items: Sequence[T],
+        fn: Callable[[DurableContext, Any, int, Sequence[T]], Awaitable[Any]],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Coroutine[Any, Any, BatchResult[Any]]:
+        """Run `fn(child_ctx, item, index, items)` for each item (or each batch of items,
+        with an `ItemBatcher`) in its own child context; results in input order."""
+        cfg = config or MapConfig()
+        items = list(items)
+        units: list[Any] = items
+        if cfg.item_batcher is not None:
+            units = cfg.item_batcher.batches(
+                items, lambda item: len(self._run.serialize(item, None, None, "a map item"))
+            )
+        namer = cfg.item_namer
+
+        def bind(unit: Any, index: int) -> _batch.Branch:
+            label = namer(unit, index) if namer is not None else None
+            return (label, lambda child: fn(child, unit, index, items))
+
+        return _batch.run_batch(
+            self._run,
+            self._next_id(),
+            self._parent_id,
+            OperationType.MAP,
+            name,
+            [bind(unit, i) for i, unit in enumerate(units)],
+            cfg.max_concurrency,
+            cfg.completion_config,
+        )
+
     def now(self) -> Coroutine[Any, Any, datetime]:
         """The current time (aware UTC), recorded so replay sees the same instant."""
         return _values.recorded_now(self._run, self._next_id(), self._parent_id)
@@ -215,6 +272,7 @@ class DurableContext:
 
 
 # Imported last: the operation modules use the classes defined above.
+from .operations import batch as _batch  # noqa: E402
 from .operations import child as _child  # noqa: E402
 from .operations import step as _step  # noqa: E402
 from .operations import values as _values  # noqa: E402

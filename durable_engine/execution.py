@@ -82,13 +82,28 @@ class ExecutionRun:
         """Set once replay diverged: the execution fails even if user code caught it."""
         self._in_flight = 0
         self._blocked: dict[str, _Blocked] = {}
+        self._closed: list[str] = []
         self._generation = 0
         self._check_scheduled = False
 
     # -- writes --------------------------------------------------------------
 
+    def close_prefix(self, op_id: str) -> None:
+        """Refuse every later write of operation `op_id` and of everything under it."""
+        self._closed.append(op_id)
+
+    def _is_closed(self, mutations: tuple[Mutation, ...]) -> bool:
+        for m in mutations:
+            if isinstance(m, PutOperation):
+                op = m.checkpoint.op_id
+                if any(op == c or op.startswith(c + "/") for c in self._closed):
+                    return True
+        return False
+
     async def checkpoint(self, *mutations: Mutation) -> None:
         """Commit `mutations` under this run's lease; a refused write drops the run."""
+        if self._closed and self._is_closed(mutations):
+            raise asyncio.CancelledError("the batch this operation belongs to was decided")
         self._in_flight += 1
         try:
             await self.store.commit(self.fence, mutations)

@@ -12,7 +12,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from durable_engine import (
@@ -20,6 +20,7 @@ from durable_engine import (
     Engine,
     ErrorWithInfo,
     ExecutionHandle,
+    MapConfig,
     RetryPresets,
     StepConfig,
     StepContext,
@@ -95,6 +96,17 @@ async def backoff(ctx: DurableContext, _: None) -> int:
 
     config = StepConfig(retry_strategy=RetryPresets.fixed(2.0, max_attempts=5))
     return await ctx.step(flaky, name="call", config=config)
+
+
+@engine.durable_function(name="map_waits")
+async def map_waits(ctx: DurableContext, count: int) -> list[int]:
+    async def item(child: DurableContext, n: int, index: int, items: Sequence[int]) -> int:
+        await child.step(lambda s: record(f"item {n} before"), name="before")
+        await child.wait(0.3 + 0.1 * (n % 4), name="nap")
+        return await child.step(lambda s: record(f"item {n} after") or n * n, name="after")
+
+    result = await ctx.map(list(range(count)), item, config=MapConfig(max_concurrency=4))
+    return result.get_results()
 
 
 async def main() -> None:

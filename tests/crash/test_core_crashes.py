@@ -79,3 +79,26 @@ def test_retry_backoff_survives_a_restart_with_the_attempt_kept(tmp_path: Path) 
         "attempt 3",
     ]
     assert ("1", "STEP", "SUCCEEDED", 3) in operation_rows(db)
+
+
+def test_map_with_waits_killed_twice_gives_the_right_result(tmp_path: Path) -> None:
+    db, effects = tmp_path / "crash.db", tmp_path / "effects.log"
+    count = 10
+    first = spawn(db, effects, "start", "map_waits", "fan", str(count))
+    wait_until(
+        lambda: sum("after" in line for line in lines(effects)) >= 2, "some items done", first
+    )
+    kill(first)
+    second = spawn(db, effects, "resume", "fan")
+    wait_until(
+        lambda: sum("after" in line for line in lines(effects)) >= 6, "more items done", second
+    )
+    kill(second)
+    third = spawn(db, effects, "resume", "fan")
+    assert finish(third) == {"result": [n * n for n in range(count)]}
+    log = lines(effects)
+    for n in range(count):
+        for phase in ("before", "after"):
+            runs = log.count(f"item {n} {phase}")
+            assert 1 <= runs <= 1 + 2, (n, phase, runs)  # at least once; at most 1 + kills
+    assert integrity(db) == "ok"
