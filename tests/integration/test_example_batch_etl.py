@@ -1,0 +1,64 @@
+"""The batch ETL example: both variants load the same totals, and slices are not redone."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from durable_engine import Engine
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_batch_etl_runs_end_to_end(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "batch_etl.py"), "40", "10"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "'rows': 40" in proc.stdout
+    conn = sqlite3.connect(tmp_path / "etl.db")
+    try:
+        names = [
+            r[0] for r in conn.execute("SELECT name FROM operations WHERE op_id NOT LIKE '%/%'")
+        ]
+    finally:
+        conn.close()
+    assert [n for n in names if n and n.startswith("transform-") and n != "transform-all"] == [
+        "transform-0-9",
+        "transform-10-19",
+        "transform-20-29",
+        "transform-30-39",
+    ]
+
+
+async def test_fan_out_variant_in_process(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("batch_etl", ROOT / "examples" / "batch_etl.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        spec.loader.exec_module(module)
+        engine: Engine = module.engine
+        async with engine:
+            result = await engine.run("etl_fan_out", {"records": 12, "batch_size": 5})
+    finally:
+        os.chdir(cwd)
+    assert result["rows"] == 12
+    expected = sum(r["amount_cents"] for r in module.extract(12)) / 100
+    assert sum(result["totals"].values()) == pytest.approx(expected)
