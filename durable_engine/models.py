@@ -89,6 +89,8 @@ class Checkpoint:
     ended_at: float | None = None
     wake_at: float | None = None
     """When a STARTED timer or a PENDING retry is due."""
+    ref: str | None = None
+    """What the operation points at: a callback id, an invoked execution's id."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

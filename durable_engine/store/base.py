@@ -20,6 +20,7 @@ __all__ = [
     "LeaseLost",
     "Mutation",
     "NewExecution",
+    "PutCallback",
     "PutOperation",
     "Store",
     "SuspendExecution",
@@ -76,7 +77,18 @@ class SuspendExecution:
     wake_at: float | None
 
 
-Mutation = PutOperation | FinishExecution | SuspendExecution
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PutCallback:
+    """Create a pending callback of this execution."""
+
+    callback_id: str
+    op_id: str
+    created_at: float
+    timeout_at: float | None
+    heartbeat_timeout: float | None
+
+
+Mutation = PutOperation | FinishExecution | SuspendExecution | PutCallback
 
 
 class CallbackStatus:
@@ -166,6 +178,28 @@ class Store(Protocol):
     async def next_wake_at(self, functions: Sequence[str]) -> float | None:
         """The earliest instant an unowned execution of `functions` is due."""
         ...
+
+    async def resolve_callback(
+        self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float
+    ) -> tuple[str, str]:
+        """Resolve a pending callback once; returns its (execution_id, op_id).
+
+        Raises CallbackNotFound, CallbackAlreadyResolved or CallbackNotPending, changing
+        nothing, when the id is unknown, already resolved, timed out, or its execution ended.
+        """
+        ...
+
+    async def heartbeat_callback(self, callback_id: str, now: float) -> tuple[str, str]:
+        """Push a pending callback's heartbeat deadline; same errors as resolve_callback."""
+        ...
+
+    async def time_out_callback(
+        self, fence: Fence, callback_id: str, op_id: str, now: float, error: bytes
+    ) -> Checkpoint:
+        """Mark the callback timed out if it is still pending and due; returns its operation."""
+        ...
+
+    async def load_operation(self, execution_id: str, op_id: str) -> Checkpoint | None: ...
 
     async def data_version(self) -> int:
         """A number that changes whenever another process commits to the database."""

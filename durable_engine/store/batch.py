@@ -18,24 +18,42 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import StoreError
-from ..models import Checkpoint, ExecutionStatus
-from .base import Fence, FinishExecution, LeaseLost, Mutation, PutOperation, SuspendExecution
+from ..models import Checkpoint, ExecutionStatus, OperationStatus, OperationType
+from .base import (
+    Fence,
+    FinishExecution,
+    LeaseLost,
+    Mutation,
+    PutCallback,
+    PutOperation,
+    SuspendExecution,
+)
 
-__all__ = ["Job", "apply_batch"]
+__all__ = ["OP_COLUMNS", "Job", "apply_batch", "op_row", "row_to_checkpoint"]
 
 _LOCK_RETRIES = 8
 _TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
 
 OP_COLUMNS = (
     "execution_id, op_id, parent_id, type, name, status, attempt, result, error, "
-    "started_at, ended_at, wake_at"
+    "started_at, ended_at, wake_at, ref"
 )
-_PUT_OP = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+_PUT_OP = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 # A wake-up recorded while the execution ran (a callback resolved) survives suspension.
 _SUSPEND = (
     "UPDATE executions SET status = 'SUSPENDED', owner = NULL, "
     "wake_at = CASE WHEN wake_at IS NOT NULL AND (?1 IS NULL OR wake_at < ?1) "
     "THEN wake_at ELSE ?1 END WHERE execution_id = ?2"
+)
+_PUT_CALLBACK = (
+    "INSERT INTO callbacks (callback_id, execution_id, op_id, status, created_at, timeout_at,"
+    " heartbeat_timeout, heartbeat_at) VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)"
+)
+# An execution that ends wakes the execution that invoked it.
+_WAKE_PARENT = (
+    "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, ?1), ?1) WHERE execution_id ="
+    " (SELECT parent_id FROM executions WHERE execution_id = ?2)"
+    " AND status IN ('RUNNING', 'SUSPENDED')"
 )
 _FINISH = (
     "UPDATE executions SET status = ?, result = ?, error = ?, ended_at = ?, "
@@ -67,6 +85,25 @@ def op_row(cp: Checkpoint) -> tuple[Any, ...]:
         cp.started_at,
         cp.ended_at,
         cp.wake_at,
+        cp.ref,
+    )
+
+
+def row_to_checkpoint(row: Sequence[Any]) -> Checkpoint:
+    return Checkpoint(
+        execution_id=row[0],
+        op_id=row[1],
+        parent_id=row[2],
+        type=OperationType(row[3]),
+        name=row[4],
+        status=OperationStatus(row[5]),
+        attempt=row[6],
+        result=row[7],
+        error=row[8],
+        started_at=row[9],
+        ended_at=row[10],
+        wake_at=row[11],
+        ref=row[12],
     )
 
 
@@ -118,6 +155,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
     ops: list[tuple[Any, ...]] = []
     finishes: list[tuple[Any, ...]] = []
     suspends: list[tuple[Any, ...]] = []
+    callbacks: list[tuple[Any, ...]] = []
     for i in commits:
         job = jobs[i]
         fence = job.fence
@@ -134,12 +172,27 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
                 state[fence.execution_id] = (fence.epoch, m.status.value)
             elif isinstance(m, SuspendExecution):
                 suspends.append((m.wake_at, fence.execution_id))
+            elif isinstance(m, PutCallback):
+                callbacks.append(
+                    (
+                        m.callback_id,
+                        fence.execution_id,
+                        m.op_id,
+                        m.created_at,
+                        m.timeout_at,
+                        m.heartbeat_timeout,
+                        m.created_at,
+                    )
+                )
             else:  # pragma: no cover - the Mutation union is closed
                 raise TypeError(f"unknown mutation {m!r}")
     if ops:
         conn.executemany(_PUT_OP, ops)
+    if callbacks:
+        conn.executemany(_PUT_CALLBACK, callbacks)
     if finishes:
         conn.executemany(_FINISH, finishes)
+        conn.executemany(_WAKE_PARENT, [(f[3], f[4]) for f in finishes])
     if suspends:
         conn.executemany(_SUSPEND, suspends)
     return outcomes

@@ -42,6 +42,7 @@ CREATE TABLE operations (
     started_at   REAL,
     ended_at     REAL,
     wake_at      REAL,
+    ref          TEXT,
     PRIMARY KEY (execution_id, op_id)
 ) WITHOUT ROWID;
 

@@ -19,14 +19,15 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from ..errors import StoreError
-from ..models import Checkpoint, ExecutionRecord, ExecutionStatus, OperationStatus, OperationType
+from ..models import Checkpoint, ExecutionRecord, ExecutionStatus
+from . import callbacks
 from .base import (
     Fence,
     Mutation,
     NewExecution,
     WorkerInfo,
 )
-from .batch import OP_COLUMNS, Job, apply_batch
+from .batch import OP_COLUMNS, Job, apply_batch, row_to_checkpoint
 from .schema import SCHEMA_VERSION, migrate
 
 __all__ = ["SqliteStore"]
@@ -56,23 +57,6 @@ def _execution(row: Sequence[Any]) -> ExecutionRecord:
         timeout_at=row[11],
         owner=row[12],
         epoch=row[13],
-    )
-
-
-def _checkpoint(row: Sequence[Any]) -> Checkpoint:
-    return Checkpoint(
-        execution_id=row[0],
-        op_id=row[1],
-        parent_id=row[2],
-        type=OperationType(row[3]),
-        name=row[4],
-        status=OperationStatus(row[5]),
-        attempt=row[6],
-        result=row[7],
-        error=row[8],
-        started_at=row[9],
-        ended_at=row[10],
-        wake_at=row[11],
     )
 
 
@@ -287,7 +271,7 @@ class SqliteStore:
             rows = conn.execute(
                 f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = ?", (execution_id,)
             ).fetchall()
-            return [_checkpoint(r) for r in rows]
+            return [row_to_checkpoint(r) for r in rows]
 
         return await self._read(read)
 
@@ -387,6 +371,33 @@ class SqliteStore:
                 (names,),
             ).fetchone()
             return None if row is None else row[0]
+
+        return await self._read(read)
+
+    async def resolve_callback(
+        self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float
+    ) -> tuple[str, str]:
+        return await self._write(
+            lambda conn: callbacks.resolve(conn, callback_id, status, result, error, now)
+        )
+
+    async def heartbeat_callback(self, callback_id: str, now: float) -> tuple[str, str]:
+        return await self._write(lambda conn: callbacks.heartbeat(conn, callback_id, now))
+
+    async def time_out_callback(
+        self, fence: Fence, callback_id: str, op_id: str, now: float, error: bytes
+    ) -> Checkpoint:
+        return await self._write(
+            lambda conn: callbacks.time_out(conn, fence, callback_id, op_id, now, error)
+        )
+
+    async def load_operation(self, execution_id: str, op_id: str) -> Checkpoint | None:
+        def read(conn: sqlite3.Connection) -> Checkpoint | None:
+            row = conn.execute(
+                f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = ? AND op_id = ?",
+                (execution_id, op_id),
+            ).fetchone()
+            return None if row is None else row_to_checkpoint(row)
 
         return await self._read(read)
 
