@@ -49,6 +49,13 @@ from .models import ExecutionInfo as ExecutionInfo
 from .models import ExecutionStatus as ExecutionStatus
 from .models import OperationStatus as OperationStatus
 from .models import OperationType as OperationType
+from .operations.callback import Callback as Callback
+from .operations.callback import CallbackConfig as CallbackConfig
+from .operations.callback import WaitForCallbackConfig as WaitForCallbackConfig
+from .operations.condition import WaitForConditionConfig as WaitForConditionConfig
+from .operations.condition import WaitForConditionDecision as WaitForConditionDecision
+from .operations.condition import WaitStrategyConfig as WaitStrategyConfig
+from .operations.condition import create_wait_strategy as create_wait_strategy
 from .retry import RetryDecision as RetryDecision
 from .retry import RetryPresets as RetryPresets
 from .retry import RetryStrategyConfig as RetryStrategyConfig
@@ -64,7 +71,9 @@ __all__ = [
     "BatchItem",
     "BatchItemStatus",
     "BatchResult",
+    "Callback",
     "CallbackAlreadyResolved",
+    "CallbackConfig",
     "CallbackError",
     "CallbackFailedError",
     "CallbackNotFound",
@@ -112,8 +121,13 @@ __all__ = [
     "Store",
     "StoreError",
     "SystemClock",
+    "WaitForCallbackConfig",
+    "WaitForConditionConfig",
+    "WaitForConditionDecision",
     "WaitForConditionError",
+    "WaitStrategyConfig",
     "create_linear_retry_strategy",
     "create_retry_strategy",
+    "create_wait_strategy",
     "durable_step",
 ]

@@ -21,6 +21,8 @@ from .models import OperationType
 
 if TYPE_CHECKING:
     from .execution import ExecutionRun
+    from .operations.callback import Callback, CallbackConfig, WaitForCallbackConfig
+    from .operations.condition import WaitForConditionConfig
 
 __all__ = ["DurableContext", "StepContext", "durable_step"]
 
@@ -258,6 +260,33 @@ class DurableContext:
             cfg.completion_config,
         )
 
+    def create_callback(
+        self, name: str | None = None, config: CallbackConfig | None = None
+    ) -> Coroutine[Any, Any, Callback]:
+        """A callback whose `callback_id` the outside world answers with
+        `engine.send_callback_success/failure`; `await cb.result()` waits durably."""
+        return _callback.create_callback(self._run, self._next_id(), self._parent_id, name, config)
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str, StepContext], Any],
+        name: str | None = None,
+        config: WaitForCallbackConfig | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Create a callback, run `submitter(callback_id, step_ctx)` as a step, wait for it."""
+        return _callback.wait_for_callback(self, submitter, name, config)
+
+    def wait_for_condition(
+        self,
+        check: Callable[[Any, StepContext], Any],
+        config: WaitForConditionConfig,
+        name: str | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Poll `check(state, check_ctx)` until the wait strategy stops; returns the last state."""
+        return _condition.run_condition(
+            self._run, self._next_id(), self._parent_id, check, config, name
+        )
+
     def now(self) -> Coroutine[Any, Any, datetime]:
         """The current time (aware UTC), recorded so replay sees the same instant."""
         return _values.recorded_now(self._run, self._next_id(), self._parent_id)
@@ -273,7 +302,9 @@ class DurableContext:
 
 # Imported last: the operation modules use the classes defined above.
 from .operations import batch as _batch  # noqa: E402
+from .operations import callback as _callback  # noqa: E402
 from .operations import child as _child  # noqa: E402
+from .operations import condition as _condition  # noqa: E402
 from .operations import step as _step  # noqa: E402
 from .operations import values as _values  # noqa: E402
 from .operations import wait as _wait  # noqa: E402

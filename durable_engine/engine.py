@@ -22,6 +22,7 @@ from .clock import Clock, SystemClock
 from .config import to_seconds
 from .context import DurableContext
 from .errors import (
+    ErrorInfo,
     ExecutionAlreadyExists,
     ExecutionNotFound,
     FunctionNotRegistered,
@@ -418,6 +419,56 @@ class Engine:
             if outcome is RunOutcome.DROPPED and self._scheduler is not None:
                 self._scheduler.poke()
 
+    # -- callbacks ---------------------------------------------------------------------
+
+    async def send_callback_success(self, callback_id: str, result: Any = None) -> None:
+        """Resolve a callback with `result`; works from any process open on the same file."""
+        self._require_open()
+        data = self._encode(result, "the callback result")
+        await self._resolve(callback_id, "SUCCEEDED", data, None)
+
+    async def send_callback_failure(
+        self, callback_id: str, error_type: str = "", message: str = "", data: Any = None
+    ) -> None:
+        """Resolve a callback as failed: the workflow's `cb.result()` raises CallbackFailedError."""
+        self._require_open()
+        info = ErrorInfo(
+            kind="CallbackFailedError",
+            error_type=error_type or "CallbackFailedError",
+            message=message,
+            data=data,
+        )
+        try:
+            error = self._error_serdes.serialize(info.to_dict())
+        except _serdes.SerDesError as exc:
+            raise SerDesError(f"the failure data cannot be serialized: {exc}") from exc
+        await self._resolve(callback_id, "FAILED", None, error)
+
+    async def send_callback_heartbeat(self, callback_id: str) -> None:
+        """Tell a callback with a heartbeat_timeout that its sender is still at work."""
+        self._require_open()
+        await self.store.heartbeat_callback(callback_id, self.clock.now())
+
+    async def _resolve(
+        self, callback_id: str, status: str, result: bytes | None, error: bytes | None
+    ) -> None:
+        execution_id, op_id = await self.store.resolve_callback(
+            callback_id, status, result, error, self.clock.now()
+        )
+        run = self.live_run(execution_id)
+        if run is None or not run.wake(op_id):
+            assert self._scheduler is not None
+            self._scheduler.poke()
+
+    def _encode(self, value: Any, what: str) -> bytes:
+        try:
+            data = self.serdes.serialize(value)
+        except _serdes.SerDesError as exc:
+            raise SerDesError(f"{what} cannot be serialized: {exc}") from exc
+        if len(data) > self.limits.payload_limit:
+            raise PayloadTooLarge(len(data), self.limits.payload_limit, what)
+        return data
+
     def drop_all(self) -> None:
         """This worker lost its lease: abandon every execution it was running."""
         for _, task in list(self._runs.values()):
@@ -427,6 +478,9 @@ class Engine:
         """Another process committed: whoever waits for an execution looks again."""
         for event in self._waiters.values():
             event.set()
+        for run, _ in self._runs.values():
+            if run is not None:
+                run.wake_callbacks()
 
     def live_run(self, execution_id: str) -> ExecutionRun | None:
         entry = self._runs.get(execution_id)

@@ -83,6 +83,7 @@ class ExecutionRun:
         self._in_flight = 0
         self._blocked: dict[str, _Blocked] = {}
         self._closed: list[str] = []
+        self._callbacks: set[str] = set()
         self._generation = 0
         self._check_scheduled = False
 
@@ -243,6 +244,18 @@ class ExecutionRun:
             return False
         _resolve(blocked.future)
         return True
+
+    def watch_callback(self, op_id: str) -> None:
+        """`op_id` waits for a callback that another process may resolve."""
+        self._callbacks.add(op_id)
+
+    def unwatch_callback(self, op_id: str) -> None:
+        self._callbacks.discard(op_id)
+
+    def wake_callbacks(self) -> None:
+        """Another process committed: callbacks waited on here look at the database again."""
+        for op_id in list(self._callbacks):
+            self.wake(op_id)
 
     def wake_all(self) -> None:
         for blocked in list(self._blocked.values()):

@@ -67,10 +67,16 @@ async def test_parallel_branches_with_names_and_replay_from_the_recorded_decisio
     async def fan(ctx: DurableContext, _: None) -> list[object]:
         result = await ctx.parallel([await branch("a"), await branch("b")], name="fan")
         await ctx.wait(0.01)  # the batch replays from its record
-        return [[(i.index, i.name, i.status.value, i.result) for i in result.all], result.total_count]
+        return [
+            [(i.index, i.name, i.status.value, i.result) for i in result.all],
+            result.total_count,
+        ]
 
     async with engine:
-        assert await engine.run(fan) == [[(0, "a", "SUCCEEDED", "A"), (1, "b", "SUCCEEDED", "B")], 2]
+        assert await engine.run(fan) == [
+            [(0, "a", "SUCCEEDED", "A"), (1, "b", "SUCCEEDED", "B")],
+            2,
+        ]
     assert sorted(effects.lines()) == ["a", "b"]
 
 
@@ -87,7 +93,9 @@ async def test_min_successful_stops_the_rest_and_their_effects_never_happen(
         result = await ctx.map(
             [0, 1, 2, 3, 4],
             item,
-            config=MapConfig(max_concurrency=3, completion_config=CompletionConfig.first_successful()),
+            config=MapConfig(
+                max_concurrency=3, completion_config=CompletionConfig.first_successful()
+            ),
         )
         await ctx.wait(0.4)  # longer than the cancelled items' waits
         assert result.completion_reason is CompletionReason.MIN_SUCCESSFUL_REACHED
@@ -104,9 +112,17 @@ async def test_min_successful_stops_the_rest_and_their_effects_never_happen(
     [
         (CompletionConfig(), CompletionReason.FAILURE_TOLERANCE_EXCEEDED, None),
         (CompletionConfig(tolerated_failure_count=2), CompletionReason.ALL_COMPLETED, 6),
-        (CompletionConfig(tolerated_failure_count=1), CompletionReason.FAILURE_TOLERANCE_EXCEEDED, None),
+        (
+            CompletionConfig(tolerated_failure_count=1),
+            CompletionReason.FAILURE_TOLERANCE_EXCEEDED,
+            None,
+        ),
         (CompletionConfig(tolerated_failure_percentage=40), CompletionReason.ALL_COMPLETED, 6),
-        (CompletionConfig(tolerated_failure_percentage=20), CompletionReason.FAILURE_TOLERANCE_EXCEEDED, None),
+        (
+            CompletionConfig(tolerated_failure_percentage=20),
+            CompletionReason.FAILURE_TOLERANCE_EXCEEDED,
+            None,
+        ),
         (CompletionConfig.all_completed(), CompletionReason.ALL_COMPLETED, 6),
     ],
 )
@@ -127,7 +143,11 @@ async def test_failure_tolerance(
             list(range(6)), item, config=MapConfig(max_concurrency=1, completion_config=completion)
         )
         ended = result.success_count + result.failure_count
-        return [result.completion_reason.value, ended, [type(e).__name__ for e in result.get_errors()]]
+        return [
+            result.completion_reason.value,
+            ended,
+            [type(e).__name__ for e in result.get_errors()],
+        ]
 
     async with engine:
         got_reason, ended, errors = await engine.run(tolerant)
@@ -235,7 +255,9 @@ async def test_empty_input_and_impossible_min_successful(engine: Engine) -> None
 
     @engine.durable_function
     async def impossible(ctx: DurableContext, _: None) -> None:
-        await ctx.map([1, 2], item, config=MapConfig(completion_config=CompletionConfig(min_successful=3)))
+        await ctx.map(
+            [1, 2], item, config=MapConfig(completion_config=CompletionConfig(min_successful=3))
+        )
 
     async with engine:
         assert await engine.run(empty) == [0, "ALL_COMPLETED"]

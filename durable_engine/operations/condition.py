@@ -1,0 +1,146 @@
+"""wait_for_condition: poll a check, keep its state durably, wait between polls."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from serdes import SerDes
+
+from ..config import Duration, JitterStrategy, to_seconds
+from ..context import StepContext
+from ..errors import WaitForConditionError, error_from_info, error_info
+from ..execution import ExecutionRun
+from ..journal import Completed, Execute, Mismatch, Resume
+from ..models import OperationStatus, OperationType
+from .step import call_body
+
+__all__ = [
+    "WaitForConditionConfig",
+    "WaitForConditionDecision",
+    "WaitStrategyConfig",
+    "create_wait_strategy",
+    "run_condition",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForConditionDecision:
+    """Poll again after `delay`, or stop polling."""
+
+    should_continue: bool
+    delay: timedelta = timedelta(0)
+
+    @classmethod
+    def continue_waiting(cls, delay: Duration) -> WaitForConditionDecision:
+        return cls(True, timedelta(seconds=to_seconds(delay, what="delay")))
+
+    @classmethod
+    def stop_polling(cls) -> WaitForConditionDecision:
+        return cls(False)
+
+
+WaitStrategy = Callable[[Any, int], WaitForConditionDecision]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitForConditionConfig:
+    wait_strategy: WaitStrategy
+    initial_state: Any = None
+    serdes: SerDes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitStrategyConfig:
+    """Poll while `should_continue_polling(state)`, backing off between polls."""
+
+    should_continue_polling: Callable[[Any], bool]
+    max_attempts: int = 60
+    initial_delay: Duration = timedelta(seconds=5)
+    max_delay: Duration = timedelta(minutes=5)
+    backoff_rate: float = 1.5
+    jitter: JitterStrategy = JitterStrategy.FULL
+
+
+_rng = random.Random()
+
+
+def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
+    """A strategy that stops once the condition holds and gives up after `max_attempts`."""
+
+    def strategy(state: Any, attempt: int) -> WaitForConditionDecision:
+        if not config.should_continue_polling(state):
+            return WaitForConditionDecision.stop_polling()
+        if attempt >= config.max_attempts:
+            raise WaitForConditionError(
+                f"condition not met after {attempt} attempts",
+                error_type="WaitForConditionError",
+            )
+        base = to_seconds(config.initial_delay) * config.backoff_rate ** (attempt - 1)
+        delay = min(base, to_seconds(config.max_delay))
+        if config.jitter is JitterStrategy.FULL:
+            delay = _rng.uniform(0, delay)
+        elif config.jitter is JitterStrategy.HALF:
+            delay = delay / 2 + _rng.uniform(0, delay / 2)
+        return WaitForConditionDecision.continue_waiting(delay)
+
+    return strategy
+
+
+async def run_condition(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    check: Callable[[Any, StepContext], Any],
+    config: WaitForConditionConfig,
+    name: str | None,
+) -> Any:
+    codec = config.serdes
+    state = config.initial_state
+    attempt = 1
+    started_at = run.now()
+    match run.journal.resolve(op_id, OperationType.CONDITION, name):
+        case Mismatch() as mismatch:
+            raise run.nondeterminism(mismatch)
+        case Completed(cp):
+            return run.outcome(cp, codec)
+        case Resume(cp):
+            state = run.deserialize(cp.result, codec, op_id)
+            started_at = cp.started_at or started_at
+            await run.block(op_id, cp.wake_at)
+            attempt = cp.attempt + 1
+        case Execute():
+            pass
+
+    def record(status: OperationStatus, **fields: Any) -> Any:
+        return run.put(
+            op_id, parent_id, OperationType.CONDITION, name, status,
+            attempt=attempt, started_at=started_at, **fields,
+        )  # fmt: skip
+
+    while True:
+        run.begin_work()
+        try:
+            state = await call_body(
+                check, state, StepContext(run.execution_id, op_id, attempt, run.logger)
+            )
+            decision = config.wait_strategy(state, attempt)
+            data = run.serialize(state, codec, op_id, f"state of condition {name or op_id}")
+        except Exception as exc:
+            info = error_info(exc, default_kind="StepError")
+            await run.checkpoint(
+                record(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
+            )
+            raise error_from_info(info) from None
+        finally:
+            run.end_work()
+        if not decision.should_continue:
+            await run.checkpoint(record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now()))
+            return run.deserialize(data, codec, op_id)
+        wake_at = run.now() + decision.delay.total_seconds()
+        await run.checkpoint(record(OperationStatus.PENDING, result=data, wake_at=wake_at))
+        await run.block(op_id, wake_at)
+        attempt += 1

@@ -1,0 +1,275 @@
+"""Callbacks and wait_for_condition: answered from outside, timed out durably, bad ids refused."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from durable_engine import (
+    CallbackAlreadyResolved,
+    CallbackConfig,
+    CallbackFailedError,
+    CallbackNotFound,
+    CallbackNotPending,
+    CallbackTimeoutError,
+    DurableContext,
+    Engine,
+    ExecutionHandle,
+    ExecutionStatus,
+    JitterStrategy,
+    OperationType,
+    StepContext,
+    WaitForCallbackConfig,
+    WaitForConditionConfig,
+    WaitStrategyConfig,
+    create_wait_strategy,
+)
+from tests.conftest import Effects, wait_for_status
+
+
+def snapshot(db: Path) -> list[Any]:
+    conn = sqlite3.connect(db)
+    try:
+        return [
+            conn.execute("SELECT * FROM callbacks ORDER BY callback_id").fetchall(),
+            conn.execute("SELECT * FROM operations ORDER BY execution_id, op_id").fetchall(),
+            conn.execute("SELECT execution_id, status, result, error FROM executions").fetchall(),
+        ]
+    finally:
+        conn.close()
+
+
+async def callback_id_of(engine: Engine, handle: ExecutionHandle) -> str:
+    """The callback id the workflow handed out (read from its operation)."""
+    while True:
+        for op in await engine.get_operations(handle.execution_id):
+            for node in op.walk():
+                if node.type is OperationType.CALLBACK:
+                    conn = sqlite3.connect(engine.path)
+                    try:
+                        (ref,) = conn.execute(
+                            "SELECT ref FROM operations WHERE execution_id = ? AND op_id = ?",
+                            (handle.execution_id, node.operation_id),
+                        ).fetchone()
+                    finally:
+                        conn.close()
+                    return str(ref)
+        await asyncio.sleep(0.01)
+
+
+async def test_approval_answered_in_process(engine: Engine) -> None:
+    handed_out: list[str] = []
+
+    @engine.durable_function
+    async def approval(ctx: DurableContext, amount: int) -> dict[str, Any]:
+        decision = await ctx.wait_for_callback(
+            lambda callback_id, step: handed_out.append(callback_id),
+            name="manager",
+            config=WaitForCallbackConfig(timeout=3600),
+        )
+        return {"amount": amount, "decision": decision}
+
+    async with engine:
+        handle = await engine.start(approval, 500)
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)  # no memory held meanwhile
+        assert engine.live_run(handle.execution_id) is None
+        [callback_id] = handed_out
+        assert len(callback_id) >= 43  # 256 bits, url-safe
+        await engine.send_callback_success(callback_id, {"approved": True, "by": "ana"})
+        assert await handle.result() == {"amount": 500, "decision": {"approved": True, "by": "ana"}}
+        assert handed_out == [callback_id]  # the submitter step ran once
+
+
+async def test_failure_reaches_the_workflow_with_its_details(engine: Engine) -> None:
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> list[Any]:
+        cb = await ctx.create_callback(name="payment")
+        try:
+            await cb.result()
+        except CallbackFailedError as exc:
+            return [exc.error_type, exc.message, exc.data]
+        return []
+
+    async with engine:
+        handle = await engine.start(flow)
+        callback_id = await callback_id_of(engine, handle)
+        await engine.send_callback_failure(
+            callback_id, error_type="CardDeclined", message="insufficient funds", data={"code": 51}
+        )
+        assert await handle.result() == ["CardDeclined", "insufficient funds", {"code": 51}]
+
+
+async def test_bad_callback_ids_raise_and_change_nothing(engine: Engine, db_path: Path) -> None:
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> Any:
+        cb = await ctx.create_callback(name="once", config=CallbackConfig(timeout=0.3))
+        try:
+            return await cb.result()
+        except CallbackTimeoutError:
+            return "timed out"
+
+    async with engine:
+        done = await engine.start(flow)
+        done_id = await callback_id_of(engine, done)
+        await engine.send_callback_success(done_id, 1)
+        assert await done.result() == 1
+        expired = await engine.start(flow)
+        expired_id = await callback_id_of(engine, expired)
+        assert await expired.result() == "timed out"
+        before = snapshot(db_path)
+        with pytest.raises(CallbackNotFound):
+            await engine.send_callback_success("no-such-callback", 1)
+        with pytest.raises(CallbackAlreadyResolved):
+            await engine.send_callback_success(done_id, 2)
+        with pytest.raises(CallbackAlreadyResolved):
+            await engine.send_callback_failure(done_id, "X")
+        with pytest.raises(CallbackNotPending):
+            await engine.send_callback_success(expired_id, 3)
+        with pytest.raises(CallbackNotPending):
+            await engine.send_callback_heartbeat(expired_id)
+        assert snapshot(db_path) == before
+
+
+async def test_a_callback_of_an_ended_execution_is_not_pending(engine: Engine) -> None:
+    @engine.durable_function
+    async def leaves_early(ctx: DurableContext, _: None) -> str:
+        await ctx.create_callback(name="ignored")
+        return "gone"
+
+    async with engine:
+        handle = await engine.start(leaves_early)
+        assert await handle.result() == "gone"
+        callback_id = await callback_id_of(engine, handle)
+        with pytest.raises(CallbackNotPending, match="ended"):
+            await engine.send_callback_success(callback_id, 1)
+
+
+async def test_timeout_passes_while_no_process_runs(db_path: Path) -> None:
+    def build() -> Engine:
+        engine = Engine(db_path, in_memory_wait=0)
+
+        @engine.durable_function(name="flow")
+        async def flow(ctx: DurableContext, _: None) -> str:
+            cb = await ctx.create_callback(name="late", config=CallbackConfig(timeout=0.3))
+            try:
+                await cb.result()
+            except CallbackTimeoutError:
+                return "timed out"
+            return "answered"
+
+        return engine
+
+    first = build()
+    async with first:
+        handle = await first.start("flow")
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
+        callback_id = await callback_id_of(first, handle)
+    await asyncio.sleep(0.4)  # nobody runs while the timeout passes
+    second = build()
+    async with second:
+        info = await second.wait_for(handle.execution_id)
+        assert info.result == "timed out"
+        with pytest.raises(CallbackNotPending):
+            await second.send_callback_success(callback_id, "too late")
+
+
+async def test_heartbeats_keep_a_callback_alive_and_a_missed_one_times_it_out(
+    engine: Engine,
+) -> None:
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> str:
+        cb = await ctx.create_callback(name="job", config=CallbackConfig(heartbeat_timeout=0.4))
+        try:
+            return str(await cb.result())
+        except CallbackTimeoutError:
+            return "heartbeat missed"
+
+    async with engine:
+        alive = await engine.start(flow)
+        alive_id = await callback_id_of(engine, alive)
+        for _ in range(4):  # 0.8 s in all, twice the heartbeat timeout
+            await asyncio.sleep(0.2)
+            await engine.send_callback_heartbeat(alive_id)
+        await engine.send_callback_success(alive_id, "done")
+        assert await alive.result() == "done"
+        silent = await engine.start(flow)
+        assert await silent.result() == "heartbeat missed"
+
+
+async def test_wait_for_condition_finishes_on_the_third_poll_across_a_restart(
+    db_path: Path, effects: Effects
+) -> None:
+    def build() -> Engine:
+        engine = Engine(db_path, in_memory_wait=0)
+
+        def poll(state: dict[str, int], check: StepContext) -> dict[str, int]:
+            effects.record(f"poll {state['polls'] + 1}")
+            return {"polls": state["polls"] + 1}
+
+        @engine.durable_function(name="job")
+        async def job(ctx: DurableContext, _: None) -> dict[str, int]:
+            strategy = create_wait_strategy(
+                WaitStrategyConfig(
+                    should_continue_polling=lambda s: s["polls"] < 3,
+                    initial_delay=0.2,
+                    jitter=JitterStrategy.NONE,
+                )
+            )
+            return await ctx.wait_for_condition(
+                poll,
+                config=WaitForConditionConfig(wait_strategy=strategy, initial_state={"polls": 0}),
+                name="until ready",
+            )
+
+        return engine
+
+    first = build()
+    async with first:
+        handle = await first.start("job")
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)  # after the first poll
+    second = build()
+    async with second:
+        info = await second.wait_for(handle.execution_id)
+    assert info.result == {"polls": 3}
+    assert effects.lines() == ["poll 1", "poll 2", "poll 3"]
+
+
+async def test_wait_for_condition_gives_up_after_max_attempts(engine: Engine) -> None:
+    from durable_engine import WaitForConditionError
+
+    @engine.durable_function
+    async def never(ctx: DurableContext, _: None) -> str:
+        strategy = create_wait_strategy(
+            WaitStrategyConfig(
+                should_continue_polling=lambda s: True, max_attempts=3, initial_delay=0.01
+            )
+        )
+        try:
+            await ctx.wait_for_condition(
+                lambda state, c: state, config=WaitForConditionConfig(wait_strategy=strategy)
+            )
+        except WaitForConditionError as exc:
+            return exc.message
+        return "met"
+
+    async with engine:
+        assert await engine.run(never) == "condition not met after 3 attempts"
+
+
+async def test_callbacks_inside_a_child_context(engine: Engine) -> None:
+    async def block(child: DurableContext) -> Any:
+        return await child.wait_for_callback(lambda cid, s: None, name="inner")
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> Any:
+        return await ctx.run_in_child_context(block, name="outer")
+
+    async with engine:
+        handle = await engine.start(flow)
+        callback_id = await callback_id_of(engine, handle)
+        await engine.send_callback_success(callback_id, "inside")
+        assert await handle.result() == "inside"
