@@ -148,8 +148,11 @@ class Scheduler:
             # Sleep until poked, a timer fires, another process commits, or a sweep is due.
             deadline = time.monotonic() + sweep_every
             while not self._poke.is_set() and time.monotonic() < deadline:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the poke does, and stop() would wait forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._poke.wait(), _POLL_INTERVAL)
+                    async with asyncio.timeout(_POLL_INTERVAL):
+                        await self._poke.wait()
                 if self._poke.is_set():
                     break
                 try:

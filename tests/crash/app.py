@@ -25,6 +25,7 @@ from durable_engine import (
     StepConfig,
     StepContext,
     StepSemantics,
+    WaitForCallbackConfig,
 )
 
 DB, EFFECTS = sys.argv[1], Path(sys.argv[2])
@@ -107,6 +108,17 @@ async def map_waits(ctx: DurableContext, count: int) -> list[int]:
 
     result = await ctx.map(list(range(count)), item, config=MapConfig(max_concurrency=4))
     return result.get_results()
+
+
+@engine.durable_function(name="approval")
+async def approval(ctx: DurableContext, amount: int) -> dict[str, object]:
+    decision = await ctx.wait_for_callback(
+        lambda callback_id, s: record(f"callback {callback_id}"),
+        name="manager",
+        config=WaitForCallbackConfig(timeout=600),
+    )
+    await ctx.step(lambda s: record("approved step"), name="after")
+    return {"amount": amount, "decision": decision}
 
 
 async def main() -> None:

@@ -31,6 +31,23 @@ def spawn(db: Path, effects: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def send_callback(db: Path, callback_id: str, result_json: str) -> None:
+    """Answer a callback from a separate OS process that registers no workflow."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.crash.send_callback", str(db), callback_id, result_json],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def wait_until(
     condition: Callable[[], bool], what: str, proc: subprocess.Popen[str] | None = None
 ) -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.crash.harness import finish, integrity, kill, lines, operation_rows, spawn, wait_until
+from tests.crash.harness import (
+    finish,
+    integrity,
+    kill,
+    lines,
+    operation_rows,
+    send_callback,
+    spawn,
+    wait_until,
+)
 
 
 def test_killed_during_a_wait_a_new_process_finishes_with_the_same_result(tmp_path: Path) -> None:
@@ -101,4 +110,32 @@ def test_map_with_waits_killed_twice_gives_the_right_result(tmp_path: Path) -> N
         for phase in ("before", "after"):
             runs = log.count(f"item {n} {phase}")
             assert 1 <= runs <= 1 + 2, (n, phase, runs)  # at least once; at most 1 + kills
+    assert integrity(db) == "ok"
+
+
+def _callback_id(effects: Path) -> str:
+    [line] = [line for line in lines(effects) if line.startswith("callback ")]
+    return line.split(" ", 1)[1]
+
+
+def test_approval_answered_by_a_second_process_while_the_first_runs(tmp_path: Path) -> None:
+    db, effects = tmp_path / "crash.db", tmp_path / "effects.log"
+    worker = spawn(db, effects, "start", "approval", "po-1", "250")
+    wait_until(lambda: any(x.startswith("callback ") for x in lines(effects)), "the id", worker)
+    send_callback(db, _callback_id(effects), '{"approved": true}')
+    assert finish(worker) == {"result": {"amount": 250, "decision": {"approved": True}}}
+    assert lines(effects).count("approved step") == 1
+
+
+def test_approval_sent_while_the_workflow_process_is_dead(tmp_path: Path) -> None:
+    db, effects = tmp_path / "crash.db", tmp_path / "effects.log"
+    first = spawn(db, effects, "start", "approval", "po-2", "99")
+    wait_until(lambda: any(x.startswith("callback ") for x in lines(effects)), "the id", first)
+    kill(first)
+    send_callback(db, _callback_id(effects), '"yes"')  # nobody runs the workflow now
+    second = spawn(db, effects, "resume", "po-2")
+    assert finish(second) == {"result": {"amount": 99, "decision": "yes"}}
+    assert [x for x in lines(effects) if x.startswith("callback ")] == [
+        f"callback {_callback_id(effects)}"
+    ]
     assert integrity(db) == "ok"
