@@ -56,6 +56,7 @@ from .operations.condition import WaitForConditionConfig as WaitForConditionConf
 from .operations.condition import WaitForConditionDecision as WaitForConditionDecision
 from .operations.condition import WaitStrategyConfig as WaitStrategyConfig
 from .operations.condition import create_wait_strategy as create_wait_strategy
+from .operations.invoke import InvokeConfig as InvokeConfig
 from .retry import RetryDecision as RetryDecision
 from .retry import RetryPresets as RetryPresets
 from .retry import RetryStrategyConfig as RetryStrategyConfig
@@ -97,6 +98,7 @@ __all__ = [
     "ExecutionStopped",
     "ExecutionTimedOut",
     "FunctionNotRegistered",
+    "InvokeConfig",
     "InvokeError",
     "ItemBatcher",
     "JitterStrategy",

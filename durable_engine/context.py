@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .execution import ExecutionRun
     from .operations.callback import Callback, CallbackConfig, WaitForCallbackConfig
     from .operations.condition import WaitForConditionConfig
+    from .operations.invoke import InvokeConfig
 
 __all__ = ["DurableContext", "StepContext", "durable_step"]
 
@@ -287,6 +288,19 @@ class DurableContext:
             self._run, self._next_id(), self._parent_id, check, config, name
         )
 
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any = None,
+        name: str | None = None,
+        config: InvokeConfig | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Start the registered durable function as a child execution; return its result
+        (raise InvokeError with its error). The parent suspends while the child runs."""
+        return _invoke.run_invoke(
+            self._run, self._next_id(), self._parent_id, function_name, payload, name, config
+        )
+
     def now(self) -> Coroutine[Any, Any, datetime]:
         """The current time (aware UTC), recorded so replay sees the same instant."""
         return _values.recorded_now(self._run, self._next_id(), self._parent_id)
@@ -305,6 +319,7 @@ from .operations import batch as _batch  # noqa: E402
 from .operations import callback as _callback  # noqa: E402
 from .operations import child as _child  # noqa: E402
 from .operations import condition as _condition  # noqa: E402
+from .operations import invoke as _invoke  # noqa: E402
 from .operations import step as _step  # noqa: E402
 from .operations import values as _values  # noqa: E402
 from .operations import wait as _wait  # noqa: E402

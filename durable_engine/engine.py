@@ -375,6 +375,14 @@ class Engine:
 
     # -- running executions (called by the scheduler) ----------------------------------
 
+    def codec_for(self, function: str) -> SerDes:
+        """The codec values of `function` are stored with (it must be registered here)."""
+        return self.function(function).serdes or self.serdes
+
+    def poke(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.poke()
+
     def capacity(self) -> int:
         return self.max_concurrent_executions - len(self._runs)
 
@@ -401,6 +409,7 @@ class Engine:
                 clock=self.clock,
                 limits=self.limits,
                 logger=self.logger,
+                host=self,
             )
             self._runs[execution_id] = (run, self._runs[execution_id][1])
             input_value = run.deserialize(record.input, codec, None)
@@ -416,6 +425,12 @@ class Engine:
             waiter = self._waiters.get(execution_id)
             if waiter is not None:
                 waiter.set()
+            if record.parent_id is not None:  # the invoking execution may go on
+                parent = self.live_run(record.parent_id)
+                if parent is not None:
+                    parent.wake_external()
+                else:
+                    self.poke()
             if outcome is RunOutcome.DROPPED and self._scheduler is not None:
                 self._scheduler.poke()
 
@@ -480,7 +495,7 @@ class Engine:
             event.set()
         for run, _ in self._runs.values():
             if run is not None:
-                run.wake_callbacks()
+                run.wake_external()
 
     def live_run(self, execution_id: str) -> ExecutionRun | None:
         entry = self._runs.get(execution_id)

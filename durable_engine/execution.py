@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import serdes as _serdes
 from serdes import SerDes, SerDesContext
@@ -24,7 +24,7 @@ from .journal import Journal, Mismatch
 from .models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
 from .store import Fence, LeaseLost, Mutation, PutOperation, Store
 
-__all__ = ["Dropped", "ExecutionRun", "Limits", "Suspend"]
+__all__ = ["Dropped", "ExecutionRun", "Limits", "RunHost", "Suspend"]
 
 _SETTLE_TICKS = 3
 
@@ -35,6 +35,18 @@ class Suspend(BaseException):
 
 class Dropped(BaseException):
     """The lease was lost or the execution ended elsewhere: stop without writing."""
+
+
+class RunHost(Protocol):
+    """What a run may ask of the engine that runs it."""
+
+    def codec_for(self, function: str) -> SerDes:
+        """The codec of a registered function; FunctionNotRegistered if there is none."""
+        ...
+
+    def poke(self) -> None:
+        """Look for due work now (an execution was created or woken)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,8 +77,10 @@ class ExecutionRun:
         clock: Clock,
         limits: Limits,
         logger: logging.Logger,
+        host: RunHost | None = None,
     ) -> None:
         self.record = record
+        self.host = host
         self.execution_id = record.execution_id
         self.fence = Fence(record.execution_id, record.epoch)
         self.journal = journal
@@ -83,7 +97,7 @@ class ExecutionRun:
         self._in_flight = 0
         self._blocked: dict[str, _Blocked] = {}
         self._closed: list[str] = []
-        self._callbacks: set[str] = set()
+        self._external: set[str] = set()
         self._generation = 0
         self._check_scheduled = False
 
@@ -245,16 +259,16 @@ class ExecutionRun:
         _resolve(blocked.future)
         return True
 
-    def watch_callback(self, op_id: str) -> None:
-        """`op_id` waits for a callback that another process may resolve."""
-        self._callbacks.add(op_id)
+    def watch_external(self, op_id: str) -> None:
+        """`op_id` waits on something outside this run: a callback, an invoked execution."""
+        self._external.add(op_id)
 
-    def unwatch_callback(self, op_id: str) -> None:
-        self._callbacks.discard(op_id)
+    def unwatch_external(self, op_id: str) -> None:
+        self._external.discard(op_id)
 
-    def wake_callbacks(self) -> None:
-        """Another process committed: callbacks waited on here look at the database again."""
-        for op_id in list(self._callbacks):
+    def wake_external(self) -> None:
+        """Something changed outside: operations waiting on it look at the database again."""
+        for op_id in list(self._external):
             self.wake(op_id)
 
     def wake_all(self) -> None:

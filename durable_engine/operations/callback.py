@@ -66,11 +66,11 @@ class Callback:
         cp = run.journal.get(op_id)
         assert cp is not None
         while cp.status is OperationStatus.STARTED:
-            run.watch_callback(op_id)
+            run.watch_external(op_id)
             try:
                 await run.block(op_id, cp.wake_at)
             finally:
-                run.unwatch_callback(op_id)
+                run.unwatch_external(op_id)
             cp = await _refresh(run, cp)
         if cp.status is OperationStatus.TIMED_OUT:
             raise CallbackTimeoutError(f"callback {cp.name or op_id} timed out")

@@ -200,6 +200,12 @@ class SqliteStore:
 
     async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
         def job(conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
+            row = conn.execute(
+                f"SELECT {_EXEC_COLUMNS} FROM executions WHERE execution_id = ?",
+                (new.execution_id,),
+            ).fetchone()
+            if row is not None:  # an invoke replayed: the child exists already
+                return _execution(row), False
             if new.name is not None:
                 row = conn.execute(
                     f"SELECT {_EXEC_COLUMNS} FROM executions WHERE name = ?", (new.name,)

@@ -1,0 +1,110 @@
+"""invoke: child executions with results and errors crossing parent, child and grandchild."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from durable_engine import (
+    DurableContext,
+    Engine,
+    ExecutionStatus,
+    FunctionNotRegistered,
+    InvokeError,
+    OperationStatus,
+    OperationType,
+    RetryPresets,
+    StepConfig,
+)
+from tests.conftest import Effects
+
+
+def build(db_path: Path, effects: Effects) -> Engine:
+    engine = Engine(db_path, in_memory_wait=0)
+
+    @engine.durable_function(name="grandchild")
+    async def grandchild(ctx: DurableContext, n: int) -> int:
+        if n < 0:
+            await ctx.step(
+                lambda s: (_ for _ in ()).throw(ValueError(f"negative: {n}")),
+                name="check",
+                config=StepConfig(retry_strategy=RetryPresets.none()),
+            )
+        return await ctx.step(lambda s: effects.record(f"grandchild {n}") or n * 10, name="times10")
+
+    @engine.durable_function(name="child")
+    async def child(ctx: DurableContext, n: int) -> int:
+        await ctx.wait(0.05, name="pause")
+        return await ctx.invoke("grandchild", n) + 1
+
+    @engine.durable_function(name="parent")
+    async def parent(ctx: DurableContext, n: int) -> dict[str, object]:
+        value = await ctx.invoke("child", n, name="call child")
+        try:
+            await ctx.invoke("child", -n)
+        except InvokeError as exc:
+            return {"value": value, "error": exc.error_type, "message": exc.message}
+        return {"value": value}
+
+    return engine
+
+
+async def test_invoke_chain_with_results_and_an_error(db_path: Path, effects: Effects) -> None:
+    engine = build(db_path, effects)
+    async with engine:
+        handle = await engine.start("parent", 4)
+        result = await handle.result()
+        assert result["value"] == 41
+        assert result["error"] == "ValueError" and "negative: -4" in str(result["message"])
+        children = await engine.list_executions(function="child")
+        assert {c.parent_id for c in children} == {handle.execution_id}
+        assert sorted(c.status for c in children) == [
+            ExecutionStatus.FAILED,
+            ExecutionStatus.SUCCEEDED,
+        ]
+        grandchildren = await engine.list_executions(function="grandchild")
+        assert {g.parent_id for g in grandchildren} == {c.execution_id for c in children}
+        ops = await engine.get_operations(handle.execution_id)
+        assert [(o.type, o.name, o.status) for o in ops] == [
+            (OperationType.INVOKE, "call child", OperationStatus.SUCCEEDED),
+            (OperationType.INVOKE, "child", OperationStatus.FAILED),
+        ]
+    assert effects.lines() == ["grandchild 4"]  # each child ran once across all the replays
+
+
+async def test_unknown_function_fails_inside_the_workflow_and_is_recorded(db_path: Path) -> None:
+    engine = Engine(db_path, in_memory_wait=0)
+
+    @engine.durable_function
+    async def caller(ctx: DurableContext, _: None) -> str:
+        with contextlib.suppress(FunctionNotRegistered):
+            await ctx.invoke("missing")
+        await ctx.wait(0.01)  # replay raises the recorded error again
+        try:
+            await ctx.invoke("missing")
+        except FunctionNotRegistered as exc:
+            return str(exc)
+        return "found"
+
+    async with engine:
+        handle = await engine.start(caller)
+        assert "missing" in await handle.result()
+        ops = await engine.get_operations(handle.execution_id)
+        assert [o.status for o in ops if o.type is OperationType.INVOKE] == [
+            OperationStatus.FAILED
+        ] * 2
+
+
+async def test_invoke_inside_a_child_context(db_path: Path, effects: Effects) -> None:
+    engine = build(db_path, effects)
+
+    @engine.durable_function(name="wrapper")
+    async def wrapper(ctx: DurableContext, n: int) -> int:
+        async def block(child: DurableContext) -> int:
+            return await child.invoke("grandchild", n)
+
+        return await ctx.run_in_child_context(block, name="block")
+
+    async with engine:
+        assert await engine.run("wrapper", 7) == 70
+    assert effects.lines() == ["grandchild 7"]
