@@ -1,0 +1,73 @@
+"""Start a long job, then poll its status with wait_for_condition until it is done.
+
+    python examples/job_polling.py [JOB_SECONDS]
+
+Runs on `jobs.db` in the current folder. The job is simulated: it reports RUNNING
+with growing progress until JOB_SECONDS have passed since it started. Each poll's
+state is checkpointed and the waits between polls are durable, so the poller can be
+killed and restarted without losing track of the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+from durable_engine import (
+    DurableContext,
+    Engine,
+    JitterStrategy,
+    StepContext,
+    WaitForConditionConfig,
+    WaitStrategyConfig,
+    create_wait_strategy,
+)
+
+engine = Engine("jobs.db")
+
+
+def start_job(step: StepContext, seconds: float) -> dict[str, Any]:
+    """Stand-in for submitting work to a batch system: returns the job's handle."""
+    return {"job_id": f"job-{int(time.time())}", "started": time.time(), "seconds": seconds}
+
+
+def job_status(state: dict[str, Any], check: StepContext) -> dict[str, Any]:
+    elapsed = time.time() - state["started"]
+    done = elapsed >= state["seconds"]
+    progress = 100 if done else int(100 * elapsed / state["seconds"])
+    print(f"poll {check.attempt}: {progress}%", flush=True)
+    return {**state, "state": "DONE" if done else "RUNNING", "progress": progress}
+
+
+@engine.durable_function(name="run_job")
+async def run_job(ctx: DurableContext, seconds: float) -> dict[str, Any]:
+    job = await ctx.step(lambda s: start_job(s, seconds), name="start-job")
+    strategy = create_wait_strategy(
+        WaitStrategyConfig(
+            should_continue_polling=lambda s: s["state"] != "DONE",
+            max_attempts=30,
+            initial_delay=0.5,
+            max_delay=2,
+            backoff_rate=1.5,
+            jitter=JitterStrategy.NONE,
+        )
+    )
+    final = await ctx.wait_for_condition(
+        job_status,
+        config=WaitForConditionConfig(
+            wait_strategy=strategy, initial_state={**job, "state": "NEW"}
+        ),
+        name="until-done",
+    )
+    return {"job_id": final["job_id"], "state": final["state"], "progress": final["progress"]}
+
+
+async def main(seconds: float) -> None:
+    async with engine:
+        print("result:", await engine.run(run_job, seconds), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(float(sys.argv[1]) if len(sys.argv) > 1 else 3.0))
