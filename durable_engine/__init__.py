@@ -31,6 +31,7 @@ from .errors import CallbackTimeoutError as CallbackTimeoutError
 from .errors import ChildContextError as ChildContextError
 from .errors import DurableError as DurableError
 from .errors import ErrorWithInfo as ErrorWithInfo
+from .errors import ExecutionAlreadyEnded as ExecutionAlreadyEnded
 from .errors import ExecutionAlreadyExists as ExecutionAlreadyExists
 from .errors import ExecutionFailedError as ExecutionFailedError
 from .errors import ExecutionNotFound as ExecutionNotFound
@@ -89,6 +90,7 @@ __all__ = [
     "DurableFunction",
     "Engine",
     "ErrorWithInfo",
+    "ExecutionAlreadyEnded",
     "ExecutionAlreadyExists",
     "ExecutionFailedError",
     "ExecutionHandle",

@@ -23,6 +23,7 @@ from .config import to_seconds
 from .context import DurableContext
 from .errors import (
     ErrorInfo,
+    ExecutionAlreadyEnded,
     ExecutionAlreadyExists,
     ExecutionNotFound,
     FunctionNotRegistered,
@@ -103,6 +104,7 @@ class Engine:
         worker_id: str | None = None,
     ) -> None:
         self.path = os.fspath(path)
+        self._synchronous = synchronous
         self.serdes: SerDes = serdes or _serdes.MsgpackSerDes()
         self.clock: Clock = clock or SystemClock()
         self.store: Store = store or SqliteStore(self.path, synchronous=synchronous)
@@ -113,6 +115,8 @@ class Engine:
         self.lease = to_seconds(lease, what="lease")
         self.max_concurrent_executions = max_concurrent_executions
         self.worker_id = worker_id or new_worker_id()
+        self.serve = True
+        """Whether this engine claims and runs executions; a command-line tool sets False."""
         self.logger = logger
         self._error_serdes = _serdes.MsgpackSerDes()
         self._functions: dict[str, DurableFunction] = {}
@@ -158,7 +162,8 @@ class Engine:
             ) from None
 
     def function_names(self) -> list[str]:
-        return list(self._functions)
+        """The functions this engine runs: none when it only reads and writes (`serve=False`)."""
+        return list(self._functions) if self.serve else []
 
     def _resolve_function(self, fn_or_name: Callable[..., Any] | str) -> DurableFunction:
         if isinstance(fn_or_name, str):
@@ -222,6 +227,44 @@ class Engine:
         for event in self._waiters.values():
             event.set()
 
+    def retarget(self, path: str | os.PathLike[str]) -> None:
+        """Use another database file (before opening), e.g. from a worker's --db."""
+        if self._open:
+            raise RuntimeError("cannot change the database of an open engine")
+        self.path = os.fspath(path)
+        self.store = SqliteStore(self.path, synchronous=self._synchronous)
+
+    async def drain(self, grace: float) -> None:
+        """Stop claiming work, and give running executions `grace` seconds to finish or suspend."""
+        if self._scheduler is not None:
+            await self._scheduler.stop()
+        tasks = [task for _, task in self._runs.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+
+    async def stop(self, execution_id: str) -> None:
+        """End an execution as STOPPED: its timers and callbacks are cancelled, it never resumes."""
+        self._require_open()
+        info = ErrorInfo(
+            kind="ExecutionStopped", error_type="ExecutionStopped", message="stopped from outside"
+        )
+        ended = await self.store.stop_execution(
+            execution_id, self.clock.now(), self._error_serdes.serialize(info.to_dict())
+        )
+        if ended is not None:
+            raise ExecutionAlreadyEnded(f"execution {execution_id} already ended ({ended})")
+        entry = self._runs.get(execution_id)
+        if entry is not None:
+            entry[1].cancel()
+        waiter = self._waiters.get(execution_id)
+        if waiter is not None:
+            waiter.set()
+
+    async def check_database(self) -> dict[str, object]:
+        """Integrity and schema version of the database file."""
+        self._require_open()
+        return await self.store.check()
+
     def _require_open(self) -> None:
         if not self._open:
             raise RuntimeError("the engine is not open: use `async with engine:` first")
@@ -235,8 +278,11 @@ class Engine:
         *,
         execution_name: str | None = None,
         timeout: timedelta | float | None = None,  # noqa: ASYNC109 - the execution's timeout
+        run_here: bool = True,
     ) -> ExecutionHandle:
-        """Start an execution (or return the one already started under `execution_name`)."""
+        """Start an execution (or return the one already started under `execution_name`).
+
+        With `run_here=False` it is only stored, for any worker on the file to claim."""
         self._require_open()
         function = self._resolve_function(fn_or_name)
         codec = function.serdes or self.serdes
@@ -257,14 +303,17 @@ class Engine:
                 function=function.name,
                 input=data,
                 created_at=now,
-                owner=self.worker_id,
+                owner=self.worker_id if run_here else None,
                 timeout_at=timeout_at,
             )
         )
         if not created:
             self._check_duplicate(record, function, input, codec)
             return ExecutionHandle(self, record.execution_id)
-        self.launch(record)
+        if run_here:
+            self.launch(record)
+        else:
+            self.poke()
         return ExecutionHandle(self, record.execution_id)
 
     def _check_duplicate(

@@ -15,6 +15,7 @@
     ├── NonDeterministicError         the code asked for a different operation than recorded
     ├── ExecutionNotFound
     ├── ExecutionAlreadyExists        same execution_name, different function or input
+    ├── ExecutionAlreadyEnded         stop() of an execution that had already ended
     ├── FunctionNotRegistered
     ├── CallbackError
     │   ├── CallbackNotFound
@@ -47,6 +48,7 @@ __all__ = [
     "DurableError",
     "ErrorInfo",
     "ErrorWithInfo",
+    "ExecutionAlreadyEnded",
     "ExecutionAlreadyExists",
     "ExecutionFailedError",
     "ExecutionNotFound",
@@ -177,6 +179,10 @@ class ExecutionNotFound(DurableError):
 
 class ExecutionAlreadyExists(DurableError):
     """An execution with that name exists for another function or another input."""
+
+
+class ExecutionAlreadyEnded(DurableError):
+    """The execution had already ended: nothing was changed."""
 
 
 class FunctionNotRegistered(DurableError):

@@ -179,6 +179,15 @@ class Store(Protocol):
         """The earliest instant an unowned execution of `functions` is due."""
         ...
 
+    async def stop_execution(self, execution_id: str, now: float, error: bytes) -> str | None:
+        """Stop an unfinished execution for good (new epoch, callbacks cancelled); returns
+        the status of an execution that had already ended, changing nothing."""
+        ...
+
+    async def check(self) -> dict[str, object]:
+        """Integrity and schema version of the database."""
+        ...
+
     async def resolve_callback(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float
     ) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from ..errors import StoreError
+from ..errors import ExecutionNotFound, StoreError
 from ..models import Checkpoint, ExecutionRecord, ExecutionStatus
 from . import callbacks
 from .base import (
@@ -377,6 +377,46 @@ class SqliteStore:
                 (names,),
             ).fetchone()
             return None if row is None else row[0]
+
+        return await self._read(read)
+
+    async def stop_execution(self, execution_id: str, now: float, error: bytes) -> str | None:
+        """Stop an unfinished execution for good; returns its status if it had already ended."""
+
+        def job(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT status FROM executions WHERE execution_id = ?", (execution_id,)
+            ).fetchone()
+            if row is None:
+                raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+            if ExecutionStatus(row[0]).is_terminal:
+                return str(row[0])
+            conn.execute(
+                "UPDATE executions SET status = 'STOPPED', error = ?, ended_at = ?, owner = NULL,"
+                " wake_at = NULL, epoch = epoch + 1 WHERE execution_id = ?",
+                (error, now, execution_id),
+            )
+            conn.execute(
+                "UPDATE callbacks SET status = 'CANCELLED', resolved_at = ?"
+                " WHERE execution_id = ? AND status = 'PENDING'",
+                (now, execution_id),
+            )
+            return None
+
+        return await self._write(job)
+
+    async def check(self) -> dict[str, object]:
+        """Integrity (PRAGMA quick_check) and schema version."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, object]:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            return {
+                "path": self.path,
+                "integrity": "ok" if rows == ["ok"] else "; ".join(map(str, rows)),
+                "schema_version": version,
+                "supported_schema_version": SCHEMA_VERSION,
+            }
 
         return await self._read(read)
 
