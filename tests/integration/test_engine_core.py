@@ -466,3 +466,30 @@ async def test_work_of_a_worker_whose_lease_expired_is_taken_over(
         record = await engine.store.get_execution("abandoned")
         assert record is not None and record.epoch == 2  # claimed once more, fenced anew
     assert effects.lines() == ["ran"]
+
+
+async def test_a_child_result_over_the_payload_limit_is_rebuilt_on_replay(
+    db_path: Path, effects: Effects
+) -> None:
+    engine = Engine(db_path, in_memory_wait=0, payload_limit=2048)
+
+    async def pieces(child: DurableContext) -> list[str]:
+        parts = []
+        for i in range(3):  # each step's result fits; together they do not
+            parts.append(await child.step(lambda s, i=i: effects.record(f"p{i}") or str(i) * 1000))
+        return parts
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> int:
+        parts = await ctx.run_in_child_context(pieces, name="big")
+        await ctx.wait(0.01)  # replay: the context has no stored result and is rebuilt
+        parts_again = await ctx.step(lambda s: len("".join(parts)), name="measure")
+        return parts_again
+
+    async with engine:
+        handle = await engine.start(flow)
+        assert await handle.result() == 3000
+        [child, *_] = await engine.get_operations(handle.execution_id)
+        assert child.name == "big" and child.status is OperationStatus.SUCCEEDED
+        assert child.result is None and len(child.children) == 3
+    assert effects.lines() == ["p0", "p1", "p2"]  # rebuilt from checkpoints, not re-run

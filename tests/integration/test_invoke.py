@@ -108,3 +108,26 @@ async def test_invoke_inside_a_child_context(db_path: Path, effects: Effects) ->
     async with engine:
         assert await engine.run("wrapper", 7) == 70
     assert effects.lines() == ["grandchild 7"]
+
+
+async def test_invoke_timeout_fails_the_call_and_leaves_the_child_running(db_path: Path) -> None:
+    engine = Engine(db_path, in_memory_wait=0)
+
+    @engine.durable_function(name="slow")
+    async def slow(ctx: DurableContext, _: None) -> str:
+        await ctx.wait(3600)
+        return "late"
+
+    @engine.durable_function(name="impatient")
+    async def impatient(ctx: DurableContext, _: None) -> str:
+        from durable_engine import InvokeConfig
+
+        try:
+            return str(await ctx.invoke("slow", config=InvokeConfig(timeout=0.2)))
+        except InvokeError as exc:
+            return exc.error_type
+
+    async with engine:
+        assert await engine.run("impatient") == "InvokeTimeout"
+        [child] = await engine.list_executions(function="slow")
+        assert not child.status.is_terminal
