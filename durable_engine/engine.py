@@ -286,14 +286,7 @@ class Engine:
         self._require_open()
         function = self._resolve_function(fn_or_name)
         codec = function.serdes or self.serdes
-        try:
-            data = codec.serialize(input)
-        except _serdes.SerDesError as exc:
-            raise SerDesError(
-                f"the input of {function.name!r} cannot be serialized: {exc}"
-            ) from exc
-        if len(data) > self.limits.payload_limit:
-            raise PayloadTooLarge(len(data), self.limits.payload_limit, "the input")
+        data = self._encode(input, f"the input of {function.name!r}", codec)
         now = self.clock.now()
         timeout_at = None if timeout is None else now + to_seconds(timeout, what="timeout")
         record, created = await self.store.create_execution(
@@ -524,9 +517,10 @@ class Engine:
             assert self._scheduler is not None
             self._scheduler.poke()
 
-    def _encode(self, value: Any, what: str) -> bytes:
+    def _encode(self, value: Any, what: str, codec: SerDes | None = None) -> bytes:
+        """`value` serialized, or SerDesError / PayloadTooLarge before anything is stored."""
         try:
-            data = self.serdes.serialize(value)
+            data = (codec or self.serdes).serialize(value)
         except _serdes.SerDesError as exc:
             raise SerDesError(f"{what} cannot be serialized: {exc}") from exc
         if len(data) > self.limits.payload_limit:

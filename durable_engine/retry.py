@@ -14,6 +14,7 @@ __all__ = [
     "RetryDecision",
     "RetryPresets",
     "RetryStrategyConfig",
+    "apply_jitter",
     "create_linear_retry_strategy",
     "create_retry_strategy",
 ]
@@ -61,6 +62,9 @@ class RetryStrategyConfig:
             raise ValueError("backoff_rate must be at least 1.0")
 
 
+_RNG = random.Random()
+
+
 def _is_retryable(
     error: BaseException,
     patterns: Sequence[str | re.Pattern[str]] | None,
@@ -81,15 +85,14 @@ def _is_retryable(
     return False
 
 
-def _jitter(delay: float, strategy: JitterStrategy, rng: random.Random) -> float:
+def apply_jitter(delay: float, strategy: JitterStrategy, rng: random.Random | None = None) -> float:
+    """`delay` with the strategy's randomness: all of it (FULL), half of it (HALF), none."""
+    rng = rng or _RNG
     if strategy is JitterStrategy.FULL:
         return rng.uniform(0.0, delay)
     if strategy is JitterStrategy.HALF:
         return delay / 2 + rng.uniform(0.0, delay / 2)
     return delay
-
-
-_RNG = random.Random()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,7 @@ class _ExponentialStrategy:
             return RetryDecision.no_retry()
         base = to_seconds(c.initial_delay) * c.backoff_rate ** (attempt - 1)
         delay = min(base, to_seconds(c.max_delay))
-        return RetryDecision.retry(_jitter(delay, c.jitter_strategy, self.rng))
+        return RetryDecision.retry(apply_jitter(delay, c.jitter_strategy, self.rng))
 
 
 def create_retry_strategy(config: RetryStrategyConfig | None = None) -> RetryStrategy:
@@ -130,7 +133,7 @@ class _LinearStrategy:
         if not _is_retryable(error, self.retryable_errors, self.retryable_error_types):
             return RetryDecision.no_retry()
         delay = min(self.initial_delay + self.increment * (attempt - 1), self.max_delay)
-        return RetryDecision.retry(_jitter(delay, self.jitter_strategy, self.rng))
+        return RetryDecision.retry(apply_jitter(delay, self.jitter_strategy, self.rng))
 
 
 def create_linear_retry_strategy(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +15,7 @@ from ..errors import WaitForConditionError, error_from_info, error_info
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import OperationStatus, OperationType
+from ..retry import apply_jitter
 from .step import call_body
 
 __all__ = [
@@ -65,9 +65,6 @@ class WaitStrategyConfig:
     jitter: JitterStrategy = JitterStrategy.FULL
 
 
-_rng = random.Random()
-
-
 def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
     """A strategy that stops once the condition holds and gives up after `max_attempts`."""
 
@@ -81,11 +78,7 @@ def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
             )
         base = to_seconds(config.initial_delay) * config.backoff_rate ** (attempt - 1)
         delay = min(base, to_seconds(config.max_delay))
-        if config.jitter is JitterStrategy.FULL:
-            delay = _rng.uniform(0, delay)
-        elif config.jitter is JitterStrategy.HALF:
-            delay = delay / 2 + _rng.uniform(0, delay / 2)
-        return WaitForConditionDecision.continue_waiting(delay)
+        return WaitForConditionDecision.continue_waiting(apply_jitter(delay, config.jitter))
 
     return strategy
 

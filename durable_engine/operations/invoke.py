@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from ..config import Duration, to_seconds
 from ..errors import ErrorInfo, FunctionNotRegistered, error_from_info, error_info
@@ -47,6 +47,14 @@ async def run_invoke(
             op_id, parent_id, OperationType.INVOKE, op_name, status, started_at=started_at, **fields
         )
 
+    async def fail(info: ErrorInfo, ref: str | None = None) -> NoReturn:
+        await run.checkpoint(
+            record(
+                OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now(), ref=ref
+            )
+        )
+        raise error_from_info(info) from None
+
     match run.journal.resolve(op_id, OperationType.INVOKE, op_name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
@@ -60,11 +68,7 @@ async def run_invoke(
             try:
                 codec = run.host.codec_for(function_name)
             except FunctionNotRegistered as exc:
-                info = error_info(exc)
-                await run.checkpoint(
-                    record(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
-                )
-                raise error_from_info(info) from None
+                await fail(error_info(exc))
             data = run.serialize(payload, codec, op_id, f"payload of {function_name}")
             child_id = child_execution_id(run.execution_id, op_id)
             deadline = None if cfg.timeout is None else started_at + to_seconds(cfg.timeout)
@@ -106,15 +110,7 @@ async def run_invoke(
                 stack_trace=getattr(cause, "stack_trace", ""),
                 data={"execution_id": child_id, "status": child.status.value},
             )
-            await run.checkpoint(
-                record(
-                    OperationStatus.FAILED,
-                    error=run.encode_error(info),
-                    ended_at=run.now(),
-                    ref=child_id,
-                )
-            )
-            raise error_from_info(info)
+            await fail(info, child_id)
         if deadline is not None and run.now() >= deadline:
             info = ErrorInfo(
                 kind="InvokeError",
@@ -122,15 +118,7 @@ async def run_invoke(
                 message=f"{function_name} did not end within the invoke's timeout",
                 data={"execution_id": child_id},
             )
-            await run.checkpoint(
-                record(
-                    OperationStatus.FAILED,
-                    error=run.encode_error(info),
-                    ended_at=run.now(),
-                    ref=child_id,
-                )
-            )
-            raise error_from_info(info)
+            await fail(info, child_id)
         run.watch_external(op_id)
         try:
             await run.block(op_id, deadline)
