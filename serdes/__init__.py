@@ -12,19 +12,21 @@ from __future__ import annotations
 from ._core import SerDes as SerDes
 from ._core import SerDesContext as SerDesContext
 from ._core import SerDesError as SerDesError
-from .api import PassThroughSerDes as PassThroughSerDes
-from .api import class_serdes as class_serdes
-from .api import dumps as dumps
-from .api import loads as loads
 from .compression import ZstdSerDes as ZstdSerDes
+from .dispatch import dumps as dumps
+from .dispatch import loads as loads
 from .json_codec import JsonSerDes as JsonSerDes
 from .msgpack_codec import MsgpackSerDes as MsgpackSerDes
+from .passthrough import PassThroughSerDes as PassThroughSerDes
+from .per_class import ClassSerDes as ClassSerDes
+from .per_class import class_serdes as class_serdes
 from .registry import DEFAULT_REGISTRY as DEFAULT_REGISTRY
 from .registry import TypeRegistry as TypeRegistry
 from .registry import register as register
 
 __all__ = [
     "DEFAULT_REGISTRY",
+    "ClassSerDes",
     "JsonSerDes",
     "MsgpackSerDes",
     "PassThroughSerDes",

@@ -1,4 +1,4 @@
-"""Compression as a transform over another serializer's bytes."""
+"""zstd compression: a transform over the bytes another serializer wrote."""
 
 from __future__ import annotations
 
@@ -6,11 +6,25 @@ import threading
 
 import zstandard
 
-from ._core import HEADER_SIZE, TRANSFORM_NONE, TRANSFORM_ZSTD, SerDes, SerDesContext, SerDesError
+from ._core import (
+    CODEC_CUSTOM,
+    CODEC_NAMES,
+    FORMAT_VERSION,
+    HEADER_SIZE,
+    MAGIC,
+    TRANSFORM_NONE,
+    TRANSFORM_ZSTD,
+    Buffer,
+    SerDes,
+    SerDesContext,
+    SerDesError,
+    make_header,
+    read_header,
+)
 
 __all__ = ["ZstdSerDes", "decompress"]
 
-_local = threading.local()
+_local = threading.local()  # zstd contexts are not thread-safe: one per thread
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
@@ -20,24 +34,45 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
-def decompress(body: bytes | memoryview) -> bytes:
+def decompress(body: Buffer) -> bytes:
+    """The bytes of one zstd frame, or SerDesError."""
     try:
-        return _decompressor().decompress(bytes(body))
-    except zstandard.ZstdError as exc:
-        raise SerDesError(f"cannot decompress zstd data: {exc}") from exc
+        return _decompressor().decompress(body)
+    except (zstandard.ZstdError, MemoryError, ValueError, OverflowError) as exc:
+        raise SerDesError(f"cannot decompress zstd data: {exc!r}") from exc
+
+
+def _has_our_header(data: bytes) -> bool:
+    return (
+        len(data) >= HEADER_SIZE
+        and data[0] == MAGIC
+        and data[1] == FORMAT_VERSION
+        and data[2] in CODEC_NAMES
+    )
 
 
 class ZstdSerDes:
-    """Compresses the inner serializer's output when it is over `threshold` bytes and
-    compression actually shrinks it; the header says which, so both read back."""
+    """Compresses the inner serializer's output (default: MsgpackSerDes) when it is over
+    `threshold` bytes and compression shrinks it; the header says which, so both read
+    back, also through `serdes.loads`. Safe to share between threads.
+
+    An inner serializer from outside serdes works too: its bytes are stored as the
+    "custom" codec, which only this ZstdSerDes (or one with the same inner) can read.
+    """
 
     def __init__(self, inner: SerDes | None = None, threshold: int = 1024, level: int = 3) -> None:
-        from .msgpack_codec import MsgpackSerDes
+        if inner is None:
+            from .msgpack_codec import MsgpackSerDes
 
-        self.inner: SerDes = inner or MsgpackSerDes()
+            inner = MsgpackSerDes()
+        self.inner: SerDes = inner
         self.threshold = threshold
         self.level = level
-        self._local = threading.local()  # compressor contexts are not thread-safe
+        self._local = threading.local()
+        try:
+            self._local.compressor = zstandard.ZstdCompressor(level=level)
+        except (zstandard.ZstdError, ValueError) as exc:
+            raise ValueError(f"invalid zstd level {level}: {exc}") from exc
 
     def _compressor(self) -> zstandard.ZstdCompressor:
         c: zstandard.ZstdCompressor | None = getattr(self._local, "compressor", None)
@@ -46,17 +81,39 @@ class ZstdSerDes:
         return c
 
     def serialize(self, value: object, ctx: SerDesContext | None = None) -> bytes:
-        data = self.inner.serialize(value, ctx)
+        try:
+            data = self.inner.serialize(value, ctx)
+        except SerDesError:
+            raise
+        except Exception as exc:  # an inner serializer from outside serdes
+            raise SerDesError(f"the inner serializer failed: {exc!r}") from exc
+        if not isinstance(data, bytes):
+            raise SerDesError(f"the inner serializer returned {type(data).__name__}, not bytes")
+        if not _has_our_header(data):
+            data = make_header(CODEC_CUSTOM) + data
+        elif data[3] != TRANSFORM_NONE:
+            return data  # compressed already
         body = memoryview(data)[HEADER_SIZE:]
-        if len(body) <= self.threshold or data[3] != TRANSFORM_NONE:
+        if len(body) <= self.threshold:
             return data
-        packed = self._compressor().compress(body)
+        try:
+            packed = self._compressor().compress(body)
+        except zstandard.ZstdError as exc:
+            raise SerDesError(f"cannot compress: {exc!r}") from exc
         if len(packed) >= len(body):
             return data
-        return bytes((data[0], data[1], data[2], TRANSFORM_ZSTD)) + packed
+        return make_header(data[2], TRANSFORM_ZSTD) + packed
 
     def deserialize(self, data: bytes, ctx: SerDesContext | None = None) -> object:
-        from .api import loads
-
-        registry = getattr(self.inner, "registry", None)
-        return loads(data, registry=registry)
+        header = read_header(data)
+        if header.codec == CODEC_CUSTOM:
+            body = data[HEADER_SIZE:]
+            data = decompress(body) if header.transform == TRANSFORM_ZSTD else bytes(body)
+        elif header.transform == TRANSFORM_ZSTD:
+            data = make_header(header.codec) + decompress(data[HEADER_SIZE:])
+        try:
+            return self.inner.deserialize(data, ctx)
+        except SerDesError:
+            raise
+        except Exception as exc:  # an inner serializer from outside serdes
+            raise SerDesError(f"the inner serializer failed: {exc!r}") from exc

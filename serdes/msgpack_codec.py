@@ -1,133 +1,238 @@
-"""The default codec: msgpack, with extension types that keep every value's type."""
+"""The default codec: msgpack, with markers that keep every value's type.
+
+msgpack itself writes None, bool, int (64 bits), float, str, bytes, list and dict; it
+calls back here (`Packer(default=...)`, with `strict_types=True` so that tuples and
+subclasses are not taken for lists and ints) only for other types. Plain data
+therefore costs no Python-level walk.
+
+Another type is written as an array whose first item is a msgpack extension value, a
+marker saying what the array holds; reading turns such arrays back (`list_hook`):
+
+- `[ext 1, *items]` tuple, `[ext 2, *items]` set, `[ext 3, *items]` frozenset
+- `[ext 5 <tag in UTF-8>, encoded]` an instance of a registered class
+- `[ext 10..15, form]` a standard type (`serdes._types`: datetime, date, time,
+  timedelta, Decimal, UUID)
+
+and an int beyond 64 bits is `ext 4` holding it in two's complement, big-endian.
+Markers rather than nested msgpack documents keep reading to one msgpack call, as deep
+as msgpack itself allows (about a thousand levels). Strings with lone surrogates are
+kept too (written with `unicode_errors="surrogatepass"`, only for values holding one).
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
 
-from ._core import (
-    CODEC_MSGPACK,
-    HEADER_SIZE,
-    SerDesContext,
-    SerDesError,
-    make_header,
-)
-from ._paths import describe_unserializable, find_unserializable
-from ._types import STD_ENCODERS, decode_std
+from ._core import CODEC_MSGPACK, HEADER_SIZE, Buffer, SerDesContext, SerDesError, make_header
+from ._paths import describe_failure
+from ._types import STD_BY_CODE, STD_BY_TYPE, StdType
 from .registry import DEFAULT_REGISTRY, TypeRegistry
 
 __all__ = ["MsgpackSerDes"]
 
-_TUPLE, _SET, _FROZENSET, _STD, _OBJECT, _BIGINT = 1, 2, 3, 4, 5, 6
+_TUPLE, _SET, _FROZENSET, _BIGINT, _OBJECT = 1, 2, 3, 4, 5
 _HEADER = make_header(CODEC_MSGPACK)
+_PACKER_OPTIONS: dict[str, Any] = {"use_bin_type": True, "strict_types": True, "datetime": False}
 
 
-class _Unserializable(Exception):
+class _Mark:
+    """What an extension marker read from msgpack stands for."""
+
+    __slots__ = ("code", "std", "tag")
+
+    def __init__(self, code: int, std: StdType | None = None, tag: str = "") -> None:
+        self.code = code
+        self.std = std
+        self.tag = tag
+
+
+_READ_MARKS = {code: _Mark(code) for code in (_TUPLE, _SET, _FROZENSET)}
+_READ_MARKS.update({code: _Mark(code, std) for code, std in STD_BY_CODE.items()})
+_TUPLE_MARK, _SET_MARK, _FROZENSET_MARK = (
+    msgpack.ExtType(code, b"") for code in (_TUPLE, _SET, _FROZENSET)
+)
+
+
+class _Unregistered(Exception):
     pass
+
+
+class _PerThread(threading.local):
+    """Packers are neither thread-safe nor re-entrant (an encode function may serialize
+    too): each pack takes one from its thread's pool."""
+
+    def __init__(self) -> None:
+        self.pool: list[Any] = []
+        self.lenient = False
+
+
+def _std_encoder(std: StdType) -> Callable[[Any], Any]:
+    mark, encode = msgpack.ExtType(std.code, b""), std.encode
+    return lambda v: [mark, encode(v)]
+
+
+def _bigint(value: int) -> msgpack.ExtType:
+    size = (value.bit_length() + 8) // 8
+    return msgpack.ExtType(_BIGINT, value.to_bytes(size, "big", signed=True))
+
+
+_ENCODERS: dict[type[Any], Callable[[Any], Any]] = {
+    tuple: lambda v: [_TUPLE_MARK, *v],
+    set: lambda v: [_SET_MARK, *v],
+    frozenset: lambda v: [_FROZENSET_MARK, *v],
+    int: _bigint,  # msgpack hands over only the ints it cannot write
+}
+_ENCODERS.update({std.cls: _std_encoder(std) for std in STD_BY_TYPE.values()})
 
 
 class _Codec:
     """msgpack packing and unpacking bound to one registry."""
 
-    __slots__ = ("registry",)
-
     def __init__(self, registry: TypeRegistry) -> None:
         self.registry = registry
+        self._state = _PerThread()
+        self._object_marks: dict[str, msgpack.ExtType] = {}
 
     def pack(self, value: Any) -> bytes:
-        data: bytes = msgpack.packb(
-            value, default=self._default, use_bin_type=True, strict_types=True, datetime=False
-        )
-        return data
+        state = self._state
+        if state.lenient:
+            packer = msgpack.Packer(
+                default=self._default, unicode_errors="surrogatepass", **_PACKER_OPTIONS
+            )
+            return packer.pack(value)  # type: ignore[no-any-return]
+        pool = state.pool
+        packer = pool.pop() if pool else msgpack.Packer(default=self._default, **_PACKER_OPTIONS)
+        try:
+            return packer.pack(value)  # type: ignore[no-any-return]
+        finally:
+            pool.append(packer)
+
+    def pack_lenient(self, value: Any) -> bytes:
+        """`pack`, keeping strings with lone surrogates (slower: only when needed)."""
+        state = self._state
+        state.lenient = True
+        try:
+            return self.pack(value)
+        finally:
+            state.lenient = False
 
     def _default(self, obj: Any) -> Any:
-        t = type(obj)
-        if t is int:  # beyond 64 bits: msgpack hands it here
-            return msgpack.ExtType(_BIGINT, str(obj).encode("ascii"))
-        if t is tuple:
-            return msgpack.ExtType(_TUPLE, self.pack(list(obj)))
-        if t is set:
-            return msgpack.ExtType(_SET, self.pack(list(obj)))
-        if t is frozenset:
-            return msgpack.ExtType(_FROZENSET, self.pack(list(obj)))
-        std = STD_ENCODERS.get(t)
-        if std is not None:
-            return msgpack.ExtType(_STD, self.pack([std[0], std[1](obj)]))
-        codec = self.registry.for_type(t)
-        if codec is not None:
-            return msgpack.ExtType(_OBJECT, self.pack([codec.tag, codec.encode(obj)]))
-        raise _Unserializable(obj)
+        encode = _ENCODERS.get(type(obj))
+        if encode is not None:
+            return encode(obj)
+        codec = self.registry.for_type(type(obj))
+        if codec is None:
+            raise _Unregistered(obj)
+        mark = self._object_marks.get(codec.tag)
+        if mark is None:
+            mark = self._object_marks[codec.tag] = msgpack.ExtType(_OBJECT, codec.tag.encode())
+        return [mark, codec.encode(obj)]
 
-    def unpack(self, data: bytes | memoryview) -> Any:
+    def unpack(self, data: Buffer) -> Any:
         return msgpack.unpackb(
-            data, ext_hook=self._ext_hook, raw=False, strict_map_key=False, use_list=True
+            data,
+            ext_hook=_ext_hook,
+            list_hook=self._list_hook,
+            raw=False,
+            strict_map_key=False,
+            unicode_errors="surrogatepass",
         )
 
-    def _ext_hook(self, code: int, data: bytes) -> Any:
+    def _list_hook(self, items: list[Any]) -> Any:
+        if not items or type(items[0]) is not _Mark:
+            return items
+        mark: _Mark = items[0]
+        code = mark.code
         if code == _TUPLE:
-            return tuple(self.unpack(data))
-        if code == _SET:
-            return set(self.unpack(data))
-        if code == _FROZENSET:
-            return frozenset(self.unpack(data))
-        if code == _STD:
-            tag, raw = self.unpack(data)
-            return decode_std(tag, raw)
+            return tuple(items[1:])
+        if mark.std is not None:
+            if len(items) != 2:
+                raise SerDesError(f"stored {mark.std.tag} is malformed")
+            return mark.std.decode(items[1])
         if code == _OBJECT:
-            tag, raw = self.unpack(data)
-            codec = self.registry.for_tag(tag)
+            if len(items) != 2:
+                raise SerDesError(f"stored {mark.tag} is malformed")
+            codec = self.registry.for_tag(mark.tag)
             try:
-                return codec.decode(raw)
+                return codec.decode(items[1])
             except SerDesError:
                 raise
             except Exception as exc:
-                raise SerDesError(f"cannot restore {tag}: {exc}") from exc
-        if code == _BIGINT:
-            return int(data.decode("ascii"))
-        raise SerDesError(f"unknown msgpack extension type {code}")
+                raise SerDesError(f"cannot restore {mark.tag}: {exc!r}") from exc
+        if code == _SET:
+            return set(items[1:])
+        return frozenset(items[1:])
 
 
-def _is_std(t: type[Any]) -> bool:
-    return t in STD_ENCODERS
+def _ext_hook(code: int, data: bytes) -> Any:
+    mark = _READ_MARKS.get(code)
+    if mark is not None:
+        return mark
+    if code == _BIGINT:
+        return int.from_bytes(data, "big", signed=True)
+    if code == _OBJECT:
+        return _Mark(_OBJECT, tag=data.decode())
+    raise SerDesError(f"unknown msgpack extension type {code}")
+
+
+def _cause(exc: Exception) -> Exception | None:
+    return None if isinstance(exc, _Unregistered) else exc
 
 
 class MsgpackSerDes:
     """msgpack with exact round trips: datetimes (zones kept), Decimal, UUID, tuples,
-    sets, big ints, and registered classes come back with the type they went in with."""
+    sets, big ints, and registered classes come back with the type they went in with.
+
+    Safe to share between threads. Nesting goes as deep as msgpack allows, about a
+    thousand levels (a registered class counts two); deeper values are refused.
+    """
 
     def __init__(self, registry: TypeRegistry | None = None) -> None:
-        self.registry = registry or DEFAULT_REGISTRY
+        self.registry = registry if registry is not None else DEFAULT_REGISTRY
         self._codec = _Codec(self.registry)
 
     def serialize(self, value: object, ctx: SerDesContext | None = None) -> bytes:
-        return _HEADER + self.encode_body(value)
+        try:
+            return _HEADER + self._codec.pack(value)
+        except Exception:
+            return _HEADER + self.encode_body(value)
 
     def encode_body(self, value: object) -> bytes:
         """The msgpack bytes of `value`, without the header."""
         try:
             return self._codec.pack(value)
-        except _Unserializable as exc:
-            found = find_unserializable(value, self.registry, _is_std)
-            path, bad = found if found else ("$", exc.args[0])
-            raise SerDesError(describe_unserializable(path, bad)) from None
+        except UnicodeEncodeError:
+            pass  # a string with a lone surrogate somewhere
         except SerDesError:
             raise
-        except (TypeError, ValueError) as exc:
-            raise SerDesError(f"cannot serialize value: {exc}") from exc
+        except Exception as exc:
+            raise self._failure(value, exc) from _cause(exc)
+        try:
+            return self._codec.pack_lenient(value)
+        except SerDesError:
+            raise
+        except Exception as exc:
+            raise self._failure(value, exc) from _cause(exc)
 
-    def decode_body(self, body: bytes | memoryview) -> object:
+    def _failure(self, value: object, exc: Exception) -> SerDesError:
+        return SerDesError(describe_failure(value, self.registry, exc))
+
+    def decode_body(self, body: Buffer) -> object:
         """The value of msgpack bytes written by `encode_body`."""
         try:
             return self._codec.unpack(body)
         except SerDesError:
             raise
         except Exception as exc:
-            raise SerDesError(f"cannot read msgpack data: {exc}") from exc
+            raise SerDesError(f"cannot read msgpack data: {exc!r}") from exc
 
     def deserialize(self, data: bytes, ctx: SerDesContext | None = None) -> object:
-        if data[:HEADER_SIZE] == _HEADER:
-            return self.decode_body(memoryview(data)[HEADER_SIZE:])
-        from .api import loads
+        if type(data) is bytes and data[:HEADER_SIZE] == _HEADER:
+            return self.decode_body(data[HEADER_SIZE:])
+        from .dispatch import loads
 
         return loads(data, registry=self.registry)

@@ -22,72 +22,99 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class TypeCodec:
-    """How one registered class turns into plain data and back."""
+    """How one registered class turns into plain data and back.
+
+    `fields` names the items of the encoded form when they are the class's fields
+    (used to name where a value sits, as in `$.order.price`).
+    """
 
     cls: type[Any]
     tag: str
     encode: Callable[[Any], Any]
     decode: Callable[[Any], Any]
+    fields: tuple[str, ...] | None = None
 
 
-def _dataclass_codec(cls: type[Any]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    fields = dataclasses.fields(cls)
+_Found = tuple[Callable[[Any], Any], Callable[[Any], Any], tuple[str, ...]]
+_MISSING = object()
+
+
+def _fields_codec(cls: type[Any], names: list[tuple[str, str, bool]]) -> _Found:
+    """Encode to {field: value}; decode through __init__, then set init=False fields.
+
+    `names` holds (attribute name, __init__ argument name, taken by __init__).
+    """
 
     def encode(obj: Any) -> Any:
-        return {f.name: getattr(obj, f.name) for f in fields}
+        out = {}
+        for name, _, _ in names:
+            value = getattr(obj, name, _MISSING)
+            if value is not _MISSING:  # an init=False field that was never set
+                out[name] = value
+        return out
 
     def decode(data: Any) -> Any:
-        init = {f.name: data[f.name] for f in fields if f.init and f.name in data}
-        obj = cls(**init)
-        for f in fields:
-            if not f.init and f.name in data:
-                object.__setattr__(obj, f.name, data[f.name])
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a dict of fields, got {type(data).__name__}")
+        obj = cls(**{arg: data[name] for name, arg, init in names if init and name in data})
+        for name, _, init in names:
+            if not init and name in data:
+                object.__setattr__(obj, name, data[name])
         return obj
 
-    return encode, decode
+    return encode, decode, tuple(name for name, _, _ in names)
 
 
-def _attrs_codec(cls: type[Any]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
-    attr = sys.modules.get("attr")
+def _dataclass_codec(cls: type[Any]) -> _Found | None:
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return _fields_codec(cls, [(f.name, f.name, f.init) for f in dataclasses.fields(cls)])
+
+
+def _attrs_codec(cls: type[Any]) -> _Found | None:
+    attr = sys.modules.get("attr")  # an attrs class can only exist once attrs is imported
     if attr is None or not attr.has(cls):
         return None
-    fields = attr.fields(cls)
-
-    def encode(obj: Any) -> Any:
-        return {a.name: getattr(obj, a.name) for a in fields}
-
-    def decode(data: Any) -> Any:
-        kwargs = {
-            (getattr(a, "alias", None) or a.name.lstrip("_")): data[a.name]
-            for a in fields
-            if a.init and a.name in data
-        }
-        obj = cls(**kwargs)
-        for a in fields:
-            if not a.init and a.name in data:
-                object.__setattr__(obj, a.name, data[a.name])
-        return obj
-
-    return encode, decode
+    return _fields_codec(
+        cls,
+        [
+            (a.name, getattr(a, "alias", None) or a.name.lstrip("_"), a.init)
+            for a in attr.fields(cls)
+        ],
+    )
 
 
-def _pydantic_codec(cls: type[Any]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
-    pydantic = sys.modules.get("pydantic")
+def _pydantic_codec(cls: type[Any]) -> _Found | None:
+    pydantic = sys.modules.get("pydantic")  # likewise for pydantic models
     if pydantic is None or not issubclass(cls, pydantic.BaseModel):
         return None
-    return (lambda obj: obj.model_dump()), cls.model_validate
+
+    def encode(obj: Any) -> Any:
+        return obj.model_dump(by_alias=True, round_trip=True)
+
+    return encode, cls.model_validate, tuple(cls.model_fields)
 
 
-def _namedtuple_codec(cls: type[Any]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
+def _namedtuple_codec(cls: type[Any]) -> _Found | None:
     if not (issubclass(cls, tuple) and hasattr(cls, "_fields")):
         return None
-    return (lambda obj: list(obj)), (lambda data: cls(*data))
+
+    def decode(data: Any) -> Any:
+        if not isinstance(data, list):
+            raise TypeError(f"expected a list of fields, got {type(data).__name__}")
+        return cls(*data)
+
+    return list, decode, tuple(cls._fields)
 
 
-def _enum_codec(cls: type[Any]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
+def _enum_codec(cls: type[Any]) -> _Found | None:
     if not issubclass(cls, enum.Enum):
         return None
-    return (lambda member: member.value), cls
+    return (lambda member: member.value), cls, ()
+
+
+def _qualified(cls: type[Any]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class TypeRegistry:
@@ -96,6 +123,7 @@ class TypeRegistry:
     def __init__(self) -> None:
         self._by_type: dict[type[Any], TypeCodec] = {}
         self._by_tag: dict[str, TypeCodec] = {}
+        self._cache: dict[object, Any] = {}
 
     def __contains__(self, cls: object) -> bool:
         return cls in self._by_type
@@ -155,11 +183,12 @@ class TypeRegistry:
             raise TypeError(f"register() takes a class, not {cls!r}")
         if (encode is None) != (decode is None):
             raise TypeError("give both encode and decode, or neither")
+        fields: tuple[str, ...] | None = None
         if encode is None or decode is None:
             found = (
                 _enum_codec(cls)
                 or _namedtuple_codec(cls)
-                or (_dataclass_codec(cls) if dataclasses.is_dataclass(cls) else None)
+                or _dataclass_codec(cls)
                 or _attrs_codec(cls)
                 or _pydantic_codec(cls)
             )
@@ -168,19 +197,31 @@ class TypeRegistry:
                     f"{cls.__qualname__} is not a dataclass, NamedTuple, enum, attrs class or "
                     "pydantic model: register it with encode= and decode="
                 )
-            encode, decode = found
-        tag = name or f"{cls.__module__}.{cls.__qualname__}"
+            encode, decode, fields = found
+        tag = name or _qualified(cls)
         existing = self._by_tag.get(tag)
-        if existing is not None and existing.cls is not cls:
+        if existing is not None and _qualified(existing.cls) != _qualified(cls):
+            # The same name for a redefinition of the class (a reloaded module) is fine.
             raise ValueError(f"tag {tag!r} is already registered for {existing.cls!r}")
-        codec = TypeCodec(cls, tag, encode, decode)
+        codec = TypeCodec(cls, tag, encode, decode, fields or None)
         self._by_type[cls] = codec
         self._by_tag[tag] = codec
 
+    def cached(self, key: object, make: Callable[[], T]) -> T:
+        """The object `make` returns, made once per registry and `key` (the
+        serializers `dumps` and `loads` use for this registry)."""
+        try:
+            found: T = self._cache[key]
+        except KeyError:
+            found = self._cache[key] = make()
+        return found
+
     def for_type(self, cls: type[Any]) -> TypeCodec | None:
+        """The codec of exactly `cls` (not of its subclasses), if registered."""
         return self._by_type.get(cls)
 
     def for_tag(self, tag: object) -> TypeCodec:
+        """The codec registered under `tag`, or SerDesError naming the tag."""
         codec = self._by_tag.get(tag) if isinstance(tag, str) else None
         if codec is None:
             raise SerDesError(
