@@ -117,7 +117,9 @@ async def create_callback(
             return Callback(run, op_id, cp.ref or "", cfg.serdes)
         case Execute():
             pass
-    callback_id = secrets.token_urlsafe(32)  # 256 bits
+    # 256 random bits; the prefix keeps an id from starting with "-", which a command
+    # line would take for an option.
+    callback_id = "cb_" + secrets.token_urlsafe(32)
     now = run.now()
     timeout_at = None if cfg.timeout is None else now + to_seconds(cfg.timeout, what="timeout")
     heartbeat = (

@@ -78,7 +78,8 @@ async def test_approval_answered_in_process(engine: Engine) -> None:
         await wait_for_status(handle, ExecutionStatus.SUSPENDED)  # no memory held meanwhile
         assert engine.live_run(handle.execution_id) is None
         [callback_id] = handed_out
-        assert len(callback_id) >= 43  # 256 bits, url-safe
+        assert len(callback_id) >= 43 + 3  # 256 bits, url-safe, after "cb_"
+        assert callback_id.startswith("cb_")  # never "-...", which a command line misreads
         await engine.send_callback_success(callback_id, {"approved": True, "by": "ana"})
         assert await handle.result() == {"amount": 500, "decision": {"approved": True, "by": "ana"}}
         assert handed_out == [callback_id]  # the submitter step ran once
