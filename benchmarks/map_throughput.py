@@ -2,9 +2,10 @@
 
     python benchmarks/map_throughput.py [--items 10000] [--json PATH]
 
-One execution maps over N items, one step each; in the same run, 1,000 executions
-of 10 steps each (the core benchmark's concurrent case) and plain aiosqlite
-executemany in batches of 100 rows.
+One execution maps over N items, one step each (each item commits two
+checkpoints: its step and its child context). In the same run: 1,000 executions of
+10 steps each at once (the core benchmark's concurrent case), and the raw aiosqlite
+limits, one INSERT+COMMIT per row and executemany in batches of 100 rows.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from checkpoint_throughput import concurrent_executions, raw_executemany
+from checkpoint_throughput import concurrent_executions, raw_executemany, raw_one_commit_per_row
 
 from durable_engine import DurableContext, Engine, MapConfig, StepContext
 
@@ -51,6 +52,9 @@ async def map_items(path: str, n: int, max_concurrency: int | None) -> float:
 async def measure(items: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         return {
+            "raw_one_commit_per_row": await raw_one_commit_per_row(
+                os.path.join(tmp, "raw1.db"), 5_000
+            ),
             "raw_executemany_100": await raw_executemany(os.path.join(tmp, "raw.db"), 10_000),
             "concurrent_checkpoints": await concurrent_executions(
                 os.path.join(tmp, "b.db"), 1000, 10
@@ -71,6 +75,7 @@ def main() -> None:
     base = figures["concurrent_checkpoints"]
     print(f"{'case':52} {'per second':>12} {'vs concurrent':>14}")
     rows = [
+        ("raw: aiosqlite INSERT+COMMIT per row (rows/s)", "raw_one_commit_per_row"),
         ("raw: aiosqlite executemany x100 (rows/s)", "raw_executemany_100"),
         ("1000 executions x 10 steps (checkpoints/s)", "concurrent_checkpoints"),
         (f"map over {args.items} items, 1 step each (items/s)", "map_items"),

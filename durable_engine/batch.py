@@ -67,16 +67,21 @@ class CompletionConfig:
         """Every branch must succeed: the first failure ends the batch."""
         return cls(tolerated_failure_count=0)
 
-    def validate(self, total: int) -> None:
-        if self.min_successful is not None and not 0 <= self.min_successful <= total:
-            raise ValueError(
-                f"min_successful={self.min_successful} cannot be reached with {total} items"
-            )
+    def __post_init__(self) -> None:
+        if self.min_successful is not None and self.min_successful < 0:
+            raise ValueError("min_successful must not be negative")
         if self.tolerated_failure_count is not None and self.tolerated_failure_count < 0:
             raise ValueError("tolerated_failure_count must not be negative")
         pct = self.tolerated_failure_percentage
         if pct is not None and not 0 <= pct <= 100:
             raise ValueError("tolerated_failure_percentage must be between 0 and 100")
+
+    def validate(self, total: int) -> None:
+        """Raise ValueError if these rules cannot be met with `total` branches."""
+        if self.min_successful is not None and self.min_successful > total:
+            raise ValueError(
+                f"min_successful={self.min_successful} cannot be reached with {total} items"
+            )
 
 
 def decide(
@@ -116,10 +121,20 @@ class ParallelBranch(Generic[T]):
     name: str | None = None
 
 
+def _check_concurrency(max_concurrency: int | None) -> None:
+    if max_concurrency is not None and max_concurrency < 1:
+        raise ValueError("max_concurrency must be at least 1")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParallelConfig:
+    """`max_concurrency` bounds branches started and not finished, blocked ones included."""
+
     max_concurrency: int | None = None
     completion_config: CompletionConfig = field(default_factory=CompletionConfig.all_successful)
+
+    def __post_init__(self) -> None:
+        _check_concurrency(self.max_concurrency)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,9 +145,16 @@ class ItemBatcher:
     max_items_per_batch: int | None = None
     max_item_bytes_per_batch: int | None = None
 
-    def batches(self, items: Sequence[Any], size_of: Callable[[Any], int]) -> list[list[Any]]:
+    def __post_init__(self) -> None:
+        if self.max_items_per_batch is None and self.max_item_bytes_per_batch is None:
+            raise ValueError("ItemBatcher needs max_items_per_batch or max_item_bytes_per_batch")
         if self.max_items_per_batch is not None and self.max_items_per_batch < 1:
             raise ValueError("max_items_per_batch must be at least 1")
+        if self.max_item_bytes_per_batch is not None and self.max_item_bytes_per_batch < 1:
+            raise ValueError("max_item_bytes_per_batch must be at least 1")
+
+    def batches(self, items: Sequence[Any], size_of: Callable[[Any], int]) -> list[list[Any]]:
+        """Consecutive groups of `items`; an item bigger than the byte limit goes alone."""
         out: list[list[Any]] = []
         current: list[Any] = []
         current_bytes = 0
@@ -156,10 +178,15 @@ class ItemBatcher:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MapConfig:
+    """`item_namer(item, index)` names each child context (a batch of items, if batched)."""
+
     max_concurrency: int | None = None
     completion_config: CompletionConfig = field(default_factory=CompletionConfig)
     item_batcher: ItemBatcher | None = None
     item_namer: Callable[[Any, int], str] | None = None
+
+    def __post_init__(self) -> None:
+        _check_concurrency(self.max_concurrency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,9 +47,10 @@ class SystemClock:
         delay = max(0.0, when - time.time())
 
         def fire() -> None:
-            # loop timers run on a monotonic clock: re-arm if the wall clock lags.
+            # loop timers run on a monotonic clock: re-arm until the wall clock has
+            # reached `when`, so a timer never fires before its instant.
             remaining = when - time.time()
-            if remaining > 0.001:
+            if remaining > 0:
                 handle.inner = loop.call_later(remaining, fire)
             else:
                 callback()

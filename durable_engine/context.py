@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from .batch import BatchResult, MapConfig, ParallelBranch, ParallelConfig
 from .config import Duration, StepConfig
-from .models import OperationType
 
 if TYPE_CHECKING:
     from .execution import ExecutionRun
@@ -213,19 +212,13 @@ class DurableContext:
         config: ParallelConfig | None = None,
     ) -> Coroutine[Any, Any, BatchResult[Any]]:
         """Run each branch in its own child context; returns every outcome in input order."""
-        cfg = config or ParallelConfig()
-        listed: list[_batch.Branch] = [
-            (b.name, b.func) if isinstance(b, ParallelBranch) else (None, b) for b in branches
-        ]
-        return _batch.run_batch(
+        return _batch.run_parallel(
             self._run,
             self._next_id(),
             self._parent_id,
-            OperationType.PARALLEL,
+            list(branches),
             name,
-            listed,
-            cfg.max_concurrency,
-            cfg.completion_config,
+            config or ParallelConfig(),
         )
 
     def map(
@@ -237,28 +230,14 @@ class DurableContext:
     ) -> Coroutine[Any, Any, BatchResult[Any]]:
         """Run `fn(child_ctx, item, index, items)` for each item (or each batch of items,
         with an `ItemBatcher`) in its own child context; results in input order."""
-        cfg = config or MapConfig()
-        items = list(items)
-        units: list[Any] = items
-        if cfg.item_batcher is not None:
-            units = cfg.item_batcher.batches(
-                items, lambda item: len(self._run.serialize(item, None, None, "a map item"))
-            )
-        namer = cfg.item_namer
-
-        def bind(unit: Any, index: int) -> _batch.Branch:
-            label = namer(unit, index) if namer is not None else None
-            return (label, lambda child: fn(child, unit, index, items))
-
-        return _batch.run_batch(
+        return _batch.run_map(
             self._run,
             self._next_id(),
             self._parent_id,
-            OperationType.MAP,
+            list(items),
+            fn,
             name,
-            [bind(unit, i) for i, unit in enumerate(units)],
-            cfg.max_concurrency,
-            cfg.completion_config,
+            config or MapConfig(),
         )
 
     def create_callback(

@@ -92,12 +92,15 @@ class ExecutionRun:
         self.logger = logger
         self.suspend_wake_at: float | None = None
         self.suspended = False
+        self.woken_while_suspending = False
+        """A wake-up came after the run began to suspend: look for due work once it has."""
         self.fatal: NonDeterministicError | None = None
         """Set once replay diverged: the execution fails even if user code caught it."""
         self._in_flight = 0
         self._blocked: dict[str, _Blocked] = {}
         self._closed: list[str] = []
         self._external: set[str] = set()
+        self._woken: set[str] = set()
         self._generation = 0
         self._check_scheduled = False
 
@@ -237,6 +240,9 @@ class ExecutionRun:
         """Wait until `wake_at` (or `wake(op_id)`); raises `Suspend` if the run suspends."""
         if wake_at is not None and wake_at <= self.clock.now():
             return
+        if op_id in self._woken:  # woken between its last look and this wait
+            self._woken.discard(op_id)
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         timer = None
         if wake_at is not None:
@@ -253,11 +259,17 @@ class ExecutionRun:
 
     def wake(self, op_id: str) -> bool:
         """Wake a blocked operation (a callback was resolved in this process)."""
+        if self.suspended:
+            self.woken_while_suspending = True
+            return True
         blocked = self._blocked.get(op_id)
-        if blocked is None:
-            return False
-        _resolve(blocked.future)
-        return True
+        if blocked is not None:
+            _resolve(blocked.future)
+            return True
+        if op_id in self._external:  # not blocked yet: its next `block` returns at once
+            self._woken.add(op_id)
+            return True
+        return False
 
     def watch_external(self, op_id: str) -> None:
         """`op_id` waits on something outside this run: a callback, an invoked execution."""
@@ -265,9 +277,12 @@ class ExecutionRun:
 
     def unwatch_external(self, op_id: str) -> None:
         self._external.discard(op_id)
+        self._woken.discard(op_id)
 
     def wake_external(self) -> None:
         """Something changed outside: operations waiting on it look at the database again."""
+        if self.suspended:
+            self.woken_while_suspending = True
         for op_id in list(self._external):
             self.wake(op_id)
 

@@ -58,11 +58,12 @@ Outcome = Execute | Completed | Resume | Mismatch
 class Journal:
     """An execution's checkpoints, looked up by operation id as replay proceeds."""
 
-    __slots__ = ("_records", "_unvisited")
+    __slots__ = ("_below", "_records", "_unvisited")
 
     def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
         self._records = {cp.op_id: cp for cp in checkpoints}
         self._unvisited = {op for op, cp in self._records.items() if cp.status.is_terminal}
+        self._below: dict[str, set[str]] | None = None
 
     def __len__(self) -> int:
         return len(self._records)
@@ -91,6 +92,35 @@ class Journal:
             return Completed(cp)
         return Resume(cp)
 
+    def skip_under(self, op_id: str) -> set[str]:
+        """Count everything recorded under `op_id` as visited: it will not be asked for,
+        its outcome coming from elsewhere. Returns the ids directly under `op_id` that
+        have a record or recorded operations under them."""
+        if self._below is None:
+            self._below = {}
+            for recorded in self._records:
+                self._link(recorded)
+        direct = set(self._below.get(op_id, ()))
+        stack = list(direct)
+        while stack:
+            below = stack.pop()
+            self._unvisited.discard(below)
+            stack.extend(self._below.get(below, ()))
+        return direct
+
+    def _link(self, op_id: str) -> None:
+        """Index `op_id` under each enclosing id (ids are paths: `3/1/2` is under `3/1`)."""
+        assert self._below is not None
+        while "/" in op_id:
+            parent = op_id.rpartition("/")[0]
+            siblings = self._below.setdefault(parent, set())
+            if op_id in siblings:
+                return
+            siblings.add(op_id)
+            op_id = parent
+
     def record(self, checkpoint: Checkpoint) -> None:
         """Remember a checkpoint written during this run (visited already)."""
+        if self._below is not None and checkpoint.op_id not in self._records:
+            self._link(checkpoint.op_id)
         self._records[checkpoint.op_id] = checkpoint

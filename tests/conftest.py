@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,16 @@ class Effects:
         return self.lines().count(line)
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll `condition` until it holds (the test's own timeout bounds it).
+
+    The state looked at lives in files and other processes, where no Event can reach."""
+    while not condition():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+
+
 async def wait_for_status(handle: ExecutionHandle, status: ExecutionStatus) -> None:
     """Poll until the execution reaches `status` (the test's own timeout bounds it)."""
-    import asyncio
-
     while (current := await handle.status()) is not status:
         if current.is_terminal:
             info = await handle._engine.get_execution(handle.execution_id)

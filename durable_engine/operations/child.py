@@ -38,6 +38,7 @@ async def run_child(
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp) if cp.result is not None or cp.status is not OperationStatus.SUCCEEDED:
+            run.journal.skip_under(op_id)
             return run.outcome(cp, None)
         case Completed(cp) | Resume(cp):
             started_at = cp.started_at or started_at

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from durable_engine import (
     DurableContext,
@@ -16,7 +20,10 @@ from durable_engine import (
     RetryPresets,
     StepConfig,
 )
-from tests.conftest import Effects
+from durable_engine.execution import Dropped
+from durable_engine.models import ExecutionRecord
+from durable_engine.store import NewExecution, SqliteStore
+from tests.conftest import Effects, until
 
 
 def build(db_path: Path, effects: Effects) -> Engine:
@@ -131,3 +138,85 @@ async def test_invoke_timeout_fails_the_call_and_leaves_the_child_running(db_pat
         assert await engine.run("impatient") == "InvokeTimeout"
         [child] = await engine.list_executions(function="slow")
         assert not child.status.is_terminal
+
+
+class _DiesAroundChildCreation(SqliteStore):
+    """Stops the parent like a killed process, just before or just after its child is created."""
+
+    def __init__(self, path: Path, *, after: bool) -> None:
+        super().__init__(path)
+        self.after = after
+        self.fired = False
+
+    async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
+        if new.parent_id is None or self.fired:
+            return await super().create_execution(new)
+        self.fired = True
+        if self.after:
+            await super().create_execution(new)
+        raise Dropped(new.parent_id)  # unwinds the parent without another write
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-child", "after-child"])
+async def test_a_parent_that_dies_around_creating_its_child_finishes(
+    db_path: Path, effects: Effects, after: bool
+) -> None:
+    def build(store: SqliteStore | None = None) -> Engine:
+        engine = Engine(db_path, in_memory_wait=0, store=store)
+
+        @engine.durable_function(name="leaf")
+        async def leaf(ctx: DurableContext, n: int) -> int:
+            return await ctx.step(lambda s: effects.record(f"leaf {n}") or n + 1, name="add")
+
+        @engine.durable_function(name="root")
+        async def root(ctx: DurableContext, n: int) -> int:
+            return await ctx.invoke("leaf", n) * 2
+
+        return engine
+
+    store = _DiesAroundChildCreation(db_path, after=after)
+    first = build(store)
+    async with first:
+        handle = await first.start("root", 20)
+        await until(lambda: store.fired and first.live_run(handle.execution_id) is None)
+        assert (await first.get_execution(handle.execution_id)).status is ExecutionStatus.RUNNING
+    second = build()
+    async with second, asyncio.timeout(30):  # a parent waiting for no child would hang
+        info = await second.wait_for(handle.execution_id)
+    assert info.result == 42
+    assert effects.lines() == ["leaf 20"]
+    children = await _children(db_path, handle.execution_id)
+    assert len(children) == 1
+
+
+async def _children(db: Path, parent_id: str) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT execution_id, status FROM executions WHERE parent_id = ?", (parent_id,)
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+async def test_an_unknown_function_inside_a_child_context(db_path: Path) -> None:
+    engine = Engine(db_path, in_memory_wait=0)
+
+    async def block(child: DurableContext) -> str:
+        try:
+            await child.invoke("nowhere", name="lost")
+        except FunctionNotRegistered:
+            return "not registered"
+        return "found"
+
+    @engine.durable_function
+    async def outer(ctx: DurableContext, _: None) -> str:
+        return await ctx.run_in_child_context(block, name="block")
+
+    async with engine:
+        handle = await engine.start(outer)
+        assert await handle.result() == "not registered"
+        [context] = await engine.get_operations(handle.execution_id)
+        assert [(o.operation_id, o.type, o.status) for o in context.children] == [
+            ("1/1", OperationType.INVOKE, OperationStatus.FAILED)
+        ]
