@@ -21,6 +21,7 @@ from serdes import SerDes
 from .clock import Clock, SystemClock
 from .config import to_seconds
 from .context import DurableContext
+from .deadline import drive_until_deadline
 from .errors import (
     ErrorInfo,
     ExecutionAlreadyEnded,
@@ -31,12 +32,13 @@ from .errors import (
     SerDesError,
     StoreError,
 )
+from .events import run_ended
 from .execution import ExecutionRun, Limits
-from .executor import RunOutcome, drive
+from .executor import RunOutcome
 from .journal import Journal
 from .models import ExecutionInfo, ExecutionRecord, ExecutionStatus, timestamp_to_datetime
 from .scheduler import Scheduler, new_worker_id
-from .store import NewExecution, SqliteStore, Store
+from .store import Fence, NewExecution, SqliteStore, Store, SuspendExecution
 from .views import OperationInfo, build_operation_tree, decode_error
 
 __all__ = ["DurableFunction", "Engine", "ExecutionHandle"]
@@ -237,7 +239,7 @@ class Engine:
     async def drain(self, grace: float) -> None:
         """Stop claiming work, and give running executions `grace` seconds to finish or suspend."""
         if self._scheduler is not None:
-            await self._scheduler.stop()
+            self._scheduler.stop_claiming()  # the heartbeat goes on: the leases stay ours
         tasks = [task for _, task in self._runs.values()]
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
@@ -429,9 +431,14 @@ class Engine:
         return self.max_concurrent_executions - len(self._runs)
 
     def launch(self, record: ExecutionRecord) -> None:
-        """Run an execution this worker holds the lease of."""
-        if record.execution_id in self._runs:
-            return
+        """Run an execution this worker holds the lease of.
+
+        A claim always brings a new epoch: a run of the same execution still here lost its
+        lease (its writes would be refused), so it is cancelled and the new run replaces it.
+        """
+        previous = self._runs.get(record.execution_id)
+        if previous is not None:
+            previous[1].cancel()
         task = asyncio.create_task(self._run(record), name=f"execution-{record.execution_id}")
         self._runs[record.execution_id] = (None, task)
 
@@ -453,17 +460,29 @@ class Engine:
                 logger=self.logger,
                 host=self,
             )
-            self._runs[execution_id] = (run, self._runs[execution_id][1])
+            me = asyncio.current_task()
+            if me is not None and self._runs.get(execution_id, (None, None))[1] is me:
+                self._runs[execution_id] = (run, me)
             input_value = run.deserialize(record.input, codec, None)
-            outcome = await drive(run, function.fn, input_value)
+            outcome = await drive_until_deadline(run, function.fn, input_value)
+            run_ended(self.logger, execution_id, outcome.value, run.suspend_wake_at)
             if outcome is RunOutcome.SUSPENDED and self._scheduler is not None:
-                self._scheduler.wake_at(run.suspend_wake_at)
+                wakes = [t for t in (run.suspend_wake_at, record.timeout_at) if t is not None]
+                self._scheduler.wake_at(min(wakes, default=None))
+                if run.woken_while_suspending:  # e.g. a callback resolved as it suspended
+                    self._scheduler.poke()
         except StoreError as exc:
             self.logger.error("execution %s stopped on a database error: %s", execution_id, exc)
+            # Hand it back, due in a second, rather than hold a lease that nothing here uses.
+            with contextlib.suppress(Exception):
+                await self.store.commit(
+                    Fence(execution_id, record.epoch), [SuspendExecution(self.clock.now() + 1.0)]
+                )
         except Exception:
             self.logger.exception("execution %s failed inside the engine", execution_id)
         finally:
-            self._runs.pop(execution_id, None)
+            if self._runs.get(execution_id, (None, None))[1] is asyncio.current_task():
+                self._runs.pop(execution_id, None)
             waiter = self._waiters.get(execution_id)
             if waiter is not None:
                 waiter.set()
@@ -481,7 +500,9 @@ class Engine:
     async def send_callback_success(self, callback_id: str, result: Any = None) -> None:
         """Resolve a callback with `result`; works from any process open on the same file."""
         self._require_open()
-        data = self._encode(result, "the callback result")
+        function = await self.store.callback_function(callback_id)
+        codec = None if function is None else self._codec_for(function)
+        data = self._encode(result, "the callback result", codec)
         await self._resolve(callback_id, "SUCCEEDED", data, None)
 
     async def send_callback_failure(
@@ -504,7 +525,10 @@ class Engine:
     async def send_callback_heartbeat(self, callback_id: str) -> None:
         """Tell a callback with a heartbeat_timeout that its sender is still at work."""
         self._require_open()
-        await self.store.heartbeat_callback(callback_id, self.clock.now())
+        execution_id, op_id = await self.store.heartbeat_callback(callback_id, self.clock.now())
+        run = self.live_run(execution_id)
+        if run is not None:  # its wait re-reads the deadline the heartbeat pushed
+            run.wake(op_id)
 
     async def _resolve(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None

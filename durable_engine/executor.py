@@ -21,6 +21,7 @@ class RunOutcome(enum.Enum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     SUSPENDED = "SUSPENDED"
+    TIMED_OUT = "TIMED_OUT"
     DROPPED = "DROPPED"
     """The lease was lost: another worker or a stop took the execution over."""
 

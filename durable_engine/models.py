@@ -111,6 +111,8 @@ class ExecutionRecord:
     timeout_at: float | None
     owner: str | None
     epoch: int
+    taken_from: str | None = None
+    """Set by a claim that took the execution over from this worker, whose lease expired."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from .clock import Clock, TimerHandle
 from .errors import StoreError
+from .events import emit
 from .models import ExecutionRecord
 from .store import Store, WorkerInfo
 
@@ -81,6 +82,7 @@ class Scheduler:
         self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._claiming = True
         self._info = WorkerInfo(
             worker_id=worker_id, host=socket.gethostname(), pid=os.getpid(), started_at=time.time()
         )
@@ -105,6 +107,10 @@ class Scheduler:
     def poke(self) -> None:
         """Look for due work now."""
         self._poke.set()
+
+    def stop_claiming(self) -> None:
+        """Take no more work; the heartbeat goes on until `stop`."""
+        self._claiming = False
 
     def wake_at(self, when: float | None) -> None:
         """An unowned execution becomes due at `when`: arm the timer if it is earlier."""
@@ -131,13 +137,14 @@ class Scheduler:
             self._poke.clear()
             names = self.host.function_names()
             try:
-                if names:
+                if names and self._claiming:
                     capacity = self.host.capacity()
                     if capacity > 0:
                         claimed = await self.store.claim(
                             self.worker_id, names, self.clock.now(), capacity, lease_now=time.time()
                         )
                         for record in claimed:
+                            self._log_claim(record)
                             self.host.launch(record)
                     nxt = await self.store.next_wake_at(names)
                     self._disarm()
@@ -171,15 +178,30 @@ class Scheduler:
             try:
                 alive = await self.store.renew_worker(self.worker_id, time.time() + self.lease)
                 if not alive:
-                    self.logger.warning(
-                        "worker %s lost its lease (paused too long?): dropping its executions",
-                        self.worker_id,
+                    emit(
+                        self.logger,
+                        "worker_lease_lost",
+                        logging.WARNING,
+                        worker=self.worker_id,
+                        reason="paused past its lease: dropping its executions",
                     )
                     self.host.drop_all()
+                    # Release what no one has taken over yet, so it does not wait on us.
+                    await self.store.remove_worker(self.worker_id, self.clock.now())
                     await self.store.register_worker(self._info, time.time() + self.lease)
                 await self._reap_dead_local_workers()
             except StoreError as exc:
                 self.logger.warning("heartbeat failed: %s", exc)
+
+    def _log_claim(self, record: ExecutionRecord) -> None:
+        emit(
+            self.logger,
+            "claim" if record.taken_from is None else "takeover",
+            execution_id=record.execution_id,
+            function=record.function,
+            epoch=record.epoch,
+            previous_owner=record.taken_from,
+        )
 
     async def _reap_dead_local_workers(self) -> None:
         """Workers on this host whose process is gone leave their work at once."""

@@ -184,6 +184,11 @@ class Store(Protocol):
         the status of an execution that had already ended, changing nothing."""
         ...
 
+    async def time_out_execution(self, fence: Fence, now: float, error: bytes) -> None:
+        """End the execution as TIMED_OUT (callbacks and timers cancelled) if `fence` still
+        holds it, else raise `LeaseLost`."""
+        ...
+
     async def check(self) -> dict[str, object]:
         """Integrity and schema version of the database."""
         ...
@@ -200,6 +205,10 @@ class Store(Protocol):
 
     async def heartbeat_callback(self, callback_id: str, now: float) -> tuple[str, str]:
         """Push a pending callback's heartbeat deadline; same errors as resolve_callback."""
+        ...
+
+    async def callback_function(self, callback_id: str) -> str | None:
+        """The function of the execution a callback belongs to (None for an unknown id)."""
         ...
 
     async def time_out_callback(

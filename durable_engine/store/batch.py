@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import StoreError
 from ..models import Checkpoint, ExecutionStatus, OperationStatus, OperationType
+from . import crashpoints
 from .base import (
     Fence,
     FinishExecution,
@@ -39,11 +40,13 @@ OP_COLUMNS = (
     "started_at, ended_at, wake_at, ref"
 )
 _PUT_OP = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-# A wake-up recorded while the execution ran (a callback resolved) survives suspension.
+# A wake-up recorded while the execution ran (a callback resolved) survives suspension,
+# and an execution with a total timeout wakes at it at the latest: the earliest of the
+# three instants that are set, or NULL if none is.
 _SUSPEND = (
     "UPDATE executions SET status = 'SUSPENDED', owner = NULL, "
-    "wake_at = CASE WHEN wake_at IS NOT NULL AND (?1 IS NULL OR wake_at < ?1) "
-    "THEN wake_at ELSE ?1 END WHERE execution_id = ?2"
+    "wake_at = MIN(COALESCE(wake_at, ?1, timeout_at), COALESCE(?1, timeout_at, wake_at), "
+    "COALESCE(timeout_at, wake_at, ?1)) WHERE execution_id = ?2"
 )
 _PUT_CALLBACK = (
     "INSERT INTO callbacks (callback_id, execution_id, op_id, status, created_at, timeout_at,"
@@ -133,11 +136,13 @@ def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, A
             conn.execute("ROLLBACK")
             _begin(conn)
             outcomes = _one_by_one(conn, jobs)
+        crashpoints.point("before commit")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    crashpoints.point("after commit")
     return outcomes
 
 

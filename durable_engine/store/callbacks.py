@@ -16,7 +16,7 @@ from ..models import Checkpoint, ExecutionStatus
 from .base import Fence, LeaseLost
 from .batch import OP_COLUMNS, row_to_checkpoint
 
-__all__ = ["heartbeat", "resolve", "time_out"]
+__all__ = ["function_of", "heartbeat", "resolve", "time_out"]
 
 _TERMINAL = tuple(s.value for s in ExecutionStatus if s.is_terminal)
 
@@ -53,6 +53,15 @@ def _pending(conn: sqlite3.Connection, callback_id: str, now: float) -> tuple[An
     return tuple(row)
 
 
+def function_of(conn: sqlite3.Connection, callback_id: str) -> str | None:
+    row = conn.execute(
+        "SELECT e.function FROM callbacks c JOIN executions e ON e.execution_id = c.execution_id"
+        " WHERE c.callback_id = ?",
+        (callback_id,),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def resolve(
     conn: sqlite3.Connection,
     callback_id: str,
@@ -80,14 +89,34 @@ def resolve(
     return execution_id, op_id
 
 
+# A suspended execution that was to wake at the callback's old deadline wakes at the
+# earliest of: the new deadline, its total timeout, and the other timers it waits on.
+_FOLLOW_DEADLINE = """
+UPDATE executions SET wake_at = MIN(
+    ?1,
+    COALESCE(timeout_at, ?1),
+    COALESCE((SELECT MIN(o.wake_at) FROM operations o
+              WHERE o.execution_id = ?2 AND o.op_id != ?3
+                AND o.status IN ('STARTED', 'PENDING') AND o.wake_at >= ?4), ?1))
+WHERE execution_id = ?2 AND owner IS NULL AND status = 'SUSPENDED' AND wake_at = ?4
+"""
+
+
 def heartbeat(conn: sqlite3.Connection, callback_id: str, now: float) -> tuple[str, str]:
     row = _pending(conn, callback_id, now)
     execution_id, op_id = row[1], row[2]
+    (old,) = conn.execute(
+        "SELECT wake_at FROM operations WHERE execution_id = ? AND op_id = ?",
+        (execution_id, op_id),
+    ).fetchone()
+    deadline = _deadline(row[4], row[5], row[6], now)
     conn.execute("UPDATE callbacks SET heartbeat_at = ? WHERE callback_id = ?", (now, callback_id))
     conn.execute(
         "UPDATE operations SET wake_at = ? WHERE execution_id = ? AND op_id = ?",
-        (_deadline(row[4], row[5], row[6], now), execution_id, op_id),
+        (deadline, execution_id, op_id),
     )
+    if old is not None and deadline is not None and deadline != old:
+        conn.execute(_FOLLOW_DEADLINE, (deadline, execution_id, op_id, old))
     return execution_id, op_id
 
 

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from ..errors import ExecutionNotFound, StoreError
+from ..errors import StoreError
 from ..models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import callbacks
+from . import callbacks, endings
 from .base import (
     Fence,
     Mutation,
@@ -41,7 +41,7 @@ _EXEC_COLUMNS = (
 )
 
 
-def _execution(row: Sequence[Any]) -> ExecutionRecord:
+def _execution(row: Sequence[Any], taken_from: str | None = None) -> ExecutionRecord:
     return ExecutionRecord(
         execution_id=row[0],
         name=row[1],
@@ -57,6 +57,7 @@ def _execution(row: Sequence[Any]) -> ExecutionRecord:
         timeout_at=row[11],
         owner=row[12],
         epoch=row[13],
+        taken_from=taken_from,
     )
 
 
@@ -344,26 +345,35 @@ class SqliteStore:
 
         def job(conn: sqlite3.Connection) -> list[ExecutionRecord]:
             conn.execute("DELETE FROM workers WHERE expires_at <= ?", (lease_now,))
-            rows = conn.execute(
-                f"""
-                UPDATE executions SET owner = ?1, epoch = epoch + 1, status = 'RUNNING',
-                    wake_at = NULL
-                WHERE execution_id IN (
-                    SELECT execution_id FROM executions
-                    WHERE owner IS NULL AND wake_at <= ?2
-                      AND function IN (SELECT value FROM json_each(?3))
-                    UNION
-                    SELECT execution_id FROM executions
-                    WHERE owner IS NOT NULL AND owner != ?1
-                      AND status IN ('RUNNING', 'SUSPENDED')
-                      AND function IN (SELECT value FROM json_each(?3))
-                      AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = owner)
-                    LIMIT ?4)
-                RETURNING {_EXEC_COLUMNS}
+            # Pick first, then update: the previous owner tells a takeover from a claim.
+            picked = conn.execute(
+                """
+                SELECT execution_id, owner FROM executions
+                WHERE owner IS NULL AND wake_at <= ?2
+                  AND function IN (SELECT value FROM json_each(?3))
+                UNION
+                SELECT execution_id, owner FROM executions
+                WHERE owner IS NOT NULL AND owner != ?1
+                  AND status IN ('RUNNING', 'SUSPENDED')
+                  AND function IN (SELECT value FROM json_each(?3))
+                  AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = owner)
+                LIMIT ?4
                 """,
                 (worker_id, now, names, limit),
             ).fetchall()
-            return [_execution(r) for r in rows]
+            if not picked:
+                return []
+            previous: dict[str, str | None] = {r[0]: r[1] for r in picked}
+            rows = conn.execute(
+                f"""
+                UPDATE executions SET owner = ?, epoch = epoch + 1, status = 'RUNNING',
+                    wake_at = NULL
+                WHERE execution_id IN (SELECT value FROM json_each(?))
+                RETURNING {_EXEC_COLUMNS}
+                """,
+                (worker_id, json.dumps(list(previous))),
+            ).fetchall()
+            return [_execution(r, taken_from=previous.get(r[0])) for r in rows]
 
         return await self._write(job)
 
@@ -382,28 +392,11 @@ class SqliteStore:
 
     async def stop_execution(self, execution_id: str, now: float, error: bytes) -> str | None:
         """Stop an unfinished execution for good; returns its status if it had already ended."""
+        return await self._write(lambda conn: endings.stop(conn, execution_id, now, error))
 
-        def job(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                "SELECT status FROM executions WHERE execution_id = ?", (execution_id,)
-            ).fetchone()
-            if row is None:
-                raise ExecutionNotFound(f"no execution with id {execution_id!r}")
-            if ExecutionStatus(row[0]).is_terminal:
-                return str(row[0])
-            conn.execute(
-                "UPDATE executions SET status = 'STOPPED', error = ?, ended_at = ?, owner = NULL,"
-                " wake_at = NULL, epoch = epoch + 1 WHERE execution_id = ?",
-                (error, now, execution_id),
-            )
-            conn.execute(
-                "UPDATE callbacks SET status = 'CANCELLED', resolved_at = ?"
-                " WHERE execution_id = ? AND status = 'PENDING'",
-                (now, execution_id),
-            )
-            return None
-
-        return await self._write(job)
+    async def time_out_execution(self, fence: Fence, now: float, error: bytes) -> None:
+        """End the execution as TIMED_OUT if `fence` still holds it, else raise LeaseLost."""
+        await self._write(lambda conn: endings.time_out(conn, fence, now, error))
 
     async def check(self) -> dict[str, object]:
         """Integrity (PRAGMA quick_check) and schema version."""
@@ -429,6 +422,9 @@ class SqliteStore:
 
     async def heartbeat_callback(self, callback_id: str, now: float) -> tuple[str, str]:
         return await self._write(lambda conn: callbacks.heartbeat(conn, callback_id, now))
+
+    async def callback_function(self, callback_id: str) -> str | None:
+        return await self._read(lambda conn: callbacks.function_of(conn, callback_id))
 
     async def time_out_callback(
         self, fence: Fence, callback_id: str, op_id: str, now: float, error: bytes

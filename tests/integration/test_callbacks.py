@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import serdes
 from durable_engine import (
     CallbackAlreadyResolved,
     CallbackConfig,
@@ -135,18 +137,36 @@ async def test_bad_callback_ids_raise_and_change_nothing(engine: Engine, db_path
         assert snapshot(db_path) == before
 
 
-async def test_a_callback_of_an_ended_execution_is_not_pending(engine: Engine) -> None:
+async def test_a_callback_of_an_ended_or_stopped_execution_is_not_pending(
+    engine: Engine, db_path: Path
+) -> None:
     @engine.durable_function
     async def leaves_early(ctx: DurableContext, _: None) -> str:
         await ctx.create_callback(name="ignored")
         return "gone"
 
+    @engine.durable_function
+    async def waits(ctx: DurableContext, _: None) -> Any:
+        return await (await ctx.create_callback(name="never answered")).result()
+
     async with engine:
-        handle = await engine.start(leaves_early)
-        assert await handle.result() == "gone"
-        callback_id = await callback_id_of(engine, handle)
+        ended = await engine.start(leaves_early)
+        assert await ended.result() == "gone"
+        ended_id = await callback_id_of(engine, ended)
+        stopped = await engine.start(waits)
+        stopped_id = await callback_id_of(engine, stopped)
+        await engine.stop(stopped.execution_id)
+        before = snapshot(db_path)
         with pytest.raises(CallbackNotPending, match="ended"):
-            await engine.send_callback_success(callback_id, 1)
+            await engine.send_callback_success(ended_id, 1)
+        with pytest.raises(CallbackNotPending, match="ended"):
+            await engine.send_callback_heartbeat(ended_id)
+        with pytest.raises(CallbackNotPending):
+            await engine.send_callback_failure(stopped_id, "Late", "after the stop")
+        assert snapshot(db_path) == before
+        assert (await engine.get_execution(stopped.execution_id)).status is (
+            ExecutionStatus.STOPPED
+        )
 
 
 async def test_timeout_passes_while_no_process_runs(db_path: Path) -> None:
@@ -274,3 +294,110 @@ async def test_callbacks_inside_a_child_context(engine: Engine) -> None:
         callback_id = await callback_id_of(engine, handle)
         await engine.send_callback_success(callback_id, "inside")
         assert await handle.result() == "inside"
+
+
+def _row(db: Path, sql: str, *args: object) -> Any:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchone()
+    finally:
+        conn.close()
+
+
+async def test_a_heartbeat_moves_the_suspended_execution_wake_up(engine: Engine) -> None:
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> Any:
+        cb = await ctx.create_callback(name="job", config=CallbackConfig(heartbeat_timeout=30))
+        return await cb.result()
+
+    async with engine:
+        handle = await engine.start(flow)
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
+        callback_id = await callback_id_of(engine, handle)
+        wake_sql = "SELECT wake_at FROM executions WHERE execution_id = ?"
+        op_sql = "SELECT wake_at FROM operations WHERE execution_id = ? AND type = 'CALLBACK'"
+        (first,) = _row(engine.path, wake_sql, handle.execution_id)
+        assert (first,) == _row(engine.path, op_sql, handle.execution_id)
+        await asyncio.sleep(0.05)
+        await engine.send_callback_heartbeat(callback_id)
+        (moved,) = _row(engine.path, wake_sql, handle.execution_id)
+        assert moved > first  # the execution now wakes at the new heartbeat deadline
+        assert (moved,) == _row(engine.path, op_sql, handle.execution_id)
+        await engine.send_callback_success(callback_id, "done")
+        assert await handle.result() == "done"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    approved: bool
+    by: str
+
+
+async def test_the_sender_writes_with_the_serdes_of_the_callback_function(db_path: Path) -> None:
+    registry = serdes.TypeRegistry()
+    registry.register(Verdict)
+    engine = Engine(db_path, in_memory_wait=0)
+
+    @engine.durable_function(name="review", serdes=serdes.MsgpackSerDes(registry))
+    async def review(ctx: DurableContext, _: None) -> bool:
+        verdict = await ctx.wait_for_callback(lambda cid, s: None, name="reviewer")
+        assert type(verdict) is Verdict
+        return verdict.approved
+
+    async with engine:
+        handle = await engine.start("review")
+        callback_id = await callback_id_of(engine, handle)
+        await engine.send_callback_success(callback_id, Verdict(approved=True, by="ana"))
+        assert await handle.result() is True
+
+
+async def test_wait_for_condition_inside_a_child_context_across_a_restart(
+    db_path: Path, effects: Effects
+) -> None:
+    def build() -> Engine:
+        engine = Engine(db_path, in_memory_wait=0)
+
+        def poll(state: int, check: StepContext) -> int:
+            effects.record(f"poll {state + 1} at {check.operation_id}")
+            return state + 1
+
+        async def block(child: DurableContext) -> int:
+            strategy = create_wait_strategy(
+                WaitStrategyConfig(
+                    should_continue_polling=lambda n: n < 2,
+                    initial_delay=0.1,
+                    jitter=JitterStrategy.NONE,
+                )
+            )
+            return int(
+                await child.wait_for_condition(
+                    poll, config=WaitForConditionConfig(wait_strategy=strategy, initial_state=0)
+                )
+            )
+
+        @engine.durable_function(name="nested")
+        async def nested(ctx: DurableContext, _: None) -> int:
+            return await ctx.run_in_child_context(block, name="outer") * 10
+
+        return engine
+
+    first = build()
+    async with first:
+        handle = await first.start("nested")
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
+    second = build()
+    async with second:
+        assert (await second.wait_for(handle.execution_id)).result == 20
+    assert effects.lines() == ["poll 1 at 1/1", "poll 2 at 1/1"]
+
+
+async def test_an_answer_sent_by_the_submitter_itself_is_seen(engine: Engine) -> None:
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> Any:
+        async def submit(callback_id: str, step: StepContext) -> None:
+            await engine.send_callback_success(callback_id, "answered at once")
+
+        return await ctx.wait_for_callback(submit, name="instant")
+
+    async with engine:
+        assert await engine.run(flow) == "answered at once"
