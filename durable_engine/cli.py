@@ -1,266 +1,342 @@
-"""The command line: a worker, and verbs to start, inspect, answer and stop executions.
+"""The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
 
-Exit codes: 0 success; 1 an error the command reports (unknown id, bad JSON, a callback
-that is not pending, a database that cannot be used); 2 bad usage.
+Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop,
+replay, db check. Each takes `--db PATH` (default: $DURABLE_DB, else the `--app`
+engine's own file, else ./durable.db) and `--json` for machine-readable output.
+
+Exit codes:
+  0  success; a worker that stopped cleanly after SIGTERM or SIGINT
+  1  an error, reported in one line on stderr: an unknown execution or callback id,
+     bad JSON, a callback no longer pending, an unknown function, an execution that
+     already ended, a replay that diverges from the history, an app that cannot be
+     imported, or a database that cannot be used (missing, corrupt, not a database,
+     newer schema, on a network filesystem, locked for too long); also `db check`
+     finding a problem
+  2  bad usage: unknown verb or option, a missing or malformed argument
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
-import signal
 import sys
-from collections.abc import Sequence
-from datetime import datetime
+import traceback
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from . import display
 from .engine import Engine
-from .errors import DurableError
-from .models import ExecutionInfo, ExecutionStatus
-from .views import OperationInfo
+from .errors import DurableError, NonDeterministicError
+from .models import ExecutionStatus
+from .store.integrity import inspect_database
+from .worker import (
+    AppError,
+    UsageError,
+    WorkerOptions,
+    load_app,
+    refuse_network_fs,
+    resolve_db,
+    run_worker,
+)
 
-__all__ = ["main"]
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
 DEFAULT_DB = "durable.db"
 
 
-class UsageError(Exception):
-    """Bad arguments: exit 2."""
+class CommandError(Exception):
+    """A request the command cannot carry out (exit 1)."""
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, BaseException):
-        return {"type": type(value).__name__, "message": str(value)}
+def _positive_int(text: str) -> int:
     try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return f"<{type(value).__name__}> {value!r}"
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 
-def _execution_json(info: ExecutionInfo) -> dict[str, Any]:
-    return {
-        "execution_id": info.execution_id,
-        "name": info.name,
-        "function": info.function,
-        "status": info.status.value,
-        "created_at": _jsonable(info.created_at),
-        "ended_at": _jsonable(info.ended_at),
-        "parent_id": info.parent_id,
-        "input": _jsonable(info.input),
-        "result": _jsonable(info.result),
-        "error": _jsonable(info.error),
-    }
-
-
-def _load_app(spec: str) -> Engine:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise UsageError(f"--app takes MODULE:ATTR, not {spec!r}")
-    sys.path.insert(0, os.getcwd())
+def _positive_float(text: str) -> float:
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise DurableError(f"cannot import {module_name!r}: {exc}") from exc
-    engine = getattr(module, attr, None)
-    if not isinstance(engine, Engine):
-        raise DurableError(f"{spec} is not a durable_engine.Engine")
-    return engine
-
-
-def _engine(args: argparse.Namespace) -> Engine:
-    """An engine that reads and writes but runs nothing: workers do that."""
-    if getattr(args, "app", None):
-        engine = _load_app(args.app)
-        if args.db:
-            engine.retarget(args.db)
-    else:
-        engine = Engine(args.db or os.environ.get("DURABLE_DB", DEFAULT_DB))
-    engine.serve = False
-    return engine
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
 
 
 def _parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DurableError(f"{what} is not valid JSON: {exc}") from exc
+        raise CommandError(f"{what} is not valid JSON: {exc}") from exc
 
 
-def _print_tree(ops: Sequence[OperationInfo], depth: int = 0) -> None:
-    for op in ops:
-        duration = "" if op.duration is None else f"{op.duration:.3f}s"
-        started = op.started_at.isoformat(timespec="milliseconds") if op.started_at else ""
-        ended = op.ended_at.isoformat(timespec="milliseconds") if op.ended_at else ""
-        label = "  " * depth + f"{op.operation_id} {op.type.value} {op.name or ''}".rstrip()
-        print(f"{label:40} {op.status.value:10} {op.attempt:>3} {started:29} {ended:29} {duration}")
-        _print_tree(op.children, depth + 1)
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False) if args.json else text)
 
 
-def _tree_json(ops: Sequence[OperationInfo]) -> list[dict[str, Any]]:
-    return [
-        {
-            "operation_id": op.operation_id,
-            "type": op.type.value,
-            "name": op.name,
-            "status": op.status.value,
-            "attempt": op.attempt,
-            "started_at": _jsonable(op.started_at),
-            "ended_at": _jsonable(op.ended_at),
-            "duration": op.duration,
-            "result": _jsonable(op.result),
-            "error": _jsonable(op.error),
-            "children": _tree_json(op.children),
-        }
-        for op in ops
-    ]
+def _engine_for(args: argparse.Namespace) -> Engine:
+    """An engine on the chosen file that reads and writes but runs nothing: workers do."""
+    app = load_app(args.app) if args.app else None
+    path = resolve_db(app, args.db, DEFAULT_DB)
+    engine = app or Engine(path)
+    if path != engine.path:
+        engine.retarget(path)
+    engine.serve = False
+    if args.command != "start" and not os.path.isfile(path):
+        raise CommandError(
+            f"no database file at {path} (pass --db PATH or set $DURABLE_DB; `start` or a "
+            "worker creates it)"
+        )
+    refuse_network_fs(path, args.allow_network_fs)
+    return engine
 
 
-async def _worker(args: argparse.Namespace) -> int:
-    engine = _load_app(args.app)
-    if args.db:
-        engine.retarget(args.db)
-    if args.concurrency:
-        engine.max_concurrent_executions = args.concurrency
-    if args.worker_id:
-        engine.worker_id = args.worker_id
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+def _read_input(args: argparse.Namespace) -> Any:
+    if args.input_file is not None:
+        try:
+            if args.input_file == "-":
+                text = sys.stdin.read()
+            else:
+                with open(args.input_file, encoding="utf-8") as f:
+                    text = f.read()
+        except OSError as exc:
+            raise CommandError(f"cannot read --input-file: {exc}") from exc
+        return _parse_json(text, f"the input in {args.input_file}")
+    if args.input is not None:
+        return _parse_json(args.input, "--input")
+    return None
+
+
+async def _start(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
-        _log("start", worker=engine.worker_id, db=engine.path, functions=engine.function_names())
-        await stop.wait()
-        _log("stopping", worker=engine.worker_id, grace_seconds=args.grace_seconds)
-        await engine.drain(args.grace_seconds)
-    _log("stopped", worker=engine.worker_id)
-    return 0
+        handle = await engine.start(
+            args.function,
+            args.payload,
+            execution_name=args.name,
+            timeout=args.timeout,
+            run_here=False,
+        )
+    _print(args, {"execution_id": handle.execution_id}, handle.execution_id)
+    return EXIT_OK
 
 
-def _log(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}, default=str), file=sys.stderr, flush=True)
-
-
-async def _run(args: argparse.Namespace) -> int:
-    if args.command == "worker":
-        return await _worker(args)
-    engine = _engine(args)
+async def _list(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
-        if args.command == "start":
-            payload = _parse_json(args.input, "the input") if args.input is not None else None
-            handle = await engine.start(
-                args.function, payload, execution_name=args.name, run_here=False
+        infos = await engine.list_executions(
+            status=args.status, function=args.function, limit=args.limit
+        )
+    _print(args, [display.execution_json(i) for i in infos], display.executions_table(infos))
+    return EXIT_OK
+
+
+async def _show(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        info = await engine.get_execution(args.execution_id)
+    _print(args, display.execution_json(info), display.execution_table(info))
+    return EXIT_OK
+
+
+async def _history(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        ops = await engine.get_operations(args.execution_id)
+    _print(args, display.history_json(ops), display.history_table(ops))
+    return EXIT_OK
+
+
+async def _callback(args: argparse.Namespace, engine: Engine) -> int:
+    result = _parse_json(args.result, "--result") if args.result is not None else None
+    data = _parse_json(args.data, "--data") if args.data is not None else None
+    async with engine:
+        if args.action == "succeed":
+            await engine.send_callback_success(args.callback_id, result)
+        elif args.action == "fail":
+            await engine.send_callback_failure(
+                args.callback_id,
+                error_type=args.error_type or "",
+                message=args.message or "",
+                data=data,
             )
-            print(
-                json.dumps({"execution_id": handle.execution_id})
-                if args.json
-                else handle.execution_id
-            )
-        elif args.command == "list":
-            infos = await engine.list_executions(
-                status=args.status, function=args.function, limit=args.limit
-            )
-            if args.json:
-                print(json.dumps([_execution_json(i) for i in infos]))
-            else:
-                print(f"{'execution_id':34} {'name':20} {'function':24} {'status':10} created_at")
-                for i in infos:
-                    print(
-                        f"{i.execution_id:34} {i.name or '':20} {i.function:24} "
-                        f"{i.status.value:10} {i.created_at.isoformat(timespec='seconds')}"
-                    )
-        elif args.command == "show":
-            info = await engine.get_execution(args.execution_id)
-            if args.json:
-                print(json.dumps(_execution_json(info)))
-            else:
-                for key, value in _execution_json(info).items():
-                    print(f"{key:13} {value}")
-        elif args.command == "history":
-            ops = await engine.get_operations(args.execution_id)
-            if args.json:
-                print(json.dumps(_tree_json(ops)))
-            else:
-                _print_tree(ops)
-        elif args.command == "callback":
-            if args.action == "succeed":
-                result = _parse_json(args.result, "--result") if args.result else None
-                await engine.send_callback_success(args.callback_id, result)
-            elif args.action == "fail":
-                await engine.send_callback_failure(
-                    args.callback_id, error_type=args.error_type or "", message=args.message or ""
-                )
-            else:
-                await engine.send_callback_heartbeat(args.callback_id)
-            print(json.dumps({"ok": True}) if args.json else "ok")
-        elif args.command == "stop":
-            await engine.stop(args.execution_id)
-            print(json.dumps({"stopped": args.execution_id}) if args.json else "stopped")
-        elif args.command == "db":
-            report = await engine.check_database()
-            print(
-                json.dumps(report)
-                if args.json
-                else "\n".join(f"{k}: {v}" for k, v in report.items())
-            )
-            return 0 if report["integrity"] == "ok" else 1
-    return 0
+        else:
+            await engine.send_callback_heartbeat(args.callback_id)
+    _print(args, {"callback_id": args.callback_id, "sent": args.action}, "ok")
+    return EXIT_OK
+
+
+async def _stop(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        await engine.stop(args.execution_id)
+        info = await engine.get_execution(args.execution_id)
+    _print(args, display.execution_json(info), f"stopped {args.execution_id}")
+    return EXIT_OK
+
+
+async def _replay(args: argparse.Namespace, engine: Engine) -> int:
+    from .testing.replay import replay_execution  # the test kit's replay, running nothing
+
+    async with engine:
+        info = await engine.get_execution(args.execution_id)
+        try:
+            value = await replay_execution(engine, args.execution_id)
+            raised: Exception | None = None
+        except NonDeterministicError:
+            raise
+        except Exception as exc:  # the execution's own recorded failure, raised again
+            value, raised = None, exc
+    data = {
+        "execution_id": info.execution_id,
+        "status": info.status.value,
+        "deterministic": True,
+        "result": display.jsonable(value),
+        "error": display.error_json(raised),
+    }
+    outcome = display.readable(raised) if raised is not None else display.readable(value)
+    text = f"replay of {info.execution_id} ({info.status.value}) matches its history: {outcome}"
+    _print(args, data, text)
+    return EXIT_OK
+
+
+def _db_check(args: argparse.Namespace) -> int:
+    path = resolve_db(None, args.db, DEFAULT_DB)
+    report = inspect_database(path, full=args.full)
+    data = report.to_dict()
+    _print(args, data, display.report_table(data))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+_VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int]]] = {
+    "start": _start,
+    "list": _list,
+    "show": _show,
+    "history": _history,
+    "callback": _callback,
+    "stop": _stop,
+    "replay": _replay,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="durable-engine", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db", metavar="PATH", help=f"the database file (default: $DURABLE_DB or {DEFAULT_DB})"
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    common.add_argument(
+        "--allow-network-fs",
+        action="store_true",
+        help="open a database on NFS/SMB/sshfs/FUSE anyway (SQLite locking is unreliable there)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="durable-engine",
+        description="Run and inspect durable executions kept in one SQLite file.",
+        epilog="Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
 
-    def verb(name: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help)
-        p.add_argument("--db", help=f"the database file (default ${{DURABLE_DB}} or {DEFAULT_DB})")
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+    def verb(name: str, help: str, app: bool | None = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
+        if app is not None:
+            p.add_argument(
+                "--app",
+                metavar="MODULE:ATTR",
+                required=app,
+                help="the Engine the functions are registered on (and its serdes)",
+            )
         return p
 
-    w = verb("worker", "run the functions registered on an Engine until SIGTERM/SIGINT")
-    w.add_argument("--app", required=True, help="MODULE:ATTR of the Engine")
-    w.add_argument("--concurrency", type=int, help="most executions run at once")
-    w.add_argument("--worker-id")
-    w.add_argument("--grace-seconds", type=float, default=10.0)
-    s = verb("start", "start an execution (a worker runs it)")
+    w = verb("worker", "serve the functions of an Engine until SIGTERM/SIGINT", app=True)
+    w.add_argument("--concurrency", type=_positive_int, help="most executions run at once")
+    w.add_argument("--worker-id", help="this worker's name in leases and logs")
+    w.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=10.0,
+        help="on a signal, how long running executions get to finish or suspend (default 10)",
+    )
+    s = verb("start", "store a new execution for a worker to run; prints its id", app=True)
     s.add_argument("function")
-    s.add_argument("--app", required=True, help="MODULE:ATTR of the Engine")
-    s.add_argument("--input")
-    s.add_argument("--input-file")
-    s.add_argument("--name")
-    ls = verb("list", "list executions")
-    ls.add_argument("--status", choices=[s.value for s in ExecutionStatus])
+    given = s.add_mutually_exclusive_group()
+    given.add_argument("--input", metavar="JSON")
+    given.add_argument("--input-file", metavar="FILE", help="a JSON file, or - for stdin")
+    s.add_argument("--name", help="an execution name: starting it again returns the same one")
+    s.add_argument("--timeout", type=_positive_float, metavar="SECONDS")
+    ls = verb("list", "list executions, oldest first")
+    ls.add_argument("--status", choices=[st.value for st in ExecutionStatus], type=str.upper)
     ls.add_argument("--function")
-    ls.add_argument("--limit", type=int)
-    verb("show", "one execution").add_argument("execution_id")
+    ls.add_argument("--limit", type=_positive_int)
+    verb("show", "one execution: status, input, result or error, timings").add_argument(
+        "execution_id"
+    )
     verb("history", "an execution's operations as a tree").add_argument("execution_id")
     cb = verb("callback", "answer a callback")
     cb.add_argument("action", choices=["succeed", "fail", "heartbeat"])
     cb.add_argument("callback_id")
-    cb.add_argument("--result")
-    cb.add_argument("--error-type")
-    cb.add_argument("--message")
+    cb.add_argument("--result", metavar="JSON", help="succeed: the result")
+    cb.add_argument("--error-type", help="fail: the error's type name")
+    cb.add_argument("--message", help="fail: the error message")
+    cb.add_argument("--data", metavar="JSON", help="fail: data attached to the error")
     verb("stop", "stop an execution for good").add_argument("execution_id")
-    verb("db", "check the database").add_argument("action", choices=["check"])
+    verb(
+        "replay",
+        "replay an execution's history against the current code, running nothing",
+        app=True,
+    ).add_argument("execution_id")
+    db = verb("db", "check the database without writing to it", app=None)
+    db.add_argument("action", choices=["check"])
+    db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code (never raises, never prints a traceback)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        if getattr(args, "input_file", None):
-            with open(args.input_file) as f:
-                args.input = f.read()
-        return asyncio.run(_run(args))
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 on bad usage, 0 for --help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        if args.command == "worker":
+            return run_worker(
+                WorkerOptions(
+                    app=args.app,
+                    db=args.db,
+                    concurrency=args.concurrency,
+                    worker_id=args.worker_id,
+                    grace_seconds=max(0.0, args.grace_seconds),
+                    allow_network_fs=args.allow_network_fs,
+                )
+            )
+        if args.command == "db":
+            return _db_check(args)
+        if args.command == "start":
+            args.payload = _read_input(args)
+        return asyncio.run(_VERBS[args.command](args, _engine_for(args)))
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (DurableError, OSError) as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except DurableError as exc:
+        print(f"error: {type(exc).__name__}: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except (AppError, CommandError) as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("DURABLE_DEBUG"):
+            traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,85 +1,14 @@
-"""The real `python -m durable_engine`, in subprocesses, as a user types it."""
+"""The real `python -m durable_engine`: a worker and the verbs that drive it."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
+import sqlite3
+import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-APP = """
-from durable_engine import DurableContext, Engine, CallbackConfig
-
-engine = Engine("app.db", in_memory_wait=0)
-
-@engine.durable_function(name="greet")
-async def greet(ctx: DurableContext, who: dict) -> str:
-    return await ctx.step(lambda s: f"hello {who['name']}", name="say")
-
-@engine.durable_function(name="approve")
-async def approve(ctx: DurableContext, _: None) -> object:
-    cb = await ctx.create_callback(name="boss", config=CallbackConfig(timeout=600))
-    return await cb.result()
-"""
-
-
-def cli(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "durable_engine", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def worker(cwd: Path) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "durable_engine",
-            "worker",
-            "--app",
-            "app:engine",
-            "--grace-seconds",
-            "1",
-        ],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_status(cwd: Path, execution_id: str, status: str) -> dict[str, object]:
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        shown: dict[str, object] = json.loads(
-            cli(cwd, "show", execution_id, "--db", "app.db", "--json").stdout
-        )
-        if shown["status"] == status:
-            return shown
-        time.sleep(0.05)
-    raise AssertionError(f"{execution_id} never reached {status}")
+from tests.cli.helpers import APP, callback_id, cli, events, show, wait_status, worker
 
 
 def test_start_worker_list_show_history_callback_stop(tmp_path: Path) -> None:
@@ -95,76 +24,249 @@ def test_start_worker_list_show_history_callback_stop(tmp_path: Path) -> None:
         "--name",
         "g1",
     ).stdout.strip()
+    again = cli(
+        tmp_path,
+        "start",
+        "greet",
+        "--app",
+        "app:engine",
+        "--input",
+        '{"name": "ana"}',
+        "--name",
+        "g1",
+        "--json",
+    ).stdout
+    assert json.loads(again) == {"execution_id": greeting}  # the same execution
     pending = json.loads(cli(tmp_path, "list", "--db", "app.db", "--json").stdout)
     assert [(e["execution_id"], e["name"], e["status"]) for e in pending] == [
         (greeting, "g1", "RUNNING")
     ]
-    proc = worker(tmp_path)
+    proc = worker(tmp_path, "--grace-seconds", "1", "--worker-id", "cli-w1")
     try:
         shown = wait_status(tmp_path, greeting, "SUCCEEDED")
         assert shown["result"] == "hello ana" and shown["input"] == {"name": "ana"}
-        assert set(shown) >= {
-            "execution_id",
-            "name",
-            "function",
-            "status",
-            "created_at",
-            "ended_at",
-            "error",
-        }
+        assert shown["error"] is None and shown["duration"] >= 0
+        assert shown["created_at"].endswith("+00:00") and shown["ended_at"] >= shown["created_at"]
+        table = cli(tmp_path, "show", greeting, "--db", "app.db").stdout
+        assert "SUCCEEDED" in table and '"hello ana"' in table
         history = json.loads(cli(tmp_path, "history", greeting, "--db", "app.db", "--json").stdout)
         assert [(op["type"], op["name"], op["status"], op["attempt"]) for op in history] == [
             ("STEP", "say", "SUCCEEDED", 1)
         ]
-        assert "say" in cli(tmp_path, "history", greeting, "--db", "app.db").stdout
+        assert history[0]["result"] == "hello ana" and history[0]["duration"] >= 0
+        assert "1 say" in cli(tmp_path, "history", greeting, "--db", "app.db").stdout
 
         waiting = cli(tmp_path, "start", "approve", "--app", "app:engine").stdout.strip()
         wait_status(tmp_path, waiting, "SUSPENDED")
-        import sqlite3
-
-        conn = sqlite3.connect(tmp_path / "app.db")
-        (callback_id,) = conn.execute("SELECT callback_id FROM callbacks").fetchone()
-        conn.close()
-        cli(tmp_path, "callback", "succeed", callback_id, "--result", '{"ok": 1}', "--db", "app.db")
+        cid = callback_id(tmp_path)
+        cli(tmp_path, "callback", "heartbeat", cid, "--db", "app.db")
+        cli(tmp_path, "callback", "succeed", cid, "--result", '{"ok": 1}', "--db", "app.db")
         assert wait_status(tmp_path, waiting, "SUCCEEDED")["result"] == {"ok": 1}
-        again = cli(tmp_path, "callback", "succeed", callback_id, "--db", "app.db", check=False)
-        assert again.returncode == 1
-        assert again.stderr.strip().startswith("error: CallbackAlreadyResolved")
 
-        stopped = cli(tmp_path, "start", "approve", "--app", "app:engine").stdout.strip()
-        wait_status(tmp_path, stopped, "SUSPENDED")
-        cli(tmp_path, "stop", stopped, "--db", "app.db")
-        assert wait_status(tmp_path, stopped, "STOPPED")["error"] is not None
-        listed = cli(tmp_path, "list", "--db", "app.db", "--status", "STOPPED", "--json").stdout
-        assert [e["execution_id"] for e in json.loads(listed)] == [stopped]
+        stopped = cli(tmp_path, "start", "sleepy", "--app", "app:engine", "--input", "3600")
+        stopped_id = stopped.stdout.strip()
+        wait_status(tmp_path, stopped_id, "SUSPENDED")
+        out = json.loads(cli(tmp_path, "stop", stopped_id, "--db", "app.db", "--json").stdout)
+        assert out["status"] == "STOPPED"
+        assert out["error"]["kind"] == "ExecutionStopped"
+        listed = cli(tmp_path, "list", "--db", "app.db", "--status", "stopped", "--json").stdout
+        assert [e["execution_id"] for e in json.loads(listed)] == [stopped_id]
+        table = cli(tmp_path, "list", "--db", "app.db", "--limit", "2").stdout.splitlines()
+        assert table[0].split() == [
+            "EXECUTION_ID",
+            "NAME",
+            "FUNCTION",
+            "STATUS",
+            "CREATED_AT",
+            "ENDED_AT",
+        ]
+        assert len(table) == 3
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
-    assert events[0] == "start" and events[-1] == "stopped"
+    seen = events(err)
+    assert all(e["worker"] == "cli-w1" for e in seen)
+    names = [e["event"] for e in seen]
+    assert names[0] == "start" and names[-2:] == ["stopping", "stop"]
+    assert {"claim", "suspend", "finish"} <= set(names)
+    assert [e["status"] for e in seen if e["event"] == "finish"] == ["SUCCEEDED", "SUCCEEDED"]
+    # The stopped execution stays stopped: its timer was cancelled, nothing resumes it.
+    assert show(tmp_path, stopped_id)["status"] == "STOPPED"
+    history = json.loads(cli(tmp_path, "history", stopped_id, "--db", "app.db", "--json").stdout)
+    assert [(op["type"], op["status"]) for op in history] == [("WAIT", "CANCELLED")]
     check = json.loads(cli(tmp_path, "db", "check", "--db", "app.db", "--json").stdout)
-    assert check["integrity"] == "ok" and check["schema_version"] == 1
+    assert check["integrity"] == "ok" and check["schema_version"] == 1 and check["ok"] is True
+    assert check["executions"] == {"STOPPED": 1, "SUCCEEDED": 2}
 
 
-def test_errors_are_one_line_and_non_zero(tmp_path: Path) -> None:
+def test_timeout_failure_callback_input_file_and_values_json_cannot_hold(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(APP)
-    cases = [
-        (["show", "nope", "--db", "app.db"], "error: ExecutionNotFound"),
-        (["callback", "succeed", "nope", "--db", "app.db"], "error: CallbackNotFound"),
-        (["start", "greet", "--app", "app:engine", "--input", "{bad json"], "error: DurableError"),
-        (["start", "nobody", "--app", "app:engine"], "error: FunctionNotRegistered"),
-        (["start", "greet", "--app", "missing_module:engine"], "error: DurableError"),
-        (["stop", "nope", "--db", "app.db"], "error: ExecutionNotFound"),
-    ]
-    for args, start in cases:
-        proc = cli(tmp_path, *args, check=False)
-        assert proc.returncode == 1, (args, proc.stderr)
-        assert proc.stderr.startswith(start), (args, proc.stderr)
-        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    usage = cli(tmp_path, "list", "--status", "SOMETIMES", check=False)
-    assert usage.returncode == 2
-    (tmp_path / "junk.db").write_bytes(b"not a database" * 200)
-    junk = cli(tmp_path, "list", "--db", "junk.db", check=False)
-    assert junk.returncode == 1 and junk.stderr.startswith("error: StoreError")
-    assert (tmp_path / "junk.db").read_bytes() == b"not a database" * 200
+    (tmp_path / "input.json").write_text("3600")
+    timed = cli(
+        tmp_path,
+        "start",
+        "sleepy",
+        "--app",
+        "app:engine",
+        "--input-file",
+        "input.json",
+        "--timeout",
+        "0.5",
+    ).stdout.strip()
+    odd = cli(tmp_path, "start", "odd_values", "--app", "app:engine").stdout.strip()
+    rejected = cli(
+        tmp_path, "start", "approve", "--app", "app:engine", "--input-file", "-", stdin="null"
+    ).stdout.strip()
+    proc = worker(tmp_path, "--grace-seconds", "1")
+    try:
+        shown = wait_status(tmp_path, timed, "TIMED_OUT")
+        assert shown["error"]["kind"] == "ExecutionTimedOut"
+        assert "passed its timeout" in shown["error"]["message"]
+        shown = wait_status(tmp_path, odd, "SUCCEEDED")
+        assert shown["result"] == {
+            "at": "<datetime> 2030-01-02T03:04:05+00:00",
+            "price": "<Decimal> 9.99",
+            "tags": "<set> {'a'}",
+            "ok": [1, 2.5, None],
+        }
+        table = cli(tmp_path, "show", odd, "--db", "app.db").stdout
+        assert "Decimal('9.99')" in table and "datetime.datetime(2030, 1, 2" in table
+        wait_status(tmp_path, rejected, "SUSPENDED")
+        cli(
+            tmp_path,
+            "callback",
+            "fail",
+            callback_id(tmp_path),
+            "--error-type",
+            "Rejected",
+            "--message",
+            "over budget",
+            "--db",
+            "app.db",
+        )
+        shown = wait_status(tmp_path, rejected, "FAILED")
+        assert shown["error"]["type"] == "Rejected"
+        assert "over budget" in shown["error"]["message"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert events(err)[-2]["signal"] == "SIGINT"
+
+
+def test_sigterm_lets_a_running_step_finish_within_the_grace_period(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    running = cli(
+        tmp_path, "start", "slow_step", "--app", "app:engine", "--input", "1.0"
+    ).stdout.strip()
+    proc = worker(tmp_path, "--grace-seconds", "20")
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # read until the worker has claimed the execution
+        seen.append(json.loads(line))
+        if seen[-1]["event"] == "claim":
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    names = [e["event"] for e in seen + events(err)]
+    assert names.index("stopping") < names.index("finish") < names.index("stop")
+    assert show(tmp_path, running)["result"] == "slept"
+
+
+def test_a_step_longer_than_the_grace_period_is_released_for_another_worker(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    running = cli(
+        tmp_path, "start", "slow_step", "--app", "app:engine", "--input", "30"
+    ).stdout.strip()
+    first = worker(tmp_path, "--grace-seconds", "0.2")
+    assert first.stderr is not None
+    for line in first.stderr:
+        if json.loads(line)["event"] == "claim":
+            break
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 0, err
+    assert events(err)[-1]["released_running"] == 1
+    conn = sqlite3.connect(tmp_path / "app.db")
+    try:
+        owner, status = conn.execute("SELECT owner, status FROM executions").fetchone()
+    finally:
+        conn.close()
+    assert (owner, status) == (None, "SUSPENDED")  # released, due now, for any worker
+    assert show(tmp_path, running)["status"] == "SUSPENDED"
+
+
+def test_db_defaults_to_durable_db_env_then_durable_db_in_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    env_db = tmp_path / "from-env.db"
+    started = cli(
+        tmp_path,
+        "start",
+        "greet",
+        "--app",
+        "app:engine",
+        "--input",
+        '{"name": "x"}',
+        extra_env={"DURABLE_DB": str(env_db)},
+    ).stdout.strip()
+    listed = cli(tmp_path, "list", "--json", extra_env={"DURABLE_DB": str(env_db)}).stdout
+    assert [e["execution_id"] for e in json.loads(listed)] == [started]
+    assert not (tmp_path / "app.db").exists()
+    missing = cli(tmp_path, "list", check=False)
+    assert missing.returncode == 1
+    assert "no database file at durable.db" in missing.stderr
+
+
+def test_replay_checks_the_history_against_the_current_code(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    done = cli(
+        tmp_path, "start", "greet", "--app", "app:engine", "--input", '{"name": "bo"}'
+    ).stdout.strip()
+    proc = worker(tmp_path, "--grace-seconds", "1")
+    try:
+        wait_status(tmp_path, done, "SUCCEEDED")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    same = json.loads(cli(tmp_path, "replay", done, "--app", "app:engine", "--json").stdout)
+    assert same == {
+        "execution_id": done,
+        "status": "SUCCEEDED",
+        "deterministic": True,
+        "result": "hello bo",
+        "error": None,
+    }
+    (tmp_path / "app.py").write_text(APP.replace('name="say"', 'name="shout"'))
+    changed = cli(tmp_path, "replay", done, "--app", "app:engine", check=False)
+    assert changed.returncode == 1
+    assert changed.stderr.startswith("error: NonDeterministicError:") and "shout" in changed.stderr
+
+
+def test_a_database_locked_by_another_process_for_a_while_is_waited_for(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    cli(tmp_path, "start", "greet", "--app", "app:engine", "--input", '{"name": "a"}')
+    holder = sqlite3.connect(tmp_path / "app.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, held by this test process
+    timer = threading.Timer(1.5, holder.execute, args=("COMMIT",))
+    timer.start()
+    try:
+        late = cli(
+            tmp_path,
+            "start",
+            "greet",
+            "--app",
+            "app:engine",
+            "--input",
+            '{"name": "b"}',
+            check=False,
+        )
+    finally:
+        timer.join()
+        holder.close()
+    assert late.returncode == 0, late.stderr
+    listed = json.loads(cli(tmp_path, "list", "--db", "app.db", "--json").stdout)
+    assert [e["input"] for e in listed] == [{"name": "a"}, {"name": "b"}]

@@ -1,0 +1,126 @@
+"""Checks a database file without writing to it: what `db check` and a worker's start run.
+
+The file is opened read-only (`mode=ro`), so a corrupt file, a file that is not a
+database, or one written by a newer version stays byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import StoreError
+from .schema import SCHEMA_VERSION
+
+__all__ = ["DatabaseReport", "inspect_database", "preflight"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseReport:
+    """What a read-only look at a database file found."""
+
+    path: str
+    integrity: list[str]
+    """`["ok"]`, or the problems `PRAGMA quick_check` (or `integrity_check`) reported."""
+    schema_version: int
+    supported_schema_version: int
+    journal_mode: str
+    executions: dict[str, int] = field(default_factory=dict)
+    """How many executions are in each status."""
+
+    @property
+    def intact(self) -> bool:
+        return self.integrity == ["ok"]
+
+    @property
+    def too_new(self) -> bool:
+        return self.schema_version > self.supported_schema_version
+
+    @property
+    def ok(self) -> bool:
+        return self.intact and not self.too_new
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "integrity": "ok" if self.intact else "; ".join(self.integrity),
+            "schema_version": self.schema_version,
+            "supported_schema_version": self.supported_schema_version,
+            "journal_mode": self.journal_mode,
+            "executions": dict(self.executions),
+        }
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+
+
+def inspect_database(path: str | os.PathLike[str], *, full: bool = False) -> DatabaseReport:
+    """Integrity (`quick_check`, or `integrity_check` if `full`), schema version, counts.
+
+    Raises StoreError if the file is missing or is not an SQLite database.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise StoreError(f"no database file at {path}")
+    try:
+        conn = _connect_read_only(path)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} cannot be opened: {exc}") from exc
+    try:
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            pragma = "integrity_check" if full else "quick_check"
+            problems = [str(r[0]) for r in conn.execute(f"PRAGMA {pragma}").fetchall()]
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{path} is not a usable SQLite database: {exc} (the file is corrupt "
+                "or is not a database)"
+            ) from exc
+        counts: dict[str, int] = {}
+        if problems == ["ok"] and 1 <= version <= SCHEMA_VERSION:
+            try:
+                rows = conn.execute(
+                    "SELECT status, COUNT(*) FROM executions GROUP BY status ORDER BY status"
+                ).fetchall()
+                counts = {str(s): int(n) for s, n in rows}
+            except sqlite3.DatabaseError as exc:
+                problems = [f"executions cannot be read: {exc}"]
+    finally:
+        conn.close()
+    return DatabaseReport(
+        path=path,
+        integrity=problems or ["ok"],
+        schema_version=version,
+        supported_schema_version=SCHEMA_VERSION,
+        journal_mode=mode,
+        executions=counts,
+    )
+
+
+def preflight(path: str | os.PathLike[str]) -> DatabaseReport | None:
+    """Refuse, before anything is written, a database a worker must not open.
+
+    None if the file does not exist yet (it will be created). Raises StoreError for a
+    file that is not a database, is corrupt, or has a newer schema.
+    """
+    path = os.fspath(path)
+    if path == ":memory:" or path.startswith("file:") or not os.path.exists(path):
+        return None
+    report = inspect_database(path)
+    if report.too_new:
+        raise StoreError(
+            f"{path} has schema version {report.schema_version}, written by a newer version "
+            f"of durable_engine (this one reads up to {SCHEMA_VERSION}); upgrade to open it"
+        )
+    if not report.intact:
+        raise StoreError(
+            f"{path} failed PRAGMA quick_check: {'; '.join(report.integrity[:5])}"
+            " (restore it from a backup, or run `sqlite3 .recover`)"
+        )
+    return report

@@ -1,0 +1,177 @@
+"""Every error path of the command line: one line on stderr, a non-zero exit, no traceback,
+and a database that cannot be used is left byte-identical."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from durable_engine import cli as cli_module
+from durable_engine import worker as worker_module
+from durable_engine.fs_check import MountInfo
+from tests.cli.helpers import APP, cli, wait_status, worker
+
+
+def one_line_error(proc: object, code: int, starts: str) -> None:
+    returncode, stderr = proc.returncode, proc.stderr  # type: ignore[attr-defined]
+    assert returncode == code, stderr
+    assert stderr.startswith(starts), stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(APP)
+    (tmp_path / "broken.py").write_text("raise RuntimeError('boom at import')\n")
+    (tmp_path / "empty_app.py").write_text(
+        "from durable_engine import Engine\nengine = Engine('app.db')\nnot_engine = 42\n"
+    )
+    cli(tmp_path, "start", "greet", "--app", "app:engine", "--input", '{"name": "a"}')
+    return tmp_path
+
+
+def test_requests_that_fail_exit_1_with_one_line(app_dir: Path) -> None:
+    done = cli(app_dir, "start", "approve", "--app", "app:engine").stdout.strip()
+    proc = worker(app_dir)
+    try:
+        wait_status(app_dir, done, "SUSPENDED")  # its callback exists now
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    cli(app_dir, "stop", done, "--db", "app.db")
+    cases = [
+        (["show", "nope", "--db", "app.db"], "error: ExecutionNotFound"),
+        (["history", "nope", "--db", "app.db"], "error: ExecutionNotFound"),
+        (["stop", "nope", "--db", "app.db"], "error: ExecutionNotFound"),
+        (["stop", done, "--db", "app.db"], "error: ExecutionAlreadyEnded"),
+        (["callback", "succeed", "nope", "--db", "app.db"], "error: CallbackNotFound"),
+        (["callback", "fail", "nope", "--db", "app.db"], "error: CallbackNotFound"),
+        (["callback", "heartbeat", "nope", "--db", "app.db"], "error: CallbackNotFound"),
+        (["callback", "succeed", "x", "--result", "{", "--db", "app.db"], "error: --result is"),
+        (["start", "greet", "--app", "app:engine", "--input", "{bad"], "error: --input is not"),
+        (["start", "greet", "--app", "app:engine", "--input-file", "nope.json"], "error: cannot"),
+        (["start", "nobody", "--app", "app:engine"], "error: FunctionNotRegistered"),
+        (["start", "greet", "--app", "missing_mod:engine"], "error: cannot import"),
+        (["start", "greet", "--app", "broken:engine"], "error: importing 'broken' raised"),
+        (["start", "greet", "--app", "empty_app:nothing"], "error: module 'empty_app' has no"),
+        (["start", "greet", "--app", "empty_app:not_engine"], "error: empty_app:not_engine is"),
+        (["list", "--db", "missing.db"], "error: no database file at missing.db"),
+        (["db", "check", "--db", "missing.db"], "error: StoreError: no database file"),
+        (["worker", "--app", "empty_app:engine"], "error: empty_app:engine has no durable"),
+        (["worker", "--app", "missing_mod:engine"], "error: cannot import"),
+    ]
+    for args, starts in cases:
+        one_line_error(cli(app_dir, *args, check=False), 1, starts)
+    # The callback of the stopped execution was cancelled: answering it is refused.
+    conn = sqlite3.connect(app_dir / "app.db")
+    (callback_id,) = conn.execute("SELECT callback_id FROM callbacks").fetchone()
+    conn.close()
+    for verb in ("succeed", "heartbeat"):
+        proc = cli(app_dir, "callback", verb, callback_id, "--db", "app.db", check=False)
+        one_line_error(proc, 1, "error: CallbackNotPending")
+
+
+def test_bad_usage_exits_2(app_dir: Path) -> None:
+    for args in (
+        [],
+        ["frobnicate"],
+        ["list", "--status", "SOMETIMES", "--db", "app.db"],
+        ["list", "--limit", "0", "--db", "app.db"],
+        ["start", "greet", "--app", "app:engine", "--timeout", "-1"],
+        ["start", "greet", "--app", "app:engine", "--input", "1", "--input-file", "f"],
+        ["start", "greet"],
+        ["worker"],
+        ["callback", "maybe", "id"],
+        ["worker", "--app", "app:engine", "--concurrency", "0"],
+    ):
+        proc = cli(app_dir, *args, check=False)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    one_line_error(cli(app_dir, "start", "greet", "--app", "app", check=False), 2, "error: --app")
+
+
+JUNK = b"this is not a database, just some bytes " * 200
+
+
+def _corrupt_copy(src: Path, dest: Path) -> bytes:
+    """A real database with pages in the middle overwritten: the header still reads fine."""
+    conn = sqlite3.connect(src)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.close()
+    shutil.copy(src, dest)
+    data = bytearray(dest.read_bytes())
+    page = 4096
+    assert len(data) >= 4 * page
+    data[2 * page : 4 * page] = b"\xa5" * (2 * page)
+    dest.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_database_that_cannot_be_used_is_refused_and_left_untouched(app_dir: Path) -> None:
+    junk = app_dir / "junk.db"
+    junk.write_bytes(JUNK)
+    newer = app_dir / "newer.db"
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 99")
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    newer_bytes = newer.read_bytes()
+    for _ in range(40):  # enough rows for several pages
+        cli(
+            app_dir,
+            "start",
+            "greet",
+            "--app",
+            "app:engine",
+            "--input",
+            '{"name": "' + "x" * 900 + '"}',
+        )
+    corrupt = app_dir / "corrupt.db"
+    corrupt_bytes = _corrupt_copy(app_dir / "app.db", corrupt)
+
+    for path, content in ((junk, JUNK), (newer, newer_bytes), (corrupt, corrupt_bytes)):
+        proc = cli(app_dir, "worker", "--app", "app:engine", "--db", path.name, check=False)
+        one_line_error(proc, 1, "error: StoreError")
+        assert path.read_bytes() == content, path
+        check = cli(app_dir, "db", "check", "--db", path.name, "--json", check=False)
+        assert check.returncode == 1, check.stderr
+        assert path.read_bytes() == content, path
+        if check.stdout:
+            report = json.loads(check.stdout)
+            assert report["ok"] is False
+    assert (
+        "newer version"
+        in cli(app_dir, "worker", "--app", "app:engine", "--db", "newer.db", check=False).stderr
+    )
+    assert (
+        "quick_check"
+        in cli(app_dir, "worker", "--app", "app:engine", "--db", "corrupt.db", check=False).stderr
+    )
+    one_line_error(cli(app_dir, "list", "--db", "junk.db", check=False), 1, "error: StoreError")
+    assert junk.read_bytes() == JUNK
+
+
+def test_a_database_on_a_network_filesystem_is_refused_unless_allowed(
+    app_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nfs = MountInfo("server:/export", str(app_dir), "nfs4")
+    monkeypatch.setattr(worker_module, "network_mount", lambda path: nfs)
+    monkeypatch.chdir(app_dir)
+    monkeypatch.delenv("DURABLE_DB", raising=False)
+    before = (app_dir / "app.db").read_bytes()
+    assert cli_module.main(["worker", "--app", "app:engine"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: StoreError:") and "network filesystem (nfs4" in err
+    assert "--allow-network-fs" in err and len(err.strip().splitlines()) == 1
+    assert cli_module.main(["list", "--db", "app.db"]) == 1
+    assert "network filesystem" in capsys.readouterr().err
+    assert (app_dir / "app.db").read_bytes() == before
+    assert cli_module.main(["list", "--db", "app.db", "--json", "--allow-network-fs"]) == 0
+    assert [e["function"] for e in json.loads(capsys.readouterr().out)] == ["greet"]
