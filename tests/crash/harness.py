@@ -16,13 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0
 
 
-def spawn(db: Path, effects: Path, *args: str) -> subprocess.Popen[str]:
+def spawn(
+    db: Path, effects: Path, *args: str, module: str = "tests.crash.app"
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.crash.app", str(db), str(effects), *args],
+        [sys.executable, "-m", module, str(db), str(effects), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

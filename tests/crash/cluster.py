@@ -1,0 +1,304 @@
+"""Worker processes on one database file, and the disruptions done to them.
+
+Also the plumbing the crash harnesses share: environment, starting executions from
+this process, answering callbacks from another one, reading effects and statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = "tests.crash.worker_app:engine"
+CRASH_EXIT = 86  # durable_engine.store.crashpoints.CRASH_EXIT_CODE
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
+_START_LOCK = threading.Lock()
+
+
+@dataclass
+class Disruption:
+    kind: str  # "kill", "stop" or "crash"
+    pid: int
+    at: float
+    until: float | None = None
+
+
+@dataclass
+class Worker:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    crash_at: int | None = None
+    stopped_until: float | None = None
+    ended: bool = False
+
+
+def _env(
+    effects: Path, lease: float, crash_at: int | None = None, body_seconds: float = 0.05
+) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+        "DURABLE_EFFECTS": str(effects),
+        "DURABLE_LEASE": str(lease),
+        "DURABLE_BODY_SECONDS": str(body_seconds),
+    }
+    env.pop("DURABLE_CRASH_AT", None)
+    if crash_at is not None:
+        env["DURABLE_CRASH_AT"] = str(crash_at)
+    return env
+
+
+class Cluster:
+    """Worker processes on one database, and what was done to them."""
+
+    def __init__(self, root: Path, db: Path, effects: Path, lease: float) -> None:
+        self.root, self.db, self.effects, self.lease = root, db, effects, lease
+        self.workers: list[Worker] = []
+        self.disruptions: list[Disruption] = []
+        self.concurrency = 4
+        self.body_seconds = 0.05
+        self._serial = 0
+        (root / "logs").mkdir(exist_ok=True)
+
+    def spawn(self, crash_at: int | None = None) -> Worker:
+        self._serial += 1
+        name = f"w{self._serial}"
+        log = self.root / "logs" / f"{name}.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "durable_engine",
+                    "worker",
+                    "--app",
+                    APP,
+                    "--db",
+                    str(self.db),
+                    "--worker-id",
+                    name,
+                    "--grace-seconds",
+                    "2",
+                    "--concurrency",
+                    str(self.concurrency),
+                ],
+                cwd=ROOT,
+                env=_env(self.effects, self.lease, crash_at, self.body_seconds),
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        worker = Worker(name, proc, log, crash_at)
+        self.workers.append(worker)
+        return worker
+
+    def live(self) -> list[Worker]:
+        return [w for w in self.workers if not w.ended]
+
+    def kill(self, worker: Worker) -> None:
+        if worker.stopped_until is not None:
+            worker.proc.send_signal(signal.SIGCONT)
+            worker.stopped_until = None
+        worker.proc.send_signal(signal.SIGKILL)
+        worker.proc.wait(timeout=30)
+        worker.ended = True
+        self.disruptions.append(Disruption("kill", worker.proc.pid, time.time()))
+
+    def stop(self, worker: Worker, seconds: float) -> None:
+        worker.proc.send_signal(signal.SIGSTOP)
+        now = time.time()
+        worker.stopped_until = now + seconds
+        self.disruptions.append(Disruption("stop", worker.proc.pid, now, now + seconds))
+
+    def tick(self) -> list[str]:
+        """Resume stopped workers that are due; notice workers that exited by themselves."""
+        problems = []
+        now = time.time()
+        for w in self.live():
+            if w.stopped_until is not None and now >= w.stopped_until:
+                w.proc.send_signal(signal.SIGCONT)
+                w.stopped_until = None
+            code = w.proc.poll()
+            if code is None:
+                continue
+            w.ended = True
+            if code == CRASH_EXIT and w.crash_at is not None:
+                self.disruptions.append(Disruption("crash", w.proc.pid, time.time()))
+            else:
+                problems.append(f"worker {w.name} exited by itself with {code}: {_tail(w.log)}")
+        return problems
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Leave no process behind, whatever happened."""
+        for w in self.workers:
+            if w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGCONT)
+                w.proc.kill()
+            w.proc.wait()
+
+    def shutdown(self) -> list[str]:
+        problems = []
+        for w in self.live():
+            if w.stopped_until is not None:
+                w.proc.send_signal(signal.SIGCONT)
+                w.stopped_until = None
+        # A process still starting Python has no handler yet: let it reach its "start" line.
+        end = time.monotonic() + 30
+        while time.monotonic() < end and any(
+            w.proc.poll() is None and '"event": "start"' not in _text(w.log) for w in self.live()
+        ):
+            time.sleep(0.02)
+        for w in self.live():
+            w.proc.send_signal(signal.SIGTERM)
+        for w in self.live():
+            try:
+                code = w.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                code = w.proc.wait()
+                problems.append(f"worker {w.name} did not stop on SIGTERM")
+            w.ended = True
+            if code == CRASH_EXIT and w.crash_at is not None:
+                self.disruptions.append(Disruption("crash", w.proc.pid, time.time()))
+            elif code != 0:
+                problems.append(f"worker {w.name} exited {code} on SIGTERM: {_tail(w.log)}")
+        return problems
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# -- starting executions and answering callbacks -------------------------------------
+
+
+def start_executions(
+    db: Path, effects: Path, lease: float, plan: list[tuple[str, int]]
+) -> dict[str, tuple[str, int]]:
+    """Store one execution per (function, n) for the workers to claim; returns them by id."""
+    from tests.crash import worker_app
+
+    engine = worker_app.engine
+
+    async def go() -> dict[str, tuple[str, int]]:
+        engine.retarget(db)
+        engine.serve = False
+        async with engine:
+            started = {}
+            for function, n in plan:
+                handle = await engine.start(function, n, run_here=False)
+                started[handle.execution_id] = (function, n)
+            return started
+
+    with _START_LOCK:  # one engine object serves every thread of a sweep
+        return asyncio.run(go())
+
+
+def send_callback(db: Path, callback_id: str, result: Any) -> subprocess.Popen[str]:
+    """Answer a callback from another OS process, with the command line."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "durable_engine",
+            "callback",
+            "succeed",
+            callback_id,
+            "--result",
+            json.dumps(result),
+            "--db",
+            str(db),
+        ],
+        cwd=ROOT,
+        env=_env(db.with_suffix(".unused"), 1.0),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def callback_problem(proc: subprocess.Popen[str]) -> str:
+    """'' if the answer was taken (or had been already), else the command's error."""
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0 or "CallbackAlreadyResolved" in err:
+        return ""
+    return f"sending a callback failed ({proc.returncode}): {err.strip()}"
+
+
+def effects_of(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def statuses(db: Path) -> dict[str, str]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return dict(conn.execute("SELECT execution_id, status FROM executions").fetchall())
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        conn.close()
+
+
+class CallbackAnswerer:
+    """Answers, from other OS processes, every callback id a workflow handed out."""
+
+    def __init__(self, db: Path, effects: Path) -> None:
+        self.db, self.effects = db, effects
+        self.answered: set[str] = set()
+        self.senders: list[subprocess.Popen[str]] = []
+        self.problems: list[str] = []
+
+    def poll(self) -> None:
+        for rec in effects_of(self.effects):
+            if rec["k"] == "callback" and rec["callback_id"] not in self.answered:
+                self.answered.add(rec["callback_id"])
+                self.senders.append(
+                    send_callback(self.db, rec["callback_id"], {"approved": rec["n"]})
+                )
+        for proc in [p for p in self.senders if p.poll() is not None]:
+            self.senders.remove(proc)
+            if problem := callback_problem(proc):
+                self.problems.append(problem)
+
+    def finish(self) -> list[str]:
+        for proc in self.senders:
+            if problem := callback_problem(proc):
+                self.problems.append(problem)
+        self.senders = []
+        return self.problems
+
+
+def all_ended(db: Path, started: int) -> bool:
+    """Whether at least `started` executions exist and every one has ended."""
+    found = statuses(db)
+    return len(found) >= started and all(s in TERMINAL for s in found.values())

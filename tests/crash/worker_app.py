@@ -1,0 +1,225 @@
+"""Workflows served by real `python -m durable_engine worker` processes in crash tests.
+
+Every step body appends one JSON line per phase to the file named by
+$DURABLE_EFFECTS (outside the database): `{"k": kind, "ph": "start"|"end"|"fail",
+"x": execution_id, "op": operation_id, "a": attempt, "pid": pid, "t": time}`.
+Each workflow's fault-free result is `expected(function, n)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from durable_engine import (
+    DurableContext,
+    Engine,
+    MapConfig,
+    ParallelBranch,
+    RetryPresets,
+    StepConfig,
+    StepContext,
+    StepSemantics,
+    WaitForCallbackConfig,
+)
+
+LEASE = float(os.environ.get("DURABLE_LEASE", "1.5"))
+EFFECTS = os.environ.get("DURABLE_EFFECTS", "effects.jsonl")
+BODY_SECONDS = float(os.environ.get("DURABLE_BODY_SECONDS", "0.05"))
+
+engine = Engine(os.environ.get("DURABLE_DB", "crash.db"), lease=LEASE, in_memory_wait=0.25)
+
+_AMO = StepConfig(
+    step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+    retry_strategy=RetryPresets.fixed(0.05, max_attempts=50),
+)
+_ALO = StepConfig(retry_strategy=RetryPresets.fixed(0.05, max_attempts=50))
+RETRY_DELAY = 0.5
+_FLAKY = StepConfig(retry_strategy=RetryPresets.fixed(RETRY_DELAY, max_attempts=10))
+
+
+def record(kind: str, phase: str, step: StepContext, **extra: Any) -> None:
+    line = {
+        "k": kind,
+        "ph": phase,
+        "x": step.execution_id,
+        "op": step.operation_id,
+        "a": step.attempt,
+        "pid": os.getpid(),
+        "t": time.time(),
+        **extra,
+    }
+    data = (json.dumps(line) + "\n").encode()
+    fd = os.open(EFFECTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)  # one append of less than PIPE_BUF: never interleaved
+    finally:
+        os.close(fd)
+
+
+def body(kind: str, value: Any) -> Any:
+    """A step body that records its start and end around a short random pause."""
+
+    def run(step: StepContext) -> Any:
+        record(kind, "start", step)
+        time.sleep(random.uniform(0, BODY_SECONDS))
+        record(kind, "end", step)
+        return value
+
+    return run
+
+
+def traced_body(kind: str, stall: float | None = None) -> Any:
+    """A step body whose result names its run ("pid:start-time").
+
+    It runs on the event loop and blocks it (as a long GC pause or a CPU-bound call
+    would): a process paused in it resumes by finishing the body and writing its
+    result before its heartbeat can notice that the lease was lost, so only the
+    fence stands between that write and the database. `stall` seconds on the
+    first run of the operation only; else a short random pause.
+    """
+
+    async def run(step: StepContext) -> str:
+        token = f"{os.getpid()}:{time.time():.6f}"
+        seconds = random.uniform(0, BODY_SECONDS)
+        if stall is not None:
+            seen = any(
+                r.get("x") == step.execution_id and r.get("op") == step.operation_id
+                for r in _effects()
+            )
+            seconds = 0.0 if seen else stall
+        record(kind, "start", step, tok=token)
+        time.sleep(seconds)  # noqa: ASYNC251 - blocks the loop on purpose
+        record(kind, "end", step, tok=token)
+        return token
+
+    return run
+
+
+def _effects() -> list[dict[str, Any]]:
+    try:
+        with open(EFFECTS) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+@engine.durable_function(name="stall")
+async def stall(ctx: DurableContext, seconds: float) -> dict[str, str]:
+    """A first step that stalls its process for `seconds`, a wait, then a second step."""
+    first = await ctx.step(traced_body("alo", stall=seconds), name="stall", config=_ALO)
+    await ctx.wait(1.5, name="settle")
+    tail = await ctx.step(traced_body("alo"), name="tail", config=_ALO)
+    return {"stall": first, "tail": tail}
+
+
+@engine.durable_function(name="traced")
+async def traced(ctx: DurableContext, n: int) -> dict[str, Any]:
+    """Each step's result names the run that produced it: a stale write that overwrote a
+    recorded step would show as a stored result that differs from what the workflow saw."""
+    t1 = await ctx.step(traced_body("alo"), name="t1", config=_ALO)
+    await ctx.wait(0.4, name="pause")
+    t2 = await ctx.step(traced_body("amo"), name="t2", config=_AMO)
+    t3 = await ctx.step(traced_body("alo"), name="t3", config=_ALO)
+    return {"n": n, "tokens": {"1": t1, "3": t2, "4": t3}}
+
+
+@engine.durable_function(name="steps")
+async def steps(ctx: DurableContext, n: int) -> list[int]:
+    a = await ctx.step(body("alo", n + 1), name="s1", config=_ALO)
+    await ctx.wait(0.8, name="between")
+    b = await ctx.step(body("amo", a * 2), name="s2", config=_AMO)
+    c = await ctx.step(body("alo", b + 3), name="s3", config=_ALO)
+    return [a, b, c]
+
+
+@engine.durable_function(name="waits")
+async def waits(ctx: DurableContext, n: int) -> int:
+    await ctx.wait(1.0 + 0.4 * (n % 5), name="w1")
+    await ctx.step(body("fired", None), name="after_w1", config=_ALO)
+    await ctx.wait(0.1, name="w2")  # short: stays in memory
+    await ctx.step(body("fired", None), name="after_w2", config=_ALO)
+    return n * 10
+
+
+@engine.durable_function(name="retries")
+async def retries(ctx: DurableContext, n: int) -> str:
+    def flaky(step: StepContext) -> str:
+        record("flaky", "start", step)
+        if step.attempt < 3:
+            record("flaky", "fail", step)
+            raise ConnectionError(f"attempt {step.attempt} failed")
+        record("flaky", "end", step)
+        return f"ok-{n}"
+
+    return await ctx.step(flaky, name="flaky", config=_FLAKY)
+
+
+@engine.durable_function(name="approval")
+async def approval(ctx: DurableContext, n: int) -> dict[str, Any]:
+    def submit(callback_id: str, step: StepContext) -> None:
+        record("callback", "start", step, callback_id=callback_id, n=n)
+
+    answer = await ctx.wait_for_callback(
+        submit, name="approve", config=WaitForCallbackConfig(timeout=600)
+    )
+    done = await ctx.step(body("alo", "done"), name="after", config=_ALO)
+    return {"n": n, "answer": answer, "done": done}
+
+
+@engine.durable_function(name="fanout")
+async def fanout(ctx: DurableContext, n: int) -> list[int]:
+    async def item(child: DurableContext, x: int, index: int, items: Sequence[int]) -> int:
+        y = await child.step(body("alo", x * x), name="square", config=_ALO)
+        await child.wait(0.15, name="nap")
+        return await child.step(body("amo", y + 1), name="plus", config=_AMO)
+
+    result = await ctx.map(list(range(n % 3 + 3)), item, config=MapConfig(max_concurrency=2))
+    return result.get_results()
+
+
+@engine.durable_function(name="branches")
+async def branches(ctx: DurableContext, n: int) -> list[Any]:
+    async def left(child: DurableContext) -> int:
+        return await child.step(body("alo", n - 1), name="left", config=_ALO)
+
+    async def right(child: DurableContext) -> int:
+        await child.wait(0.2, name="pause")
+        return await child.step(body("amo", n + 1), name="right", config=_AMO)
+
+    result = await ctx.parallel([ParallelBranch(left, "left"), ParallelBranch(right, "right")])
+    return result.get_results()
+
+
+@engine.durable_function(name="parent")
+async def parent(ctx: DurableContext, n: int) -> dict[str, Any]:
+    child = await ctx.invoke("steps", n, name="child")
+    return {"child": child, "tail": await ctx.step(body("alo", n), name="tail", config=_ALO)}
+
+
+def expected(function: str, n: int) -> Any:
+    """The result each workflow gives when nothing goes wrong."""
+    if function == "steps":
+        return [n + 1, (n + 1) * 2, (n + 1) * 2 + 3]
+    if function == "waits":
+        return n * 10
+    if function == "retries":
+        return f"ok-{n}"
+    if function == "approval":
+        return {"n": n, "answer": {"approved": n}, "done": "done"}
+    if function == "fanout":
+        return [x * x + 1 for x in range(n % 3 + 3)]
+    if function == "branches":
+        return [n - 1, n + 1]
+    if function == "parent":
+        return {"child": expected("steps", n), "tail": n}
+    if function == "traced":
+        return None  # run-specific tokens: checked against the stored steps instead
+    raise ValueError(function)
+
+
+FUNCTIONS = ("steps", "waits", "retries", "approval", "fanout", "branches", "parent", "traced")
