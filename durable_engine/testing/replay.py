@@ -1,0 +1,196 @@
+"""Replaying an execution's stored history against the current code, running nothing.
+
+The function runs from the top on a journal of the stored checkpoints: operations
+with a recorded outcome return it, nothing else runs and nothing is written. The
+replay stops at the first operation the history has no outcome for (the frontier of
+an execution that has not ended). `NonDeterministicError` is raised for an operation
+of another type or name than recorded, for an operation an ended execution never
+recorded, for a recorded top-level operation the code no longer asks for, and for a
+different result or error type than the execution ended with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+import serdes as _serdes
+
+from ..context import DurableContext
+from ..errors import ErrorInfo, ExecutionNotFound, NonDeterministicError, error_info
+from ..execution import ExecutionRun, Suspend
+from ..journal import Completed, Execute, Journal, Outcome, Resume
+from ..models import Checkpoint, ExecutionStatus, OperationType
+from ..store import Mutation, PutOperation, Store
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+__all__ = ["replay_execution"]
+
+Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
+
+_ENDED_BY_ITSELF = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
+
+
+class _ReplayJournal(Journal):
+    """A journal that never lets an operation run: unrecorded or unfinished ones stop it."""
+
+    __slots__ = ("divergence", "ended", "execution_id", "frontier", "visited")
+
+    def __init__(self, checkpoints: Iterable[Checkpoint], execution_id: str, ended: bool) -> None:
+        super().__init__(checkpoints)
+        self.execution_id = execution_id
+        self.ended = ended
+        self.visited: set[str] = set()
+        self.frontier: str | None = None
+        self.divergence: NonDeterministicError | None = None
+
+    def resolve(self, op_id: str, type_: OperationType, name: str | None) -> Outcome:
+        outcome = super().resolve(op_id, type_, name)
+        match outcome:
+            case Execute() if self.ended:
+                error = NonDeterministicError(
+                    f"execution {self.execution_id}: the code asks for operation {op_id} "
+                    f"({type_.value} {name!r}), which the execution never recorded; the "
+                    "workflow code changed in a way that breaks replay"
+                )
+                self.divergence = self.divergence or error
+                raise error
+            case Execute() | Resume():
+                self.stop(op_id)
+            case Completed():
+                self.visited.add(op_id)
+        return outcome
+
+    def stop(self, op_id: str) -> NoReturn:
+        """The history ends here: unwind the replay (user code cannot catch it)."""
+        if self.frontier is None:
+            self.frontier = op_id
+        raise Suspend()
+
+
+class _ReplayRun(ExecutionRun):
+    """An execution run that writes nothing and never waits."""
+
+    journal: _ReplayJournal
+
+    async def checkpoint(self, *mutations: Mutation) -> None:
+        for m in mutations:
+            if isinstance(m, PutOperation):
+                recorded = self.journal.get(m.checkpoint.op_id)
+                if recorded is not None and recorded.status is m.checkpoint.status:
+                    continue  # an outcome rebuilt on replay (e.g. a large child result)
+                self.journal.stop(m.checkpoint.op_id)
+            self.journal.stop(f"({type(m).__name__})")  # a callback, suspension or ending
+
+    async def block(self, op_id: str, wake_at: float | None) -> None:
+        self.journal.stop(op_id)
+
+
+class _NoStore:
+    """Any database call during a replay means the history ends there."""
+
+    def __init__(self, journal: _ReplayJournal) -> None:
+        self._journal = journal
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        async def refuse(*args: Any, **kwargs: Any) -> Any:
+            self._journal.stop(f"(store.{name})")
+
+        return refuse
+
+
+async def replay_execution(engine: Engine, execution_id: str, fn: Workflow | None = None) -> Any:
+    """Replay an execution of `engine` with `fn` (default: its registered function).
+
+    Returns what the function returns (None if the history ends before it does),
+    raises the function's own error for a failed execution, and raises
+    NonDeterministicError if the code diverges from the history.
+    """
+    record = await engine.store.get_execution(execution_id)
+    if record is None:
+        raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+    if fn is None:
+        fn = engine.function(record.function).fn
+    codec = engine._codec_for(record.function)
+    checkpoints = await engine.store.load_operations(execution_id)
+    ended = record.status in _ENDED_BY_ITSELF
+    journal = _ReplayJournal(checkpoints, execution_id, ended)
+    run = _ReplayRun(
+        record=record,
+        journal=journal,
+        store=cast(Store, _NoStore(journal)),
+        serdes=codec,
+        error_serdes=engine._error_serdes,
+        clock=engine.clock,
+        limits=engine.limits,
+        logger=engine.logger,
+        host=engine,
+    )
+    input_value = run.deserialize(record.input, codec, None)
+    value: Any = None
+    error: Exception | None = None
+    try:
+        value = await fn(DurableContext(run), input_value)
+    except Suspend:
+        pass
+    except Exception as exc:
+        error = exc
+    fatal = run.fatal or journal.divergence
+    if fatal is not None:
+        raise fatal
+
+    def diverged(what: str) -> NoReturn:
+        raise NonDeterministicError(f"execution {execution_id}: {what}")
+
+    if not ended:
+        if error is not None:
+            raise error
+        return None if journal.frontier is not None else value
+    if journal.frontier is not None:
+        diverged(
+            f"replay stopped at operation {journal.frontier}, which has no outcome, but the "
+            f"execution ended {record.status.value}"
+        )
+    skipped = [
+        cp
+        for cp in sorted(checkpoints, key=lambda c: int(c.op_id) if c.op_id.isdigit() else 0)
+        if cp.parent_id is None and cp.status.is_terminal and cp.op_id not in journal.visited
+    ]
+    if skipped:
+        listed = ", ".join(f"{cp.op_id} ({cp.type.value} {cp.name!r})" for cp in skipped)
+        diverged(f"recorded operations the code no longer asks for: {listed}")
+    if record.status is ExecutionStatus.SUCCEEDED:
+        if error is not None:
+            diverged(f"replay raised {error!r}, but the execution succeeded")
+        if not _same_value(value, record.result, codec):
+            stored = run.deserialize(record.result, codec, None)
+            diverged(f"replay returned {value!r}, but the execution returned {stored!r}")
+        return value
+    recorded_type = _error_type(record.error, engine)
+    if error is None:
+        diverged(f"replay returned {value!r}, but the execution failed with {recorded_type}")
+    if recorded_type is not None and error_info(error).error_type != recorded_type:
+        diverged(f"replay raised {error!r}, but the execution failed with {recorded_type}")
+    raise error
+
+
+def _same_value(value: Any, stored: bytes | None, codec: _serdes.SerDes) -> bool:
+    if stored is None:
+        return value is None
+    try:
+        if codec.serialize(value) == stored:
+            return True
+        return bool(codec.deserialize(stored) == value)
+    except _serdes.SerDesError:
+        return False
+
+
+def _error_type(data: bytes | None, engine: Engine) -> str | None:
+    if data is None:
+        return None
+    try:
+        return ErrorInfo.from_dict(engine._error_serdes.deserialize(data)).error_type
+    except (_serdes.SerDesError, TypeError):
+        return None

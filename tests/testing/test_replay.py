@@ -1,0 +1,173 @@
+"""runner.replay: the stored history against the current code, with no step run again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from durable_engine import (
+    DurableContext,
+    Engine,
+    ExecutionStatus,
+    NonDeterministicError,
+    ParallelConfig,
+    StepContext,
+    StepError,
+    WaitForCallbackConfig,
+)
+from durable_engine.testing import DurableTestRunner
+
+runs: list[str] = []
+
+
+def work(name: str, value: Any) -> Any:
+    runs.append(name)
+    return value
+
+
+async def checkout(ctx: DurableContext, cart: list[int]) -> dict[str, Any]:
+    total = await ctx.step(lambda s: work("price", sum(cart)), name="price")
+    await ctx.wait(timedelta(days=1), name="hold")
+    receipt = await ctx.step(lambda s: work("charge", f"paid {total}"), name="charge")
+    return {"total": total, "receipt": receipt}
+
+
+async def checkout_reordered(ctx: DurableContext, cart: list[int]) -> dict[str, Any]:
+    total = await ctx.step(lambda s: work("price", sum(cart)), name="price")
+    receipt = await ctx.step(lambda s: work("charge", f"paid {total}"), name="charge")
+    await ctx.wait(timedelta(days=1), name="hold")
+    return {"total": total, "receipt": receipt}
+
+
+async def checkout_shorter(ctx: DurableContext, cart: list[int]) -> dict[str, Any]:
+    total = await ctx.step(lambda s: work("price", sum(cart)), name="price")
+    await ctx.wait(timedelta(days=1), name="hold")
+    return {"total": total, "receipt": None}
+
+
+async def checkout_longer(ctx: DurableContext, cart: list[int]) -> dict[str, Any]:
+    result = await checkout(ctx, cart)
+    await ctx.step(lambda s: work("email", None), name="email")
+    return result
+
+
+async def test_an_unchanged_function_replays_to_the_same_result_running_nothing() -> None:
+    async with DurableTestRunner([checkout]) as runner:
+        result = await runner.run(checkout, [5, 7])
+        runs.clear()
+        replayed = await runner.replay(result.execution_id)
+    assert replayed == result.result == {"total": 12, "receipt": "paid 12"}
+    assert runs == []  # no step body ran
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        (checkout_reordered, r"operation 2 was recorded as WAIT 'hold'.*STEP 'charge'"),
+        (checkout_shorter, r"no longer asks for: 3 \(STEP 'charge'\)"),
+        (checkout_longer, r"asks for operation 4 \(STEP 'email'\), which the execution never"),
+    ],
+)
+async def test_a_changed_function_is_caught(changed: Any, message: str) -> None:
+    async with DurableTestRunner([checkout]) as runner:
+        result = await runner.run(checkout, [1])
+        runs.clear()
+        with pytest.raises(NonDeterministicError, match=message):
+            await runner.replay(result.execution_id, fn=changed)
+    assert runs == []
+
+
+async def test_a_changed_result_is_caught() -> None:
+    async def v1(ctx: DurableContext, _: Any) -> int:
+        return int(await ctx.step(lambda s: 2, name="two")) * 10
+
+    async def v2(ctx: DurableContext, _: Any) -> int:
+        return int(await ctx.step(lambda s: 2, name="two")) * 100
+
+    async with DurableTestRunner([v1]) as runner:
+        result = await runner.run(v1)
+        with pytest.raises(NonDeterministicError, match=r"replay returned 200.*returned 20"):
+            await runner.replay(result.execution_id, fn=v2)
+
+
+async def test_a_failed_execution_replays_its_failure() -> None:
+    async def fails(ctx: DurableContext, _: Any) -> None:
+        await ctx.step(lambda s: work("boom", 1 / 0), name="boom")
+
+    async with DurableTestRunner([fails]) as runner:
+        result = await runner.run(fails)
+        assert result.status is ExecutionStatus.FAILED
+        runs.clear()
+        with pytest.raises(StepError, match="ZeroDivisionError"):
+            await runner.replay(result.execution_id)
+    assert runs == []
+
+
+async def test_an_unfinished_execution_replays_up_to_where_it_waits() -> None:
+    async def waiting(ctx: DurableContext, _: Any) -> Any:
+        await ctx.step(lambda s: work("before", 1), name="before")
+        answer = await ctx.wait_for_callback(
+            lambda cid, s: None, name="answer", config=WaitForCallbackConfig(timeout=60)
+        )
+        return await ctx.step(lambda s: work("after", answer), name="after")
+
+    async def waiting_changed(ctx: DurableContext, _: Any) -> Any:
+        await ctx.step(lambda s: work("before", 1), name="renamed")
+
+    async with DurableTestRunner([waiting]) as runner:
+        handle = await runner.start(waiting)
+        await runner.wait_for_callback(handle)
+        runs.clear()
+        assert await runner.replay(handle) is None  # clean up to the pending callback
+        with pytest.raises(NonDeterministicError, match="'before'"):
+            await runner.replay(handle, fn=waiting_changed)
+        assert runs == []
+        assert (await runner.snapshot(handle)).status is ExecutionStatus.SUSPENDED
+
+
+async def test_parallel_branches_replay_from_their_checkpoints() -> None:
+    async def fan_out(ctx: DurableContext, n: int) -> list[Any]:
+        def branch(i: int) -> Any:
+            async def run(child: DurableContext) -> Any:
+                await child.wait(timedelta(hours=i + 1))
+                return await child.step(lambda s: work(f"b{i}", i * i), name=f"sq{i}")
+
+            return run
+
+        batch = await ctx.parallel(
+            [branch(i) for i in range(n)], config=ParallelConfig(max_concurrency=2)
+        )
+        return batch.get_results()
+
+    async with DurableTestRunner([fan_out]) as runner:
+        result = await runner.run(fan_out, 4)
+        runs.clear()
+        assert await runner.replay(result.execution_id) == [0, 1, 4, 9]
+    assert result.result == [0, 1, 4, 9]
+    assert runs == []
+
+
+async def test_a_child_result_too_large_to_store_is_rebuilt_from_its_steps() -> None:
+    engine = Engine(":memory:", payload_limit=1000)
+
+    @engine.durable_function(name="big")
+    async def big(ctx: DurableContext, _: Any) -> int:
+        def part(i: int) -> Callable[[StepContext], str]:
+            return lambda s: str(work(f"part{i}", str(i) * 400))
+
+        async def parts(child: DurableContext) -> list[str]:
+            return [await child.step(part(i), name=f"p{i}") for i in range(3)]
+
+        joined = await ctx.run_in_child_context(parts, name="parts")
+        await ctx.wait(timedelta(hours=1))
+        return len("".join(joined))
+
+    async with DurableTestRunner(engine) as runner:
+        result = await runner.run("big")
+        assert result.get_context("parts").result is None  # too large: not stored
+        runs.clear()
+        assert await runner.replay(result.execution_id) == result.result == 1200
+    assert runs == []
