@@ -465,10 +465,12 @@ class Engine:
                 self._runs[execution_id] = (run, me)
             input_value = run.deserialize(record.input, codec, None)
             outcome = await drive_until_deadline(run, function.fn, input_value)
-            run_ended(self.logger, execution_id, outcome.value, run.suspend_wake_at)
+            # A suspended execution is due at its timeout at the latest (the store clamps).
+            wakes = [t for t in (run.suspend_wake_at, record.timeout_at) if t is not None]
+            wake_at = min(wakes, default=None)
+            run_ended(self.logger, execution_id, outcome.value, wake_at)
             if outcome is RunOutcome.SUSPENDED and self._scheduler is not None:
-                wakes = [t for t in (run.suspend_wake_at, record.timeout_at) if t is not None]
-                self._scheduler.wake_at(min(wakes, default=None))
+                self._scheduler.wake_at(wake_at)
                 if run.woken_while_suspending:  # e.g. a callback resolved as it suspended
                     self._scheduler.poke()
         except StoreError as exc:

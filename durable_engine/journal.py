@@ -7,7 +7,7 @@ caller handles them with `match`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .models import Checkpoint, OperationType
@@ -96,17 +96,37 @@ class Journal:
         """Count everything recorded under `op_id` as visited: it will not be asked for,
         its outcome coming from elsewhere. Returns the ids directly under `op_id` that
         have a record or recorded operations under them."""
+        for below in self._descendants(op_id):
+            self._unvisited.discard(below)
+        return set(self._index().get(op_id, ()))
+
+    def first_start_under(self, op_id: str) -> float | None:
+        """The earliest `started_at` recorded under `op_id`: when a child context that
+        has no record of its own began, on a run before this one."""
+        if not self._records:
+            return None
+        starts = [
+            cp.started_at
+            for below in self._descendants(op_id)
+            if (cp := self._records.get(below)) is not None and cp.started_at is not None
+        ]
+        return min(starts, default=None)
+
+    def _descendants(self, op_id: str) -> Iterator[str]:
+        """Ids recorded under `op_id`, and the ids between them and it."""
+        below = self._index()
+        stack = list(below.get(op_id, ()))
+        while stack:
+            current = stack.pop()
+            yield current
+            stack.extend(below.get(current, ()))
+
+    def _index(self) -> dict[str, set[str]]:
         if self._below is None:
             self._below = {}
             for recorded in self._records:
                 self._link(recorded)
-        direct = set(self._below.get(op_id, ()))
-        stack = list(direct)
-        while stack:
-            below = stack.pop()
-            self._unvisited.discard(below)
-            stack.extend(self._below.get(below, ()))
-        return direct
+        return self._below
 
     def _link(self, op_id: str) -> None:
         """Index `op_id` under each enclosing id (ids are paths: `3/1/2` is under `3/1`)."""

@@ -43,7 +43,8 @@ async def run_child(
         case Completed(cp) | Resume(cp):
             started_at = cp.started_at or started_at
         case Execute():
-            pass
+            # No record of its own yet, but a run before this one may have begun it.
+            started_at = run.journal.first_start_under(op_id) or started_at
     child = DurableContext(run, op_id)
 
     def record(status: OperationStatus, **fields: Any) -> PutOperation:

@@ -439,3 +439,22 @@ async def test_misuse_gets_clear_errors() -> None:
             await runner.run(not_async)  # type: ignore[arg-type]
         with pytest.raises(ExecutionNotFound):
             await runner.result("no-such-execution")
+
+
+async def test_a_child_context_resumed_later_keeps_the_instant_it_began() -> None:
+    async def block(ctx: DurableContext) -> int:
+        first = await ctx.step(lambda s: 1, name="first")
+        await ctx.wait(timedelta(days=1), name="overnight")
+        return first + await ctx.step(lambda s: 2, name="second")
+
+    async def nightly(ctx: DurableContext, _: Any) -> int:
+        return await ctx.run_in_child_context(block, name="block")
+
+    async with DurableTestRunner(nightly) as runner:
+        result = await runner.run(nightly)
+
+    context, first = result.get_context("block"), result.get_step("first")
+    assert result.result == 3
+    assert context.started_at == first.started_at  # not the instant of the replay
+    assert context.ended_at is not None and first.started_at is not None
+    assert context.ended_at - context.started_at >= timedelta(days=1)
