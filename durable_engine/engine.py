@@ -388,6 +388,27 @@ class Engine:
         finally:
             self._waiters.pop(execution_id, None)
 
+    def new_run(
+        self,
+        record: ExecutionRecord,
+        journal: Journal,
+        *,
+        store: Store | None = None,
+        kind: type[ExecutionRun] = ExecutionRun,
+    ) -> ExecutionRun:
+        """A run of `record` over `journal`, with this engine's codecs, clock and limits."""
+        return kind(
+            record=record,
+            journal=journal,
+            store=store or self.store,
+            serdes=self._codec_for(record.function),
+            error_serdes=self._error_serdes,
+            clock=self.clock,
+            limits=self.limits,
+            logger=self.logger,
+            host=self,
+        )
+
     def _codec_for(self, function: str) -> SerDes:
         registered = self._functions.get(function)
         return (registered.serdes if registered else None) or self.serdes
@@ -447,23 +468,11 @@ class Engine:
         outcome = RunOutcome.DROPPED
         try:
             function = self._functions[record.function]
-            codec = function.serdes or self.serdes
-            journal = Journal(await self.store.load_operations(execution_id))
-            run = ExecutionRun(
-                record=record,
-                journal=journal,
-                store=self.store,
-                serdes=codec,
-                error_serdes=self._error_serdes,
-                clock=self.clock,
-                limits=self.limits,
-                logger=self.logger,
-                host=self,
-            )
+            run = self.new_run(record, Journal(await self.store.load_operations(execution_id)))
             me = asyncio.current_task()
             if me is not None and self._runs.get(execution_id, (None, None))[1] is me:
                 self._runs[execution_id] = (run, me)
-            input_value = run.deserialize(record.input, codec, None)
+            input_value = run.deserialize(record.input, run.serdes, None)
             outcome = await drive_until_deadline(run, function.fn, input_value)
             # A suspended execution is due at its timeout at the latest (the store clamps).
             wakes = [t for t in (run.suspend_wake_at, record.timeout_at) if t is not None]

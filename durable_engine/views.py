@@ -30,6 +30,8 @@ class OperationInfo:
     started_at: datetime | None
     ended_at: datetime | None
     wake_at: datetime | None = None
+    ref: str | None = None
+    """A CALLBACK's callback id, an INVOKE's child execution id."""
     children: list[OperationInfo] = field(default_factory=list)
 
     @property
@@ -83,6 +85,7 @@ def build_operation_tree(
             started_at=timestamp_to_datetime(cp.started_at),
             ended_at=timestamp_to_datetime(cp.ended_at),
             wake_at=timestamp_to_datetime(cp.wake_at),
+            ref=cp.ref,
         )
     roots: list[OperationInfo] = []
     for node in nodes.values():

@@ -113,22 +113,11 @@ async def replay_execution(engine: Engine, execution_id: str, fn: Workflow | Non
         raise ExecutionNotFound(f"no execution with id {execution_id!r}")
     if fn is None:
         fn = engine.function(record.function).fn
-    codec = engine._codec_for(record.function)
     checkpoints = await engine.store.load_operations(execution_id)
     ended = record.status in _ENDED_BY_ITSELF
     journal = _ReplayJournal(checkpoints, execution_id, ended)
-    run = _ReplayRun(
-        record=record,
-        journal=journal,
-        store=cast(Store, _NoStore(journal)),
-        serdes=codec,
-        error_serdes=engine._error_serdes,
-        clock=engine.clock,
-        limits=engine.limits,
-        logger=engine.logger,
-        host=engine,
-    )
-    input_value = run.deserialize(record.input, codec, None)
+    run = engine.new_run(record, journal, store=cast(Store, _NoStore(journal)), kind=_ReplayRun)
+    input_value = run.deserialize(record.input, run.serdes, None)
     value: Any = None
     error: Exception | None = None
     try:
@@ -164,8 +153,8 @@ async def replay_execution(engine: Engine, execution_id: str, fn: Workflow | Non
     if record.status is ExecutionStatus.SUCCEEDED:
         if error is not None:
             diverged(f"replay raised {error!r}, but the execution succeeded")
-        if not _same_value(value, record.result, codec):
-            stored = run.deserialize(record.result, codec, None)
+        if not _same_value(value, record.result, run.serdes):
+            stored = run.deserialize(record.result, run.serdes, None)
             diverged(f"replay returned {value!r}, but the execution returned {stored!r}")
         return value
     recorded_type = _error_type(record.error, engine)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -124,7 +124,7 @@ class TestOperation(_Lookup):
         return self.children
 
     @classmethod
-    def from_info(cls, info: OperationInfo, refs: Mapping[str, str | None]) -> TestOperation:
+    def from_info(cls, info: OperationInfo) -> TestOperation:
         return cls(
             operation_id=info.operation_id,
             parent_id=info.parent_id,
@@ -137,8 +137,8 @@ class TestOperation(_Lookup):
             started_at=info.started_at,
             ended_at=info.ended_at,
             wake_at=info.wake_at,
-            ref=refs.get(info.operation_id),
-            children=tuple(cls.from_info(child, refs) for child in info.children),
+            ref=info.ref,
+            children=tuple(cls.from_info(child) for child in info.children),
         )
 
 
@@ -180,9 +180,7 @@ class TestResult(_Lookup):
         return self.operations
 
     @classmethod
-    def build(
-        cls, info: ExecutionInfo, tree: Sequence[OperationInfo], refs: Mapping[str, str | None]
-    ) -> TestResult:
+    def build(cls, info: ExecutionInfo, tree: Sequence[OperationInfo]) -> TestResult:
         return cls(
             execution_id=info.execution_id,
             name=info.name,
@@ -193,7 +191,7 @@ class TestResult(_Lookup):
             error=info.error,
             created_at=info.created_at,
             ended_at=info.ended_at,
-            operations=tuple(TestOperation.from_info(op, refs) for op in tree),
+            operations=tuple(TestOperation.from_info(op) for op in tree),
         )
 
 

@@ -234,8 +234,7 @@ class DurableTestRunner:
         await self._probe.settle()
         info = await self.engine.get_execution(execution_id)
         tree = await self.engine.get_operations(execution_id)
-        refs = {cp.op_id: cp.ref for cp in await self.engine.store.load_operations(execution_id)}
-        return TestResult.build(info, tree, refs)
+        return TestResult.build(info, tree)
 
     async def replay(self, execution: Execution, *, fn: Workflow | None = None) -> Any:
         """Re-run the execution's function (or `fn`) against its stored history, running
