@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+import serdes
 from durable_engine import cli as cli_module
 from durable_engine import worker as worker_module
 from durable_engine.fs_check import MountInfo
-from tests.cli.helpers import APP, cli, wait_status, worker
+from tests.cli.helpers import APP, callback_id, cli, wait_status, worker
 
 
 def one_line_error(proc: object, code: int, starts: str) -> None:
@@ -75,6 +76,26 @@ def test_requests_that_fail_exit_1_with_one_line(app_dir: Path) -> None:
     for verb in ("succeed", "heartbeat"):
         proc = cli(app_dir, "callback", verb, callback_id, "--db", "app.db", check=False)
         one_line_error(proc, 1, "error: CallbackNotPending")
+
+
+def test_answering_a_resolved_callback_again_exits_1_and_changes_nothing(app_dir: Path) -> None:
+    waiting = cli(app_dir, "start", "approve", "--app", "app:engine").stdout.strip()
+    proc = worker(app_dir)
+    try:
+        wait_status(app_dir, waiting, "SUSPENDED")  # its callback exists now
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    cid = callback_id(app_dir)
+    cli(app_dir, "callback", "succeed", cid, "--result", '"yes"', "--db", "app.db")
+    for args in (["succeed", cid, "--result", '"no"'], ["fail", cid], ["heartbeat", cid]):
+        again = cli(app_dir, "callback", *args, "--db", "app.db", check=False)
+        one_line_error(again, 1, "error: CallbackAlreadyResolved")
+    conn = sqlite3.connect(app_dir / "app.db")
+    rows = conn.execute("SELECT status, result FROM callbacks").fetchall()
+    conn.close()
+    assert [status for status, _ in rows] == ["SUCCEEDED"]
+    assert serdes.loads(rows[0][1]) == "yes"  # the first answer stands
 
 
 def test_bad_usage_exits_2(app_dir: Path) -> None:
