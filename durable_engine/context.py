@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from datetime import datetime
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from .batch import BatchResult, MapConfig, ParallelBranch, ParallelConfig
@@ -128,6 +129,8 @@ def step_name(fn: Callable[..., Any], name: str | None) -> str | None:
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
+    if type(fn) is FunctionType and not fn.__dict__:  # plain: no wrapper, no marker
+        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
     if isinstance(fn, _BoundStep):
         return fn.is_async
     target = fn.func if isinstance(fn, functools.partial) else fn

@@ -10,7 +10,7 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast, overload
@@ -38,7 +38,7 @@ from .executor import RunOutcome
 from .journal import Journal
 from .models import ExecutionInfo, ExecutionRecord, ExecutionStatus, timestamp_to_datetime
 from .scheduler import Scheduler, new_worker_id
-from .store import Fence, NewExecution, SqliteStore, Store, SuspendExecution
+from .store import Fence, FinishExecution, NewExecution, SqliteStore, Store, SuspendExecution
 from .views import OperationInfo, build_operation_tree, decode_error
 
 __all__ = ["DurableFunction", "Engine", "ExecutionHandle"]
@@ -124,6 +124,8 @@ class Engine:
         self._functions: dict[str, DurableFunction] = {}
         self._runs: dict[str, tuple[ExecutionRun | None, asyncio.Task[None]]] = {}
         self._waiters: dict[str, asyncio.Event] = {}
+        self._ended: dict[str, ExecutionRecord] = {}
+        """How executions ended here, kept for their waiters until they look."""
         self._scheduler: Scheduler | None = None
         self._open = False
 
@@ -306,7 +308,7 @@ class Engine:
             self._check_duplicate(record, function, input, codec)
             return ExecutionHandle(self, record.execution_id)
         if run_here:
-            self.launch(record)
+            self.launch(record, fresh=True)
         else:
             self.poke()
         return ExecutionHandle(self, record.execution_id)
@@ -379,14 +381,19 @@ class Engine:
         try:
             while True:
                 event.clear()
-                info = await self.get_execution(execution_id)
-                if info.status.is_terminal:
-                    return info
+                ended = self._ended.pop(execution_id, None)
+                if ended is not None:
+                    return self._info(ended)
+                if execution_id not in self._runs:  # running here: its end sets `event`
+                    info = await self.get_execution(execution_id)
+                    if info.status.is_terminal:
+                        return info
                 if not self._open:
                     raise RuntimeError("the engine closed before the execution ended")
                 await event.wait()
         finally:
             self._waiters.pop(execution_id, None)
+            self._ended.pop(execution_id, None)
 
     def new_run(
         self,
@@ -451,8 +458,9 @@ class Engine:
     def capacity(self) -> int:
         return self.max_concurrent_executions - len(self._runs)
 
-    def launch(self, record: ExecutionRecord) -> None:
-        """Run an execution this worker holds the lease of.
+    def launch(self, record: ExecutionRecord, *, fresh: bool = False) -> None:
+        """Run an execution this worker holds the lease of; `fresh` if it was just
+        created here, so it has no operations to load.
 
         A claim always brings a new epoch: a run of the same execution still here lost its
         lease (its writes would be refused), so it is cancelled and the new run replaces it.
@@ -460,20 +468,25 @@ class Engine:
         previous = self._runs.get(record.execution_id)
         if previous is not None:
             previous[1].cancel()
-        task = asyncio.create_task(self._run(record), name=f"execution-{record.execution_id}")
+        task = asyncio.create_task(
+            self._run(record, fresh), name=f"execution-{record.execution_id}"
+        )
         self._runs[record.execution_id] = (None, task)
 
-    async def _run(self, record: ExecutionRecord) -> None:
+    async def _run(self, record: ExecutionRecord, fresh: bool) -> None:
         execution_id = record.execution_id
         outcome = RunOutcome.DROPPED
+        ending: FinishExecution | None = None
         try:
             function = self._functions[record.function]
-            run = self.new_run(record, Journal(await self.store.load_operations(execution_id)))
+            checkpoints = () if fresh else await self.store.load_operations(execution_id)
+            run = self.new_run(record, Journal(checkpoints))
             me = asyncio.current_task()
             if me is not None and self._runs.get(execution_id, (None, None))[1] is me:
                 self._runs[execution_id] = (run, me)
             input_value = run.deserialize(record.input, run.serdes, None)
             outcome = await drive_until_deadline(run, function.fn, input_value)
+            ending = run.finished
             # A suspended execution is due at its timeout at the latest (the store clamps).
             wakes = [t for t in (run.suspend_wake_at, record.timeout_at) if t is not None]
             wake_at = min(wakes, default=None)
@@ -496,6 +509,16 @@ class Engine:
                 self._runs.pop(execution_id, None)
             waiter = self._waiters.get(execution_id)
             if waiter is not None:
+                if ending is not None:  # what it committed: `wait_for` need not read it back
+                    self._ended[execution_id] = replace(
+                        record,
+                        status=ending.status,
+                        result=ending.result,
+                        error=ending.error,
+                        ended_at=ending.ended_at,
+                        owner=None,
+                        wake_at=None,
+                    )
                 waiter.set()
             if record.parent_id is not None:  # the invoking execution may go on
                 parent = self.live_run(record.parent_id)

@@ -22,7 +22,7 @@ from .clock import Clock, TimerHandle
 from .errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_from_info
 from .journal import Journal, Mismatch
 from .models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
-from .store import Fence, LeaseLost, Mutation, PutOperation, Store
+from .store import Fence, FinishExecution, LeaseLost, Mutation, Store
 
 __all__ = ["Dropped", "ExecutionRun", "Limits", "RunHost", "Suspend"]
 
@@ -94,6 +94,8 @@ class ExecutionRun:
         self.suspended = False
         self.woken_while_suspending = False
         """A wake-up came after the run began to suspend: look for due work once it has."""
+        self.finished: FinishExecution | None = None
+        """The ending this run committed, once it has."""
         self.fatal: NonDeterministicError | None = None
         """Set once replay diverged: the execution fails even if user code caught it."""
         self._in_flight = 0
@@ -112,8 +114,8 @@ class ExecutionRun:
 
     def _is_closed(self, mutations: tuple[Mutation, ...]) -> bool:
         for m in mutations:
-            if isinstance(m, PutOperation):
-                op = m.checkpoint.op_id
+            if isinstance(m, Checkpoint):
+                op = m.op_id
                 if any(op == c or op.startswith(c + "/") for c in self._closed):
                     return True
         return False
@@ -131,8 +133,8 @@ class ExecutionRun:
             self._in_flight -= 1
             self._changed()
         for m in mutations:
-            if isinstance(m, PutOperation):
-                self.journal.record(m.checkpoint)
+            if isinstance(m, Checkpoint):
+                self.journal.record(m)
 
     def begin_work(self) -> None:
         """Mark real work (a step body) in progress, so the run does not suspend."""
@@ -150,19 +152,9 @@ class ExecutionRun:
         name: str | None,
         status: OperationStatus,
         **fields: Any,
-    ) -> PutOperation:
+    ) -> Checkpoint:
         """The mutation that records operation `op_id` of this execution."""
-        return PutOperation(
-            Checkpoint(
-                execution_id=self.execution_id,
-                op_id=op_id,
-                parent_id=parent_id,
-                type=type_,
-                name=name,
-                status=status,
-                **fields,
-            )
-        )
+        return Checkpoint(self.execution_id, op_id, parent_id, type_, name, status, **fields)
 
     @contextmanager
     def working(self) -> Iterator[None]:
@@ -184,6 +176,16 @@ class ExecutionRun:
         if len(data) > self.limits.payload_limit:
             raise PayloadTooLarge(len(data), self.limits.payload_limit, what)
         return data
+
+    def stored(self, value: Any, data: bytes, codec: SerDes | None, op_id: str | None) -> Any:
+        """What `value`, just stored as `data`, returns: exactly what a replay reads back.
+
+        A codec may name types whose values come back unchanged (`exact_types`); such a
+        value is returned as it is, anything else is read back from `data`."""
+        codec = codec or self.serdes
+        if type(value) in getattr(codec, "exact_types", ()):
+            return value
+        return self.deserialize(data, codec, op_id)
 
     def deserialize(self, data: bytes | None, codec: SerDes | None, op_id: str | None) -> Any:
         if data is None:

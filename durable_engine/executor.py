@@ -43,11 +43,7 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
             data = run.serialize(value, None, None, "the execution's result")
         except (PayloadTooLarge, SerDesError) as exc:
             return await _finish_failed(run, exc)
-        await run.checkpoint(
-            FinishExecution(
-                status=ExecutionStatus.SUCCEEDED, result=data, error=None, ended_at=run.now()
-            )
-        )
+        await _finish(run, ExecutionStatus.SUCCEEDED, data, None)
         return RunOutcome.SUCCEEDED
     except Dropped:
         return RunOutcome.DROPPED
@@ -58,12 +54,13 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
 async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:
     if isinstance(exc, NonDeterministicError):
         run.logger.error("%s", exc)
-    await run.checkpoint(
-        FinishExecution(
-            status=ExecutionStatus.FAILED,
-            result=None,
-            error=run.encode_error(error_info(exc)),
-            ended_at=run.now(),
-        )
-    )
+    await _finish(run, ExecutionStatus.FAILED, None, run.encode_error(error_info(exc)))
     return RunOutcome.FAILED
+
+
+async def _finish(
+    run: ExecutionRun, status: ExecutionStatus, result: bytes | None, error: bytes | None
+) -> None:
+    ending = FinishExecution(status=status, result=result, error=error, ended_at=run.now())
+    await run.checkpoint(ending)
+    run.finished = ending

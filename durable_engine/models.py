@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "Checkpoint",
@@ -72,9 +72,11 @@ def timestamp_to_datetime(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Checkpoint:
-    """One operation's stored state; `result` and `error` are serialized bytes."""
+class Checkpoint(NamedTuple):
+    """One operation's stored state; `result` and `error` are serialized bytes.
+
+    A tuple in the column order of the operations table, so the store writes it
+    as it is: a checkpoint is made for every step and must cost little."""
 
     execution_id: str
     op_id: str

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import msgpack
 
@@ -190,6 +190,16 @@ class MsgpackSerDes:
     Safe to share between threads. Nesting goes as deep as msgpack allows, about a
     thousand levels (a registered class counts two); deeper values are refused.
     """
+
+    exact_types: ClassVar[frozenset[type]] = frozenset({type(None), bool, int, float, str, bytes})
+    """A value of exactly one of these types comes back from a round trip as the same
+    value of the same type, so a caller holding it need not read it back."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        coding = {"serialize", "deserialize", "encode_body", "decode_body"}
+        if coding & cls.__dict__.keys() and "exact_types" not in cls.__dict__:
+            cls.exact_types = frozenset()  # it codes values its own way: promise nothing
 
     def __init__(self, registry: TypeRegistry | None = None) -> None:
         self.registry = registry if registry is not None else DEFAULT_REGISTRY

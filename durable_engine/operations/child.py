@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PayloadTooLarge, error_from_info, error_info
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
-from ..models import OperationStatus, OperationType
-from ..store import PutOperation
+from ..models import Checkpoint, OperationStatus, OperationType
 
 if TYPE_CHECKING:
     from ..context import DurableContext
@@ -47,7 +46,7 @@ async def run_child(
             started_at = run.journal.first_start_under(op_id) or started_at
     child = DurableContext(run, op_id)
 
-    def record(status: OperationStatus, **fields: Any) -> PutOperation:
+    def record(status: OperationStatus, **fields: Any) -> Checkpoint:
         return run.put(
             op_id,
             parent_id,

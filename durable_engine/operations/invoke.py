@@ -18,8 +18,8 @@ from ..errors import (
 )
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
-from ..models import ExecutionRecord, ExecutionStatus, OperationStatus, OperationType
-from ..store import NewExecution, PutOperation
+from ..models import Checkpoint, ExecutionRecord, ExecutionStatus, OperationStatus, OperationType
+from ..store import NewExecution
 
 __all__ = ["InvokeConfig", "child_execution_id", "run_invoke"]
 
@@ -62,7 +62,7 @@ class _Invoke:
             except FunctionNotRegistered:
                 self.codec = None
 
-    def record(self, status: OperationStatus, **fields: Any) -> PutOperation:
+    def record(self, status: OperationStatus, **fields: Any) -> Checkpoint:
         return self.run.put(
             self.op_id,
             self.parent_id,

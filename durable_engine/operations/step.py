@@ -19,9 +19,8 @@ from ..errors import (
 )
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
-from ..models import OperationStatus, OperationType
+from ..models import Checkpoint, OperationStatus, OperationType
 from ..retry import RetryPresets
-from ..store import PutOperation
 
 __all__ = ["call_body", "run_step"]
 
@@ -59,14 +58,15 @@ async def run_step(
     started_at: float | None = None
     pending_error: BaseException | None = None
 
-    def checkpoint(status: OperationStatus, **fields: Any) -> PutOperation:
-        return run.put(
+    def record(status: OperationStatus, **fields: Any) -> Checkpoint:
+        return Checkpoint(
+            run.execution_id,
             op_id,
             parent_id,
             OperationType.STEP,
             name,
             status,
-            attempt=attempt,
+            attempt,
             started_at=started_at,
             **fields,
         )
@@ -96,23 +96,22 @@ async def run_step(
     at_most_once = cfg.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
     while True:
         if pending_error is None:
-            now = run.now()
             if started_at is None:
-                started_at = now
+                started_at = run.now()
             run.begin_work()
             try:
                 if at_most_once:
-                    await run.checkpoint(checkpoint(OperationStatus.STARTED))
+                    await run.checkpoint(record(OperationStatus.STARTED))
                 step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
                 value = await call_body(fn, step_ctx)
                 data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
                 await run.checkpoint(
-                    checkpoint(OperationStatus.SUCCEEDED, result=data, ended_at=run.now())
+                    record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now())
                 )
-                return run.deserialize(data, codec, op_id)
+                return run.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 info = _step_failure(exc)
-                await _fail(run, checkpoint, info)
+                await _fail(run, record, info)
                 raise error_from_info(info) from None
             except Exception as exc:
                 pending_error = exc
@@ -122,19 +121,17 @@ async def run_step(
         info = _step_failure(pending_error)
         pending_error = None
         if not decision.should_retry:
-            await _fail(run, checkpoint, info)
+            await _fail(run, record, info)
             raise error_from_info(info) from None
         wake_at = run.now() + decision.delay.total_seconds()
         await run.checkpoint(
-            checkpoint(OperationStatus.PENDING, error=run.encode_error(info), wake_at=wake_at)
+            record(OperationStatus.PENDING, error=run.encode_error(info), wake_at=wake_at)
         )
         await run.block(op_id, wake_at)
         attempt += 1
 
 
-async def _fail(
-    run: ExecutionRun, checkpoint: Callable[..., PutOperation], info: ErrorInfo
-) -> None:
+async def _fail(run: ExecutionRun, record: Callable[..., Checkpoint], info: ErrorInfo) -> None:
     await run.checkpoint(
-        checkpoint(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
+        record(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
     )

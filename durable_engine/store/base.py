@@ -21,7 +21,6 @@ __all__ = [
     "Mutation",
     "NewExecution",
     "PutCallback",
-    "PutOperation",
     "Store",
     "SuspendExecution",
     "WorkerInfo",
@@ -53,13 +52,6 @@ class NewExecution:
     timeout_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PutOperation:
-    """Insert or replace one operation checkpoint."""
-
-    checkpoint: Checkpoint
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinishExecution:
     """End the execution with a terminal status and release it."""
@@ -88,7 +80,8 @@ class PutCallback:
     heartbeat_timeout: float | None
 
 
-Mutation = PutOperation | FinishExecution | SuspendExecution | PutCallback
+Mutation = Checkpoint | FinishExecution | SuspendExecution | PutCallback
+"""A write a checkpoint commit carries; a `Checkpoint` inserts or replaces its operation."""
 
 
 class CallbackStatus:

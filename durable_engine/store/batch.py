@@ -26,11 +26,10 @@ from .base import (
     LeaseLost,
     Mutation,
     PutCallback,
-    PutOperation,
     SuspendExecution,
 )
 
-__all__ = ["OP_COLUMNS", "Job", "apply_batch", "op_row", "row_to_checkpoint"]
+__all__ = ["OP_COLUMNS", "Job", "apply_batch", "row_to_checkpoint"]
 
 _LOCK_RETRIES = 8
 _TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
@@ -74,39 +73,10 @@ class Job:
     mutations: Sequence[Mutation] = ()
 
 
-def op_row(cp: Checkpoint) -> tuple[Any, ...]:
-    return (
-        cp.execution_id,
-        cp.op_id,
-        cp.parent_id,
-        cp.type.value,
-        cp.name,
-        cp.status.value,
-        cp.attempt,
-        cp.result,
-        cp.error,
-        cp.started_at,
-        cp.ended_at,
-        cp.wake_at,
-        cp.ref,
-    )
-
-
 def row_to_checkpoint(row: Sequence[Any]) -> Checkpoint:
+    """A row of OP_COLUMNS as a checkpoint (a checkpoint is written as the row it is)."""
     return Checkpoint(
-        execution_id=row[0],
-        op_id=row[1],
-        parent_id=row[2],
-        type=OperationType(row[3]),
-        name=row[4],
-        status=OperationStatus(row[5]),
-        attempt=row[6],
-        result=row[7],
-        error=row[8],
-        started_at=row[9],
-        ended_at=row[10],
-        wake_at=row[11],
-        ref=row[12],
+        row[0], row[1], row[2], OperationType(row[3]), row[4], OperationStatus(row[5]), *row[6:]
     )
 
 
@@ -170,8 +140,8 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
             outcomes[i] = (False, LeaseLost(fence.execution_id))
             continue
         for m in job.mutations:
-            if isinstance(m, PutOperation):
-                ops.append(op_row(m.checkpoint))
+            if isinstance(m, Checkpoint):
+                ops.append(m)
             elif isinstance(m, FinishExecution):
                 finishes.append((m.status.value, m.result, m.error, m.ended_at, fence.execution_id))
                 state[fence.execution_id] = (fence.epoch, m.status.value)

@@ -200,42 +200,55 @@ class SqliteStore:
     # -- executions --------------------------------------------------------
 
     async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
+        owned = new.owner is not None
+        record = ExecutionRecord(
+            execution_id=new.execution_id,
+            name=new.name,
+            function=new.function,
+            status=ExecutionStatus.RUNNING,
+            input=new.input,
+            result=None,
+            error=None,
+            parent_id=new.parent_id,
+            created_at=new.created_at,
+            ended_at=None,
+            wake_at=None if owned else new.created_at,
+            timeout_at=new.timeout_at,
+            owner=new.owner,
+            epoch=1 if owned else 0,
+        )
+
         def job(conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
-            row = conn.execute(
-                f"SELECT {_EXEC_COLUMNS} FROM executions WHERE execution_id = ?",
-                (new.execution_id,),
-            ).fetchone()
-            if row is not None:  # an invoke replayed: the child exists already
-                return _execution(row), False
-            if new.name is not None:
+            inserted = conn.execute(
+                f"INSERT INTO executions ({_EXEC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    record.execution_id,
+                    record.name,
+                    record.function,
+                    record.status.value,
+                    record.input,
+                    None,
+                    None,
+                    record.parent_id,
+                    record.created_at,
+                    None,
+                    record.wake_at,
+                    record.timeout_at,
+                    record.owner,
+                    record.epoch,
+                ),
+            ).rowcount
+            if inserted:
+                return record, True
+            # The id exists (an invoke replayed: the child was created before), or the name.
+            for column, value in (("execution_id", new.execution_id), ("name", new.name)):
                 row = conn.execute(
-                    f"SELECT {_EXEC_COLUMNS} FROM executions WHERE name = ?", (new.name,)
+                    f"SELECT {_EXEC_COLUMNS} FROM executions WHERE {column} = ?", (value,)
                 ).fetchone()
                 if row is not None:
                     return _execution(row), False
-            owned = new.owner is not None
-            conn.execute(
-                "INSERT INTO executions (execution_id, name, function, status, input, parent_id,"
-                " created_at, wake_at, timeout_at, owner, epoch) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    new.execution_id,
-                    new.name,
-                    new.function,
-                    ExecutionStatus.RUNNING.value,
-                    new.input,
-                    new.parent_id,
-                    new.created_at,
-                    None if owned else new.created_at,
-                    new.timeout_at,
-                    new.owner,
-                    1 if owned else 0,
-                ),
-            )
-            row = conn.execute(
-                f"SELECT {_EXEC_COLUMNS} FROM executions WHERE execution_id = ?",
-                (new.execution_id,),
-            ).fetchone()
-            return _execution(row), True
+            raise StoreError(f"execution {new.execution_id} could not be created")
 
         return await self._write(job)
 

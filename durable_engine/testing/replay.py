@@ -21,7 +21,7 @@ from ..errors import ErrorInfo, ExecutionNotFound, NonDeterministicError, error_
 from ..execution import ExecutionRun, Suspend
 from ..journal import Completed, Execute, Journal, Outcome, Resume
 from ..models import Checkpoint, ExecutionStatus, OperationType
-from ..store import Mutation, PutOperation, Store
+from ..store import Mutation, Store
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -77,11 +77,11 @@ class _ReplayRun(ExecutionRun):
 
     async def checkpoint(self, *mutations: Mutation) -> None:
         for m in mutations:
-            if isinstance(m, PutOperation):
-                recorded = self.journal.get(m.checkpoint.op_id)
-                if recorded is not None and recorded.status is m.checkpoint.status:
+            if isinstance(m, Checkpoint):
+                recorded = self.journal.get(m.op_id)
+                if recorded is not None and recorded.status is m.status:
                     continue  # an outcome rebuilt on replay (e.g. a large child result)
-                self.journal.stop(m.checkpoint.op_id)
+                self.journal.stop(m.op_id)
             self.journal.stop(f"({type(m).__name__})")  # a callback, suspension or ending
 
     async def block(self, op_id: str, wake_at: float | None) -> None:

@@ -238,6 +238,37 @@ async def test_child_context_failure_is_recorded(engine: Engine) -> None:
         assert await engine.run(parent) == "RuntimeError"
 
 
+async def test_a_waiter_gets_exactly_what_the_database_holds(engine: Engine) -> None:
+    @engine.durable_function
+    async def ok(ctx: DurableContext, n: int) -> dict[str, int]:
+        return {"n": await ctx.step(lambda s: n + 1, name="inc")}
+
+    @engine.durable_function
+    async def bad(ctx: DurableContext, n: int) -> None:
+        await ctx.step(lambda s: n / 0, name="div", config=StepConfig(RetryPresets.none()))
+
+    async with engine:
+        for fn in (ok, bad):
+            handle = await engine.start(fn, 1, execution_name=f"run-{fn.__name__}")
+            waited = await engine.wait_for(handle.execution_id)
+            stored = await engine.get_execution(handle.execution_id)
+            assert waited.status is stored.status and stored.status.is_terminal
+            assert (waited.result, waited.input, waited.name, waited.function) == (
+                stored.result,
+                stored.input,
+                stored.name,
+                stored.function,
+            )
+            assert (waited.created_at, waited.ended_at) == (stored.created_at, stored.ended_at)
+            assert type(waited.error) is type(stored.error)
+            assert str(waited.error) == str(stored.error)
+        assert (await engine.get_execution(handle.execution_id)).result is None
+        assert [i.status for i in await engine.list_executions()] == [
+            ExecutionStatus.SUCCEEDED,
+            ExecutionStatus.FAILED,
+        ]
+
+
 async def test_recorded_values_are_identical_on_replay(engine: Engine) -> None:
     values: list[tuple[datetime, float, uuid.UUID]] = []
 

@@ -103,3 +103,28 @@ async def test_a_value_that_cannot_be_stored_is_a_typed_error(db_path: Path) -> 
         handle = await engine.start(flow)
         with pytest.raises(SerDesError, match=r"\$\.thing"):
             await handle.result()
+
+
+class Shouting(serdes.MsgpackSerDes):
+    """Reads strings back in capitals: a codec whose round trip changes a value."""
+
+    def deserialize(self, data: bytes, ctx: serdes.SerDesContext | None = None) -> object:
+        value = super().deserialize(data, ctx)
+        return value.upper() if isinstance(value, str) else value
+
+
+async def test_a_first_run_returns_what_replay_reads_back(db_path: Path) -> None:
+    seen: list[object] = []
+    engine = Engine(db_path, in_memory_wait=0)
+
+    @engine.durable_function(name="shout")
+    async def shout(ctx: DurableContext, _: None) -> list[object]:
+        word = await ctx.step(lambda s: "hello", name="word", config=StepConfig(serdes=Shouting()))
+        plain = await ctx.step(lambda s: "hello", name="plain")
+        seen.append((word, plain))
+        await ctx.wait(0.05, name="pause")
+        return [word, plain]
+
+    async with engine:
+        assert await engine.run("shout") == ["HELLO", "hello"]
+    assert seen == [("HELLO", "hello"), ("HELLO", "hello")]  # first run, then the replay

@@ -227,3 +227,36 @@ def test_keys_keep_their_types(u: uuid.UUID, n: int, items: list[int]) -> None:
     value = {u: 1, str(u): 2, n: 3, str(n): 4, tuple(items): 5, frozenset(items): 6}
     for codec in CODECS:
         assert same(value, codec.deserialize(codec.serialize(value)))
+
+
+exact_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=2**64) | st.integers(max_value=-(2**64)),
+    st.floats(),
+    st.text(alphabet=st.characters(blacklist_categories=())),  # lone surrogates too
+    st.binary(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(exact_scalars)
+def test_exact_types_come_back_as_they_went_in(value: Any) -> None:
+    """The engine returns such a step result as it is, without reading it back."""
+    codec = MsgpackSerDes()
+    assert type(value) in codec.exact_types
+    assert same(value, codec.deserialize(codec.serialize(value)))
+
+
+def test_a_subclass_that_reads_its_own_way_promises_no_exact_types() -> None:
+    class Shouting(MsgpackSerDes):
+        def deserialize(self, data: bytes, ctx: serdes.SerDesContext | None = None) -> object:
+            value = super().deserialize(data, ctx)
+            return value.upper() if isinstance(value, str) else value
+
+    class Tagged(MsgpackSerDes):
+        pass
+
+    assert Shouting.exact_types == frozenset()
+    assert Tagged.exact_types == MsgpackSerDes.exact_types

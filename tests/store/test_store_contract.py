@@ -19,7 +19,6 @@ from durable_engine.store import (
     FinishExecution,
     LeaseLost,
     NewExecution,
-    PutOperation,
     SqliteStore,
     Store,
     SuspendExecution,
@@ -47,17 +46,15 @@ def new(execution_id: str, *, owner: str | None = "w1", name: str | None = None)
     )
 
 
-def step(execution_id: str, op_id: str, status: OperationStatus, **kw: object) -> PutOperation:
-    return PutOperation(
-        Checkpoint(
-            execution_id=execution_id,
-            op_id=op_id,
-            parent_id=None,
-            type=OperationType.STEP,
-            name=f"s{op_id}",
-            status=status,
-            **kw,  # type: ignore[arg-type]
-        )
+def step(execution_id: str, op_id: str, status: OperationStatus, **kw: object) -> Checkpoint:
+    return Checkpoint(
+        execution_id=execution_id,
+        op_id=op_id,
+        parent_id=None,
+        type=OperationType.STEP,
+        name=f"s{op_id}",
+        status=status,
+        **kw,  # type: ignore[arg-type]
     )
 
 
