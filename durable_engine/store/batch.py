@@ -10,11 +10,13 @@ applied again on its own, inside a savepoint, so one bad job cannot sink the oth
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from ..errors import StoreError
@@ -38,7 +40,10 @@ OP_COLUMNS = (
     "execution_id, op_id, parent_id, type, name, status, attempt, result, error, "
     "started_at, ended_at, wake_at, ref"
 )
-_PUT_OP = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_PUT_OPS = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS}) VALUES "
+_OP_VALUES = "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_ROWS_PER_STATEMENT = (64, 16, 4, 1)
+"""64 rows of 13 columns stay under 999 parameters, the limit of SQLite before 3.32."""
 # A wake-up recorded while the execution ran (a callback resolved) survives suspension,
 # and an execution with a total timeout wakes at it at the latest: the earliest of the
 # three instants that are set, or NULL if none is.
@@ -129,6 +134,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
     state = _fence_state(conn, {jobs[i].fence.execution_id for i in commits})  # type: ignore[union-attr]
     ops: list[tuple[Any, ...]] = []
     finishes: list[tuple[Any, ...]] = []
+    wake_parents: list[tuple[Any, ...]] = []
     suspends: list[tuple[Any, ...]] = []
     callbacks: list[tuple[Any, ...]] = []
     for i in commits:
@@ -144,7 +150,9 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
                 ops.append(m)
             elif isinstance(m, FinishExecution):
                 finishes.append((m.status.value, m.result, m.error, m.ended_at, fence.execution_id))
-                state[fence.execution_id] = (fence.epoch, m.status.value)
+                if current[2] is not None:  # it was invoked: its parent may go on
+                    wake_parents.append((m.ended_at, fence.execution_id))
+                state[fence.execution_id] = (fence.epoch, m.status.value, current[2])
             elif isinstance(m, SuspendExecution):
                 suspends.append((m.wake_at, fence.execution_id))
             elif isinstance(m, PutCallback):
@@ -162,30 +170,56 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
             else:  # pragma: no cover - the Mutation union is closed
                 raise TypeError(f"unknown mutation {m!r}")
     if ops:
-        conn.executemany(_PUT_OP, ops)
+        _insert_rows(conn, _PUT_OPS, _OP_VALUES, ops)
     if callbacks:
         conn.executemany(_PUT_CALLBACK, callbacks)
     if finishes:
         conn.executemany(_FINISH, finishes)
-        conn.executemany(_WAKE_PARENT, [(f[3], f[4]) for f in finishes])
+    if wake_parents:
+        conn.executemany(_WAKE_PARENT, wake_parents)
     if suspends:
         conn.executemany(_SUSPEND, suspends)
     return outcomes
 
 
-def _fence_state(conn: sqlite3.Connection, ids: set[str]) -> dict[str, tuple[int, str]]:
+def _insert_rows(
+    conn: sqlite3.Connection, head: str, values: str, rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert `rows` with a few multi-row statements rather than one per row.
+
+    Each statement is one step of the database engine, and the database thread takes
+    the GIL back after every step; per row, that would stall it behind the event loop
+    thread hundreds of times a batch."""
+    done, total = 0, len(rows)
+    for size in _ROWS_PER_STATEMENT:
+        if total - done < size:
+            continue
+        sql = _statement(head, values, size)
+        while total - done >= size:
+            conn.execute(sql, list(chain.from_iterable(rows[done : done + size])))
+            done += size
+
+
+@functools.cache
+def _statement(head: str, values: str, rows: int) -> str:
+    return head + ",".join([values] * rows)
+
+
+def _fence_state(conn: sqlite3.Connection, ids: set[str]) -> dict[str, tuple[int, str, str | None]]:
+    """Epoch, status and parent of each execution in `ids`."""
     if len(ids) == 1:
         [only] = ids
         rows = conn.execute(
-            "SELECT execution_id, epoch, status FROM executions WHERE execution_id = ?", (only,)
+            "SELECT execution_id, epoch, status, parent_id FROM executions WHERE execution_id = ?",
+            (only,),
         ).fetchall()
     else:
         rows = conn.execute(
-            "SELECT execution_id, epoch, status FROM executions "
+            "SELECT execution_id, epoch, status, parent_id FROM executions "
             "WHERE execution_id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(ids)),),
         ).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:

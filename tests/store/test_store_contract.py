@@ -113,6 +113,31 @@ async def test_concurrent_commits_share_transactions_and_fail_alone(store: Store
     assert len(await store.load_operations("e8")) == 1
 
 
+async def test_many_checkpoints_in_one_batch_all_land_exactly(store: Store) -> None:
+    """Rows go in with multi-row statements of 64, 16, 4 and 1 rows: 170 takes all four."""
+    import asyncio
+
+    for i in range(17):
+        await store.create_execution(new(f"e{i}"))
+    written = {
+        (f"e{i}", str(op)): step(
+            f"e{i}", str(op), OperationStatus.SUCCEEDED, result=bytes([i, op]), started_at=i + op
+        )
+        for i in range(17)
+        for op in range(1, 11)
+    }
+    by_execution = [[cp for (x, _), cp in written.items() if x == f"e{i}"] for i in range(17)]
+    await asyncio.gather(
+        *(store.commit(Fence(f"e{i}", 1), ops) for i, ops in enumerate(by_execution))
+    )
+    loaded = [cp for i in range(17) for cp in await store.load_operations(f"e{i}")]
+    assert {(cp.execution_id, cp.op_id): cp for cp in loaded} == written
+    replaced = step("e3", "4", OperationStatus.FAILED, error=b"e", attempt=2)
+    await store.commit(Fence("e3", 1), [replaced])
+    assert replaced in await store.load_operations("e3")
+    assert len(await store.load_operations("e3")) == 10
+
+
 async def test_claim_takes_due_and_abandoned_executions_and_bumps_the_epoch(store: Store) -> None:
     now = time.time()
     await store.register_worker(
