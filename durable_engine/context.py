@@ -146,9 +146,17 @@ class DurableContext:
         self._run = run
         self._parent_id = parent_id
         self._counter = 0
-        self.logger: logging.LoggerAdapter[logging.Logger] = ReplayAwareLogger(
-            run.logger, run, {"execution_id": run.execution_id, "context_id": parent_id}
-        )
+        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger that is silent while replaying; records carry the execution id."""
+        if self._logger is None:
+            run = self._run
+            self._logger = ReplayAwareLogger(
+                run.logger, run, {"execution_id": run.execution_id, "context_id": self._parent_id}
+            )
+        return self._logger
 
     @property
     def execution_id(self) -> str:

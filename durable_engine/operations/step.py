@@ -54,22 +54,8 @@ async def run_step(
 ) -> Any:
     cfg = config or _DEFAULT_CONFIG
     codec = cfg.serdes
-    attempt = 1
-    started_at: float | None = None
+    step = _Step(run, op_id, parent_id, name)
     pending_error: BaseException | None = None
-
-    def record(status: OperationStatus, **fields: Any) -> Checkpoint:
-        return Checkpoint(
-            run.execution_id,
-            op_id,
-            parent_id,
-            OperationType.STEP,
-            name,
-            status,
-            attempt,
-            started_at=started_at,
-            **fields,
-        )
 
     match run.journal.resolve(op_id, OperationType.STEP, name):
         case Mismatch() as mismatch:
@@ -77,16 +63,16 @@ async def run_step(
         case Completed(cp):
             return run.outcome(cp, codec)
         case Resume(cp) if cp.status is OperationStatus.PENDING:
-            started_at = cp.started_at
+            step.started_at = cp.started_at
             await run.block(op_id, cp.wake_at)
-            attempt = cp.attempt + 1
+            step.attempt = cp.attempt + 1
         case Resume(cp):
             # An at-most-once attempt started and never finished: the process died.
-            started_at = cp.started_at
-            attempt = cp.attempt
+            step.started_at = cp.started_at
+            step.attempt = cp.attempt
             pending_error = StepInterruptedError(
-                f"step {name or op_id} attempt {attempt} was interrupted before its outcome "
-                "was recorded",
+                f"step {name or op_id} attempt {cp.attempt} was interrupted before its "
+                "outcome was recorded",
                 error_type="StepInterruptedError",
             )
         case Execute():
@@ -96,42 +82,83 @@ async def run_step(
     at_most_once = cfg.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
     while True:
         if pending_error is None:
-            if started_at is None:
-                started_at = run.now()
+            if step.started_at is None:
+                step.started_at = run.now()
             run.begin_work()
             try:
                 if at_most_once:
-                    await run.checkpoint(record(OperationStatus.STARTED))
-                step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
-                value = await call_body(fn, step_ctx)
+                    await run.checkpoint(step.record(OperationStatus.STARTED))
+                step_ctx = StepContext(run.execution_id, op_id, step.attempt, run.logger)
+                if is_async_callable(fn):
+                    value = await fn(step_ctx)
+                else:
+                    value = await call_body(fn, step_ctx)
                 data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
                 await run.checkpoint(
-                    record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now())
+                    step.record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now())
                 )
                 return run.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 info = _step_failure(exc)
-                await _fail(run, record, info)
+                await step.fail(info)
                 raise error_from_info(info) from None
             except Exception as exc:
                 pending_error = exc
             finally:
                 run.end_work()
-        decision = strategy(pending_error, attempt)
+        decision = strategy(pending_error, step.attempt)
         info = _step_failure(pending_error)
         pending_error = None
         if not decision.should_retry:
-            await _fail(run, record, info)
+            await step.fail(info)
             raise error_from_info(info) from None
         wake_at = run.now() + decision.delay.total_seconds()
         await run.checkpoint(
-            record(OperationStatus.PENDING, error=run.encode_error(info), wake_at=wake_at)
+            step.record(OperationStatus.PENDING, error=run.encode_error(info), wake_at=wake_at)
         )
         await run.block(op_id, wake_at)
-        attempt += 1
+        step.attempt += 1
 
 
-async def _fail(run: ExecutionRun, record: Callable[..., Checkpoint], info: ErrorInfo) -> None:
-    await run.checkpoint(
-        record(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
-    )
+class _Step:
+    """One step's identity and progress: what each of its checkpoints records."""
+
+    __slots__ = ("attempt", "name", "op_id", "parent_id", "run", "started_at")
+
+    def __init__(self, run: ExecutionRun, op_id: str, parent_id: str | None, name: str | None):
+        self.run = run
+        self.op_id = op_id
+        self.parent_id = parent_id
+        self.name = name
+        self.attempt = 1
+        self.started_at: float | None = None
+
+    def record(
+        self,
+        status: OperationStatus,
+        *,
+        result: bytes | None = None,
+        error: bytes | None = None,
+        ended_at: float | None = None,
+        wake_at: float | None = None,
+    ) -> Checkpoint:
+        return Checkpoint(
+            self.run.execution_id,
+            self.op_id,
+            self.parent_id,
+            OperationType.STEP,
+            self.name,
+            status,
+            self.attempt,
+            result,
+            error,
+            self.started_at,
+            ended_at,
+            wake_at,
+        )
+
+    async def fail(self, info: ErrorInfo) -> None:
+        run = self.run
+        await run.checkpoint(
+            self.record(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
+        )
