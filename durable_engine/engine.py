@@ -51,7 +51,8 @@ logger = logging.getLogger("durable_engine")
 
 
 _ids = random.Random(secrets.randbits(128))
-os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(128)))
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(128)))
 
 
 def new_execution_id() -> str:
@@ -386,16 +387,20 @@ class Engine:
         """Wait until the execution ends; return its info."""
         self._require_open()
         event = self._waiters.setdefault(execution_id, asyncio.Event())
+        # Running here: its end sets `event` and leaves how it ended, so the first look
+        # can wait for that. Any later wake-up (a stop, another process) reads the row.
+        look = execution_id not in self._runs
         try:
             while True:
                 event.clear()
                 ended = self._ended.pop(execution_id, None)
                 if ended is not None:
                     return self._info(ended)
-                if execution_id not in self._runs:  # running here: its end sets `event`
+                if look:
                     info = await self.get_execution(execution_id)
                     if info.status.is_terminal:
                         return info
+                look = True
                 if not self._open:
                     raise RuntimeError("the engine closed before the execution ended")
                 await event.wait()

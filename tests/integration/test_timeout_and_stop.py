@@ -165,3 +165,24 @@ async def test_stop_refuses_the_writes_of_a_run_in_flight(db_path: Path, effects
         info = await engine.wait_for(handle.execution_id)
     assert info.status is ExecutionStatus.STOPPED
     assert rows(db_path, "SELECT COUNT(*) FROM operations") == [(0,)]
+
+
+async def test_a_waiter_here_sees_a_stop_made_by_another_process(
+    db_path: Path, effects: Effects
+) -> None:
+    """The run here is still inside its step body: the waiter learns of the stop from
+    the database, not from the run's end."""
+    engine = Engine(db_path, in_memory_wait=0)
+    register(engine, effects)
+    other = Engine(db_path)
+    other.serve = False  # like the command line: it stops, it runs nothing
+    async with engine, other:
+        handle = await engine.start("busy")
+        await until(lambda: "body started" in effects.lines())
+        waiting = asyncio.create_task(engine.wait_for(handle.execution_id))
+        await asyncio.sleep(0)
+        await other.stop(handle.execution_id)
+        info = await asyncio.wait_for(waiting, timeout=30)
+        assert info.status is ExecutionStatus.STOPPED
+        assert engine.live_run(handle.execution_id) is not None  # its body still runs
+    assert rows(db_path, "SELECT COUNT(*) FROM operations") == [(0,)]
