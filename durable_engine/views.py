@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import serdes as _serdes
 from serdes import SerDes
@@ -12,11 +13,34 @@ from serdes import SerDes
 from .errors import ErrorInfo, SerDesError, error_from_info
 from .models import Checkpoint, OperationStatus, OperationType, timestamp_to_datetime
 
-__all__ = ["OperationInfo", "build_operation_tree", "decode_error"]
+__all__ = ["OperationInfo", "OperationNode", "build_operation_tree", "decode_error"]
+
+
+class OperationNode:
+    """What every node of an operation tree offers: its time taken and its subtree."""
+
+    __slots__ = ()
+    started_at: datetime | None
+    ended_at: datetime | None
+    children: Sequence[Any]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (on the clock that timed them), once ended."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def walk(self) -> list[Self]:
+        """This operation and every descendant, depth first in call order."""
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
 
 
 @dataclass(slots=True, kw_only=True)
-class OperationInfo:
+class OperationInfo(OperationNode):
     """One operation of an execution, with its children (for contexts, parallel, map)."""
 
     operation_id: str
@@ -33,20 +57,6 @@ class OperationInfo:
     ref: str | None = None
     """A CALLBACK's callback id, an INVOKE's child execution id."""
     children: list[OperationInfo] = field(default_factory=list)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end, once ended."""
-        if self.started_at is None or self.ended_at is None:
-            return None
-        return (self.ended_at - self.started_at).total_seconds()
-
-    def walk(self) -> list[OperationInfo]:
-        """This operation and every descendant, depth first."""
-        out = [self]
-        for child in self.children:
-            out.extend(child.walk())
-        return out
 
 
 def decode_error(data: bytes, error_serdes: SerDes) -> Exception:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..config import StepConfig, StepSemantics
@@ -28,10 +28,18 @@ _DEFAULT_CONFIG = StepConfig()
 _DEFAULT_STRATEGY = RetryPresets.default()
 
 
-async def call_body(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call a sync or async body: async on the loop, sync in a worker thread."""
+def call_body(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    """Call a sync or async body: async on the loop, sync in a worker thread.
+
+    An async body's own coroutine is returned, with no wrapper around it: every step
+    awaits one."""
     if is_async_callable(fn):
-        return await fn(*args)
+        body: Awaitable[Any] = fn(*args)
+        return body
+    return _in_thread(fn, *args)
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     result = await asyncio.to_thread(fn, *args)
     if inspect.isawaitable(result):  # e.g. a lambda that returns a coroutine
         result = await result
@@ -89,10 +97,7 @@ async def run_step(
                 if at_most_once:
                     await run.checkpoint(step.record(OperationStatus.STARTED))
                 step_ctx = StepContext(run.execution_id, op_id, step.attempt, run.logger)
-                if is_async_callable(fn):
-                    value = await fn(step_ctx)
-                else:
-                    value = await call_body(fn, step_ctx)
+                value = await call_body(fn, step_ctx)
                 data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
                 await run.checkpoint(
                     step.record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now())

@@ -132,7 +132,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
     if not commits:
         return outcomes
     state = _fence_state(conn, {jobs[i].fence.execution_id for i in commits})  # type: ignore[union-attr]
-    ops: list[tuple[Any, ...]] = []
+    ops: list[Checkpoint] = []
     finishes: list[tuple[Any, ...]] = []
     wake_parents: list[tuple[Any, ...]] = []
     suspends: list[tuple[Any, ...]] = []
@@ -170,7 +170,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
             else:  # pragma: no cover - the Mutation union is closed
                 raise TypeError(f"unknown mutation {m!r}")
     if ops:
-        _insert_rows(conn, _PUT_OPS, _OP_VALUES, ops)
+        _put_operations(conn, ops)
     if callbacks:
         conn.executemany(_PUT_CALLBACK, callbacks)
     if finishes:
@@ -182,10 +182,8 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
     return outcomes
 
 
-def _insert_rows(
-    conn: sqlite3.Connection, head: str, values: str, rows: Sequence[Sequence[Any]]
-) -> None:
-    """Insert `rows` with a few multi-row statements rather than one per row.
+def _put_operations(conn: sqlite3.Connection, rows: Sequence[Checkpoint]) -> None:
+    """Write `rows` with a few multi-row statements rather than one per row.
 
     Each statement is one step of the database engine, and the database thread takes
     the GIL back after every step; per row, that would stall it behind the event loop
@@ -194,15 +192,15 @@ def _insert_rows(
     for size in _ROWS_PER_STATEMENT:
         if total - done < size:
             continue
-        sql = _statement(head, values, size)
+        sql = _put_statement(size)
         while total - done >= size:
             conn.execute(sql, list(chain.from_iterable(rows[done : done + size])))
             done += size
 
 
 @functools.cache
-def _statement(head: str, values: str, rows: int) -> str:
-    return head + ",".join([values] * rows)
+def _put_statement(rows: int) -> str:
+    return _PUT_OPS + ",".join([_OP_VALUES] * rows)
 
 
 def _fence_state(conn: sqlite3.Connection, ids: set[str]) -> dict[str, tuple[int, str, str | None]]:

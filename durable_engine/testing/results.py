@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from ..models import ExecutionInfo, ExecutionStatus, OperationStatus, OperationType
-from ..views import OperationInfo
+from ..views import OperationInfo, OperationNode
 
 __all__ = ["OperationNotFound", "PendingCallback", "TestOperation", "TestResult"]
 
@@ -72,7 +72,7 @@ class _Lookup:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
-class TestOperation(_Lookup):
+class TestOperation(_Lookup, OperationNode):
     """One operation of an execution; timestamps are aware UTC datetimes on the test's clock.
 
     The getters (`get_step` ...) search this operation's descendants.
@@ -105,20 +105,6 @@ class TestOperation(_Lookup):
     def callback_id(self) -> str | None:
         """The id to answer a CALLBACK operation with."""
         return self.ref if self.type is OperationType.CALLBACK else None
-
-    @property
-    def duration(self) -> float | None:
-        """Virtual seconds from start to end, once ended."""
-        if self.started_at is None or self.ended_at is None:
-            return None
-        return (self.ended_at - self.started_at).total_seconds()
-
-    def walk(self) -> list[TestOperation]:
-        """This operation and every descendant, depth first in call order."""
-        out = [self]
-        for child in self.children:
-            out.extend(child.walk())
-        return out
 
     def _roots(self) -> Sequence[TestOperation]:
         return self.children
