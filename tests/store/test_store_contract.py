@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
@@ -111,6 +111,36 @@ async def test_concurrent_commits_share_transactions_and_fail_alone(store: Store
     assert all(r is None for i, r in enumerate(results) if i != 7)
     assert await store.load_operations("e7") == []
     assert len(await store.load_operations("e8")) == 1
+
+
+async def test_one_batch_holding_two_epochs_and_an_ending_of_one_execution(store: Store) -> None:
+    """Writes gathered into one transaction are still fenced one by one: a stale run's
+    write beside the current run's, and a write after the execution's end."""
+    import asyncio
+
+    await store.create_execution(new("e1"))  # epoch 1
+    await store.create_execution(new("e2"))
+    done = FinishExecution(status=ExecutionStatus.SUCCEEDED, result=b"x", error=None, ended_at=1.0)
+    await store.create_execution(new("e3"))
+
+    def put(execution_id: str, epoch: int, result: bytes) -> Awaitable[None]:
+        cp = step(execution_id, "1", OperationStatus.SUCCEEDED, result=result)
+        return store.commit(Fence(execution_id, epoch), [cp])
+
+    results = await asyncio.gather(
+        put("e1", 1, b"new"),  # the current epoch first, then a stale one
+        put("e1", 0, b"old"),
+        put("e3", 0, b"old"),  # and the other way round
+        put("e3", 1, b"new"),
+        store.commit(Fence("e2", 1), [done]),
+        put("e2", 1, b"late"),
+        return_exceptions=True,
+    )
+    assert [r is None for r in results] == [True, False, False, True, True, False]
+    assert all(isinstance(r, LeaseLost) for r in results if r is not None)
+    for execution_id in ("e1", "e3"):
+        assert [cp.result for cp in await store.load_operations(execution_id)] == [b"new"]
+    assert await store.load_operations("e2") == []
 
 
 async def test_many_checkpoints_in_one_batch_all_land_exactly(store: Store) -> None:
