@@ -26,11 +26,20 @@ __all__ = ["drive_until_deadline"]
 Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
 
 
-async def drive_until_deadline(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome:
-    """`drive` the run, unless or until its execution's timeout passes."""
+def drive_until_deadline(
+    run: ExecutionRun, fn: Workflow, input_value: Any
+) -> Awaitable[RunOutcome]:
+    """`drive` the run, unless or until its execution's timeout passes. (With no
+    timeout this is `drive` itself, with no coroutine around it.)"""
     timeout_at = run.record.timeout_at
     if timeout_at is None:
-        return await drive(run, fn, input_value)
+        return drive(run, fn, input_value)
+    return _drive_with_deadline(run, fn, input_value, timeout_at)
+
+
+async def _drive_with_deadline(
+    run: ExecutionRun, fn: Workflow, input_value: Any, timeout_at: float
+) -> RunOutcome:
     if run.now() >= timeout_at:
         return await _time_out(run, timeout_at)
     task = asyncio.create_task(drive(run, fn, input_value), name=f"drive-{run.execution_id}")

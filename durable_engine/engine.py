@@ -11,7 +11,7 @@ import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast, overload
@@ -133,7 +133,7 @@ class Engine:
         self._functions: dict[str, DurableFunction] = {}
         self._runs: dict[str, tuple[ExecutionRun | None, asyncio.Task[None]]] = {}
         self._waiters: dict[str, asyncio.Event] = {}
-        self._ended: dict[str, ExecutionRecord] = {}
+        self._ended: dict[str, tuple[ExecutionRecord, FinishExecution]] = {}
         """How executions ended here, kept for their waiters until they look."""
         self._scheduler: Scheduler | None = None
         self._open = False
@@ -395,7 +395,7 @@ class Engine:
                 event.clear()
                 ended = self._ended.pop(execution_id, None)
                 if ended is not None:
-                    return self._info(ended)
+                    return self._info(*ended)
                 if look:
                     info = await self.get_execution(execution_id)
                     if info.status.is_terminal:
@@ -433,7 +433,11 @@ class Engine:
         registered = self._functions.get(function)
         return (registered.serdes if registered else None) or self.serdes
 
-    def _info(self, record: ExecutionRecord) -> ExecutionInfo:
+    def _info(
+        self, record: ExecutionRecord, ending: FinishExecution | None = None
+    ) -> ExecutionInfo:
+        """What a user sees of `record`; of how it ended, if `ending` (just committed
+        here) says so."""
         codec = self._codec_for(record.function)
 
         def load(data: bytes | None) -> Any:
@@ -444,17 +448,18 @@ class Engine:
             except _serdes.SerDesError as exc:
                 return SerDesError(f"stored value cannot be read: {exc}")
 
-        error = None if record.error is None else decode_error(record.error, self._error_serdes)
+        end = record if ending is None else ending
+        error = None if end.error is None else decode_error(end.error, self._error_serdes)
         return ExecutionInfo(
             execution_id=record.execution_id,
             name=record.name,
             function=record.function,
-            status=record.status,
+            status=end.status,
             input=load(record.input),
-            result=load(record.result),
+            result=load(end.result),
             error=error,
             created_at=timestamp_to_datetime(record.created_at),  # type: ignore[arg-type]
-            ended_at=timestamp_to_datetime(record.ended_at),
+            ended_at=timestamp_to_datetime(end.ended_at),
             parent_id=record.parent_id,
         )
 
@@ -513,7 +518,7 @@ class Engine:
             # Hand it back, due in a second, rather than hold a lease that nothing here uses.
             with contextlib.suppress(Exception):
                 await self.store.commit(
-                    Fence(execution_id, record.epoch), [SuspendExecution(self.clock.now() + 1.0)]
+                    Fence(execution_id, record.epoch), SuspendExecution(self.clock.now() + 1.0)
                 )
         except Exception:
             self.logger.exception("execution %s failed inside the engine", execution_id)
@@ -523,15 +528,7 @@ class Engine:
             waiter = self._waiters.get(execution_id)
             if waiter is not None:
                 if ending is not None:  # what it committed: `wait_for` need not read it back
-                    self._ended[execution_id] = replace(
-                        record,
-                        status=ending.status,
-                        result=ending.result,
-                        error=ending.error,
-                        ended_at=ending.ended_at,
-                        owner=None,
-                        wake_at=None,
-                    )
+                    self._ended[execution_id] = (record, ending)
                 waiter.set()
             if record.parent_id is not None:  # the invoking execution may go on
                 parent = self.live_run(record.parent_id)

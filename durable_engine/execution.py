@@ -22,11 +22,15 @@ from .clock import Clock, TimerHandle
 from .errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_from_info
 from .journal import Journal, Mismatch
 from .models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
-from .store import Fence, FinishExecution, LeaseLost, Mutation, Store
+from .store import Fence, FinishExecution, LeaseLost, Mutation, Store, operation_of
 
 __all__ = ["Dropped", "ExecutionRun", "Limits", "RunHost", "Suspend"]
 
 _SETTLE_TICKS = 3
+
+# The serdes package's own codecs never read the context they are given, so a value
+# they code needs none made for it. (Exact types: a subclass may read it.)
+_CONTEXT_FREE = frozenset({_serdes.MsgpackSerDes, _serdes.JsonSerDes, _serdes.PassThroughSerDes})
 
 
 class Suspend(BaseException):
@@ -112,29 +116,28 @@ class ExecutionRun:
         """Refuse every later write of operation `op_id` and of everything under it."""
         self._closed.append(op_id)
 
-    def _is_closed(self, mutations: tuple[Mutation, ...]) -> bool:
-        for m in mutations:
-            if isinstance(m, Checkpoint):
-                op = m.op_id
-                if any(op == c or op.startswith(c + "/") for c in self._closed):
-                    return True
-        return False
+    def _is_closed(self, mutation: Mutation) -> bool:
+        written = operation_of(mutation)
+        if written is None:
+            return False
+        op = written.op_id
+        return any(op == c or op.startswith(c + "/") for c in self._closed)
 
-    async def checkpoint(self, *mutations: Mutation) -> None:
-        """Commit `mutations` under this run's lease; a refused write drops the run."""
-        if self._closed and self._is_closed(mutations):
+    async def checkpoint(self, mutation: Mutation) -> None:
+        """Commit `mutation` under this run's lease; a refused write drops the run."""
+        if self._closed and self._is_closed(mutation):
             raise asyncio.CancelledError("the batch this operation belongs to was decided")
         self._in_flight += 1
         try:
-            await self.store.commit(self.fence, mutations)
+            await self.store.commit(self.fence, mutation)
         except LeaseLost:
             raise Dropped(self.execution_id) from None
         finally:
             self._in_flight -= 1
             self._changed()
-        for m in mutations:
-            if isinstance(m, Checkpoint):
-                self.journal.record(m)
+        written = mutation if type(mutation) is Checkpoint else operation_of(mutation)
+        if written is not None:
+            self.journal.record(written)
 
     def begin_work(self) -> None:
         """Mark real work (a step body) in progress, so the run does not suspend."""
@@ -169,8 +172,9 @@ class ExecutionRun:
 
     def serialize(self, value: Any, codec: SerDes | None, op_id: str | None, what: str) -> bytes:
         codec = codec or self.serdes
+        ctx = None if type(codec) in _CONTEXT_FREE else SerDesContext(self.execution_id, op_id)
         try:
-            data = codec.serialize(value, SerDesContext(self.execution_id, op_id))
+            data = codec.serialize(value, ctx)
         except _serdes.SerDesError as exc:
             raise SerDesError(f"{what} cannot be serialized: {exc}") from exc
         if len(data) > self.limits.payload_limit:
@@ -190,8 +194,10 @@ class ExecutionRun:
     def deserialize(self, data: bytes | None, codec: SerDes | None, op_id: str | None) -> Any:
         if data is None:
             return None
+        codec = codec or self.serdes
+        ctx = None if type(codec) in _CONTEXT_FREE else SerDesContext(self.execution_id, op_id)
         try:
-            return (codec or self.serdes).deserialize(data, SerDesContext(self.execution_id, op_id))
+            return codec.deserialize(data, ctx)
         except _serdes.SerDesError as exc:
             raise SerDesError(f"stored value of operation {op_id} cannot be read: {exc}") from exc
 

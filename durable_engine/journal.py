@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .models import Checkpoint, OperationType
 
-__all__ = ["Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
+__all__ = ["EXECUTE", "Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,9 @@ class Mismatch:
 
 Outcome = Execute | Completed | Resume | Mismatch
 
+EXECUTE = Execute()
+"""The one `Execute` outcome (it carries nothing): a first run compares against it."""
+
 
 class Journal:
     """An execution's checkpoints, looked up by operation id as replay proceeds."""
@@ -84,7 +87,7 @@ class Journal:
         """What to do with operation `op_id`, asked for as `type_` named `name`."""
         cp = self._records.get(op_id)
         if cp is None:
-            return Execute()
+            return EXECUTE
         if cp.type is not type_ or cp.name != name:
             return Mismatch(op_id, cp.type, cp.name, type_, name)
         self._unvisited.discard(op_id)

@@ -142,14 +142,13 @@ async def create_callback(
         ref=callback_id,
     )
     await run.checkpoint(
-        put,
         PutCallback(
             callback_id=callback_id,
-            op_id=op_id,
+            operation=put,
             created_at=now,
             timeout_at=timeout_at,
             heartbeat_timeout=heartbeat,
-        ),
+        )
     )
     return Callback(run, op_id, callback_id, cfg.serdes)
 

@@ -14,6 +14,7 @@ from .base import (
     Store,
     SuspendExecution,
     WorkerInfo,
+    operation_of,
 )
 from .sqlite import SqliteStore
 
@@ -30,4 +31,5 @@ __all__ = [
     "Store",
     "SuspendExecution",
     "WorkerInfo",
+    "operation_of",
 ]

@@ -6,7 +6,7 @@ serialization happens before a value reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +24,7 @@ __all__ = [
     "Store",
     "SuspendExecution",
     "WorkerInfo",
+    "operation_of",
 ]
 
 
@@ -71,10 +72,11 @@ class SuspendExecution:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PutCallback:
-    """Create a pending callback of this execution."""
+    """Create a pending callback of this execution, with the operation that waits on it
+    (written in the same transaction)."""
 
     callback_id: str
-    op_id: str
+    operation: Checkpoint
     created_at: float
     timeout_at: float | None
     heartbeat_timeout: float | None
@@ -82,6 +84,15 @@ class PutCallback:
 
 Mutation = Checkpoint | FinishExecution | SuspendExecution | PutCallback
 """A write a checkpoint commit carries; a `Checkpoint` inserts or replaces its operation."""
+
+
+def operation_of(mutation: Mutation) -> Checkpoint | None:
+    """The operation row a mutation writes, if it writes one."""
+    if isinstance(mutation, Checkpoint):
+        return mutation
+    if isinstance(mutation, PutCallback):
+        return mutation.operation
+    return None
 
 
 class CallbackStatus:
@@ -141,8 +152,10 @@ class Store(Protocol):
         """Every checkpoint of an execution, in one query."""
         ...
 
-    async def commit(self, fence: Fence, mutations: Sequence[Mutation]) -> None:
-        """Apply `mutations` atomically if the fence holds, else raise `LeaseLost`."""
+    def commit(self, fence: Fence, mutation: Mutation) -> Awaitable[None]:
+        """Queue `mutation`, applied if the fence holds; awaiting the result waits for
+        the commit, or raises `LeaseLost`. (Not a coroutine: the write is queued when
+        this is called, and no coroutine is made for every checkpoint.)"""
         ...
 
     async def register_worker(self, worker: WorkerInfo, expires_at: float) -> None: ...

@@ -97,12 +97,12 @@ _FINISH = (
 
 @dataclass(slots=True)
 class Job:
-    """A queued write: either a checkpoint commit (fence + mutations) or a function."""
+    """A queued write: either a commit (a fence and a mutation) or a function."""
 
     future: asyncio.Future[Any] = field(repr=False)
     fn: Callable[[sqlite3.Connection], Any] | None = None
     fence: Fence | None = None
-    mutations: Sequence[Mutation] = ()
+    mutation: Mutation | None = None
 
 
 def row_to_checkpoint(row: Sequence[Any]) -> Checkpoint:
@@ -172,30 +172,31 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
         if current[0] != fence.epoch or current[1] in _TERMINAL:
             outcomes[i] = (False, LeaseLost(fence.execution_id))
             continue
-        for m in job.mutations:
-            if isinstance(m, Checkpoint):
-                ops.append(m)
-            elif isinstance(m, FinishExecution):
-                finishes.append((m.status.value, m.result, m.error, m.ended_at, fence.execution_id))
-                if current[2] is not None:  # it was invoked: its parent may go on
-                    wake_parents.append((m.ended_at, fence.execution_id))
-                state[fence.execution_id] = (fence.epoch, m.status.value, current[2])
-            elif isinstance(m, SuspendExecution):
-                suspends.append((m.wake_at, fence.execution_id))
-            elif isinstance(m, PutCallback):
-                callbacks.append(
-                    (
-                        m.callback_id,
-                        fence.execution_id,
-                        m.op_id,
-                        m.created_at,
-                        m.timeout_at,
-                        m.heartbeat_timeout,
-                        m.created_at,
-                    )
+        m = job.mutation
+        if isinstance(m, Checkpoint):
+            ops.append(m)
+        elif isinstance(m, FinishExecution):
+            finishes.append((m.status.value, m.result, m.error, m.ended_at, fence.execution_id))
+            if current[2] is not None:  # it was invoked: its parent may go on
+                wake_parents.append((m.ended_at, fence.execution_id))
+            state[fence.execution_id] = (fence.epoch, m.status.value, current[2])
+        elif isinstance(m, SuspendExecution):
+            suspends.append((m.wake_at, fence.execution_id))
+        elif isinstance(m, PutCallback):
+            ops.append(m.operation)
+            callbacks.append(
+                (
+                    m.callback_id,
+                    fence.execution_id,
+                    m.operation.op_id,
+                    m.created_at,
+                    m.timeout_at,
+                    m.heartbeat_timeout,
+                    m.created_at,
                 )
-            else:  # pragma: no cover - the Mutation union is closed
-                raise TypeError(f"unknown mutation {m!r}")
+            )
+        else:  # pragma: no cover - the Mutation union is closed
+            raise TypeError(f"unknown mutation {m!r}")
     if ops:
         _put_operations(conn, ops)
     if callbacks:

@@ -295,10 +295,10 @@ class SqliteStore:
 
         return await self._read(read)
 
-    async def commit(self, fence: Fence, mutations: Sequence[Mutation]) -> None:
+    def commit(self, fence: Fence, mutation: Mutation) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit(Job(future, None, fence, mutations))
-        await future
+        self._submit(Job(future, None, fence, mutation))
+        return future
 
     # -- workers and claims --------------------------------------------------
 

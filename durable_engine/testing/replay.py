@@ -21,7 +21,7 @@ from ..errors import ErrorInfo, ExecutionNotFound, NonDeterministicError, error_
 from ..execution import ExecutionRun, Suspend
 from ..journal import Completed, Execute, Journal, Outcome, Resume
 from ..models import Checkpoint, ExecutionStatus, OperationType
-from ..store import Mutation, Store
+from ..store import Mutation, Store, operation_of
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -75,14 +75,15 @@ class _ReplayRun(ExecutionRun):
 
     journal: _ReplayJournal
 
-    async def checkpoint(self, *mutations: Mutation) -> None:
-        for m in mutations:
-            if isinstance(m, Checkpoint):
-                recorded = self.journal.get(m.op_id)
-                if recorded is not None and recorded.status is m.status:
-                    continue  # an outcome rebuilt on replay (e.g. a large child result)
-                self.journal.stop(m.op_id)
-            self.journal.stop(f"({type(m).__name__})")  # a callback, suspension or ending
+    async def checkpoint(self, mutation: Mutation) -> None:
+        written = operation_of(mutation)
+        if written is not None:
+            recorded = self.journal.get(written.op_id)
+            if recorded is None or recorded.status is not written.status:
+                self.journal.stop(written.op_id)
+            if written is mutation:
+                return  # an outcome rebuilt on replay (e.g. a large child result)
+        self.journal.stop(f"({type(mutation).__name__})")  # a callback, suspension or ending
 
     async def block(self, op_id: str, wake_at: float | None) -> None:
         self.journal.stop(op_id)

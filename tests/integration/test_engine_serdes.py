@@ -128,3 +128,49 @@ async def test_a_first_run_returns_what_replay_reads_back(db_path: Path) -> None
     async with engine:
         assert await engine.run("shout") == ["HELLO", "hello"]
     assert seen == [("HELLO", "hello"), ("HELLO", "hello")]  # first run, then the replay
+
+
+class Recording(serdes.MsgpackSerDes):
+    """Codes like msgpack, and remembers the context of every value it is given (a value
+    coded outside a run, such as a start's input, comes with none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.contexts: list[tuple[str, str | None, str | None]] = []
+
+    def _seen(self, kind: str, ctx: serdes.SerDesContext | None) -> None:
+        self.contexts.append(
+            (kind, *((ctx.execution_id, ctx.operation_id) if ctx else (None,) * 2))
+        )
+
+    def serialize(self, value: object, ctx: serdes.SerDesContext | None = None) -> bytes:
+        self._seen("serialize", ctx)
+        return super().serialize(value, ctx)
+
+    def deserialize(self, data: bytes, ctx: serdes.SerDesContext | None = None) -> object:
+        self._seen("deserialize", ctx)
+        return super().deserialize(data, ctx)
+
+
+async def test_a_codec_is_told_which_execution_and_operation_a_value_belongs_to(
+    db_path: Path,
+) -> None:
+    engine_codec, step_codec = Recording(), Recording()
+    engine = Engine(db_path, serdes=engine_codec, in_memory_wait=0)
+
+    @engine.durable_function(name="flow")
+    async def flow(ctx: DurableContext, _: None) -> str:
+        first = await ctx.step(lambda s: "a", name="first")
+        second = await ctx.step(lambda s: "b", name="second", config=StepConfig(serdes=step_codec))
+        await ctx.wait(0.05, name="pause")  # suspends: the rest is a replay
+        return first + second
+
+    async with engine:
+        handle = await engine.start("flow")
+        assert await handle.result() == "ab"
+    eid = handle.execution_id
+    assert ("serialize", eid, "1") in engine_codec.contexts
+    assert ("deserialize", eid, "1") in engine_codec.contexts  # the replay reads it back
+    assert ("serialize", eid, None) in engine_codec.contexts  # the execution's result
+    # written, read back on the first run (this codec promises no exact types), replayed
+    assert step_codec.contexts == [("serialize", eid, "2")] + [("deserialize", eid, "2")] * 2

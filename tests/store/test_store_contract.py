@@ -70,9 +70,9 @@ async def test_create_get_and_deduplicate_by_name(store: Store) -> None:
 async def test_checkpoints_round_trip_in_one_load(store: Store) -> None:
     await store.create_execution(new("e1"))
     fence = Fence("e1", 1)
-    await store.commit(fence, [step("e1", "1", OperationStatus.STARTED, attempt=1)])
-    await store.commit(fence, [step("e1", "1", OperationStatus.SUCCEEDED, result=b"r", attempt=1)])
-    await store.commit(fence, [step("e1", "2", OperationStatus.PENDING, attempt=2, wake_at=5.0)])
+    await store.commit(fence, step("e1", "1", OperationStatus.STARTED, attempt=1))
+    await store.commit(fence, step("e1", "1", OperationStatus.SUCCEEDED, result=b"r", attempt=1))
+    await store.commit(fence, step("e1", "2", OperationStatus.PENDING, attempt=2, wake_at=5.0))
     ops = {cp.op_id: cp for cp in await store.load_operations("e1")}
     assert ops["1"].status is OperationStatus.SUCCEEDED and ops["1"].result == b"r"
     assert ops["2"].attempt == 2 and ops["2"].wake_at == 5.0
@@ -81,13 +81,13 @@ async def test_checkpoints_round_trip_in_one_load(store: Store) -> None:
 async def test_a_stale_epoch_or_an_ended_execution_refuses_writes(store: Store) -> None:
     await store.create_execution(new("e1"))
     with pytest.raises(LeaseLost):
-        await store.commit(Fence("e1", 2), [step("e1", "1", OperationStatus.SUCCEEDED)])
+        await store.commit(Fence("e1", 2), step("e1", "1", OperationStatus.SUCCEEDED))
     with pytest.raises(LeaseLost):
-        await store.commit(Fence("missing", 1), [])
+        await store.commit(Fence("missing", 1), step("missing", "1", OperationStatus.SUCCEEDED))
     done = FinishExecution(status=ExecutionStatus.SUCCEEDED, result=b"x", error=None, ended_at=1.0)
-    await store.commit(Fence("e1", 1), [done])
+    await store.commit(Fence("e1", 1), done)
     with pytest.raises(LeaseLost):
-        await store.commit(Fence("e1", 1), [step("e1", "9", OperationStatus.SUCCEEDED)])
+        await store.commit(Fence("e1", 1), step("e1", "9", OperationStatus.SUCCEEDED))
     assert await store.load_operations("e1") == []
     record = await store.get_execution("e1")
     assert (
@@ -102,7 +102,7 @@ async def test_concurrent_commits_share_transactions_and_fail_alone(store: Store
         await store.create_execution(new(f"e{i}"))
     writes = [
         store.commit(
-            Fence(f"e{i}", 1 if i != 7 else 99), [step(f"e{i}", "1", OperationStatus.SUCCEEDED)]
+            Fence(f"e{i}", 1 if i != 7 else 99), step(f"e{i}", "1", OperationStatus.SUCCEEDED)
         )
         for i in range(50)
     ]
@@ -125,14 +125,14 @@ async def test_one_batch_holding_two_epochs_and_an_ending_of_one_execution(store
 
     def put(execution_id: str, epoch: int, result: bytes) -> Awaitable[None]:
         cp = step(execution_id, "1", OperationStatus.SUCCEEDED, result=result)
-        return store.commit(Fence(execution_id, epoch), [cp])
+        return store.commit(Fence(execution_id, epoch), cp)
 
     results = await asyncio.gather(
         put("e1", 1, b"new"),  # the current epoch first, then a stale one
         put("e1", 0, b"old"),
         put("e3", 0, b"old"),  # and the other way round
         put("e3", 1, b"new"),
-        store.commit(Fence("e2", 1), [done]),
+        store.commit(Fence("e2", 1), done),
         put("e2", 1, b"late"),
         return_exceptions=True,
     )
@@ -156,14 +156,11 @@ async def test_many_checkpoints_in_one_batch_all_land_exactly(store: Store) -> N
         for i in range(17)
         for op in range(1, 11)
     }
-    by_execution = [[cp for (x, _), cp in written.items() if x == f"e{i}"] for i in range(17)]
-    await asyncio.gather(
-        *(store.commit(Fence(f"e{i}", 1), ops) for i, ops in enumerate(by_execution))
-    )
+    await asyncio.gather(*(store.commit(Fence(x, 1), cp) for (x, _), cp in written.items()))
     loaded = [cp for i in range(17) for cp in await store.load_operations(f"e{i}")]
     assert {(cp.execution_id, cp.op_id): cp for cp in loaded} == written
     replaced = step("e3", "4", OperationStatus.FAILED, error=b"e", attempt=2)
-    await store.commit(Fence("e3", 1), [replaced])
+    await store.commit(Fence("e3", 1), replaced)
     assert replaced in await store.load_operations("e3")
     assert len(await store.load_operations("e3")) == 10
 
@@ -177,9 +174,9 @@ async def test_claim_takes_due_and_abandoned_executions_and_bumps_the_epoch(stor
         WorkerInfo(worker_id="w2", host="h", pid=2, started_at=now), now + 600
     )
     await store.create_execution(new("due"))
-    await store.commit(Fence("due", 1), [SuspendExecution(wake_at=now - 1)])
+    await store.commit(Fence("due", 1), SuspendExecution(wake_at=now - 1))
     await store.create_execution(new("later"))
-    await store.commit(Fence("later", 1), [SuspendExecution(wake_at=now + 3600)])
+    await store.commit(Fence("later", 1), SuspendExecution(wake_at=now + 3600))
     await store.create_execution(new("held"))  # owned by live w1
     await store.create_execution(new("orphan", owner="dead-worker"))
     assert await store.next_wake_at(["flow"]) == pytest.approx(now - 1)
@@ -191,7 +188,7 @@ async def test_claim_takes_due_and_abandoned_executions_and_bumps_the_epoch(stor
     taken = await store.claim("w3", ["flow"], now, 10, lease_now=now + 120)
     assert [r.execution_id for r in taken] == ["held"]
     with pytest.raises(LeaseLost):
-        await store.commit(Fence("held", 1), [])
+        await store.commit(Fence("held", 1), SuspendExecution(wake_at=now))
 
 
 async def test_renew_reports_a_worker_given_up(store: Store) -> None:
