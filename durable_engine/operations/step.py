@@ -27,6 +27,12 @@ __all__ = ["call_body", "run_step"]
 _DEFAULT_CONFIG = StepConfig()
 _DEFAULT_STRATEGY = RetryPresets.default()
 
+# Members read once: on Python 3.11 every `SomeEnum.MEMBER` lookup passes through the
+# enum metaclass's `__getattr__` hook, a few hundred nanoseconds paid on every step.
+_STEP = OperationType.STEP
+_SUCCEEDED = OperationStatus.SUCCEEDED
+_AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
+
 
 def call_body(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
     """Call a sync or async body: async on the loop, sync in a worker thread.
@@ -65,7 +71,7 @@ async def run_step(
     step = _Step(run, op_id, parent_id, name)
     pending_error: BaseException | None = None
 
-    outcome = run.journal.resolve(op_id, OperationType.STEP, name)
+    outcome = run.journal.resolve(op_id, _STEP, name)
     if outcome is not EXECUTE:  # a first run goes straight on
         match outcome:
             case Mismatch() as mismatch:
@@ -87,7 +93,7 @@ async def run_step(
                 )
 
     strategy = cfg.retry_strategy or _DEFAULT_STRATEGY
-    at_most_once = cfg.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
+    at_most_once = cfg.step_semantics is _AT_MOST_ONCE
     while True:
         if pending_error is None:
             if step.started_at is None:
@@ -99,9 +105,7 @@ async def run_step(
                 step_ctx = StepContext(run.execution_id, op_id, step.attempt, run.logger)
                 value = await call_body(fn, step_ctx)
                 data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
-                await run.checkpoint(
-                    step.record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now())
-                )
+                await run.checkpoint(step.record(_SUCCEEDED, result=data, ended_at=run.now()))
                 return run.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 info = _step_failure(exc)
@@ -151,7 +155,7 @@ class _Step:
             self.run.execution_id,
             self.op_id,
             self.parent_id,
-            OperationType.STEP,
+            _STEP,
             self.name,
             status,
             self.attempt,
