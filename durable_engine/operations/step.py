@@ -32,6 +32,7 @@ _DEFAULT_STRATEGY = RetryPresets.default()
 _STEP = OperationType.STEP
 _SUCCEEDED = OperationStatus.SUCCEEDED
 _AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
+_new_tuple = tuple.__new__
 
 
 def call_body(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
@@ -151,19 +152,25 @@ class _Step:
         ended_at: float | None = None,
         wake_at: float | None = None,
     ) -> Checkpoint:
-        return Checkpoint(
-            self.run.execution_id,
-            self.op_id,
-            self.parent_id,
-            _STEP,
-            self.name,
-            status,
-            self.attempt,
-            result,
-            error,
-            self.started_at,
-            ended_at,
-            wake_at,
+        # Built as the tuple it is: Checkpoint's own __new__ is Python code, and every
+        # step makes one of these.
+        return _new_tuple(
+            Checkpoint,
+            (
+                self.run.execution_id,
+                self.op_id,
+                self.parent_id,
+                _STEP,
+                self.name,
+                status,
+                self.attempt,
+                result,
+                error,
+                self.started_at,
+                ended_at,
+                wake_at,
+                None,
+            ),
         )
 
     async def fail(self, info: ErrorInfo) -> None:

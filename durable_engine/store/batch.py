@@ -15,9 +15,8 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import StoreError
 from ..models import Checkpoint, ExecutionStatus, OperationStatus, OperationType
@@ -95,11 +94,12 @@ _FINISH = (
 )
 
 
-@dataclass(slots=True)
-class Job:
-    """A queued write: either a commit (a fence and a mutation) or a function."""
+class Job(NamedTuple):
+    """A queued write: either a commit (a fence and a mutation) or a function.
 
-    future: asyncio.Future[Any] = field(repr=False)
+    A tuple, so that a checkpoint's job can be made without Python code running."""
+
+    future: asyncio.Future[Any]
     fn: Callable[[sqlite3.Connection], Any] | None = None
     fence: Fence | None = None
     mutation: Mutation | None = None

@@ -35,6 +35,7 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+_new_tuple = tuple.__new__
 _EXEC_COLUMNS = (
     "execution_id, name, function, status, input, result, error, parent_id, "
     "created_at, ended_at, wake_at, timeout_at, owner, epoch"
@@ -297,7 +298,7 @@ class SqliteStore:
 
     def commit(self, fence: Fence, mutation: Mutation) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit(Job(future, None, fence, mutation))
+        self._submit(_new_tuple(Job, (future, None, fence, mutation)))
         return future
 
     # -- workers and claims --------------------------------------------------
