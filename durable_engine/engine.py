@@ -132,7 +132,8 @@ class Engine:
         self._error_serdes = _serdes.MsgpackSerDes()
         self._functions: dict[str, DurableFunction] = {}
         self._runs: dict[str, tuple[ExecutionRun | None, asyncio.Task[None]]] = {}
-        self._waiters: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, asyncio.Future[None]] = {}
+        """What waiters for an execution await: resolved when they should look again."""
         self._ended: dict[str, tuple[ExecutionRecord, FinishExecution]] = {}
         """How executions ended here, kept for their waiters until they look."""
         self._scheduler: Scheduler | None = None
@@ -237,8 +238,8 @@ class Engine:
         with contextlib.suppress(StoreError):
             await self.store.remove_worker(self.worker_id, self.clock.now())
         await self.store.close()
-        for event in self._waiters.values():
-            event.set()
+        for execution_id in list(self._waiters):
+            self._wake_waiters(execution_id)
 
     def retarget(self, path: str | os.PathLike[str]) -> None:
         """Use another database file (before opening), e.g. from a worker's --db."""
@@ -269,9 +270,7 @@ class Engine:
         entry = self._runs.get(execution_id)
         if entry is not None:
             entry[1].cancel()
-        waiter = self._waiters.get(execution_id)
-        if waiter is not None:
-            waiter.set()
+        self._wake_waiters(execution_id)
 
     async def check_database(self) -> dict[str, object]:
         """Integrity and schema version of the database file."""
@@ -386,13 +385,14 @@ class Engine:
     async def wait_for(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; return its info."""
         self._require_open()
-        event = self._waiters.setdefault(execution_id, asyncio.Event())
-        # Running here: its end sets `event` and leaves how it ended, so the first look
-        # can wait for that. Any later wake-up (a stop, another process) reads the row.
+        # Running here: its end wakes the waiters and leaves how it ended, so the first
+        # look can wait for that. Any later wake-up (a stop, another process) reads the row.
         look = execution_id not in self._runs
         try:
             while True:
-                event.clear()
+                woken = self._waiters.get(execution_id)
+                if woken is None or woken.done():  # waiters share one until it is resolved
+                    woken = self._waiters[execution_id] = asyncio.get_running_loop().create_future()
                 ended = self._ended.pop(execution_id, None)
                 if ended is not None:
                     return self._info(*ended)
@@ -403,7 +403,7 @@ class Engine:
                 look = True
                 if not self._open:
                     raise RuntimeError("the engine closed before the execution ended")
-                await event.wait()
+                await woken
         finally:
             self._waiters.pop(execution_id, None)
             self._ended.pop(execution_id, None)
@@ -525,11 +525,10 @@ class Engine:
         finally:
             if self._runs.get(execution_id, (None, None))[1] is asyncio.current_task():
                 self._runs.pop(execution_id, None)
-            waiter = self._waiters.get(execution_id)
-            if waiter is not None:
+            if execution_id in self._waiters:
                 if ending is not None:  # what it committed: `wait_for` need not read it back
                     self._ended[execution_id] = (record, ending)
-                waiter.set()
+                self._wake_waiters(execution_id)
             if record.parent_id is not None:  # the invoking execution may go on
                 parent = self.live_run(record.parent_id)
                 if parent is not None:
@@ -602,11 +601,16 @@ class Engine:
 
     def external_change(self) -> None:
         """Another process committed: whoever waits for an execution looks again."""
-        for event in self._waiters.values():
-            event.set()
+        for execution_id in list(self._waiters):
+            self._wake_waiters(execution_id)
         for run, _ in self._runs.values():
             if run is not None:
                 run.wake_external()
+
+    def _wake_waiters(self, execution_id: str) -> None:
+        woken = self._waiters.get(execution_id)
+        if woken is not None and not woken.done():
+            woken.set_result(None)
 
     def live_run(self, execution_id: str) -> ExecutionRun | None:
         entry = self._runs.get(execution_id)

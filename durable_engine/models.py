@@ -95,9 +95,12 @@ class Checkpoint(NamedTuple):
     """What the operation points at: a callback id, an invoked execution's id."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ExecutionRecord:
-    """One execution as stored; `input`, `result` and `error` are serialized bytes."""
+    """One execution as stored; `input`, `result` and `error` are serialized bytes.
+
+    Read-only by convention, not frozen: a frozen dataclass sets each of its fields
+    through `object.__setattr__`, and one of these is made for every execution."""
 
     execution_id: str
     name: str | None

@@ -40,8 +40,10 @@ class Fence:
     epoch: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class NewExecution:
+    """An execution to create (read-only by convention, not frozen: see ExecutionRecord)."""
+
     execution_id: str
     name: str | None
     function: str
@@ -53,9 +55,10 @@ class NewExecution:
     timeout_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FinishExecution:
-    """End the execution with a terminal status and release it."""
+    """End the execution with a terminal status and release it (read-only by convention,
+    not frozen: see ExecutionRecord)."""
 
     status: ExecutionStatus
     result: bytes | None

@@ -269,6 +269,22 @@ async def test_a_waiter_gets_exactly_what_the_database_holds(engine: Engine) -> 
         ]
 
 
+async def test_several_waiters_for_one_execution_all_get_its_result(engine: Engine) -> None:
+    @engine.durable_function
+    async def slow(ctx: DurableContext, n: int) -> int:
+        await ctx.wait(0.05, name="pause")
+        return await ctx.step(lambda s: n * 2, name="double")
+
+    async with engine:
+        handle = await engine.start(slow, 21)
+        results = await asyncio.gather(
+            handle.result(),
+            handle.result(),
+            engine.wait_for(handle.execution_id),
+        )
+        assert results[:2] == [42, 42] and results[2].result == 42
+
+
 async def test_recorded_values_are_identical_on_replay(engine: Engine) -> None:
     values: list[tuple[datetime, float, uuid.UUID]] = []
 
