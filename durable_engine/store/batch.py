@@ -88,6 +88,7 @@ _FENCE_QUERY = (
     + ", ".join(f"'{s}'" for s in sorted(_TERMINAL))
     + ")"
 )
+_FENCE_ONE = "SELECT epoch, status, parent_id FROM executions WHERE execution_id = ?"
 _FINISH = (
     "UPDATE executions SET status = ?, result = ?, error = ?, ended_at = ?, "
     "owner = NULL, wake_at = NULL WHERE execution_id = ?"
@@ -244,6 +245,10 @@ def _fence_state(
     for fence in fences:
         if wanted.setdefault(fence.execution_id, fence.epoch) != fence.epoch:
             wanted[fence.execution_id] = -1  # two runs' fences: read it back, check each
+    if len(wanted) == 1:  # one execution writing alone: read its row directly
+        [(only, _)] = wanted.items()
+        row = conn.execute(_FENCE_ONE, (only,)).fetchone()
+        return {only: (None, None, None) if row is None else row}
     rows = conn.execute(_FENCE_QUERY, (json.dumps(wanted),)).fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
