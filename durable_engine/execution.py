@@ -135,7 +135,7 @@ class ExecutionRun:
         finally:
             self._in_flight -= 1
             self._changed()
-        written = mutation if type(mutation) is Checkpoint else operation_of(mutation)
+        written = operation_of(mutation)
         if written is not None:
             self.journal.record(written)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .models import Checkpoint, OperationType
 
-__all__ = ["EXECUTE", "Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
+__all__ = ["Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +54,8 @@ class Mismatch:
 
 Outcome = Execute | Completed | Resume | Mismatch
 
-EXECUTE = Execute()
-"""The one `Execute` outcome (it carries nothing): a first run compares against it."""
+_EXECUTE = Execute()
+"""The one `Execute` outcome (it carries nothing): no object is made per new operation."""
 
 
 class Journal:
@@ -87,7 +87,7 @@ class Journal:
         """What to do with operation `op_id`, asked for as `type_` named `name`."""
         cp = self._records.get(op_id)
         if cp is None:
-            return EXECUTE
+            return _EXECUTE
         if cp.type is not type_ or cp.name != name:
             return Mismatch(op_id, cp.type, cp.name, type_, name)
         self._unvisited.discard(op_id)

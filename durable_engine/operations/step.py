@@ -18,7 +18,7 @@ from ..errors import (
     error_info,
 )
 from ..execution import ExecutionRun
-from ..journal import EXECUTE, Completed, Mismatch, Resume
+from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import Checkpoint, OperationStatus, OperationType
 from ..retry import RetryPresets
 
@@ -72,26 +72,26 @@ async def run_step(
     step = _Step(run, op_id, parent_id, name)
     pending_error: BaseException | None = None
 
-    outcome = run.journal.resolve(op_id, _STEP, name)
-    if outcome is not EXECUTE:  # a first run goes straight on
-        match outcome:
-            case Mismatch() as mismatch:
-                raise run.nondeterminism(mismatch)
-            case Completed(cp):
-                return run.outcome(cp, codec)
-            case Resume(cp) if cp.status is OperationStatus.PENDING:
-                step.started_at = cp.started_at
-                await run.block(op_id, cp.wake_at)
-                step.attempt = cp.attempt + 1
-            case Resume(cp):
-                # An at-most-once attempt started and never finished: the process died.
-                step.started_at = cp.started_at
-                step.attempt = cp.attempt
-                pending_error = StepInterruptedError(
-                    f"step {name or op_id} attempt {cp.attempt} was interrupted before its "
-                    "outcome was recorded",
-                    error_type="StepInterruptedError",
-                )
+    match run.journal.resolve(op_id, _STEP, name):
+        case Execute():  # first, so a first run pays one check
+            pass
+        case Mismatch() as mismatch:
+            raise run.nondeterminism(mismatch)
+        case Completed(cp):
+            return run.outcome(cp, codec)
+        case Resume(cp) if cp.status is OperationStatus.PENDING:
+            step.started_at = cp.started_at
+            await run.block(op_id, cp.wake_at)
+            step.attempt = cp.attempt + 1
+        case Resume(cp):
+            # An at-most-once attempt started and never finished: the process died.
+            step.started_at = cp.started_at
+            step.attempt = cp.attempt
+            pending_error = StepInterruptedError(
+                f"step {name or op_id} attempt {cp.attempt} was interrupted before its "
+                "outcome was recorded",
+                error_type="StepInterruptedError",
+            )
 
     strategy = cfg.retry_strategy or _DEFAULT_STRATEGY
     at_most_once = cfg.step_semantics is _AT_MOST_ONCE

@@ -169,18 +169,19 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
         job = jobs[i]
         fence = job.fence
         assert fence is not None
-        current = state.get(fence.execution_id, (fence.epoch, "RUNNING", None))
-        if current[0] != fence.epoch or current[1] in _TERMINAL:
+        current = state.get(fence.execution_id)  # None: live at this epoch, no parent
+        if current is not None and (current[0] != fence.epoch or current[1] in _TERMINAL):
             outcomes[i] = (False, LeaseLost(fence.execution_id))
             continue
+        parent = None if current is None else current[2]
         m = job.mutation
         if isinstance(m, Checkpoint):
             ops.append(m)
         elif isinstance(m, FinishExecution):
             finishes.append((m.status.value, m.result, m.error, m.ended_at, fence.execution_id))
-            if current[2] is not None:  # it was invoked: its parent may go on
+            if parent is not None:  # it was invoked: its parent may go on
                 wake_parents.append((m.ended_at, fence.execution_id))
-            state[fence.execution_id] = (fence.epoch, m.status.value, current[2])
+            state[fence.execution_id] = (fence.epoch, m.status.value, parent)
         elif isinstance(m, SuspendExecution):
             suspends.append((m.wake_at, fence.execution_id))
         elif isinstance(m, PutCallback):
