@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -92,6 +92,8 @@ class ExecutionRun:
         self.serdes = serdes
         self.error_serdes = error_serdes
         self.clock = clock
+        self.now: Callable[[], float] = clock.now
+        """The clock's time (seconds since the epoch)."""
         self.limits = limits
         self.logger = logger
         self.suspend_wake_at: float | None = None
@@ -134,7 +136,8 @@ class ExecutionRun:
             raise Dropped(self.execution_id) from None
         finally:
             self._in_flight -= 1
-            self._changed()
+            if self._blocked:
+                self._changed()
         written = operation_of(mutation)
         if written is not None:
             self.journal.record(written)
@@ -145,7 +148,8 @@ class ExecutionRun:
 
     def end_work(self) -> None:
         self._in_flight -= 1
-        self._changed()
+        if self._blocked:
+            self._changed()
 
     def put(
         self,
@@ -239,9 +243,6 @@ class ExecutionRun:
     def replaying(self) -> bool:
         return self.journal.replaying
 
-    def now(self) -> float:
-        return self.clock.now()
-
     # -- blocking and suspension -----------------------------------------------
 
     async def block(self, op_id: str, wake_at: float | None) -> None:
@@ -304,8 +305,13 @@ class ExecutionRun:
                 blocked.timer.cancel()
 
     def _changed(self) -> None:
+        """Something that bears on suspension changed; while an operation is blocked,
+        look again once the loop settles. (With nothing blocked there is nothing to
+        look at: a later `block` counts as a change itself.)"""
+        if not self._blocked:
+            return
         self._generation += 1
-        if self._blocked and not self._check_scheduled:
+        if not self._check_scheduled:
             self._check_scheduled = True
             asyncio.get_running_loop().call_soon(self._check, self._generation, 0)
 

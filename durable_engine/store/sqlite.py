@@ -132,7 +132,7 @@ class SqliteStore:
     async def close(self) -> None:
         if self._writer_task is not None:
             self._closing = True
-            self._signal()
+            self._wake_writer()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer_task
             self._writer_task = None
@@ -146,15 +146,18 @@ class SqliteStore:
 
     # -- the writer --------------------------------------------------------
 
-    def _submit(self, job: Job) -> None:
+    def _queue(self, job: Job) -> None:
         if self._writer_task is None or self._closing:
             raise StoreError("the store is not open")
         self._pending.append(job)
-        self._signal()
+        if self._wakeup is not None:
+            self._wake_writer()
 
-    def _signal(self) -> None:
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+    def _wake_writer(self) -> None:
+        """Wake the writer task if it sleeps (once: it clears `_wakeup` as it wakes)."""
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     async def _write_loop(self) -> None:
         assert self._writer is not None
@@ -177,16 +180,17 @@ class SqliteStore:
                         job.future.set_exception(error)
                 continue
             for job, (ok, value) in zip(jobs, outcomes, strict=True):
-                if job.future.done():
+                future = job.future
+                if future.done():
                     continue
                 if ok:
-                    job.future.set_result(value)
+                    future.set_result(value)
                 else:
-                    job.future.set_exception(_store_error(value))
+                    future.set_exception(_store_error(value))
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._submit(Job(future, fn))
+        self._queue(Job(future, fn))
         return await future
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -298,7 +302,7 @@ class SqliteStore:
 
     def commit(self, fence: Fence, mutation: Mutation) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit(_new_tuple(Job, (future, None, fence, mutation)))
+        self._queue(_new_tuple(Job, (future, None, fence, mutation)))
         return future
 
     # -- workers and claims --------------------------------------------------
