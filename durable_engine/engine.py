@@ -39,7 +39,15 @@ from .executor import RunOutcome
 from .journal import Journal
 from .models import ExecutionInfo, ExecutionRecord, ExecutionStatus, timestamp_to_datetime
 from .scheduler import Scheduler, new_worker_id
-from .store import Fence, FinishExecution, NewExecution, SqliteStore, Store, SuspendExecution
+from .store import (
+    Fence,
+    FinishExecution,
+    LeaseLost,
+    NewExecution,
+    SqliteStore,
+    Store,
+    SuspendExecution,
+)
 from .views import OperationInfo, build_operation_tree, decode_error
 
 __all__ = ["DurableFunction", "Engine", "ExecutionHandle"]
@@ -87,10 +95,7 @@ class ExecutionHandle:
 
     async def result(self) -> Any:
         """Wait for the execution to end; return its result or raise its error."""
-        info = await self._engine.wait_for(self.execution_id)
-        if info.status is ExecutionStatus.SUCCEEDED:
-            return info.result
-        raise info.error
+        return await self._engine._result(self.execution_id)
 
 
 class Engine:
@@ -384,6 +389,14 @@ class Engine:
 
     async def wait_for(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; return its info."""
+        return self._info(*await self._wait_ended(execution_id))
+
+    async def _wait_ended(
+        self, execution_id: str
+    ) -> tuple[ExecutionRecord, FinishExecution | None]:
+        """The execution's record once it has ended, with the ending a run here committed
+        (then the record is as it was when the run began), or None (then the record was
+        read after the end)."""
         self._require_open()
         # Running here: its end wakes the waiters and leaves how it ended, so the first
         # look can wait for that. Any later wake-up (a stop, another process) reads the row.
@@ -395,11 +408,13 @@ class Engine:
                     woken = self._waiters[execution_id] = asyncio.get_running_loop().create_future()
                 ended = self._ended.pop(execution_id, None)
                 if ended is not None:
-                    return self._info(*ended)
+                    return ended
                 if look:
-                    info = await self.get_execution(execution_id)
-                    if info.status.is_terminal:
-                        return info
+                    record = await self.store.get_execution(execution_id)
+                    if record is None:
+                        raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+                    if record.status.is_terminal:
+                        return record, None
                 look = True
                 if not self._open:
                     raise RuntimeError("the engine closed before the execution ended")
@@ -407,6 +422,14 @@ class Engine:
         finally:
             self._waiters.pop(execution_id, None)
             self._ended.pop(execution_id, None)
+
+    async def _result(self, execution_id: str) -> Any:
+        """Wait until the execution ends; return its result or raise its error."""
+        record, ending = await self._wait_ended(execution_id)
+        end = record if ending is None else ending
+        if end.status is ExecutionStatus.SUCCEEDED:
+            return self._load(self._codec_for(record.function), end.result)
+        raise self._info(record, ending).error
 
     def new_run(
         self,
@@ -439,15 +462,6 @@ class Engine:
         """What a user sees of `record`; of how it ended, if `ending` (just committed
         here) says so."""
         codec = self._codec_for(record.function)
-
-        def load(data: bytes | None) -> Any:
-            if data is None:
-                return None
-            try:
-                return codec.deserialize(data)
-            except _serdes.SerDesError as exc:
-                return SerDesError(f"stored value cannot be read: {exc}")
-
         end = record if ending is None else ending
         error = None if end.error is None else decode_error(end.error, self._error_serdes)
         return ExecutionInfo(
@@ -455,13 +469,24 @@ class Engine:
             name=record.name,
             function=record.function,
             status=end.status,
-            input=load(record.input),
-            result=load(end.result),
+            input=self._load(codec, record.input),
+            result=self._load(codec, end.result),
             error=error,
             created_at=timestamp_to_datetime(record.created_at),  # type: ignore[arg-type]
             ended_at=timestamp_to_datetime(end.ended_at),
             parent_id=record.parent_id,
         )
+
+    @staticmethod
+    def _load(codec: SerDes, data: bytes | None) -> Any:
+        """A stored value as the user sees it; a SerDesError in its place if it cannot
+        be read."""
+        if data is None:
+            return None
+        try:
+            return codec.deserialize(data)
+        except _serdes.SerDesError as exc:
+            return SerDesError(f"stored value cannot be read: {exc}")
 
     # -- running executions (called by the scheduler) ----------------------------------
 
@@ -516,7 +541,7 @@ class Engine:
         except StoreError as exc:
             self.logger.error("execution %s stopped on a database error: %s", execution_id, exc)
             # Hand it back, due in a second, rather than hold a lease that nothing here uses.
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, LeaseLost):
                 await self.store.commit(
                     Fence(execution_id, record.epoch), SuspendExecution(self.clock.now() + 1.0)
                 )

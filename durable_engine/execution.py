@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,9 +22,9 @@ from .clock import Clock, TimerHandle
 from .errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_from_info
 from .journal import Journal, Mismatch
 from .models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
-from .store import Fence, FinishExecution, LeaseLost, Mutation, Store, operation_of
+from .store import Fence, FinishExecution, Mutation, Store, operation_of
 
-__all__ = ["Dropped", "ExecutionRun", "Limits", "RunHost", "Suspend"]
+__all__ = ["ExecutionRun", "Limits", "RunHost", "Suspend"]
 
 _SETTLE_TICKS = 3
 
@@ -35,10 +35,6 @@ _CONTEXT_FREE = frozenset({_serdes.MsgpackSerDes, _serdes.JsonSerDes, _serdes.Pa
 
 class Suspend(BaseException):
     """Unwinds a blocked execution; user code's `except Exception` cannot swallow it."""
-
-
-class Dropped(BaseException):
-    """The lease was lost or the execution ended elsewhere: stop without writing."""
 
 
 class RunHost(Protocol):
@@ -126,21 +122,28 @@ class ExecutionRun:
         return any(op == c or op.startswith(c + "/") for c in self._closed)
 
     async def checkpoint(self, mutation: Mutation) -> None:
-        """Commit `mutation` under this run's lease; a refused write drops the run."""
-        if self._closed and self._is_closed(mutation):
-            raise asyncio.CancelledError("the batch this operation belongs to was decided")
+        """Commit `mutation` under this run's lease. A refused write raises LeaseLost,
+        which ends the run."""
         self._in_flight += 1
         try:
-            await self.store.commit(self.fence, mutation)
-        except LeaseLost:
-            raise Dropped(self.execution_id) from None
+            await self.write(mutation)
         finally:
             self._in_flight -= 1
             if self._blocked:
                 self._changed()
+
+    def write(self, mutation: Mutation) -> Awaitable[None]:
+        """Queue `mutation` under this run's lease; the awaitable is its commit.
+
+        `checkpoint` without a coroutine around it, for a caller that counts as working
+        (`begin_work`) until the write is done, so the run cannot suspend meanwhile: a
+        step's body and its outcome are one piece of work."""
+        if self._closed and self._is_closed(mutation):
+            raise asyncio.CancelledError("the batch this operation belongs to was decided")
         written = operation_of(mutation)
         if written is not None:
             self.journal.record(written)
+        return self.store.commit(self.fence, mutation)
 
     def begin_work(self) -> None:
         """Mark real work (a step body) in progress, so the run does not suspend."""

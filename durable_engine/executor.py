@@ -8,9 +8,9 @@ from typing import Any
 
 from .context import DurableContext
 from .errors import NonDeterministicError, PayloadTooLarge, SerDesError, error_info
-from .execution import Dropped, ExecutionRun, Suspend
+from .execution import ExecutionRun, Suspend
 from .models import ExecutionStatus
-from .store import FinishExecution, SuspendExecution
+from .store import FinishExecution, LeaseLost, SuspendExecution
 
 __all__ = ["RunOutcome", "drive"]
 
@@ -45,7 +45,7 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
             return await _finish_failed(run, exc)
         await _finish(run, ExecutionStatus.SUCCEEDED, data, None)
         return RunOutcome.SUCCEEDED
-    except Dropped:
+    except LeaseLost:
         return RunOutcome.DROPPED
     finally:
         run.close()

@@ -11,10 +11,10 @@ from serdes import SerDes
 
 from ..config import Duration, RetryStrategy, StepConfig, to_seconds
 from ..errors import CallbackTimeoutError, ErrorInfo
-from ..execution import Dropped, ExecutionRun
+from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import Checkpoint, OperationStatus, OperationType
-from ..store import LeaseLost, PutCallback
+from ..store import PutCallback
 from .step import call_body
 
 if TYPE_CHECKING:
@@ -90,12 +90,9 @@ async def _refresh(run: ExecutionRun, cp: Checkpoint) -> Checkpoint:
                 error_type="CallbackTimeoutError",
                 message=f"callback {cp.name or cp.op_id} timed out",
             )
-            try:
-                fresh: Checkpoint | None = await run.store.time_out_callback(
-                    run.fence, cp.ref or "", cp.op_id, run.now(), run.encode_error(info)
-                )
-            except LeaseLost:
-                raise Dropped(run.execution_id) from None
+            fresh: Checkpoint | None = await run.store.time_out_callback(
+                run.fence, cp.ref or "", cp.op_id, run.now(), run.encode_error(info)
+            )
         else:
             fresh = await run.store.load_operation(run.execution_id, cp.op_id)
     finally:

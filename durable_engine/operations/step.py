@@ -101,12 +101,15 @@ async def run_step(
                 step.started_at = run.now()
             run.begin_work()
             try:
+                # The attempt is work from its first write to its last: `write`, with
+                # no coroutine around it, is enough.
                 if at_most_once:
-                    await run.checkpoint(step.record(OperationStatus.STARTED))
-                step_ctx = StepContext(run.execution_id, op_id, step.attempt, run.logger)
-                value = await call_body(fn, step_ctx)
+                    await run.write(step.record(OperationStatus.STARTED))
+                value = await call_body(
+                    fn, StepContext(run.execution_id, op_id, step.attempt, run.logger)
+                )
                 data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
-                await run.checkpoint(step.record(_SUCCEEDED, result=data, ended_at=run.now()))
+                await run.write(step.record(_SUCCEEDED, result=data, ended_at=run.now()))
                 return run.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 info = _step_failure(exc)

@@ -28,8 +28,11 @@ __all__ = [
 ]
 
 
-class LeaseLost(Exception):
-    """A write was refused: the execution's epoch changed or it already ended."""
+class LeaseLost(BaseException):
+    """A write was refused: the execution's epoch changed or it already ended.
+
+    A BaseException, like cancellation: it unwinds the run that made the write, and
+    workflow code's `except Exception` does not swallow it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,11 @@ _EXEC_COLUMNS = (
     "created_at, ended_at, wake_at, timeout_at, owner, epoch"
 )
 
+_INSERT_EXECUTION = (
+    f"INSERT INTO executions ({_EXEC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT DO NOTHING"
+)
+
 
 def _execution(row: Sequence[Any], taken_from: str | None = None) -> ExecutionRecord:
     return ExecutionRecord(
@@ -225,13 +230,12 @@ class SqliteStore:
 
         def job(conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
             inserted = conn.execute(
-                f"INSERT INTO executions ({_EXEC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT DO NOTHING",
+                _INSERT_EXECUTION,
                 (
                     record.execution_id,
                     record.name,
                     record.function,
-                    record.status.value,
+                    record.status,
                     record.input,
                     None,
                     None,

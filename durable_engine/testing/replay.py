@@ -11,6 +11,7 @@ different result or error type than the execution ended with.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -75,14 +76,16 @@ class _ReplayRun(ExecutionRun):
 
     journal: _ReplayJournal
 
-    async def checkpoint(self, mutation: Mutation) -> None:
+    def write(self, mutation: Mutation) -> Awaitable[None]:
         written = operation_of(mutation)
         if written is not None:
             recorded = self.journal.get(written.op_id)
             if recorded is None or recorded.status is not written.status:
                 self.journal.stop(written.op_id)
-            if written is mutation:
-                return  # an outcome rebuilt on replay (e.g. a large child result)
+            if written is mutation:  # an outcome rebuilt on replay (e.g. a large child result)
+                done = asyncio.get_running_loop().create_future()
+                done.set_result(None)
+                return done
         self.journal.stop(f"({type(mutation).__name__})")  # a callback, suspension or ending
 
     async def block(self, op_id: str, wake_at: float | None) -> None:

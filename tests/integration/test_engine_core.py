@@ -33,7 +33,7 @@ from durable_engine import (
     StepError,
     durable_step,
 )
-from tests.conftest import Effects, wait_for_status
+from tests.conftest import Effects, until, wait_for_status
 
 
 async def test_sync_and_async_steps_return_checkpointed_results(engine: Engine) -> None:
@@ -513,6 +513,55 @@ async def test_work_of_a_worker_whose_lease_expired_is_taken_over(
         record = await engine.store.get_execution("abandoned")
         assert record is not None and record.epoch == 2  # claimed once more, fenced anew
     assert effects.lines() == ["ran"]
+
+
+async def test_a_refused_step_write_ends_the_run_past_the_workflows_except_exception(
+    db_path: Path, effects: Effects, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another worker took the execution while a step's body ran: the step's outcome is
+    not written, and the workflow's own `except Exception` does not see the refusal."""
+    import sqlite3
+
+    engine = Engine(db_path, in_memory_wait=0)
+
+    def body(s: StepContext) -> int:
+        effects.record("body")
+        conn = sqlite3.connect(db_path)  # a takeover: the lease's epoch moves on
+        with conn:
+            conn.execute("UPDATE executions SET epoch = epoch + 1")
+        conn.close()
+        return 1
+
+    @engine.durable_function(name="flow")
+    async def flow(ctx: DurableContext, _: None) -> str:
+        try:
+            await ctx.step(body, name="work")
+        except Exception:
+            effects.record("caught")
+        effects.record("after")
+        return "done"
+
+    caplog.set_level(logging.INFO, logger="durable_engine")
+    async with engine:
+        handle = await engine.start("flow")
+        await until(lambda: any(r.getMessage().startswith("lease_lost") for r in caplog.records))
+    assert effects.lines() == ["body"]
+    # Unfinished (released when the engine closed, for the next claim); the step's
+    # outcome never landed.
+    assert _rows(db_path, "SELECT execution_id, status, epoch FROM executions") == [
+        (handle.execution_id, "SUSPENDED", 2)
+    ]
+    assert _rows(db_path, "SELECT COUNT(*) FROM operations") == [(0,)]
+
+
+def _rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 async def test_a_child_result_over_the_payload_limit_is_rebuilt_on_replay(

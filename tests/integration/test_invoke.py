@@ -20,9 +20,8 @@ from durable_engine import (
     RetryPresets,
     StepConfig,
 )
-from durable_engine.execution import Dropped
 from durable_engine.models import ExecutionRecord
-from durable_engine.store import NewExecution, SqliteStore
+from durable_engine.store import LeaseLost, NewExecution, SqliteStore
 from tests.conftest import Effects, until
 
 
@@ -154,7 +153,7 @@ class _DiesAroundChildCreation(SqliteStore):
         self.fired = True
         if self.after:
             await super().create_execution(new)
-        raise Dropped(new.parent_id)  # unwinds the parent without another write
+        raise LeaseLost(new.parent_id)  # unwinds the parent without another write
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["before-child", "after-child"])
