@@ -520,11 +520,11 @@ class Engine:
         execution_id = record.execution_id
         outcome = RunOutcome.DROPPED
         ending: FinishExecution | None = None
+        me = asyncio.current_task()
         try:
             function = self._functions[record.function]
             checkpoints = () if fresh else await self.store.load_operations(execution_id)
             run = self.new_run(record, Journal(checkpoints))
-            me = asyncio.current_task()
             if me is not None and self._runs.get(execution_id, (None, None))[1] is me:
                 self._runs[execution_id] = (run, me)
             input_value = run.deserialize(record.input, run.serdes, None)
@@ -533,7 +533,7 @@ class Engine:
             # A suspended execution is due at its timeout at the latest (the store clamps).
             wakes = [t for t in (run.suspend_wake_at, record.timeout_at) if t is not None]
             wake_at = min(wakes, default=None)
-            run_ended(self.logger, execution_id, outcome.value, wake_at)
+            run_ended(self.logger, execution_id, outcome, wake_at)
             if outcome is RunOutcome.SUSPENDED and self._scheduler is not None:
                 self._scheduler.wake_at(wake_at)
                 if run.woken_while_suspending:  # e.g. a callback resolved as it suspended
@@ -548,7 +548,7 @@ class Engine:
         except Exception:
             self.logger.exception("execution %s failed inside the engine", execution_id)
         finally:
-            if self._runs.get(execution_id, (None, None))[1] is asyncio.current_task():
+            if self._runs.get(execution_id, (None, None))[1] is me:
                 self._runs.pop(execution_id, None)
             if execution_id in self._waiters:
                 if ending is not None:  # what it committed: `wait_for` need not read it back

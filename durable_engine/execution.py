@@ -140,7 +140,7 @@ class ExecutionRun:
         step's body and its outcome are one piece of work."""
         if self._closed and self._is_closed(mutation):
             raise asyncio.CancelledError("the batch this operation belongs to was decided")
-        written = operation_of(mutation)
+        written = mutation if type(mutation) is Checkpoint else operation_of(mutation)
         if written is not None:
             self.journal.record(written)
         return self.store.commit(self.fence, mutation)

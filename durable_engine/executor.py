@@ -17,7 +17,7 @@ __all__ = ["RunOutcome", "drive"]
 Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
 
 
-class RunOutcome(enum.Enum):
+class RunOutcome(enum.StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     SUSPENDED = "SUSPENDED"

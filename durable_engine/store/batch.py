@@ -178,7 +178,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
         if isinstance(m, Checkpoint):
             ops.append(m)
         elif isinstance(m, FinishExecution):
-            finishes.append((m.status.value, m.result, m.error, m.ended_at, fence.execution_id))
+            finishes.append((m.status, m.result, m.error, m.ended_at, fence.execution_id))
             if parent is not None:  # it was invoked: its parent may go on
                 wake_parents.append((m.ended_at, fence.execution_id))
             state[fence.execution_id] = (fence.epoch, m.status.value, parent)
