@@ -135,7 +135,7 @@ def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, A
     try:
         try:
             outcomes = _fast(conn, jobs)
-        except Exception:
+        except (Exception, LeaseLost):  # a job's own failure: LeaseLost is a BaseException
             conn.execute("ROLLBACK")
             _begin(conn)
             outcomes = _one_by_one(conn, jobs)
@@ -269,7 +269,7 @@ def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, A
                 value = None
             conn.execute("RELEASE job")
             outcomes.append((True, value))
-        except Exception as exc:
+        except (Exception, LeaseLost) as exc:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             outcomes.append((False, exc))

@@ -191,6 +191,26 @@ async def test_claim_takes_due_and_abandoned_executions_and_bumps_the_epoch(stor
         await store.commit(Fence("held", 1), SuspendExecution(wake_at=now))
 
 
+async def test_a_refused_time_out_fails_alone_and_the_writer_goes_on(store: Store) -> None:
+    """A stale fence refused inside a write function, beside a good commit in the same
+    transaction: only that caller sees LeaseLost, and later writes still land."""
+    import asyncio
+
+    await store.create_execution(new("e1"))
+    await store.create_execution(new("e2"))
+    results = await asyncio.gather(
+        store.time_out_execution(Fence("e1", 0), 1.0, b"late"),
+        store.commit(Fence("e2", 1), step("e2", "1", OperationStatus.SUCCEEDED)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], LeaseLost) and results[1] is None
+    await store.commit(Fence("e1", 1), step("e1", "1", OperationStatus.SUCCEEDED))
+    assert [cp.op_id for cp in await store.load_operations("e1")] == ["1"]
+    assert [cp.op_id for cp in await store.load_operations("e2")] == ["1"]
+    record = await store.get_execution("e1")
+    assert record is not None and record.status is ExecutionStatus.RUNNING
+
+
 async def test_renew_reports_a_worker_given_up(store: Store) -> None:
     now = time.time()
     await store.register_worker(
