@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import StoreError
 from ..models import Checkpoint, ExecutionStatus, OperationStatus, OperationType
@@ -95,15 +95,11 @@ _FINISH = (
 )
 
 
-class Job(NamedTuple):
-    """A queued write: either a commit (a fence and a mutation) or a function.
-
-    A tuple, so that a checkpoint's job can be made without Python code running."""
-
-    future: asyncio.Future[Any]
-    fn: Callable[[sqlite3.Connection], Any] | None = None
-    fence: Fence | None = None
-    mutation: Mutation | None = None
+Job = tuple[
+    asyncio.Future[Any], Callable[[sqlite3.Connection], Any] | None, Fence | None, Mutation | None
+]
+"""A queued write `(future, fn, fence, mutation)`: a function to run (`fn`), or a commit
+(`fence` and `mutation`). A plain tuple: made and unpacked without Python code running."""
 
 
 def row_to_checkpoint(row: Sequence[Any]) -> Checkpoint:
@@ -152,29 +148,27 @@ def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, A
 def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = [(True, None)] * len(jobs)
     commits: list[int] = []
-    for i, job in enumerate(jobs):
-        if job.fn is not None:
-            outcomes[i] = (True, job.fn(conn))
+    for i, (_, fn, _, _) in enumerate(jobs):
+        if fn is not None:
+            outcomes[i] = (True, fn(conn))
         else:
             commits.append(i)
     if not commits:
         return outcomes
-    state = _fence_state(conn, [jobs[i].fence for i in commits])  # type: ignore[misc]
+    state = _fence_state(conn, [jobs[i][2] for i in commits])  # type: ignore[misc]
     ops: list[Checkpoint] = []
     finishes: list[tuple[Any, ...]] = []
     wake_parents: list[tuple[Any, ...]] = []
     suspends: list[tuple[Any, ...]] = []
     callbacks: list[tuple[Any, ...]] = []
     for i in commits:
-        job = jobs[i]
-        fence = job.fence
+        _, _, fence, m = jobs[i]
         assert fence is not None
         current = state.get(fence.execution_id)  # None: live at this epoch, no parent
         if current is not None and (current[0] != fence.epoch or current[1] in _TERMINAL):
             outcomes[i] = (False, LeaseLost(fence.execution_id))
             continue
         parent = None if current is None else current[2]
-        m = job.mutation
         if isinstance(m, Checkpoint):
             ops.append(m)
         elif isinstance(m, FinishExecution):
@@ -259,10 +253,9 @@ def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, A
     for job in jobs:
         conn.execute("SAVEPOINT job")
         try:
-            if job.fn is not None:
-                value = job.fn(conn)
+            if job[1] is not None:
+                value = job[1](conn)
             else:
-                assert job.fence is not None
                 value = _fast(conn, [job])[0]
                 if not value[0]:
                     raise value[1]

@@ -35,7 +35,6 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
-_new_tuple = tuple.__new__
 _EXEC_COLUMNS = (
     "execution_id, name, function, status, input, result, error, parent_id, "
     "created_at, ended_at, wake_at, timeout_at, owner, epoch"
@@ -180,12 +179,11 @@ class SqliteStore:
                 outcomes = await _on_thread(writer, apply_batch, jobs)
             except Exception as exc:
                 error = exc if isinstance(exc, StoreError) else StoreError(f"write failed: {exc}")
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(error)
+                for future, _, _, _ in jobs:
+                    if not future.done():
+                        future.set_exception(error)
                 continue
-            for job, (ok, value) in zip(jobs, outcomes, strict=True):
-                future = job.future
+            for (future, _, _, _), (ok, value) in zip(jobs, outcomes, strict=True):
                 if future.done():
                     continue
                 if ok:
@@ -195,7 +193,7 @@ class SqliteStore:
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue(Job(future, fn))
+        self._queue((future, fn, None, None))
         return await future
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -306,7 +304,7 @@ class SqliteStore:
 
     def commit(self, fence: Fence, mutation: Mutation) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue(_new_tuple(Job, (future, None, fence, mutation)))
+        self._queue((future, None, fence, mutation))
         return future
 
     # -- workers and claims --------------------------------------------------
