@@ -95,7 +95,8 @@ class ExecutionHandle:
 
     async def result(self) -> Any:
         """Wait for the execution to end; return its result or raise its error."""
-        return await self._engine._result(self.execution_id)
+        engine = self._engine
+        return engine._outcome(*await engine._wait_ended(self.execution_id))
 
 
 class Engine:
@@ -423,9 +424,9 @@ class Engine:
             self._waiters.pop(execution_id, None)
             self._ended.pop(execution_id, None)
 
-    async def _result(self, execution_id: str) -> Any:
-        """Wait until the execution ends; return its result or raise its error."""
-        record, ending = await self._wait_ended(execution_id)
+    def _outcome(self, record: ExecutionRecord, ending: FinishExecution | None) -> Any:
+        """An ended execution's result, or raise its error (what `_info` would give,
+        without reading its input and timestamps)."""
         end = record if ending is None else ending
         if end.status is ExecutionStatus.SUCCEEDED:
             return self._load(self._codec_for(record.function), end.result)

@@ -83,6 +83,10 @@ class Scheduler:
         self._timer_at: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._claiming = True
+        self._membership = asyncio.Lock()
+        """Held by a claim, and by the heartbeat while it renews this worker's row or
+        rejoins: a claim made between dropping everything and releasing it would be
+        released at once, with its run still going."""
         self._info = WorkerInfo(
             worker_id=worker_id, host=socket.gethostname(), pid=os.getpid(), started_at=time.time()
         )
@@ -140,12 +144,17 @@ class Scheduler:
                 if names and self._claiming:
                     capacity = self.host.capacity()
                     if capacity > 0:
-                        claimed = await self.store.claim(
-                            self.worker_id, names, self.clock.now(), capacity, lease_now=time.time()
-                        )
-                        for record in claimed:
-                            self._log_claim(record)
-                            self.host.launch(record)
+                        async with self._membership:
+                            claimed = await self.store.claim(
+                                self.worker_id,
+                                names,
+                                self.clock.now(),
+                                capacity,
+                                lease_now=time.time(),
+                            )
+                            for record in claimed:
+                                self._log_claim(record)
+                                self.host.launch(record)
                     nxt = await self.store.next_wake_at(names)
                     self._disarm()
                     if nxt is not None:
@@ -176,22 +185,27 @@ class Scheduler:
         while True:
             await asyncio.sleep(interval)
             try:
-                alive = await self.store.renew_worker(self.worker_id, time.time() + self.lease)
-                if not alive:
-                    emit(
-                        self.logger,
-                        "worker_lease_lost",
-                        logging.WARNING,
-                        worker=self.worker_id,
-                        reason="paused past its lease: dropping its executions",
-                    )
-                    self.host.drop_all()
-                    # Release what no one has taken over yet, so it does not wait on us.
-                    await self.store.remove_worker(self.worker_id, self.clock.now())
-                    await self.store.register_worker(self._info, time.time() + self.lease)
+                async with self._membership:
+                    await self._renew()
                 await self._reap_dead_local_workers()
             except StoreError as exc:
                 self.logger.warning("heartbeat failed: %s", exc)
+
+    async def _renew(self) -> None:
+        """Extend this worker's lease; if it was given up meanwhile, rejoin empty-handed."""
+        if await self.store.renew_worker(self.worker_id, time.time() + self.lease):
+            return
+        emit(
+            self.logger,
+            "worker_lease_lost",
+            logging.WARNING,
+            worker=self.worker_id,
+            reason="paused past its lease: dropping its executions",
+        )
+        self.host.drop_all()
+        # Release what no one has taken over yet, so it does not wait on us.
+        await self.store.remove_worker(self.worker_id, self.clock.now())
+        await self.store.register_worker(self._info, time.time() + self.lease)
 
     def _log_claim(self, record: ExecutionRecord) -> None:
         emit(
