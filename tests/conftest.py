@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -28,6 +29,15 @@ class Effects:
 
     def count(self, line: str) -> int:
         return self.lines().count(line)
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    """The rows `sql` reads from the database file `db`, on a connection of its own."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 async def until(condition: Callable[[], bool]) -> None:

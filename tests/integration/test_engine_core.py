@@ -33,7 +33,7 @@ from durable_engine import (
     StepError,
     durable_step,
 )
-from tests.conftest import Effects, until, wait_for_status
+from tests.conftest import Effects, rows, until, wait_for_status
 
 
 async def test_sync_and_async_steps_return_checkpointed_results(engine: Engine) -> None:
@@ -548,20 +548,10 @@ async def test_a_refused_step_write_ends_the_run_past_the_workflows_except_excep
     assert effects.lines() == ["body"]
     # Unfinished (released when the engine closed, for the next claim); the step's
     # outcome never landed.
-    assert _rows(db_path, "SELECT execution_id, status, epoch FROM executions") == [
+    assert rows(db_path, "SELECT execution_id, status, epoch FROM executions") == [
         (handle.execution_id, "SUSPENDED", 2)
     ]
-    assert _rows(db_path, "SELECT COUNT(*) FROM operations") == [(0,)]
-
-
-def _rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
-    import sqlite3
-
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+    assert rows(db_path, "SELECT COUNT(*) FROM operations") == [(0,)]
 
 
 async def test_a_child_result_over_the_payload_limit_is_rebuilt_on_replay(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,15 +19,7 @@ from durable_engine import (
     ExecutionStopped,
     ExecutionTimedOut,
 )
-from tests.conftest import Effects, until, wait_for_status
-
-
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+from tests.conftest import Effects, rows, until, wait_for_status
 
 
 def register(engine: Engine, effects: Effects) -> None:
