@@ -48,7 +48,7 @@ from .store import (
     Store,
     SuspendExecution,
 )
-from .views import OperationInfo, build_operation_tree, decode_error
+from .views import OperationInfo, build_operation_tree, decode_error, load_value
 
 __all__ = ["DurableFunction", "Engine", "ExecutionHandle"]
 
@@ -360,10 +360,14 @@ class Engine:
     # -- reading executions ----------------------------------------------------------
 
     async def get_execution(self, execution_id: str) -> ExecutionInfo:
+        return self._info(await self._record(execution_id))
+
+    async def _record(self, execution_id: str) -> ExecutionRecord:
+        """The execution's stored record; ExecutionNotFound if there is none."""
         record = await self.store.get_execution(execution_id)
         if record is None:
             raise ExecutionNotFound(f"no execution with id {execution_id!r}")
-        return self._info(record)
+        return record
 
     async def list_executions(
         self,
@@ -381,9 +385,7 @@ class Engine:
 
     async def get_operations(self, execution_id: str) -> list[OperationInfo]:
         """The execution's operations as a tree (top-level operations, each with children)."""
-        record = await self.store.get_execution(execution_id)
-        if record is None:
-            raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+        record = await self._record(execution_id)
         codec = self._codec_for(record.function)
         checkpoints = await self.store.load_operations(execution_id)
         return build_operation_tree(checkpoints, codec, self._error_serdes)
@@ -411,9 +413,7 @@ class Engine:
                 if ended is not None:
                     return ended
                 if look:
-                    record = await self.store.get_execution(execution_id)
-                    if record is None:
-                        raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+                    record = await self._record(execution_id)
                     if record.status.is_terminal:
                         return record, None
                 look = True
@@ -429,7 +429,7 @@ class Engine:
         without reading its input and timestamps)."""
         end = record if ending is None else ending
         if end.status is ExecutionStatus.SUCCEEDED:
-            return self._load(self._codec_for(record.function), end.result)
+            return load_value(self._codec_for(record.function), end.result)
         raise self._info(record, ending).error
 
     def new_run(
@@ -470,24 +470,13 @@ class Engine:
             name=record.name,
             function=record.function,
             status=end.status,
-            input=self._load(codec, record.input),
-            result=self._load(codec, end.result),
+            input=load_value(codec, record.input),
+            result=load_value(codec, end.result),
             error=error,
             created_at=timestamp_to_datetime(record.created_at),  # type: ignore[arg-type]
             ended_at=timestamp_to_datetime(end.ended_at),
             parent_id=record.parent_id,
         )
-
-    @staticmethod
-    def _load(codec: SerDes, data: bytes | None) -> Any:
-        """A stored value as the user sees it; a SerDesError in its place if it cannot
-        be read."""
-        if data is None:
-            return None
-        try:
-            return codec.deserialize(data)
-        except _serdes.SerDesError as exc:
-            return SerDesError(f"stored value cannot be read: {exc}")
 
     # -- running executions (called by the scheduler) ----------------------------------
 

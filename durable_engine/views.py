@@ -13,7 +13,7 @@ from serdes import SerDes
 from .errors import ErrorInfo, SerDesError, error_from_info
 from .models import Checkpoint, OperationStatus, OperationType, timestamp_to_datetime
 
-__all__ = ["OperationInfo", "OperationNode", "build_operation_tree", "decode_error"]
+__all__ = ["OperationInfo", "OperationNode", "build_operation_tree", "decode_error", "load_value"]
 
 
 class OperationNode:
@@ -59,6 +59,16 @@ class OperationInfo(OperationNode):
     children: list[OperationInfo] = field(default_factory=list)
 
 
+def load_value(codec: SerDes, data: bytes | None) -> Any:
+    """A stored value as a user sees it; a SerDesError in its place if it cannot be read."""
+    if data is None:
+        return None
+    try:
+        return codec.deserialize(data)
+    except _serdes.SerDesError as exc:
+        return SerDesError(f"stored value cannot be read: {exc}")
+
+
 def decode_error(data: bytes, error_serdes: SerDes) -> Exception:
     try:
         return error_from_info(ErrorInfo.from_dict(error_serdes.deserialize(data)))
@@ -76,12 +86,6 @@ def build_operation_tree(
     """Top-level operations in call order, each holding its children in call order."""
     nodes: dict[str, OperationInfo] = {}
     for cp in sorted(checkpoints, key=lambda c: _sort_key(c.op_id)):
-        result: Any = None
-        if cp.result is not None:
-            try:
-                result = codec.deserialize(cp.result)
-            except _serdes.SerDesError as exc:
-                result = SerDesError(f"stored value cannot be read: {exc}")
         error = None if cp.error is None else decode_error(cp.error, error_serdes)
         nodes[cp.op_id] = OperationInfo(
             operation_id=cp.op_id,
@@ -90,7 +94,7 @@ def build_operation_tree(
             type=cp.type,
             status=cp.status,
             attempt=cp.attempt,
-            result=result,
+            result=load_value(codec, cp.result),
             error=error,
             started_at=timestamp_to_datetime(cp.started_at),
             ended_at=timestamp_to_datetime(cp.ended_at),

@@ -158,7 +158,8 @@ class SqliteStore:
             self._wake_writer()
 
     def _wake_writer(self) -> None:
-        """Wake the writer task if it sleeps (once: it clears `_wakeup` as it wakes)."""
+        """Wake the writer task if it sleeps. The future is dropped as it is set, so
+        later writes in the same loop turn see no sleeper and pass by."""
         wakeup, self._wakeup = self._wakeup, None
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)

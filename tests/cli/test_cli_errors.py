@@ -37,14 +37,20 @@ def app_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_requests_that_fail_exit_1_with_one_line(app_dir: Path) -> None:
-    done = cli(app_dir, "start", "approve", "--app", "app:engine").stdout.strip()
+def waiting_on_its_callback(app_dir: Path) -> str:
+    """Start `approve` and run a worker until it suspends on its callback; its id."""
+    execution_id = cli(app_dir, "start", "approve", "--app", "app:engine").stdout.strip()
     proc = worker(app_dir)
     try:
-        wait_status(app_dir, done, "SUSPENDED")  # its callback exists now
+        wait_status(app_dir, execution_id, "SUSPENDED")  # its callback exists now
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+    return execution_id
+
+
+def test_requests_that_fail_exit_1_with_one_line(app_dir: Path) -> None:
+    done = waiting_on_its_callback(app_dir)
     cli(app_dir, "stop", done, "--db", "app.db")
     cases = [
         (["show", "nope", "--db", "app.db"], "error: ExecutionNotFound"),
@@ -79,13 +85,7 @@ def test_requests_that_fail_exit_1_with_one_line(app_dir: Path) -> None:
 
 
 def test_answering_a_resolved_callback_again_exits_1_and_changes_nothing(app_dir: Path) -> None:
-    waiting = cli(app_dir, "start", "approve", "--app", "app:engine").stdout.strip()
-    proc = worker(app_dir)
-    try:
-        wait_status(app_dir, waiting, "SUSPENDED")  # its callback exists now
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+    waiting_on_its_callback(app_dir)
     cid = callback_id(app_dir)
     cli(app_dir, "callback", "succeed", cid, "--result", '"yes"', "--db", "app.db")
     for args in (["succeed", cid, "--result", '"no"'], ["fail", cid], ["heartbeat", cid]):
