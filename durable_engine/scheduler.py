@@ -94,8 +94,13 @@ class Scheduler:
     async def start(self) -> None:
         await self.store.register_worker(self._info, time.time() + self.lease)
         await self._reap_dead_local_workers()
+        # The first claim is made before the engine counts as open: work a crash left
+        # behind is running again by then, and this claim does not queue behind the
+        # caller's first writes.
+        version = await self.store.data_version()
+        await self._claim_due()
         self._tasks = [
-            asyncio.create_task(self._claim_loop(), name="durable-claims"),
+            asyncio.create_task(self._claim_loop(version), name="durable-claims"),
             asyncio.create_task(self._heartbeat_loop(), name="durable-heartbeat"),
         ]
 
@@ -134,33 +139,35 @@ class Scheduler:
         self._timer = None
         self._timer_at = None
 
-    async def _claim_loop(self) -> None:
-        last_version = await self.store.data_version()
+    async def _claim_due(self) -> None:
+        """Claim and launch due executions, then arm the timer for the next one due."""
+        self._poke.clear()
+        names = self.host.function_names()
+        try:
+            if names and self._claiming:
+                capacity = self.host.capacity()
+                if capacity > 0:
+                    async with self._membership:
+                        claimed = await self.store.claim(
+                            self.worker_id,
+                            names,
+                            self.clock.now(),
+                            capacity,
+                            lease_now=time.time(),
+                        )
+                        for record in claimed:
+                            self._log_claim(record)
+                            self.host.launch(record)
+                nxt = await self.store.next_wake_at(names)
+                self._disarm()
+                if nxt is not None:
+                    self._arm(nxt)
+        except StoreError as exc:
+            self.logger.warning("claiming work failed: %s", exc)
+
+    async def _claim_loop(self, last_version: int) -> None:
         sweep_every = max(self.lease / 3, 0.05)
         while True:
-            self._poke.clear()
-            names = self.host.function_names()
-            try:
-                if names and self._claiming:
-                    capacity = self.host.capacity()
-                    if capacity > 0:
-                        async with self._membership:
-                            claimed = await self.store.claim(
-                                self.worker_id,
-                                names,
-                                self.clock.now(),
-                                capacity,
-                                lease_now=time.time(),
-                            )
-                            for record in claimed:
-                                self._log_claim(record)
-                                self.host.launch(record)
-                    nxt = await self.store.next_wake_at(names)
-                    self._disarm()
-                    if nxt is not None:
-                        self._arm(nxt)
-            except StoreError as exc:
-                self.logger.warning("claiming work failed: %s", exc)
             # Sleep until poked, a timer fires, another process commits, or a sweep is due.
             deadline = time.monotonic() + sweep_every
             while not self._poke.is_set() and time.monotonic() < deadline:
@@ -179,6 +186,7 @@ class Scheduler:
                     last_version = version
                     self.host.external_change()
                     break
+            await self._claim_due()
 
     async def _heartbeat_loop(self) -> None:
         interval = self.lease / 3

@@ -181,16 +181,17 @@ async def serve(engine: Engine, grace_seconds: float, early: Sequence[str] = ())
         received.extend(early)
         stop.set()
     try:
+        # Announced before opening: the engine claims its first work as it opens.
+        emit(
+            logger,
+            "start",
+            db=engine.path,
+            pid=os.getpid(),
+            functions=sorted(engine.function_names()),
+            concurrency=engine.max_concurrent_executions,
+            lease_seconds=engine.lease,
+        )
         async with engine:
-            emit(
-                logger,
-                "start",
-                db=engine.path,
-                pid=os.getpid(),
-                functions=sorted(engine.function_names()),
-                concurrency=engine.max_concurrent_executions,
-                lease_seconds=engine.lease,
-            )
             await stop.wait()
             emit(logger, "stopping", signal=received[0], grace_seconds=grace_seconds)
             started = time.monotonic()

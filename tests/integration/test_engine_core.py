@@ -479,6 +479,26 @@ async def test_close_leaves_unfinished_executions_resumable(
     assert effects.lines() == ["before", "after"]
 
 
+async def test_due_work_is_claimed_by_the_time_the_engine_is_open(db_path: Path) -> None:
+    def build() -> Engine:
+        engine = Engine(db_path)
+
+        @engine.durable_function(name="flow")
+        async def flow(ctx: DurableContext, n: int) -> int:
+            return n + 1
+
+        return engine
+
+    async with build() as first:
+        stored = await first.start("flow", 1, run_here=False)
+        await first.drain(0)  # it stays stored: this engine takes no more work
+    second = build()
+    async with second:
+        # No await between entering and this read: the claim happened while opening.
+        assert rows(db_path, "SELECT owner FROM executions") == [(second.worker_id,)]
+        assert (await second.wait_for(stored.execution_id)).result == 2
+
+
 async def test_work_of_a_worker_whose_lease_expired_is_taken_over(
     db_path: Path, effects: Effects
 ) -> None:
