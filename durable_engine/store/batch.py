@@ -125,8 +125,13 @@ def _begin(conn: sqlite3.Connection) -> None:
             time.sleep(min(0.05 * 2**attempt, 1.0))
 
 
-def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
-    """Apply `jobs` in one transaction; each job's outcome (ok, value or error) kept apart."""
+Outcome = tuple[asyncio.Future[Any], bool, Any]
+"""A job's future, and whether it succeeded with this value or failed with this error."""
+
+
+def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
+    """Apply `jobs` in one transaction. Returns the outcome of every job that failed or
+    returned a value; each job left out succeeded with None (most commits, by far)."""
     _begin(conn)
     try:
         try:
@@ -145,33 +150,33 @@ def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, A
     return outcomes
 
 
-def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
-    outcomes: list[tuple[bool, Any]] = [(True, None)] * len(jobs)
-    commits: list[int] = []
-    for i, (_, fn, _, _) in enumerate(jobs):
-        if fn is not None:
-            outcomes[i] = (True, fn(conn))
-        else:
-            commits.append(i)
+def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    commits = [job for job in jobs if job[1] is None]
+    if len(commits) != len(jobs):
+        for future, fn, _, _ in jobs:
+            if fn is not None and (value := fn(conn)) is not None:
+                outcomes.append((future, True, value))
     if not commits:
         return outcomes
-    state = _fence_state(conn, [jobs[i][2] for i in commits])  # type: ignore[misc]
+    state = _fence_state(conn, commits)
     ops: list[Checkpoint] = []
     finishes: list[tuple[Any, ...]] = []
     wake_parents: list[tuple[Any, ...]] = []
     suspends: list[tuple[Any, ...]] = []
     callbacks: list[tuple[Any, ...]] = []
-    for i in commits:
-        _, _, fence, m = jobs[i]
+    for future, _, fence, m in commits:
         assert fence is not None
-        current = state.get(fence.execution_id)  # None: live at this epoch, no parent
-        if current is not None and (current[0] != fence.epoch or current[1] in _TERMINAL):
-            outcomes[i] = (False, LeaseLost(fence.execution_id))
-            continue
-        parent = None if current is None else current[2]
-        if isinstance(m, Checkpoint):
+        current = None
+        if state:  # else every fence holds and no execution has a parent: the usual case
+            current = state.get(fence.execution_id)  # None: live at this epoch, no parent
+            if current is not None and (current[0] != fence.epoch or current[1] in _TERMINAL):
+                outcomes.append((future, False, LeaseLost(fence.execution_id)))
+                continue
+        if type(m) is Checkpoint:
             ops.append(m)
         elif isinstance(m, FinishExecution):
+            parent = None if current is None else current[2]
             finishes.append((m.status, m.result, m.error, m.ended_at, fence.execution_id))
             if parent is not None:  # it was invoked: its parent may go on
                 wake_parents.append((m.ended_at, fence.execution_id))
@@ -228,18 +233,20 @@ def _put_statement(rows: int) -> str:
 
 
 def _fence_state(
-    conn: sqlite3.Connection, fences: list[Fence]
+    conn: sqlite3.Connection, commits: list[Job]
 ) -> dict[str, tuple[int | None, str | None, str | None]]:
-    """Epoch, status and parent of each fenced execution that is not simply live at its
-    fence's epoch: the epoch moved, it ended, it is gone (all None), or it has a parent.
-    An execution left out holds the lease its fence names and has no parent.
+    """Epoch, status and parent of each execution fenced by `commits` that is not simply
+    live at its fence's epoch: the epoch moved, it ended, it is gone (all None), or it
+    has a parent. An execution left out holds the lease its fence names and has no parent.
 
     The comparison runs inside SQLite, so a batch of a thousand live executions reads
     back no rows at all."""
-    wanted: dict[str, int] = {}
-    for fence in fences:
-        if wanted.setdefault(fence.execution_id, fence.epoch) != fence.epoch:
-            wanted[fence.execution_id] = -1  # two runs' fences: read it back, check each
+    wanted = {fence.execution_id: fence.epoch for _, _, fence, _ in commits}  # type: ignore[union-attr]
+    if len(wanted) != len(commits):  # an execution wrote twice: under two leases?
+        for _, _, fence, _ in commits:
+            assert fence is not None
+            if wanted[fence.execution_id] != fence.epoch:
+                wanted[fence.execution_id] = -1  # two runs' fences: read it back, check each
     if len(wanted) == 1:  # one execution writing alone: read its row directly
         [(only, _)] = wanted.items()
         row = conn.execute(_FENCE_ONE, (only,)).fetchone()
@@ -248,22 +255,23 @@ def _fence_state(
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
-    outcomes: list[tuple[bool, Any]] = []
+def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
     for job in jobs:
         conn.execute("SAVEPOINT job")
         try:
             if job[1] is not None:
                 value = job[1](conn)
             else:
-                value = _fast(conn, [job])[0]
-                if not value[0]:
-                    raise value[1]
+                failed = _fast(conn, [job])
+                if failed:
+                    raise failed[0][2]
                 value = None
             conn.execute("RELEASE job")
-            outcomes.append((True, value))
+            if value is not None:
+                outcomes.append((job[0], True, value))
         except (Exception, LeaseLost) as exc:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
-            outcomes.append((False, exc))
+            outcomes.append((job[0], False, exc))
     return outcomes

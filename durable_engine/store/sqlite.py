@@ -184,13 +184,17 @@ class SqliteStore:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for (future, _, _, _), (ok, value) in zip(jobs, outcomes, strict=True):
+            for future, ok, value in outcomes:  # the jobs that failed or returned a value
                 if future.done():
                     continue
                 if ok:
                     future.set_result(value)
                 else:
                     future.set_exception(_store_error(value))
+            for job in jobs:  # the rest succeeded with None
+                future = job[0]
+                if not future.done():
+                    future.set_result(None)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
