@@ -30,7 +30,10 @@ _DEFAULT_STRATEGY = RetryPresets.default()
 # Members read once: on Python 3.11 every `SomeEnum.MEMBER` lookup passes through the
 # enum metaclass's `__getattr__` hook, a few hundred nanoseconds paid on every step.
 _STEP = OperationType.STEP
+_STARTED = OperationStatus.STARTED
 _SUCCEEDED = OperationStatus.SUCCEEDED
+_PENDING = OperationStatus.PENDING
+_FAILED = OperationStatus.FAILED
 _AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
 _new_tuple = tuple.__new__
 
@@ -69,24 +72,23 @@ async def run_step(
 ) -> Any:
     cfg = config or _DEFAULT_CONFIG
     codec = cfg.serdes
-    step = _Step(run, op_id, parent_id, name)
     pending_error: BaseException | None = None
+    started_at: float | None
 
     match run.journal.resolve(op_id, _STEP, name):
         case Execute():  # first, so a first run pays one check
-            pass
+            attempt, started_at = 1, run.now()
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp):
             return run.outcome(cp, codec)
         case Resume(cp) if cp.status is OperationStatus.PENDING:
-            step.started_at = cp.started_at
+            started_at = cp.started_at
             await run.block(op_id, cp.wake_at)
-            step.attempt = cp.attempt + 1
+            attempt = cp.attempt + 1
         case Resume(cp):
             # An at-most-once attempt started and never finished: the process died.
-            step.started_at = cp.started_at
-            step.attempt = cp.attempt
+            started_at, attempt = cp.started_at, cp.attempt
             pending_error = StepInterruptedError(
                 f"step {name or op_id} attempt {cp.attempt} was interrupted before its "
                 "outcome was recorded",
@@ -97,87 +99,113 @@ async def run_step(
     at_most_once = cfg.step_semantics is _AT_MOST_ONCE
     while True:
         if pending_error is None:
-            if step.started_at is None:
-                step.started_at = run.now()
             run.begin_work()
             try:
                 # The attempt is work from its first write to its last: `write`, with
                 # no coroutine around it, is enough.
                 if at_most_once:
-                    await run.write(step.record(OperationStatus.STARTED))
+                    await run.write(
+                        _record(run, op_id, parent_id, name, _STARTED, attempt, started_at)
+                    )
                 value = await call_body(
-                    fn, StepContext(run.execution_id, op_id, step.attempt, run.logger)
+                    fn, StepContext(run.execution_id, op_id, attempt, run.logger)
                 )
                 data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
-                await run.write(step.record(_SUCCEEDED, result=data, ended_at=run.now()))
+                await run.write(
+                    _record(
+                        run,
+                        op_id,
+                        parent_id,
+                        name,
+                        _SUCCEEDED,
+                        attempt,
+                        started_at,
+                        data,
+                        None,
+                        run.now(),
+                    )
+                )
                 return run.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 info = _step_failure(exc)
-                await step.fail(info)
+                await _fail(run, op_id, parent_id, name, attempt, started_at, info)
                 raise error_from_info(info) from None
             except Exception as exc:
                 pending_error = exc
             finally:
                 run.end_work()
-        decision = strategy(pending_error, step.attempt)
+        decision = strategy(pending_error, attempt)
         info = _step_failure(pending_error)
         pending_error = None
         if not decision.should_retry:
-            await step.fail(info)
+            await _fail(run, op_id, parent_id, name, attempt, started_at, info)
             raise error_from_info(info) from None
         wake_at = run.now() + decision.delay.total_seconds()
+        error = run.encode_error(info)
         await run.checkpoint(
-            step.record(OperationStatus.PENDING, error=run.encode_error(info), wake_at=wake_at)
+            _record(
+                run,
+                op_id,
+                parent_id,
+                name,
+                _PENDING,
+                attempt,
+                started_at,
+                None,
+                error,
+                None,
+                wake_at,
+            )
         )
         await run.block(op_id, wake_at)
-        step.attempt += 1
+        attempt += 1
 
 
-class _Step:
-    """One step's identity and progress: what each of its checkpoints records."""
+def _record(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    name: str | None,
+    status: OperationStatus,
+    attempt: int,
+    started_at: float | None,
+    result: bytes | None = None,
+    error: bytes | None = None,
+    ended_at: float | None = None,
+    wake_at: float | None = None,
+) -> Checkpoint:
+    """A checkpoint of this step. Built as the tuple it is: Checkpoint's own __new__ is
+    Python code, and every step makes one of these."""
+    return _new_tuple(
+        Checkpoint,
+        (
+            run.execution_id,
+            op_id,
+            parent_id,
+            _STEP,
+            name,
+            status,
+            attempt,
+            result,
+            error,
+            started_at,
+            ended_at,
+            wake_at,
+            None,
+        ),
+    )
 
-    __slots__ = ("attempt", "name", "op_id", "parent_id", "run", "started_at")
 
-    def __init__(self, run: ExecutionRun, op_id: str, parent_id: str | None, name: str | None):
-        self.run = run
-        self.op_id = op_id
-        self.parent_id = parent_id
-        self.name = name
-        self.attempt = 1
-        self.started_at: float | None = None
-
-    def record(
-        self,
-        status: OperationStatus,
-        *,
-        result: bytes | None = None,
-        error: bytes | None = None,
-        ended_at: float | None = None,
-        wake_at: float | None = None,
-    ) -> Checkpoint:
-        # Built as the tuple it is: Checkpoint's own __new__ is Python code, and every
-        # step makes one of these.
-        return _new_tuple(
-            Checkpoint,
-            (
-                self.run.execution_id,
-                self.op_id,
-                self.parent_id,
-                _STEP,
-                self.name,
-                status,
-                self.attempt,
-                result,
-                error,
-                self.started_at,
-                ended_at,
-                wake_at,
-                None,
-            ),
-        )
-
-    async def fail(self, info: ErrorInfo) -> None:
-        run = self.run
-        await run.checkpoint(
-            self.record(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
-        )
+async def _fail(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    name: str | None,
+    attempt: int,
+    started_at: float | None,
+    info: ErrorInfo,
+) -> None:
+    error = run.encode_error(info)
+    await run.checkpoint(
+        _record(run, op_id, parent_id, name, _FAILED, attempt, started_at, None, error, run.now())
+    )
