@@ -164,7 +164,9 @@ class ExecutionRun:
         **fields: Any,
     ) -> Checkpoint:
         """The mutation that records operation `op_id` of this execution."""
-        return Checkpoint(self.execution_id, op_id, parent_id, type_, name, status, **fields)
+        return Checkpoint(
+            self.execution_id, op_id, parent_id, str(type_), name, str(status), **fields
+        )
 
     @contextmanager
     def working(self) -> Iterator[None]:

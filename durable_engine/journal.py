@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .models import Checkpoint, OperationType
+from .models import TERMINAL_OPERATION, Checkpoint
 
 __all__ = ["Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
 
@@ -39,15 +39,15 @@ class Mismatch:
     """The code asks for a different operation than the one recorded at this position."""
 
     op_id: str
-    recorded_type: OperationType
+    recorded_type: str
     recorded_name: str | None
-    requested_type: OperationType
+    requested_type: str
     requested_name: str | None
 
     def describe(self) -> str:
         return (
-            f"operation {self.op_id} was recorded as {self.recorded_type.value} "
-            f"{self.recorded_name!r} but the code now asks for {self.requested_type.value} "
+            f"operation {self.op_id} was recorded as {self.recorded_type} "
+            f"{self.recorded_name!r} but the code now asks for {self.requested_type} "
             f"{self.requested_name!r}; the workflow code changed in a way that breaks replay"
         )
 
@@ -65,7 +65,9 @@ class Journal:
 
     def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
         self._records = {cp.op_id: cp for cp in checkpoints}
-        self._unvisited = {op for op, cp in self._records.items() if cp.status.is_terminal}
+        self._unvisited = {
+            op for op, cp in self._records.items() if cp.status in TERMINAL_OPERATION
+        }
         self._below: dict[str, set[str]] | None = None
 
     def __len__(self) -> int:
@@ -83,15 +85,16 @@ class Journal:
         """True while some recorded outcome has not been visited yet."""
         return bool(self._unvisited)
 
-    def resolve(self, op_id: str, type_: OperationType, name: str | None) -> Outcome:
-        """What to do with operation `op_id`, asked for as `type_` named `name`."""
+    def resolve(self, op_id: str, type_: str, name: str | None) -> Outcome:
+        """What to do with operation `op_id`, asked for as `type_` (an OperationType or
+        its value) named `name`."""
         cp = self._records.get(op_id)
         if cp is None:
             return _EXECUTE
-        if cp.type is not type_ or cp.name != name:
+        if cp.type != type_ or cp.name != name:
             return Mismatch(op_id, cp.type, cp.name, type_, name)
         self._unvisited.discard(op_id)
-        if cp.status.is_terminal:
+        if cp.status in TERMINAL_OPERATION:
             return Completed(cp)
         return Resume(cp)
 

@@ -64,7 +64,12 @@ class OperationStatus(enum.StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self not in (OperationStatus.STARTED, OperationStatus.PENDING)
+        return self in TERMINAL_OPERATION
+
+
+TERMINAL_OPERATION = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"})
+"""The terminal operation statuses, as the plain strings a Checkpoint holds (a member
+of OperationStatus is found in it too: it is equal to its value)."""
 
 
 def timestamp_to_datetime(ts: float | None) -> datetime | None:
@@ -76,14 +81,17 @@ class Checkpoint(NamedTuple):
     """One operation's stored state; `result` and `error` are serialized bytes.
 
     A tuple in the column order of the operations table, so the store writes it
-    as it is: a checkpoint is made for every step and must cost little."""
+    as it is: a checkpoint is made for every step and must cost little. `type` and
+    `status` hold the values of an OperationType and an OperationStatus as plain
+    strings (compare them with `==`): the database binds a plain string without an
+    adapter, and a tuple of plain values is not tracked by the garbage collector."""
 
     execution_id: str
     op_id: str
     parent_id: str | None
-    type: OperationType
+    type: str
     name: str | None
-    status: OperationStatus
+    status: str
     attempt: int = 1
     result: bytes | None = None
     error: bytes | None = None

@@ -65,17 +65,17 @@ class Callback:
         run, op_id = self._run, self._op_id
         cp = run.journal.get(op_id)
         assert cp is not None
-        if cp.status is OperationStatus.STARTED:
+        if cp.status == OperationStatus.STARTED:
             # Watch before looking, so an answer that lands in between still wakes us.
             run.watch_external(op_id)
             try:
                 cp = await _refresh(run, cp)
-                while cp.status is OperationStatus.STARTED:
+                while cp.status == OperationStatus.STARTED:
                     await run.block(op_id, cp.wake_at)
                     cp = await _refresh(run, cp)
             finally:
                 run.unwatch_external(op_id)
-        if cp.status is OperationStatus.TIMED_OUT:
+        if cp.status == OperationStatus.TIMED_OUT:
             raise CallbackTimeoutError(f"callback {cp.name or op_id} timed out")
         return run.outcome(cp, self._codec)
 

@@ -36,7 +36,7 @@ async def run_child(
     match run.journal.resolve(op_id, op_type, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
-        case Completed(cp) if cp.result is not None or cp.status is not OperationStatus.SUCCEEDED:
+        case Completed(cp) if cp.result is not None or cp.status != OperationStatus.SUCCEEDED:
             run.journal.skip_under(op_id)
             return run.outcome(cp, None)
         case Completed(cp) | Resume(cp):

@@ -27,13 +27,12 @@ __all__ = ["call_body", "run_step"]
 _DEFAULT_CONFIG = StepConfig()
 _DEFAULT_STRATEGY = RetryPresets.default()
 
-# Members read once: on Python 3.11 every `SomeEnum.MEMBER` lookup passes through the
-# enum metaclass's `__getattr__` hook, a few hundred nanoseconds paid on every step.
-_STEP = OperationType.STEP
-_STARTED = OperationStatus.STARTED
-_SUCCEEDED = OperationStatus.SUCCEEDED
-_PENDING = OperationStatus.PENDING
-_FAILED = OperationStatus.FAILED
+# A checkpoint holds plain strings (see Checkpoint), read once here.
+_STEP = OperationType.STEP.value
+_STARTED = OperationStatus.STARTED.value
+_SUCCEEDED = OperationStatus.SUCCEEDED.value
+_PENDING = OperationStatus.PENDING.value
+_FAILED = OperationStatus.FAILED.value
 _AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
 _new_tuple = tuple.__new__
 
@@ -82,7 +81,7 @@ async def run_step(
             raise run.nondeterminism(mismatch)
         case Completed(cp):
             return run.outcome(cp, codec)
-        case Resume(cp) if cp.status is OperationStatus.PENDING:
+        case Resume(cp) if cp.status == _PENDING:
             started_at = cp.started_at
             await run.block(op_id, cp.wake_at)
             attempt = cp.attempt + 1
@@ -166,7 +165,7 @@ def _record(
     op_id: str,
     parent_id: str | None,
     name: str | None,
-    status: OperationStatus,
+    status: str,
     attempt: int,
     started_at: float | None,
     result: bytes | None = None,

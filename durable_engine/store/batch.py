@@ -33,6 +33,7 @@ from .base import (
 __all__ = ["OP_COLUMNS", "Job", "apply_batch", "row_to_checkpoint"]
 
 _LOCK_RETRIES = 8
+_new_tuple = tuple.__new__
 
 # sqlite3 binds None, bytes and str subclasses (our StrEnums) only after looking for an
 # adaptation protocol on them, and on Python 3.11 that look raises and clears two
@@ -104,9 +105,7 @@ Job = tuple[
 
 def row_to_checkpoint(row: Sequence[Any]) -> Checkpoint:
     """A row of OP_COLUMNS as a checkpoint (a checkpoint is written as the row it is)."""
-    return Checkpoint(
-        row[0], row[1], row[2], OperationType(row[3]), row[4], OperationStatus(row[5]), *row[6:]
-    )
+    return _new_tuple(Checkpoint, row)
 
 
 def _begin(conn: sqlite3.Connection) -> None:

@@ -21,7 +21,7 @@ from ..context import DurableContext
 from ..errors import ErrorInfo, ExecutionNotFound, NonDeterministicError, error_info
 from ..execution import ExecutionRun, Suspend
 from ..journal import Completed, Execute, Journal, Outcome, Resume
-from ..models import Checkpoint, ExecutionStatus, OperationType
+from ..models import TERMINAL_OPERATION, Checkpoint, ExecutionStatus
 from ..store import Mutation, Store, operation_of
 
 if TYPE_CHECKING:
@@ -47,13 +47,13 @@ class _ReplayJournal(Journal):
         self.frontier: str | None = None
         self.divergence: NonDeterministicError | None = None
 
-    def resolve(self, op_id: str, type_: OperationType, name: str | None) -> Outcome:
+    def resolve(self, op_id: str, type_: str, name: str | None) -> Outcome:
         outcome = super().resolve(op_id, type_, name)
         match outcome:
             case Execute() if self.ended:
                 error = NonDeterministicError(
                     f"execution {self.execution_id}: the code asks for operation {op_id} "
-                    f"({type_.value} {name!r}), which the execution never recorded; the "
+                    f"({type_} {name!r}), which the execution never recorded; the "
                     "workflow code changed in a way that breaks replay"
                 )
                 self.divergence = self.divergence or error
@@ -80,7 +80,7 @@ class _ReplayRun(ExecutionRun):
         written = operation_of(mutation)
         if written is not None:
             recorded = self.journal.get(written.op_id)
-            if recorded is None or recorded.status is not written.status:
+            if recorded is None or recorded.status != written.status:
                 self.journal.stop(written.op_id)
             if written is mutation:  # an outcome rebuilt on replay (e.g. a large child result)
                 done = asyncio.get_running_loop().create_future()
@@ -149,10 +149,12 @@ async def replay_execution(engine: Engine, execution_id: str, fn: Workflow | Non
     skipped = [
         cp
         for cp in sorted(checkpoints, key=lambda c: int(c.op_id) if c.op_id.isdigit() else 0)
-        if cp.parent_id is None and cp.status.is_terminal and cp.op_id not in journal.visited
+        if cp.parent_id is None
+        and cp.status in TERMINAL_OPERATION
+        and cp.op_id not in journal.visited
     ]
     if skipped:
-        listed = ", ".join(f"{cp.op_id} ({cp.type.value} {cp.name!r})" for cp in skipped)
+        listed = ", ".join(f"{cp.op_id} ({cp.type} {cp.name!r})" for cp in skipped)
         diverged(f"recorded operations the code no longer asks for: {listed}")
     if record.status is ExecutionStatus.SUCCEEDED:
         if error is not None:

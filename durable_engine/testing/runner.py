@@ -281,7 +281,7 @@ class DurableTestRunner:
                 await self.engine.store.load_operations(execution_id),
                 key=lambda c: _op_key(c.op_id),
             ):
-                if cp.type is OperationType.CALLBACK and cp.status is OperationStatus.STARTED:
+                if cp.type == OperationType.CALLBACK and cp.status == OperationStatus.STARTED:
                     out.append(
                         PendingCallback(
                             callback_id=cp.ref or "",
