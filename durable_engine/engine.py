@@ -406,12 +406,13 @@ class Engine:
         look = execution_id not in self._runs
         try:
             while True:
-                woken = self._waiters.get(execution_id)
-                if woken is None or woken.done():  # waiters share one until it is resolved
-                    woken = self._waiters[execution_id] = asyncio.get_running_loop().create_future()
+                # An ending is left only for a waiter registered below before the run ended.
                 ended = self._ended.pop(execution_id, None)
                 if ended is not None:
                     return ended
+                woken = self._waiters.get(execution_id)
+                if woken is None or woken.done():  # waiters share one until it is resolved
+                    woken = self._waiters[execution_id] = asyncio.get_running_loop().create_future()
                 if look:
                     record = await self._record(execution_id)
                     if record.status.is_terminal:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -86,6 +86,7 @@ class ExecutionRun:
         self.journal = journal
         self.store = store
         self.serdes = serdes
+        self._exact_types: Collection[type[Any]] = getattr(serdes, "exact_types", ())
         self.error_serdes = error_serdes
         self.clock = clock
         self.now: Callable[[], float] = clock.now
@@ -195,9 +196,10 @@ class ExecutionRun:
 
         A codec may name types whose values come back unchanged (`exact_types`); such a
         value is returned as it is, anything else is read back from `data`."""
-        codec = codec or self.serdes
-        if type(value) in getattr(codec, "exact_types", ()):
+        exact = self._exact_types if codec is None else getattr(codec, "exact_types", ())
+        if type(value) in exact:
             return value
+        codec = codec or self.serdes
         return self.deserialize(data, codec, op_id)
 
     def deserialize(self, data: bytes | None, codec: SerDes | None, op_id: str | None) -> Any:

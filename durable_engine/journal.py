@@ -64,10 +64,13 @@ class Journal:
     __slots__ = ("_below", "_records", "_unvisited")
 
     def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
-        self._records = {cp.op_id: cp for cp in checkpoints}
-        self._unvisited = {
-            op for op, cp in self._records.items() if cp.status in TERMINAL_OPERATION
-        }
+        # A fresh execution's journal starts empty: no comprehension to run.
+        self._records = {cp.op_id: cp for cp in checkpoints} if checkpoints else {}
+        self._unvisited = (
+            {op for op, cp in self._records.items() if cp.status in TERMINAL_OPERATION}
+            if self._records
+            else set()
+        )
         self._below: dict[str, set[str]] | None = None
 
     def __len__(self) -> int:

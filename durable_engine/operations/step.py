@@ -106,9 +106,9 @@ async def run_step(
                     await run.write(
                         _record(run, op_id, parent_id, name, _STARTED, attempt, started_at)
                     )
-                value = await call_body(
-                    fn, StepContext(run.execution_id, op_id, attempt, run.logger)
-                )
+                step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
+                # `call_body` in place, one call fewer on every step's path.
+                value = await (fn(step_ctx) if is_async_callable(fn) else _in_thread(fn, step_ctx))
                 data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
                 await run.write(
                     _record(
