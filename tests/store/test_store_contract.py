@@ -241,6 +241,44 @@ async def test_newer_schema_is_refused_without_writing(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
+async def test_a_version_1_database_is_migrated_with_its_operations(tmp_path: Path) -> None:
+    from durable_engine.store.schema import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    conn.execute(
+        "INSERT INTO executions (execution_id, function, status, created_at, epoch)"
+        " VALUES ('e1', 'flow', 'SUSPENDED', 1.0, 3)"
+    )
+    conn.execute(
+        "INSERT INTO operations (execution_id, op_id, type, name, status, attempt, result)"
+        " VALUES ('e1', '1', 'STEP', 'a', 'SUCCEEDED', 2, x'01')"
+    )
+    conn.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        [op] = await store.load_operations("e1")
+        assert (op.op_id, op.name, op.status, op.attempt, op.result) == (
+            "1",
+            "a",
+            "SUCCEEDED",
+            2,
+            b"\x01",
+        )
+        # Still one row per (execution, operation): a rewrite replaces it.
+        await store.commit(Fence("e1", 3), op._replace(attempt=3))
+        assert [o.attempt for o in await store.load_operations("e1")] == [3]
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    [(sql,)] = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'operations'").fetchall()
+    assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    conn.close()
+    assert "WITHOUT ROWID" not in sql  # stored in the order written
+
+
 @pytest.mark.parametrize("content", [b"this is not a database at all" * 100, b"\x00" * 4096])
 async def test_not_a_database_is_a_store_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "junk.db"
