@@ -119,9 +119,8 @@ def durable_step(fn: Callable[..., Any]) -> Callable[..., _BoundStep[Any]]:
     return bind
 
 
-def step_name(fn: Callable[..., Any], name: str | None) -> str | None:
-    if name is not None:
-        return name
+def step_name(fn: Callable[..., Any]) -> str | None:
+    """The name a step gets when none is given: its function's (a `durable_step`'s own)."""
     if isinstance(fn, _BoundStep):
         return fn.name
     fn_name = getattr(fn, "__name__", None)
@@ -202,9 +201,9 @@ class DurableContext:
         config: StepConfig | None = None,
     ) -> Coroutine[Any, Any, Any]:
         """Run `fn(step_ctx)` once, checkpoint its result or error, retry per the config."""
-        return _step.run_step(
-            self._run, self._next_id(), self._parent_id, fn, step_name(fn, name), config
-        )
+        if name is None:
+            name = step_name(fn)
+        return _step.run_step(self._run, self._next_id(), self._parent_id, fn, name, config)
 
     def wait(self, duration: Duration, name: str | None = None) -> Coroutine[Any, Any, None]:
         """A durable timer: the execution may leave memory until it is due."""
