@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import stat
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +35,7 @@ from durable_engine import (
     StepError,
     durable_step,
 )
+from durable_engine.models import ExecutionRecord
 from tests.conftest import Effects, rows, until, wait_for_status
 
 
@@ -532,6 +535,52 @@ async def test_work_of_a_worker_whose_lease_expired_is_taken_over(
         assert info.status is ExecutionStatus.SUCCEEDED and info.result == "taken over"
         record = await engine.store.get_execution("abandoned")
         assert record is not None and record.epoch == 2  # claimed once more, fenced anew
+    assert effects.lines() == ["ran"]
+
+
+async def test_no_claim_is_made_while_a_worker_that_lost_its_row_rejoins(
+    db_path: Path, effects: Effects
+) -> None:
+    # A worker whose row was reaped drops its runs, releases what it held, then joins
+    # again. A claim made in between would be released at once with its run still going,
+    # and claimed again: the step would run twice.
+    engine = Engine(db_path, in_memory_wait=0, lease=0.3)  # heartbeat every 0.1 s
+    release_entered, let_release = asyncio.Event(), asyncio.Event()
+    claims_while_rejoining: list[str] = []
+    store = engine.store
+    real_remove, real_claim = store.remove_worker, store.claim
+
+    async def paused_remove(worker_id: str, release_wake_at: float) -> None:
+        release_entered.set()
+        await let_release.wait()
+        await real_remove(worker_id, release_wake_at)
+
+    async def watched_claim(*args: Any, **kwargs: Any) -> list[ExecutionRecord]:
+        if release_entered.is_set() and not let_release.is_set():
+            claims_while_rejoining.append(args[0])
+        return await real_claim(*args, **kwargs)
+
+    store.remove_worker = paused_remove  # type: ignore[method-assign]
+    store.claim = watched_claim  # type: ignore[method-assign]
+
+    @engine.durable_function(name="once")
+    async def once(ctx: DurableContext, _: None) -> str:
+        await ctx.step(lambda s: effects.record("ran"), name="work")
+        return "done"
+
+    async with engine:
+        # Reaped, as a worker paused past its lease would be.
+        conn = sqlite3.connect(db_path)
+        conn.execute("DELETE FROM workers WHERE worker_id = ?", (engine.worker_id,))
+        conn.commit()
+        conn.close()
+        await release_entered.wait()  # the heartbeat noticed and is rejoining
+        handle = await engine.start("once", run_here=False)  # due now: pokes the claims
+        for _ in range(50):  # turns enough for an unguarded claim to be made
+            await asyncio.sleep(0)
+        let_release.set()
+        assert await handle.result() == "done"
+    assert claims_while_rejoining == []
     assert effects.lines() == ["ran"]
 
 
