@@ -29,6 +29,7 @@ from .base import (
     PutCallback,
     SuspendExecution,
 )
+from .schema import OP_COLUMNS
 
 __all__ = ["OP_COLUMNS", "Job", "apply_batch", "row_to_checkpoint"]
 
@@ -54,10 +55,6 @@ for _type, _adapter in _ADAPTERS:
 
 _TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
 
-OP_COLUMNS = (
-    "execution_id, op_id, parent_id, type, name, status, attempt, result, error, "
-    "started_at, ended_at, wake_at, ref"
-)
 _PUT_OPS = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS}) VALUES "
 _OP_VALUES = "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _ROWS_PER_STATEMENT = (64, 16, 4, 1)

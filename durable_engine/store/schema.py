@@ -7,7 +7,24 @@ import sqlite3
 SCHEMA_VERSION = 2
 """`PRAGMA user_version` of a database this code writes."""
 
-_V1 = """
+# The operations table's columns, in the order of OP_COLUMNS (both versions have them).
+_OPERATION_TABLE = """
+    execution_id TEXT NOT NULL,
+    op_id        TEXT NOT NULL,
+    parent_id    TEXT,
+    type         TEXT NOT NULL,
+    name         TEXT,
+    status       TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    result       BLOB,
+    error        BLOB,
+    started_at   REAL,
+    ended_at     REAL,
+    wake_at      REAL,
+    ref          TEXT,
+"""
+
+_V1 = f"""
 CREATE TABLE executions (
     execution_id TEXT PRIMARY KEY,
     name         TEXT UNIQUE,
@@ -29,21 +46,7 @@ CREATE INDEX executions_owner ON executions (owner) WHERE owner IS NOT NULL;
 CREATE INDEX executions_listing ON executions (status, created_at);
 CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
 
-CREATE TABLE operations (
-    execution_id TEXT NOT NULL,
-    op_id        TEXT NOT NULL,
-    parent_id    TEXT,
-    type         TEXT NOT NULL,
-    name         TEXT,
-    status       TEXT NOT NULL,
-    attempt      INTEGER NOT NULL,
-    result       BLOB,
-    error        BLOB,
-    started_at   REAL,
-    ended_at     REAL,
-    wake_at      REAL,
-    ref          TEXT,
-    PRIMARY KEY (execution_id, op_id)
+CREATE TABLE operations ({_OPERATION_TABLE}    PRIMARY KEY (execution_id, op_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE callbacks (
@@ -70,10 +73,11 @@ CREATE TABLE workers (
 );
 """
 
-_OPERATION_COLUMNS = (
+OP_COLUMNS = (
     "execution_id, op_id, parent_id, type, name, status, attempt, result, error, "
     "started_at, ended_at, wake_at, ref"
 )
+"""The operations table's columns, in the order of a Checkpoint's fields."""
 
 # Version 2 stores operations in a rowid table, in the order they are written, with a
 # unique index on (execution_id, op_id). A batch of a thousand executions' checkpoints
@@ -81,23 +85,9 @@ _OPERATION_COLUMNS = (
 # elsewhere; keyed by (execution_id, op_id) itself, the batch rewrote a page of the
 # table for nearly every execution: several times the pages written to the WAL.
 _V2 = f"""
-CREATE TABLE operations_v2 (
-    execution_id TEXT NOT NULL,
-    op_id        TEXT NOT NULL,
-    parent_id    TEXT,
-    type         TEXT NOT NULL,
-    name         TEXT,
-    status       TEXT NOT NULL,
-    attempt      INTEGER NOT NULL,
-    result       BLOB,
-    error        BLOB,
-    started_at   REAL,
-    ended_at     REAL,
-    wake_at      REAL,
-    ref          TEXT,
-    UNIQUE (execution_id, op_id)
+CREATE TABLE operations_v2 ({_OPERATION_TABLE}    UNIQUE (execution_id, op_id)
 );
-INSERT INTO operations_v2 ({_OPERATION_COLUMNS}) SELECT {_OPERATION_COLUMNS} FROM operations;
+INSERT INTO operations_v2 ({OP_COLUMNS}) SELECT {OP_COLUMNS} FROM operations;
 DROP TABLE operations;
 ALTER TABLE operations_v2 RENAME TO operations;
 """
