@@ -7,7 +7,8 @@ serialization happens before a value reaches it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Protocol
 
 from ..models import Checkpoint, ExecutionRecord, ExecutionStatus
@@ -41,6 +42,13 @@ class Fence:
 
     execution_id: str
     epoch: int
+    json_member: str = field(init=False, repr=False, compare=False)
+    """`"<execution_id>":<epoch>`, a member of a JSON object: a run's writes share one
+    fence, so a batch's fences are checked with no encoding per write."""
+
+    def __post_init__(self) -> None:
+        member = f"{encode_basestring_ascii(self.execution_id)}:{int(self.epoch)}"
+        object.__setattr__(self, "json_member", member)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -237,17 +236,14 @@ def _fence_state(
 
     The comparison runs inside SQLite, so a batch of a thousand live executions reads
     back no rows at all."""
-    wanted = {fence.execution_id: fence.epoch for _, _, fence, _ in commits}  # type: ignore[union-attr]
-    if len(wanted) != len(commits):  # an execution wrote twice: under two leases?
-        for _, _, fence, _ in commits:
-            assert fence is not None
-            if wanted[fence.execution_id] != fence.epoch:
-                wanted[fence.execution_id] = -1  # two runs' fences: read it back, check each
-    if len(wanted) == 1:  # one execution writing alone: read its row directly
-        [(only, _)] = wanted.items()
+    if len(commits) == 1:  # one write alone: read its execution's row directly
+        only = commits[0][2].execution_id  # type: ignore[union-attr]
         row = conn.execute(_FENCE_ONE, (only,)).fetchone()
         return {only: (None, None, None) if row is None else row}
-    rows = conn.execute(_FENCE_QUERY, (json.dumps(wanted),)).fetchall()
+    # An execution that wrote twice appears twice; json_each yields both members, and
+    # a fence that does not hold brings the row back to be checked against each write.
+    members = ",".join([job[2].json_member for job in commits])  # type: ignore[union-attr]
+    rows = conn.execute(_FENCE_QUERY, ("{" + members + "}",)).fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
