@@ -196,10 +196,11 @@ class SqliteStore:
                 if not future.done():
                     future.set_result(None)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue `fn` to run in the writer's next transaction; the future is its value."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue((future, fn, None, None))
-        return await future
+        return future
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         reader = self._reader
