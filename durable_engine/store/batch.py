@@ -244,7 +244,12 @@ def _fence_state(
     # a fence that does not hold brings the row back to be checked against each write.
     members = ",".join([job[2].json_member for job in commits])  # type: ignore[union-attr]
     rows = conn.execute(_FENCE_QUERY, ("{" + members + "}",)).fetchall()
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    state = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    if state and not state.keys() <= {job[2].execution_id for job in commits}:  # type: ignore[union-attr]
+        # An id did not come back from JSON as it went in: its fence would go unchecked.
+        # Fail the fast path; one by one, each fence is read with a bound parameter.
+        raise StoreError("an execution id did not survive the fence check's JSON")
+    return state
 
 
 def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:

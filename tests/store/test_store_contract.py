@@ -144,6 +144,32 @@ async def test_one_batch_holding_two_epochs_and_an_ending_of_one_execution(store
     assert await store.load_operations("e2") == []
 
 
+async def test_fences_of_ids_that_need_escaping_are_checked_in_one_batch(store: Store) -> None:
+    """A batch's fences go to SQLite as one JSON object: ids with backslashes, quotes or
+    non-ASCII letters must match their rows exactly."""
+    import asyncio
+
+    async def batch(*writes: tuple[str, int, str]) -> list[object]:
+        return await asyncio.gather(
+            *(
+                store.commit(Fence(x, epoch), step(x, op, OperationStatus.SUCCEEDED))
+                for x, epoch, op in writes
+            ),
+            return_exceptions=True,
+        )
+
+    for execution_id in ("e\\b", "e-é", 'e"q', "plain"):
+        await store.create_execution(new(execution_id))  # epoch 1
+    first = await batch(("e\\b", 1, "1"), ("e-é", 1, "1"), ("plain", 1, "1"), ("e\\b", 2, "2"))
+    assert first[:3] == [None] * 3 and isinstance(first[3], LeaseLost)
+    second = await batch(('e"q', 1, "1"), ("plain", 1, "2"), ('e"q', 0, "2"))
+    assert second[:2] == [None] * 2 and isinstance(second[2], LeaseLost)
+    loaded = {
+        x: [cp.op_id for cp in await store.load_operations(x)] for x in ("e\\b", "e-é", 'e"q')
+    }
+    assert loaded == {"e\\b": ["1"], "e-é": ["1"], 'e"q': ["1"]}
+
+
 async def test_many_checkpoints_in_one_batch_all_land_exactly(store: Store) -> None:
     """Rows go in with multi-row statements of 64, 16, 4 and 1 rows: 170 takes all four."""
     import asyncio
