@@ -180,15 +180,24 @@ class ExecutionRun:
 
     # -- values --------------------------------------------------------------
 
-    def serialize(self, value: Any, codec: SerDes | None, op_id: str | None, what: str) -> bytes:
+    def serialize(
+        self,
+        value: Any,
+        codec: SerDes | None,
+        op_id: str | None,
+        what: str,
+        whose: str | None = None,
+    ) -> bytes:
+        """`value` as stored bytes; an error names it as `what` (followed by `whose`,
+        joined only if there is an error to report)."""
         codec = codec or self.serdes
         ctx = None if type(codec) in _CONTEXT_FREE else SerDesContext(self.execution_id, op_id)
         try:
             data = codec.serialize(value, ctx)
         except _serdes.SerDesError as exc:
-            raise SerDesError(f"{what} cannot be serialized: {exc}") from exc
+            raise SerDesError(f"{_label(what, whose)} cannot be serialized: {exc}") from exc
         if len(data) > self.limits.payload_limit:
-            raise PayloadTooLarge(len(data), self.limits.payload_limit, what)
+            raise PayloadTooLarge(len(data), self.limits.payload_limit, _label(what, whose))
         return data
 
     def stored(self, value: Any, data: bytes, codec: SerDes | None, op_id: str | None) -> Any:
@@ -348,6 +357,10 @@ class ExecutionRun:
 
     def blocked_ops(self) -> Sequence[str]:
         return list(self._blocked)
+
+
+def _label(what: str, whose: str | None) -> str:
+    return what if whose is None else f"{what} {whose}"
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -65,7 +65,7 @@ async def run_child(
         await run.checkpoint(record(OperationStatus.FAILED, error=run.encode_error(info)))
         raise error_from_info(info) from exc
     try:
-        data: bytes | None = run.serialize(value, None, op_id, f"result of context {name or op_id}")
+        data: bytes | None = run.serialize(value, None, op_id, "result of context", name or op_id)
     except PayloadTooLarge:
         data = None
     await run.checkpoint(record(OperationStatus.SUCCEEDED, result=data))

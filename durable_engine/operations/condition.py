@@ -121,7 +121,7 @@ async def run_condition(
                 check, state, StepContext(run.execution_id, op_id, attempt, run.logger)
             )
             decision = config.wait_strategy(state, attempt)
-            data = run.serialize(state, codec, op_id, f"state of condition {name or op_id}")
+            data = run.serialize(state, codec, op_id, "state of condition", name or op_id)
         except Exception as exc:
             info = error_info(exc, default_kind="StepError")
             await run.checkpoint(

@@ -109,7 +109,7 @@ async def run_step(
                 step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
                 # `call_body` in place, one call fewer on every step's path.
                 value = await (fn(step_ctx) if is_async_callable(fn) else _in_thread(fn, step_ctx))
-                data = run.serialize(value, codec, op_id, f"result of step {name or op_id}")
+                data = run.serialize(value, codec, op_id, "result of step", name or op_id)
                 await run.write(
                     _record(
                         run,
