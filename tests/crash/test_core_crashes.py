@@ -131,6 +131,13 @@ def test_approval_sent_while_the_workflow_process_is_dead(tmp_path: Path) -> Non
     db, effects = tmp_path / "crash.db", tmp_path / "effects.log"
     first = spawn(db, effects, "start", "approval", "po-2", "99")
     wait_until(lambda: any(x.startswith("callback ") for x in lines(effects)), "the id", first)
+    # The submitter is a step, run at least once: killed before its outcome is committed
+    # it would run again. Kill once it is recorded, while the workflow waits.
+    wait_until(
+        lambda: ("STEP", "SUCCEEDED") in {(t, s) for _, t, s, _ in operation_rows(db)},
+        "the submitter's outcome",
+        first,
+    )
     kill(first)
     send_callback(db, _callback_id(effects), '"yes"')  # nobody runs the workflow now
     second = spawn(db, effects, "resume", "po-2")
