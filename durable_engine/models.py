@@ -67,7 +67,9 @@ class OperationStatus(enum.StrEnum):
         return self in TERMINAL_OPERATION
 
 
-TERMINAL_OPERATION = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"})
+TERMINAL_OPERATION = frozenset(
+    s.value for s in OperationStatus if s not in (OperationStatus.STARTED, OperationStatus.PENDING)
+)
 """The terminal operation statuses, as the plain strings a Checkpoint holds (a member
 of OperationStatus is found in it too: it is equal to its value)."""
 
