@@ -86,7 +86,7 @@ class Checkpoint(NamedTuple):
     as it is: a checkpoint is made for every step and must cost little. `type` and
     `status` hold the values of an OperationType and an OperationStatus as plain
     strings (compare them with `==`): the database binds a plain string without an
-    adapter, and a tuple of plain values is not tracked by the garbage collector."""
+    adapter lookup."""
 
     execution_id: str
     op_id: str
