@@ -374,11 +374,15 @@ class Engine:
         status: ExecutionStatus | str | None = None,
         function: str | None = None,
         *,
+        name: str | None = None,
         limit: int | None = None,
     ) -> list[ExecutionInfo]:
+        """Executions, oldest first; `name` finds the one started with that
+        `execution_name`."""
         records = await self.store.list_executions(
             status=None if status is None else ExecutionStatus(status),
             function=function,
+            name=name,
             limit=limit,
         )
         return [self._info(r) for r in records]

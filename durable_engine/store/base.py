@@ -159,6 +159,7 @@ class Store(Protocol):
         status: ExecutionStatus | None = None,
         function: str | None = None,
         parent_id: str | None = None,
+        name: str | None = None,
         limit: int | None = None,
     ) -> list[ExecutionRecord]: ...
 

@@ -280,10 +280,12 @@ class SqliteStore:
         status: ExecutionStatus | None = None,
         function: str | None = None,
         parent_id: str | None = None,
+        name: str | None = None,
         limit: int | None = None,
     ) -> list[ExecutionRecord]:
         where, args = [], []
-        for column, value in (("status", status), ("function", function), ("parent_id", parent_id)):
+        filters = {"status": status, "function": function, "parent_id": parent_id, "name": name}
+        for column, value in filters.items():
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(str(value))

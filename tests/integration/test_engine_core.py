@@ -437,6 +437,22 @@ async def test_list_filters_by_status_and_function(engine: Engine) -> None:
         assert only.function == bad.__qualname__ and only.ended_at is not None
 
 
+async def test_list_finds_an_execution_by_the_name_it_was_started_with(engine: Engine) -> None:
+    @engine.durable_function
+    async def echo(ctx: DurableContext, value: int) -> int:
+        return value
+
+    async with engine:
+        first = await engine.start(echo, 1, execution_name="order-1")
+        await engine.start(echo, 2, execution_name="order-2")
+        await engine.start(echo, 3)
+        [found] = await engine.list_executions(name="order-1")
+        assert (found.execution_id, found.input) == (first.execution_id, 1)
+        assert await engine.list_executions(name="order-9") == []
+        [both] = await engine.list_executions(function=echo.__qualname__, name="order-2")
+        assert both.input == 2
+
+
 async def test_database_file_is_private(engine: Engine) -> None:
     async with engine:
         pass
