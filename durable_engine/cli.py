@@ -28,8 +28,8 @@ from typing import Any
 
 from . import display
 from .engine import Engine
-from .errors import DurableError, NonDeterministicError
-from .models import ExecutionStatus
+from .errors import DurableError, ExecutionNotFound, NonDeterministicError
+from .models import ExecutionInfo, ExecutionStatus
 from .store.integrity import inspect_database
 from .worker import (
     AppError,
@@ -133,22 +133,33 @@ async def _start(args: argparse.Namespace, engine: Engine) -> int:
 async def _list(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
         infos = await engine.list_executions(
-            status=args.status, function=args.function, limit=args.limit
+            status=args.status, function=args.function, name=args.name, limit=args.limit
         )
     _print(args, [display.execution_json(i) for i in infos], display.executions_table(infos))
     return EXIT_OK
 
 
+async def _find(engine: Engine, ref: str) -> ExecutionInfo:
+    """The execution `ref` names: by its id, else by the name it was started with."""
+    try:
+        return await engine.get_execution(ref)
+    except ExecutionNotFound:
+        named = await engine.list_executions(name=ref)
+        if not named:
+            raise ExecutionNotFound(f"no execution with id or name {ref!r}") from None
+        return named[0]
+
+
 async def _show(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
-        info = await engine.get_execution(args.execution_id)
+        info = await _find(engine, args.execution)
     _print(args, display.execution_json(info), display.execution_table(info))
     return EXIT_OK
 
 
 async def _history(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
-        ops = await engine.get_operations(args.execution_id)
+        ops = await engine.get_operations((await _find(engine, args.execution)).execution_id)
     _print(args, display.history_json(ops), display.history_table(ops))
     return EXIT_OK
 
@@ -174,9 +185,10 @@ async def _callback(args: argparse.Namespace, engine: Engine) -> int:
 
 async def _stop(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
-        await engine.stop(args.execution_id)
-        info = await engine.get_execution(args.execution_id)
-    _print(args, display.execution_json(info), f"stopped {args.execution_id}")
+        execution_id = (await _find(engine, args.execution)).execution_id
+        await engine.stop(execution_id)
+        info = await engine.get_execution(execution_id)
+    _print(args, display.execution_json(info), f"stopped {execution_id}")
     return EXIT_OK
 
 
@@ -184,9 +196,9 @@ async def _replay(args: argparse.Namespace, engine: Engine) -> int:
     from .testing.replay import replay_execution  # the test kit's replay, running nothing
 
     async with engine:
-        info = await engine.get_execution(args.execution_id)
+        info = await _find(engine, args.execution)
         try:
-            value = await replay_execution(engine, args.execution_id)
+            value = await replay_execution(engine, info.execution_id)
             raised: Exception | None = None
         except NonDeterministicError:
             raise
@@ -222,6 +234,9 @@ _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int
     "stop": _stop,
     "replay": _replay,
 }
+
+
+_EXECUTION_HELP = "an execution's id, or the name it was started with (--name)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,11 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     ls = verb("list", "list executions, oldest first")
     ls.add_argument("--status", choices=[st.value for st in ExecutionStatus], type=str.upper)
     ls.add_argument("--function")
+    ls.add_argument("--name", help="the execution started with this name")
     ls.add_argument("--limit", type=_positive_int)
     verb("show", "one execution: status, input, result or error, timings").add_argument(
-        "execution_id"
+        "execution", help=_EXECUTION_HELP
     )
-    verb("history", "an execution's operations as a tree").add_argument("execution_id")
+    verb("history", "an execution's operations as a tree").add_argument(
+        "execution", help=_EXECUTION_HELP
+    )
     cb = verb("callback", "answer a callback")
     cb.add_argument("action", choices=["succeed", "fail", "heartbeat"])
     cb.add_argument("callback_id")
@@ -284,12 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     cb.add_argument("--error-type", help="fail: the error's type name")
     cb.add_argument("--message", help="fail: the error message")
     cb.add_argument("--data", metavar="JSON", help="fail: data attached to the error")
-    verb("stop", "stop an execution for good").add_argument("execution_id")
+    verb("stop", "stop an execution for good").add_argument("execution", help=_EXECUTION_HELP)
     verb(
         "replay",
         "replay an execution's history against the current code, running nothing",
         app=True,
-    ).add_argument("execution_id")
+    ).add_argument("execution", help=_EXECUTION_HELP)
     db = verb("db", "check the database without writing to it", app=None)
     db.add_argument("action", choices=["check"])
     db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")

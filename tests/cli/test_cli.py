@@ -246,6 +246,27 @@ def test_replay_checks_the_history_against_the_current_code(tmp_path: Path) -> N
     assert changed.stderr.startswith("error: NonDeterministicError:") and "shout" in changed.stderr
 
 
+def test_an_execution_is_found_by_the_name_it_was_started_with(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    named = cli(
+        tmp_path, "start", "sleepy", "--app", "app:engine", "--input", "3600", "--name", "nap-1"
+    ).stdout.strip()
+    cli(tmp_path, "start", "sleepy", "--app", "app:engine", "--input", "60", "--name", "nap-2")
+    shown = json.loads(cli(tmp_path, "show", "nap-1", "--db", "app.db", "--json").stdout)
+    assert (shown["execution_id"], shown["name"], shown["input"]) == (named, "nap-1", 3600)
+    listed = json.loads(cli(tmp_path, "list", "--name", "nap-1", "--db", "app.db", "--json").stdout)
+    assert [e["execution_id"] for e in listed] == [named]
+    assert json.loads(cli(tmp_path, "history", "nap-1", "--db", "app.db", "--json").stdout) == []
+    stopped = json.loads(cli(tmp_path, "stop", "nap-1", "--db", "app.db", "--json").stdout)
+    assert (stopped["execution_id"], stopped["status"]) == (named, "STOPPED")
+    assert show(tmp_path, named)["status"] == "STOPPED"
+    other = [e for e in json.loads(cli(tmp_path, "list", "--db", "app.db", "--json").stdout)]
+    assert [(e["name"], e["status"]) for e in other] == [("nap-1", "STOPPED"), ("nap-2", "RUNNING")]
+    missing = cli(tmp_path, "show", "nap-3", "--db", "app.db", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr == "error: ExecutionNotFound: no execution with id or name 'nap-3'\n"
+
+
 def test_a_database_locked_by_another_process_for_a_while_is_waited_for(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(APP)
     cli(tmp_path, "start", "greet", "--app", "app:engine", "--input", '{"name": "a"}')
