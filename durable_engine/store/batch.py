@@ -62,9 +62,9 @@ _ROWS_PER_STATEMENT = (64, 16, 4, 1)
 # and an execution with a total timeout wakes at it at the latest: the earliest of the
 # three instants that are set, or NULL if none is.
 _SUSPEND = (
-    "UPDATE executions SET status = 'SUSPENDED', owner = NULL, "
-    "wake_at = MIN(COALESCE(wake_at, ?1, timeout_at), COALESCE(?1, timeout_at, wake_at), "
-    "COALESCE(timeout_at, wake_at, ?1)) WHERE execution_id = ?2"
+    "UPDATE executions SET status = 'SUSPENDED', owner = NULL, wake_at = MIN("
+    "COALESCE(wake_at, :wake_at, timeout_at), COALESCE(:wake_at, timeout_at, wake_at), "
+    "COALESCE(timeout_at, wake_at, :wake_at)) WHERE execution_id = :execution_id"
 )
 _PUT_CALLBACK = (
     "INSERT INTO callbacks (callback_id, execution_id, op_id, status, created_at, timeout_at,"
@@ -72,8 +72,8 @@ _PUT_CALLBACK = (
 )
 # An execution that ends wakes the execution that invoked it.
 _WAKE_PARENT = (
-    "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, ?1), ?1) WHERE execution_id ="
-    " (SELECT parent_id FROM executions WHERE execution_id = ?2)"
+    "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, :at), :at) WHERE execution_id ="
+    " (SELECT parent_id FROM executions WHERE execution_id = :execution_id)"
     " AND status IN ('RUNNING', 'SUSPENDED')"
 )
 # `?` is a JSON object {execution_id: epoch}; rows come back only for executions
@@ -157,8 +157,8 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     state = _fence_state(conn, commits)
     ops: list[Checkpoint] = []
     finishes: list[tuple[Any, ...]] = []
-    wake_parents: list[tuple[Any, ...]] = []
-    suspends: list[tuple[Any, ...]] = []
+    wake_parents: list[dict[str, Any]] = []
+    suspends: list[dict[str, Any]] = []
     callbacks: list[tuple[Any, ...]] = []
     for future, _, fence, m in commits:
         assert fence is not None
@@ -174,10 +174,10 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
             parent = None if current is None else current[2]
             finishes.append((m.status, m.result, m.error, m.ended_at, fence.execution_id))
             if parent is not None:  # it was invoked: its parent may go on
-                wake_parents.append((m.ended_at, fence.execution_id))
+                wake_parents.append({"at": m.ended_at, "execution_id": fence.execution_id})
             state[fence.execution_id] = (fence.epoch, m.status.value, parent)
         elif isinstance(m, SuspendExecution):
-            suspends.append((m.wake_at, fence.execution_id))
+            suspends.append({"wake_at": m.wake_at, "execution_id": fence.execution_id})
         elif isinstance(m, PutCallback):
             ops.append(m.operation)
             callbacks.append(

@@ -83,8 +83,9 @@ def resolve(
         (status, result, error, now, execution_id, op_id),
     )
     conn.execute(
-        "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, ?1), ?1) WHERE execution_id = ?2",
-        (now, execution_id),
+        "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, :now), :now)"
+        " WHERE execution_id = :execution_id",
+        {"now": now, "execution_id": execution_id},
     )
     return execution_id, op_id
 
@@ -93,12 +94,12 @@ def resolve(
 # earliest of: the new deadline, its total timeout, and the other timers it waits on.
 _FOLLOW_DEADLINE = """
 UPDATE executions SET wake_at = MIN(
-    ?1,
-    COALESCE(timeout_at, ?1),
+    :deadline,
+    COALESCE(timeout_at, :deadline),
     COALESCE((SELECT MIN(o.wake_at) FROM operations o
-              WHERE o.execution_id = ?2 AND o.op_id != ?3
-                AND o.status IN ('STARTED', 'PENDING') AND o.wake_at >= ?4), ?1))
-WHERE execution_id = ?2 AND owner IS NULL AND status = 'SUSPENDED' AND wake_at = ?4
+              WHERE o.execution_id = :execution_id AND o.op_id != :op_id
+                AND o.status IN ('STARTED', 'PENDING') AND o.wake_at >= :old), :deadline))
+WHERE execution_id = :execution_id AND owner IS NULL AND status = 'SUSPENDED' AND wake_at = :old
 """
 
 
@@ -116,7 +117,10 @@ def heartbeat(conn: sqlite3.Connection, callback_id: str, now: float) -> tuple[s
         (deadline, execution_id, op_id),
     )
     if old is not None and deadline is not None and deadline != old:
-        conn.execute(_FOLLOW_DEADLINE, (deadline, execution_id, op_id, old))
+        conn.execute(
+            _FOLLOW_DEADLINE,
+            {"deadline": deadline, "execution_id": execution_id, "op_id": op_id, "old": old},
+        )
     return execution_id, op_id
 
 

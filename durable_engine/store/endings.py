@@ -38,10 +38,10 @@ def _end(
         (now, execution_id),
     )
     conn.execute(
-        "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, ?1), ?1) WHERE execution_id ="
-        " (SELECT parent_id FROM executions WHERE execution_id = ?2)"
+        "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, :now), :now) WHERE execution_id ="
+        " (SELECT parent_id FROM executions WHERE execution_id = :execution_id)"
         " AND status IN ('RUNNING', 'SUSPENDED')",
-        (now, execution_id),
+        {"now": now, "execution_id": execution_id},
     )
 
 

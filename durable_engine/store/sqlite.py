@@ -339,8 +339,8 @@ class SqliteStore:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE executions SET status = 'SUSPENDED', owner = NULL, "
-                "wake_at = MIN(COALESCE(wake_at, ?1), ?1) WHERE owner = ?2",
-                (release_wake_at, worker_id),
+                "wake_at = MIN(COALESCE(wake_at, :wake_at), :wake_at) WHERE owner = :worker_id",
+                {"wake_at": release_wake_at, "worker_id": worker_id},
             )
             conn.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
 
@@ -377,17 +377,17 @@ class SqliteStore:
             picked = conn.execute(
                 """
                 SELECT execution_id, owner FROM executions
-                WHERE owner IS NULL AND wake_at <= ?2
-                  AND function IN (SELECT value FROM json_each(?3))
+                WHERE owner IS NULL AND wake_at <= :now
+                  AND function IN (SELECT value FROM json_each(:functions))
                 UNION
                 SELECT execution_id, owner FROM executions
-                WHERE owner IS NOT NULL AND owner != ?1
+                WHERE owner IS NOT NULL AND owner != :worker_id
                   AND status IN ('RUNNING', 'SUSPENDED')
-                  AND function IN (SELECT value FROM json_each(?3))
+                  AND function IN (SELECT value FROM json_each(:functions))
                   AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = owner)
-                LIMIT ?4
+                LIMIT :limit
                 """,
-                (worker_id, now, names, limit),
+                {"worker_id": worker_id, "now": now, "functions": names, "limit": limit},
             ).fetchall()
             if not picked:
                 return []
