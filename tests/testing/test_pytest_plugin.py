@@ -81,7 +81,11 @@ def run_pytest(
 ) -> subprocess.CompletedProcess[str]:
     (tmp_path / "workflows.py").write_text(WORKFLOWS)
     (tmp_path / "test_suite.py").write_text(tests)
-    (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
+    # A project that turns warnings into errors sets the loop scope: pytest-asyncio warns
+    # while configuring if it is unset, and pytest 9.2 applies the filter there too.
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     env.pop("PYTEST_ADDOPTS", None)
     if autoload:
