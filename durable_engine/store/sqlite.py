@@ -95,6 +95,7 @@ class SqliteStore:
     # -- lifecycle ---------------------------------------------------------
 
     async def open(self) -> None:
+        self._closing = False  # a store may be opened again after it was closed
         if not self.memory:
             _create_private_file(self.path)
         try:

@@ -437,6 +437,23 @@ async def test_list_filters_by_status_and_function(engine: Engine) -> None:
         assert only.function == bad.__qualname__ and only.ended_at is not None
 
 
+async def test_an_engine_can_be_entered_again_after_it_was_left(engine: Engine) -> None:
+    @engine.durable_function
+    async def nap(ctx: DurableContext, value: int) -> int:
+        await ctx.wait(0.2, name="nap")
+        return value
+
+    async with engine:
+        assert await engine.run(nap, 1) == 1
+        left = await engine.start(nap, 2)  # still waiting when the engine is left
+    async with engine:  # the same Engine again: the unfinished execution is resumed
+        assert await left.result() == 2
+        assert await engine.run(nap, 3) == 3
+    async with engine:
+        statuses = [(i.input, i.status) for i in await engine.list_executions()]
+    assert statuses == [(v, ExecutionStatus.SUCCEEDED) for v in (1, 2, 3)]
+
+
 async def test_list_finds_an_execution_by_the_name_it_was_started_with(engine: Engine) -> None:
     @engine.durable_function
     async def echo(ctx: DurableContext, value: int) -> int:
