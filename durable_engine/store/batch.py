@@ -28,6 +28,7 @@ from .base import (
     PutCallback,
     SuspendExecution,
 )
+from .executions import CreateExecution, create_executions
 from .schema import OP_COLUMNS
 
 __all__ = ["OP_COLUMNS", "Job", "apply_batch", "row_to_checkpoint"]
@@ -149,9 +150,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     commits = [job for job in jobs if job[1] is None]
     if len(commits) != len(jobs):
-        for future, fn, _, _ in jobs:
-            if fn is not None and (value := fn(conn)) is not None:
-                outcomes.append((future, True, value))
+        _run_functions(conn, jobs, outcomes)
     if not commits:
         return outcomes
     state = _fence_state(conn, commits)
@@ -204,6 +203,29 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     if suspends:
         conn.executemany(_SUSPEND, suspends)
     return outcomes
+
+
+def _run_functions(conn: sqlite3.Connection, jobs: list[Job], outcomes: list[Outcome]) -> None:
+    """Run the jobs that are functions, in order; creations next to each other go in
+    together."""
+    futures: list[asyncio.Future[Any]] = []
+    creates: list[CreateExecution] = []
+    for future, fn, _, _ in jobs:
+        if type(fn) is CreateExecution:
+            futures.append(future)
+            creates.append(fn)
+            continue
+        if creates:
+            outcomes.extend(_created(futures, create_executions(conn, creates)))
+            futures, creates = [], []
+        if fn is not None and (value := fn(conn)) is not None:
+            outcomes.append((future, True, value))
+    if creates:
+        outcomes.extend(_created(futures, create_executions(conn, creates)))
+
+
+def _created(futures: list[asyncio.Future[Any]], values: list[Any]) -> list[Outcome]:
+    return [(future, True, value) for future, value in zip(futures, values, strict=True)]
 
 
 def _put_operations(conn: sqlite3.Connection, rows: Sequence[Checkpoint]) -> None:

@@ -28,6 +28,7 @@ from .base import (
     WorkerInfo,
 )
 from .batch import OP_COLUMNS, Job, apply_batch, row_to_checkpoint
+from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
 from .schema import SCHEMA_VERSION, migrate
 
 __all__ = ["SqliteStore"]
@@ -35,35 +36,6 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
-_EXEC_COLUMNS = (
-    "execution_id, name, function, status, input, result, error, parent_id, "
-    "created_at, ended_at, wake_at, timeout_at, owner, epoch"
-)
-
-_INSERT_EXECUTION = (
-    f"INSERT INTO executions ({_EXEC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT DO NOTHING"
-)
-
-
-def _execution(row: Sequence[Any], taken_from: str | None = None) -> ExecutionRecord:
-    return ExecutionRecord(
-        execution_id=row[0],
-        name=row[1],
-        function=row[2],
-        status=ExecutionStatus(row[3]),
-        input=row[4],
-        result=row[5],
-        error=row[6],
-        parent_id=row[7],
-        created_at=row[8],
-        ended_at=row[9],
-        wake_at=row[10],
-        timeout_at=row[11],
-        owner=row[12],
-        epoch=row[13],
-        taken_from=taken_from,
-    )
 
 
 class SqliteStore:
@@ -215,63 +187,14 @@ class SqliteStore:
     # -- executions --------------------------------------------------------
 
     async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
-        owned = new.owner is not None
-        record = ExecutionRecord(
-            execution_id=new.execution_id,
-            name=new.name,
-            function=new.function,
-            status=ExecutionStatus.RUNNING,
-            input=new.input,
-            result=None,
-            error=None,
-            parent_id=new.parent_id,
-            created_at=new.created_at,
-            ended_at=None,
-            wake_at=None if owned else new.created_at,
-            timeout_at=new.timeout_at,
-            owner=new.owner,
-            epoch=1 if owned else 0,
-        )
-
-        def job(conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
-            inserted = conn.execute(
-                _INSERT_EXECUTION,
-                (
-                    record.execution_id,
-                    record.name,
-                    record.function,
-                    record.status,
-                    record.input,
-                    None,
-                    None,
-                    record.parent_id,
-                    record.created_at,
-                    None,
-                    record.wake_at,
-                    record.timeout_at,
-                    record.owner,
-                    record.epoch,
-                ),
-            ).rowcount
-            if inserted:
-                return record, True
-            # The id exists (an invoke replayed: the child was created before), or the name.
-            for column, value in (("execution_id", new.execution_id), ("name", new.name)):
-                row = conn.execute(
-                    f"SELECT {_EXEC_COLUMNS} FROM executions WHERE {column} = ?", (value,)
-                ).fetchone()
-                if row is not None:
-                    return _execution(row), False
-            raise StoreError(f"execution {new.execution_id} could not be created")
-
-        return await self._write(job)
+        return await self._write(CreateExecution(new))
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         def read(conn: sqlite3.Connection) -> ExecutionRecord | None:
             row = conn.execute(
-                f"SELECT {_EXEC_COLUMNS} FROM executions WHERE execution_id = ?", (execution_id,)
+                f"SELECT {EXEC_COLUMNS} FROM executions WHERE execution_id = ?", (execution_id,)
             ).fetchone()
-            return None if row is None else _execution(row)
+            return None if row is None else execution_from_row(row)
 
         return await self._read(read)
 
@@ -290,7 +213,7 @@ class SqliteStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(str(value))
-        sql = f"SELECT {_EXEC_COLUMNS} FROM executions"
+        sql = f"SELECT {EXEC_COLUMNS} FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, execution_id"
@@ -298,7 +221,7 @@ class SqliteStore:
             sql += f" LIMIT {int(limit)}"
 
         def read(conn: sqlite3.Connection) -> list[ExecutionRecord]:
-            return [_execution(r) for r in conn.execute(sql, args).fetchall()]
+            return [execution_from_row(r) for r in conn.execute(sql, args).fetchall()]
 
         return await self._read(read)
 
@@ -398,11 +321,11 @@ class SqliteStore:
                 UPDATE executions SET owner = ?, epoch = epoch + 1, status = 'RUNNING',
                     wake_at = NULL
                 WHERE execution_id IN (SELECT value FROM json_each(?))
-                RETURNING {_EXEC_COLUMNS}
+                RETURNING {EXEC_COLUMNS}
                 """,
                 (worker_id, json.dumps(list(previous))),
             ).fetchall()
-            return [_execution(r, taken_from=previous.get(r[0])) for r in rows]
+            return [execution_from_row(r, taken_from=previous.get(r[0])) for r in rows]
 
         return await self._write(job)
 

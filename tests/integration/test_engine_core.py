@@ -385,6 +385,29 @@ async def test_deduplication_by_execution_name(engine: Engine, effects: Effects)
     assert effects.count("ran") == 1
 
 
+async def test_starts_gathered_under_one_name_share_one_execution(
+    engine: Engine, effects: Effects
+) -> None:
+    @engine.durable_function
+    async def once(ctx: DurableContext, order: dict[str, int]) -> int:
+        await ctx.step(lambda s: effects.record("ran"), name="effect")
+        return order["id"]
+
+    async with engine:
+        starts = [engine.start(once, {"id": 1}, execution_name="order-1") for _ in range(3)]
+        others = [engine.start(once, {"id": i}) for i in range(2, 100)]
+        handles = await asyncio.gather(*starts, *others)
+        assert len({h.execution_id for h in handles[:3]}) == 1
+        with pytest.raises(ExecutionAlreadyExists, match="different input"):
+            await asyncio.gather(
+                engine.start(once, {"id": 1}, execution_name="order-2"),
+                engine.start(once, {"id": 9}, execution_name="order-2"),
+            )
+        assert [await h.result() for h in handles] == [1, 1, 1, *range(2, 100)]
+        assert len(await engine.list_executions(name="order-1")) == 1
+    assert effects.count("ran") == 100
+
+
 async def test_unknown_function_and_execution_are_typed_errors(engine: Engine) -> None:
     async def stray(ctx: DurableContext, _: None) -> None:
         return None

@@ -5,6 +5,7 @@ A second store (PostgreSQL, later) only has to pass this suite.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -65,6 +66,25 @@ async def test_create_get_and_deduplicate_by_name(store: Store) -> None:
     assert not created_again and again.execution_id == "e1"
     assert await store.get_execution("e2") is None
     assert [r.execution_id for r in await store.list_executions()] == ["e1"]
+
+
+async def test_creations_queued_together_resolve_as_if_one_by_one(store: Store) -> None:
+    await store.create_execution(new("old", name="taken"))
+    creations = [
+        new("a", name="n1"),
+        new("b", name="n1"),  # the name "a" takes in the same batch
+        new("a"),  # the id "a" takes in the same batch
+        new("c", name="taken"),  # a name taken before
+        new("old"),  # an id taken before
+        *(new(f"x{i}") for i in range(70)),  # more than one statement's worth
+    ]
+    results = await asyncio.gather(*(store.create_execution(c) for c in creations))
+    found = [(record.execution_id, created) for record, created in results]
+    assert found[:5] == [("a", True), ("a", False), ("a", False), ("old", False), ("old", False)]
+    assert found[5:] == [(f"x{i}", True) for i in range(70)]
+    stored = {r.execution_id: r for r in await store.list_executions()}
+    assert set(stored) == {"old", "a", *(f"x{i}" for i in range(70))}
+    assert stored["a"].name == "n1" and stored["x69"].epoch == 1
 
 
 async def test_checkpoints_round_trip_in_one_load(store: Store) -> None:
