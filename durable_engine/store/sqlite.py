@@ -71,18 +71,22 @@ class SqliteStore:
         if not self.memory:
             _create_private_file(self.path)
         try:
-            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+            self._writer = await _connect(self.path)
             await _on_thread(self._writer, self._setup, True)
             if self.memory:
                 self._reader = self._writer
             else:
-                self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+                self._reader = await _connect(self.path)
                 await _on_thread(self._reader, self._setup, False)
         except sqlite3.DatabaseError as exc:
             await self._close_connections()
+            hint = (
+                "check the path, and that its folder exists and can be written"
+                if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc)
+                else "the file is corrupt or is not an SQLite database"
+            )
             raise StoreError(
-                f"{self.path} cannot be opened as a durable_engine database: {exc} "
-                "(the file is corrupt or is not an SQLite database)"
+                f"{self.path} cannot be opened as a durable_engine database: {exc} ({hint})"
             ) from exc
         except BaseException:
             await self._close_connections()
@@ -409,6 +413,22 @@ class SqliteStore:
             raise StoreError(f"database error: {exc}") from exc
 
 
+async def _connect(path: str) -> aiosqlite.Connection:
+    """An aiosqlite connection to `path`. If it cannot be opened, its thread has ended
+    before the error is raised: left running, it could outlive the event loop and print
+    a traceback as the program exits."""
+    conn = aiosqlite.connect(path, isolation_level=None)
+    try:
+        return await conn
+    except BaseException:
+        thread = getattr(conn, "_thread", None)  # aiosqlite stops it, without waiting
+        for _ in range(1000):
+            if thread is None or not thread.is_alive():
+                break
+            await asyncio.sleep(0.001)
+        raise
+
+
 async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run `fn(sqlite3_connection, *args)` on the connection's own thread: one round trip,
     however many statements `fn` runs. (aiosqlite has no public call for this.)"""
@@ -424,9 +444,16 @@ def _store_error(exc: BaseException) -> BaseException:
 
 
 def _create_private_file(path: str) -> None:
-    """Create the database file readable by its owner only (0600), if it does not exist."""
+    """Create the database file readable by its owner only (0600), if it does not exist;
+    StoreError if it cannot be, or if `path` is a directory."""
     if path.startswith("file:"):
         return
-    with contextlib.suppress(FileExistsError):
+    try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
+    except FileExistsError:
+        if os.path.isdir(path):
+            raise StoreError(f"{path} is a directory, not a database file") from None
+        return
+    except OSError as exc:  # a missing folder, no permission, a read-only filesystem
+        raise StoreError(f"cannot create the database file {path}: {exc.strerror}") from exc
+    os.close(fd)

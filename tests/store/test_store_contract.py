@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
@@ -332,6 +334,40 @@ async def test_not_a_database_is_a_store_error(tmp_path: Path, content: bytes) -
     with pytest.raises(StoreError, match="cannot be opened"):
         await SqliteStore(path).open()
     assert path.read_bytes() == content
+
+
+async def test_a_path_that_cannot_hold_a_database_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is a directory"):
+        await SqliteStore(tmp_path).open()
+    with pytest.raises(StoreError, match="cannot create the database file"):
+        await SqliteStore(tmp_path / "missing" / "x.db").open()
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_store_that_fails_to_open_leaves_no_thread_behind(tmp_path: Path) -> None:
+    # aiosqlite's thread, left running, may answer after the event loop closed and
+    # print a traceback as the program exits. A "file:" path that SQLite cannot open
+    # gets past the file's creation and fails inside aiosqlite.
+    script = tmp_path / "open_fails.py"
+    script.write_text(
+        "import asyncio, threading\n"
+        "from durable_engine import StoreError\n"
+        "from durable_engine.store import SqliteStore\n"
+        "async def main():\n"
+        "    try:\n"
+        "        await SqliteStore('file:/nonexistent-folder/x.db').open()\n"
+        "    except StoreError as exc:\n"
+        "        print('StoreError', 'check the path' in str(exc))\n"
+        "    print('threads', threading.active_count())\n"
+        "for _ in range(5):\n"
+        "    asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split("\n")[:2] == ["StoreError True", "threads 1"]
+    assert done.stdout.count("threads 1") == 5
+    assert "Exception in thread" not in done.stderr
 
 
 def test_bad_synchronous_mode_is_refused() -> None:
