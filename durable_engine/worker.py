@@ -5,7 +5,8 @@ folder is on the import path), checks the database without writing to it, then r
 the engine's scheduler: it resumes due work, claims executions with a lease, and logs
 one JSON line per lifecycle event on stderr. On SIGTERM or SIGINT it stops claiming,
 gives running executions `--grace-seconds` to finish or suspend, releases its leases
-and exits 0; a second signal cuts the grace period short.
+and exits 0; a second signal cuts the grace period short. A sync step body still
+running in a thread then is abandoned, as if the process had been killed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -228,9 +230,50 @@ def run_worker(options: WorkerOptions) -> int:
     previous = {sig: signal.signal(sig, on_early_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         engine = prepare(options)
-        return asyncio.run(serve(engine, options.grace_seconds, early))
+        code = _run_leaving_threads(serve(engine, options.grace_seconds, early))
     except OSError as exc:
         raise StoreError(f"the database cannot be used: {exc}") from exc
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    _exit_past_busy_threads(code)
+    return code
+
+
+def _run_leaving_threads(main: Coroutine[Any, Any, int]) -> int:
+    """`asyncio.run(main)`, except that it does not wait for the default executor's
+    threads: a sync step body still running in one belongs to an execution this worker
+    has released, and its outcome can no longer be recorded."""
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in left:
+                task.cancel()
+            if left:
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()  # shuts the default executor down without waiting for it
+
+
+def _exit_past_busy_threads(code: int) -> None:
+    """Exit now if a step body still runs in a thread, rather than when it returns.
+
+    Python waits for such threads as it exits: a step stuck for an hour would hold the
+    process (and a second signal) for that hour. The worker has released its leases,
+    so the step is abandoned, as if the process had been killed, and runs again
+    wherever its execution resumes."""
+    idle_exit = time.monotonic() + 0.5  # idle executor threads end at once
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, idle_exit - time.monotonic()))
+        if thread.is_alive():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)

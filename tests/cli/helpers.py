@@ -42,6 +42,14 @@ async def slow_step(ctx: DurableContext, seconds: float) -> str:
         return "slept"
     return await ctx.step(body, name="slow")
 
+@engine.durable_function(name="slow_sync_step")
+async def slow_sync_step(ctx: DurableContext, seconds: float) -> str:
+    def body(s):
+        import time
+        time.sleep(seconds)
+        return "slept"
+    return await ctx.step(body, name="slow")
+
 @engine.durable_function(name="odd_values")
 async def odd_values(ctx: DurableContext, _: None) -> object:
     from datetime import datetime, timezone

@@ -200,6 +200,26 @@ def test_a_step_longer_than_the_grace_period_is_released_for_another_worker(
     assert show(tmp_path, running)["status"] == "SUSPENDED"
 
 
+def test_a_worker_exits_past_a_sync_step_it_released(tmp_path: Path) -> None:
+    # The step sleeps in a thread far longer than the test waits: the worker must exit
+    # without waiting for it, and leave the execution for another worker.
+    (tmp_path / "app.py").write_text(APP)
+    running = cli(
+        tmp_path, "start", "slow_sync_step", "--app", "app:engine", "--input", "600"
+    ).stdout.strip()
+    first = worker(tmp_path, "--grace-seconds", "0.2")
+    assert first.stderr is not None
+    for line in first.stderr:
+        if json.loads(line)["event"] == "claim":
+            break
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert events(err)[-1]["event"] == "stop"
+    assert events(err)[-1]["released_running"] == 1
+    assert show(tmp_path, running)["status"] == "SUSPENDED"  # released for any worker
+
+
 def test_db_defaults_to_durable_db_env_then_durable_db_in_the_folder(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(APP)
     env_db = tmp_path / "from-env.db"
