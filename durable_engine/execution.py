@@ -22,11 +22,12 @@ from .clock import Clock, TimerHandle
 from .errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_from_info
 from .journal import Journal, Mismatch
 from .models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
-from .store import Fence, FinishExecution, Mutation, Store, operation_of
+from .store import CancelOperations, Fence, FinishExecution, Mutation, Store, operation_of
 
 __all__ = ["ExecutionRun", "Limits", "RunHost", "Suspend"]
 
 _SETTLE_TICKS = 3
+_CANCELLED = OperationStatus.CANCELLED.value
 
 # The serdes package's own codecs never read the context they are given, so a value
 # they code needs none made for it. (Exact types: a subclass may read it.)
@@ -141,10 +142,23 @@ class ExecutionRun:
         step's body and its outcome are one piece of work."""
         if self._closed and self._is_closed(mutation):
             raise asyncio.CancelledError("the batch this operation belongs to was decided")
-        written = mutation if type(mutation) is Checkpoint else operation_of(mutation)
+        if type(mutation) is Checkpoint:
+            self.journal.record(mutation)
+        else:
+            self._record_other(mutation)
+        return self.store.commit(self.fence, mutation)
+
+    def _record_other(self, mutation: Mutation) -> None:
+        written = operation_of(mutation)
         if written is not None:
             self.journal.record(written)
-        return self.store.commit(self.fence, mutation)
+        if isinstance(mutation, CancelOperations):
+            for record in mutation.records:
+                self.journal.record(record)
+            for op_id in mutation.open_ops:
+                cp = self.journal.get(op_id)
+                if cp is not None:
+                    self.journal.record(cp._replace(status=_CANCELLED, ended_at=mutation.ended_at))
 
     def begin_work(self) -> None:
         """Mark real work (a step body) in progress, so the run does not suspend."""

@@ -61,6 +61,12 @@ async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:
 async def _finish(
     run: ExecutionRun, status: ExecutionStatus, result: bytes | None, error: bytes | None
 ) -> None:
-    ending = FinishExecution(status=status, result=result, error=error, ended_at=run.now())
+    ending = FinishExecution(
+        status=status,
+        result=result,
+        error=error,
+        ended_at=run.now(),
+        open_ops=run.journal.unfinished(),
+    )
     await run.checkpoint(ending)
     run.finished = ending

@@ -148,6 +148,16 @@ class Journal:
             siblings.add(op_id)
             op_id = parent
 
+    def unfinished(self, under: str | None = None) -> tuple[str, ...]:
+        """Ids of the operations recorded as still STARTED or PENDING; with `under`, only
+        those inside that operation."""
+        inside = "" if under is None else under + "/"
+        return tuple(
+            op
+            for op, cp in self._records.items()
+            if cp.status not in TERMINAL_OPERATION and op.startswith(inside)
+        )
+
     def record(self, checkpoint: Checkpoint) -> None:
         """Remember a checkpoint written during this run (visited already)."""
         if self._below is not None and checkpoint.op_id not in self._records:

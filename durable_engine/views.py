@@ -103,12 +103,20 @@ def build_operation_tree(
         )
     roots: list[OperationInfo] = []
     for node in nodes.values():
-        parent = nodes.get(node.parent_id) if node.parent_id else None
+        parent = _nearest_recorded(nodes, node.parent_id)
         if parent is not None:
             parent.children.append(node)
-        elif node.parent_id is None:
-            roots.append(node)
         else:
-            # A context that has not finished has no row yet: show its children at its place.
             roots.append(node)
     return roots
+
+
+def _nearest_recorded(nodes: dict[str, OperationInfo], op_id: str | None) -> OperationInfo | None:
+    """The node of `op_id`, or of its nearest enclosing operation that has a row: a child
+    context that has not finished has none yet, so its operations show in its place."""
+    while op_id is not None:
+        node = nodes.get(op_id)
+        if node is not None:
+            return node
+        op_id = op_id.rpartition("/")[0] if "/" in op_id else None
+    return None

@@ -32,7 +32,8 @@ from ..batch import (
 from ..errors import NonDeterministicError, PayloadTooLarge
 from ..execution import ExecutionRun, Suspend
 from ..journal import Completed, Mismatch
-from ..models import OperationStatus, OperationType
+from ..models import Checkpoint, OperationStatus, OperationType
+from ..store import CancelOperations
 from .child import run_child
 
 if TYPE_CHECKING:
@@ -158,19 +159,55 @@ async def run_batch(
         data = run.serialize(summary, None, op_id, "batch summary")
     except PayloadTooLarge:  # one letter per branch at worst: never refuse a finished batch
         data = run.serdes.serialize(summary, SerDesContext(run.execution_id, op_id))
-    await run.checkpoint(
-        run.put(
-            op_id,
-            parent_id,
-            op_type,
-            name,
-            OperationStatus.SUCCEEDED,
-            result=data,
-            started_at=started_at,
-            ended_at=run.now(),
-        )
+    ended_at = run.now()
+    outcome = run.put(
+        op_id,
+        parent_id,
+        op_type,
+        name,
+        OperationStatus.SUCCEEDED,
+        result=data,
+        started_at=started_at,
+        ended_at=ended_at,
     )
+    cancelled = [i for i, item in enumerate(final) if item.status is BatchItemStatus.CANCELLED]
+    if cancelled:
+        # Their records say so, and what they left open (a timer, a callback someone
+        # may still answer) ends with them, in the same transaction as the decision.
+        await run.checkpoint(_cancel(run, op_id, branches, cancelled, fan, outcome, ended_at))
+    else:
+        await run.checkpoint(outcome)
     return BatchResult(final, fan.reason)
+
+
+def _cancel(
+    run: ExecutionRun,
+    op_id: str,
+    branches: Sequence[Branch],
+    cancelled: list[int],
+    fan: _Fanout,
+    outcome: Checkpoint,
+    ended_at: float,
+) -> CancelOperations:
+    records = []
+    for index in cancelled:
+        branch = _branch_id(op_id, index)
+        began = run.journal.first_start_under(branch) or fan.began.get(index, ended_at)
+        records.append(
+            run.put(
+                branch,
+                op_id,
+                OperationType.CONTEXT,
+                branches[index][0],
+                OperationStatus.CANCELLED,
+                started_at=began,
+                ended_at=ended_at,
+            )
+        )
+    open_ops = [op for i in cancelled for op in run.journal.unfinished(_branch_id(op_id, i))]
+    return CancelOperations(
+        operation=outcome, records=tuple(records), open_ops=tuple(open_ops), ended_at=ended_at
+    )
 
 
 def _branch_id(op_id: str, index: int) -> str:
@@ -202,6 +239,7 @@ class _Fanout:
         total = len(branches)
         self.items: list[BatchItem[Any] | None] = [None] * total
         self.started = [False] * total
+        self.began: dict[int, float] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.next = 0
         self.succeeded = 0
@@ -228,6 +266,7 @@ class _Fanout:
             index = self.next
             self.next += 1
             self.started[index] = True
+            self.began[index] = self.run.now()
             self._unstarted.add(index)
             self.run.begin_work()
             task = asyncio.create_task(self._branch(index))

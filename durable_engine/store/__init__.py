@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import (
     CallbackRecord,
     CallbackStatus,
+    CancelOperations,
     Fence,
     FinishExecution,
     LeaseLost,
@@ -21,6 +22,7 @@ from .sqlite import SqliteStore
 __all__ = [
     "CallbackRecord",
     "CallbackStatus",
+    "CancelOperations",
     "Fence",
     "FinishExecution",
     "LeaseLost",

@@ -16,6 +16,7 @@ from ..models import Checkpoint, ExecutionRecord, ExecutionStatus
 __all__ = [
     "CallbackRecord",
     "CallbackStatus",
+    "CancelOperations",
     "Fence",
     "FinishExecution",
     "LeaseLost",
@@ -75,6 +76,9 @@ class FinishExecution:
     result: bytes | None
     error: bytes | None
     ended_at: float
+    open_ops: tuple[str, ...] = ()
+    """Operations left STARTED or PENDING (a callback never waited for): they end as
+    CANCELLED, and their pending callbacks with them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +100,19 @@ class PutCallback:
     heartbeat_timeout: float | None
 
 
-Mutation = Checkpoint | FinishExecution | SuspendExecution | PutCallback
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOperations:
+    """Write `operation` and `records`, and end each of `open_ops` still STARTED or
+    PENDING as CANCELLED, with its pending callback: a decided batch's outcome, the
+    records of the branches it cancelled, and what was left open inside them."""
+
+    operation: Checkpoint
+    records: tuple[Checkpoint, ...]
+    open_ops: tuple[str, ...]
+    ended_at: float
+
+
+Mutation = Checkpoint | FinishExecution | SuspendExecution | PutCallback | CancelOperations
 """A write a checkpoint commit carries; a `Checkpoint` inserts or replaces its operation."""
 
 
@@ -104,7 +120,7 @@ def operation_of(mutation: Mutation) -> Checkpoint | None:
     """The operation row a mutation writes, if it writes one."""
     if isinstance(mutation, Checkpoint):
         return mutation
-    if isinstance(mutation, PutCallback):
+    if isinstance(mutation, PutCallback | CancelOperations):
         return mutation.operation
     return None
 

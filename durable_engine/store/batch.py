@@ -21,6 +21,7 @@ from ..errors import StoreError
 from ..models import Checkpoint, ExecutionStatus, OperationStatus, OperationType
 from . import crashpoints
 from .base import (
+    CancelOperations,
     Fence,
     FinishExecution,
     LeaseLost,
@@ -85,6 +86,16 @@ _FENCE_QUERY = (
     " WHERE e.epoch IS NOT f.value OR e.parent_id IS NOT NULL OR e.status IN ("
     + ", ".join(f"'{s}'" for s in sorted(_TERMINAL))
     + ")"
+)
+# What a decided batch or an ending leaves open: only what is still open, so an answer
+# that came in meanwhile (a callback resolved from outside) stands.
+_CANCEL_OPERATION = (
+    "UPDATE operations SET status = 'CANCELLED', ended_at = :at WHERE execution_id ="
+    " :execution_id AND op_id = :op_id AND status IN ('STARTED', 'PENDING')"
+)
+_CANCEL_CALLBACK = (
+    "UPDATE callbacks SET status = 'CANCELLED', resolved_at = :at WHERE execution_id ="
+    " :execution_id AND op_id = :op_id AND status = 'PENDING'"
 )
 _FENCE_ONE = "SELECT epoch, status, parent_id FROM executions WHERE execution_id = ?"
 _FINISH = (
@@ -159,6 +170,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     wake_parents: list[dict[str, Any]] = []
     suspends: list[dict[str, Any]] = []
     callbacks: list[tuple[Any, ...]] = []
+    cancels: list[dict[str, Any]] = []
     for future, _, fence, m in commits:
         assert fence is not None
         current = None
@@ -175,6 +187,8 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
             if parent is not None:  # it was invoked: its parent may go on
                 wake_parents.append({"at": m.ended_at, "execution_id": fence.execution_id})
             state[fence.execution_id] = (fence.epoch, m.status.value, parent)
+            if m.open_ops:
+                cancels.extend(_cancels(fence.execution_id, m.open_ops, m.ended_at))
         elif isinstance(m, SuspendExecution):
             suspends.append({"wake_at": m.wake_at, "execution_id": fence.execution_id})
         elif isinstance(m, PutCallback):
@@ -190,12 +204,19 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
                     m.created_at,
                 )
             )
+        elif isinstance(m, CancelOperations):
+            ops.append(m.operation)
+            ops.extend(m.records)
+            cancels.extend(_cancels(fence.execution_id, m.open_ops, m.ended_at))
         else:  # pragma: no cover - the Mutation union is closed
             raise TypeError(f"unknown mutation {m!r}")
     if ops:
         _put_operations(conn, ops)
     if callbacks:
         conn.executemany(_PUT_CALLBACK, callbacks)
+    if cancels:
+        conn.executemany(_CANCEL_OPERATION, cancels)
+        conn.executemany(_CANCEL_CALLBACK, cancels)
     if finishes:
         conn.executemany(_FINISH, finishes)
     if wake_parents:
@@ -203,6 +224,10 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     if suspends:
         conn.executemany(_SUSPEND, suspends)
     return outcomes
+
+
+def _cancels(execution_id: str, op_ids: Sequence[str], at: float) -> list[dict[str, Any]]:
+    return [{"execution_id": execution_id, "op_id": op_id, "at": at} for op_id in op_ids]
 
 
 def _run_functions(conn: sqlite3.Connection, jobs: list[Job], outcomes: list[Outcome]) -> None:

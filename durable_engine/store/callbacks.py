@@ -43,10 +43,14 @@ def _pending(conn: sqlite3.Connection, callback_id: str, now: float) -> tuple[An
     status = row[3]
     if status in ("SUCCEEDED", "FAILED"):
         raise CallbackAlreadyResolved(f"callback was already resolved ({status})")
+    if row[8] in _TERMINAL:  # its callbacks were cancelled as it ended
+        raise CallbackNotPending(f"the callback's execution has ended ({row[8]})")
+    if status == "CANCELLED":
+        raise CallbackNotPending(
+            "callback was cancelled: the branch that waited for it was cancelled"
+        )
     if status != "PENDING":
         raise CallbackNotPending(f"callback is no longer pending ({status})")
-    if row[8] in _TERMINAL:
-        raise CallbackNotPending(f"the callback's execution has ended ({row[8]})")
     deadline = _deadline(row[4], row[5], row[6], row[7])
     if deadline is not None and deadline <= now:
         raise CallbackNotPending("callback timed out")

@@ -57,5 +57,9 @@ def test_early_completion_is_decided_once_across_kills(tmp_path: Path) -> None:
     assert 1 <= log.count("after the race") <= 2
     rows = {op: (type_, status) for op, type_, status, _ in operation_rows(db)}
     assert rows["1"] == ("MAP", "SUCCEEDED")
-    assert all(f"1/{n + 1}" not in rows for n in range(1, count))  # no branch outcome stored
+    for n in range(1, count):  # recorded as cancelled, and so is the wait each was in
+        assert rows[f"1/{n + 1}"] == ("CONTEXT", "CANCELLED")
+        assert rows[f"1/{n + 1}/1"] == ("STEP", "SUCCEEDED")
+        assert rows[f"1/{n + 1}/2"] == ("WAIT", "CANCELLED")
+        assert f"1/{n + 1}/3" not in rows
     assert integrity(db) == "ok"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import pytest
 
 from durable_engine import (
     BatchItemStatus,
+    CallbackNotPending,
     CompletionConfig,
     CompletionReason,
     DurableContext,
     Engine,
     ItemBatcher,
     MapConfig,
+    OperationStatus,
     OperationType,
     ParallelBranch,
     ParallelConfig,
@@ -304,3 +307,62 @@ def test_completion_rules() -> None:
     with pytest.raises(ValueError, match="min_successful"):
         CompletionConfig(min_successful=4).validate(3)
     assert BatchItemStatus.NOT_STARTED.value == "NOT_STARTED"
+
+
+def _ref_and_callback(db: Path, execution_id: str, op_id: str) -> tuple[str, str]:
+    conn = sqlite3.connect(db)
+    try:
+        (ref,) = conn.execute(
+            "SELECT ref FROM operations WHERE execution_id = ? AND op_id = ?",
+            (execution_id, op_id),
+        ).fetchone()
+        (status,) = conn.execute(
+            "SELECT status FROM callbacks WHERE callback_id = ?", (ref,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return str(ref), str(status)
+
+
+async def test_a_cancelled_branch_is_recorded_and_its_callback_cannot_be_answered(
+    engine: Engine, db_path: Path
+) -> None:
+    async def asks(ctx: DurableContext) -> object:
+        return await (await ctx.create_callback(name="approval")).result()
+
+    async def quick(ctx: DurableContext) -> str:
+        await ctx.wait(0.05, name="short")
+        return "quick"
+
+    @engine.durable_function
+    async def race(ctx: DurableContext, _: None) -> list[str]:
+        first = CompletionConfig.first_successful()
+        result = await ctx.parallel(
+            [asks, quick], name="race", config=ParallelConfig(completion_config=first)
+        )
+        await (await ctx.create_callback(name="hold")).result()  # stays running meanwhile
+        return [item.status.value for item in result.all]
+
+    async with engine:
+        handle = await engine.start(race)
+        while True:  # until "hold" exists: the batch is decided
+            if any(op.name == "hold" for op in await engine.get_operations(handle.execution_id)):
+                break
+            await asyncio.sleep(0.01)
+        approval, approval_status = _ref_and_callback(db_path, handle.execution_id, "1/1/1")
+        assert approval_status == "CANCELLED"
+        with pytest.raises(CallbackNotPending, match="cancelled"):
+            await engine.send_callback_success(approval, "too late")
+        hold, _ = _ref_and_callback(db_path, handle.execution_id, "2")
+        await engine.send_callback_success(hold, None)
+        assert await handle.result() == ["CANCELLED", "SUCCEEDED"]
+        batch, _ = await engine.get_operations(handle.execution_id)
+    cancelled, won = batch.children
+    assert (cancelled.operation_id, cancelled.type, cancelled.status) == (
+        "1/1",
+        OperationType.CONTEXT,
+        OperationStatus.CANCELLED,
+    )
+    [callback] = cancelled.children
+    assert (callback.operation_id, callback.status) == ("1/1/1", OperationStatus.CANCELLED)
+    assert (won.operation_id, won.status) == ("1/2", OperationStatus.SUCCEEDED)

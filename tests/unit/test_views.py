@@ -1,0 +1,28 @@
+"""The operation tree that `get_operations` and `history` show."""
+
+from __future__ import annotations
+
+from durable_engine.models import Checkpoint
+from durable_engine.views import build_operation_tree
+from serdes import MsgpackSerDes
+
+
+def _op(op_id: str, parent_id: str | None, type_: str, status: str) -> Checkpoint:
+    return Checkpoint("e1", op_id, parent_id, type_, None, status)
+
+
+def test_operations_of_a_context_with_no_row_show_under_its_nearest_recorded_ancestor() -> None:
+    # Branch 1/1 was cancelled (it has a row); the context 1/1/2 inside it never finished
+    # (no row), so its wait shows under 1/1 rather than at the top of the tree.
+    rows = [
+        _op("2", None, "STEP", "SUCCEEDED"),
+        _op("1", None, "PARALLEL", "SUCCEEDED"),
+        _op("1/1", "1", "CONTEXT", "CANCELLED"),
+        _op("1/1/2/1", "1/1/2", "WAIT", "CANCELLED"),
+        _op("3/1", "3", "STEP", "SUCCEEDED"),  # a context still running at the top
+    ]
+    codec = MsgpackSerDes()
+    tree = build_operation_tree(rows, codec, codec)
+    assert [node.operation_id for node in tree] == ["1", "2", "3/1"]
+    [branch] = tree[0].children
+    assert [child.operation_id for child in branch.children] == ["1/1/2/1"]
