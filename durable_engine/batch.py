@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from .config import check_callable, check_instance, check_int, check_name, check_number
+
 if TYPE_CHECKING:
     from .context import DurableContext
 
@@ -68,13 +70,13 @@ class CompletionConfig:
         return cls(tolerated_failure_count=0)
 
     def __post_init__(self) -> None:
-        if self.min_successful is not None and self.min_successful < 0:
-            raise ValueError("min_successful must not be negative")
-        if self.tolerated_failure_count is not None and self.tolerated_failure_count < 0:
-            raise ValueError("tolerated_failure_count must not be negative")
+        if self.min_successful is not None:
+            check_int(self.min_successful, "min_successful", 0)
+        if self.tolerated_failure_count is not None:
+            check_int(self.tolerated_failure_count, "tolerated_failure_count", 0)
         pct = self.tolerated_failure_percentage
-        if pct is not None and not 0 <= pct <= 100:
-            raise ValueError("tolerated_failure_percentage must be between 0 and 100")
+        if pct is not None and not 0 <= check_number(pct, "tolerated_failure_percentage") <= 100:
+            raise ValueError(f"tolerated_failure_percentage must be between 0 and 100, not {pct!r}")
 
     def validate(self, total: int) -> None:
         """Raise ValueError if these rules cannot be met with `total` branches."""
@@ -120,10 +122,14 @@ class ParallelBranch(Generic[T]):
     func: Callable[[DurableContext], Awaitable[T]]
     name: str | None = None
 
+    def __post_init__(self) -> None:
+        check_callable(self.func, "func")
+        check_name(self.name)
+
 
 def _check_concurrency(max_concurrency: int | None) -> None:
-    if max_concurrency is not None and max_concurrency < 1:
-        raise ValueError("max_concurrency must be at least 1")
+    if max_concurrency is not None:
+        check_int(max_concurrency, "max_concurrency", 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +141,7 @@ class ParallelConfig:
 
     def __post_init__(self) -> None:
         _check_concurrency(self.max_concurrency)
+        check_instance(self.completion_config, CompletionConfig, "completion_config")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,10 +155,10 @@ class ItemBatcher:
     def __post_init__(self) -> None:
         if self.max_items_per_batch is None and self.max_item_bytes_per_batch is None:
             raise ValueError("ItemBatcher needs max_items_per_batch or max_item_bytes_per_batch")
-        if self.max_items_per_batch is not None and self.max_items_per_batch < 1:
-            raise ValueError("max_items_per_batch must be at least 1")
-        if self.max_item_bytes_per_batch is not None and self.max_item_bytes_per_batch < 1:
-            raise ValueError("max_item_bytes_per_batch must be at least 1")
+        if self.max_items_per_batch is not None:
+            check_int(self.max_items_per_batch, "max_items_per_batch", 1)
+        if self.max_item_bytes_per_batch is not None:
+            check_int(self.max_item_bytes_per_batch, "max_item_bytes_per_batch", 1)
 
     def batches(self, items: Sequence[Any], size_of: Callable[[Any], int]) -> list[list[Any]]:
         """Consecutive groups of `items`; an item bigger than the byte limit goes alone."""
@@ -187,6 +194,9 @@ class MapConfig:
 
     def __post_init__(self) -> None:
         _check_concurrency(self.max_concurrency)
+        check_instance(self.completion_config, CompletionConfig, "completion_config")
+        check_instance(self.item_batcher, ItemBatcher, "item_batcher", optional=True)
+        check_callable(self.item_namer, "item_namer", optional=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,12 @@ __all__ = [
     "RetryStrategy",
     "StepConfig",
     "StepSemantics",
+    "check_callable",
+    "check_instance",
+    "check_int",
+    "check_name",
+    "check_number",
+    "check_serdes",
     "to_seconds",
 ]
 
@@ -40,6 +46,60 @@ def to_seconds(duration: Duration, *, what: str = "duration") -> float:
     if not seconds >= 0 or seconds == float("inf"):
         raise ValueError(f"{what} must be a finite, non-negative length of time, not {duration!r}")
     return seconds
+
+
+def _shown(value: object) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def check_int(value: object, what: str, minimum: int) -> None:
+    """Refuse anything but an int (a bool is not one) of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {_shown(value)}")
+    if value < minimum:
+        raise ValueError(f"{what} must be at least {minimum}, not {value!r}")
+
+
+def check_number(value: object, what: str) -> float:
+    """A finite int or float (not a bool) as a float, or TypeError/ValueError naming `what`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be a number, not {_shown(value)}")
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"{what} must be a finite number, not {value!r}")
+    return number
+
+
+def check_callable(value: object, what: str, *, optional: bool = False) -> None:
+    """Refuse what cannot be called (None too, unless `optional`)."""
+    if not (callable(value) or (optional and value is None)):
+        either = "None or a callable" if optional else "callable"
+        raise TypeError(f"{what} must be {either}, not {_shown(value)}")
+
+
+def check_instance(value: object, cls: type, what: str, *, optional: bool = False) -> None:
+    """Refuse anything but an instance of `cls` (or None, if `optional`)."""
+    if not (isinstance(value, cls) or (optional and value is None)):
+        either = f"None or a {cls.__name__}" if optional else f"a {cls.__name__}"
+        raise TypeError(f"{what} must be {either}, not {_shown(value)}")
+
+
+def check_serdes(value: object, what: str = "serdes") -> None:
+    """Refuse anything but None or an object with `serialize` and `deserialize` methods."""
+    if value is not None and not (
+        callable(getattr(value, "serialize", None))
+        and callable(getattr(value, "deserialize", None))
+    ):
+        raise TypeError(
+            f"{what} must be None or a SerDes (an object with serialize and deserialize "
+            f"methods), not {_shown(value)}"
+        )
+
+
+def check_name(value: object, what: str = "name") -> None:
+    """Refuse a name that is neither a str nor None."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{what} must be a str or None, not {_shown(value)}")
 
 
 class StepSemantics(enum.Enum):
@@ -66,3 +126,8 @@ class StepConfig:
     retry_strategy: RetryStrategy | None = None
     step_semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY
     serdes: SerDes | None = None
+
+    def __post_init__(self) -> None:
+        check_callable(self.retry_strategy, "retry_strategy", optional=True)
+        check_instance(self.step_semantics, StepSemantics, "step_semantics")
+        check_serdes(self.serdes)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from .config import Duration, JitterStrategy, RetryStrategy, to_seconds
+from .config import (
+    Duration,
+    JitterStrategy,
+    RetryStrategy,
+    check_instance,
+    check_int,
+    check_number,
+    to_seconds,
+)
 
 __all__ = [
     "RetryDecision",
@@ -26,6 +34,13 @@ class RetryDecision:
 
     should_retry: bool
     delay: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.delay, timedelta):
+            raise TypeError(
+                f"delay must be a timedelta, not {type(self.delay).__name__} {self.delay!r} "
+                "(RetryDecision.retry(delay) also takes seconds)"
+            )
 
     @classmethod
     def retry(cls, delay: Duration) -> RetryDecision:
@@ -56,10 +71,58 @@ class RetryStrategyConfig:
     def __post_init__(self) -> None:
         to_seconds(self.initial_delay, what="initial_delay")
         to_seconds(self.max_delay, what="max_delay")
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.backoff_rate < 1.0:
-            raise ValueError("backoff_rate must be at least 1.0")
+        if check_number(self.backoff_rate, "backoff_rate") < 1.0:
+            raise ValueError(f"backoff_rate must be at least 1.0, not {self.backoff_rate!r}")
+        _check_retry_options(
+            self.max_attempts,
+            self.jitter_strategy,
+            self.retryable_errors,
+            self.retryable_error_types,
+        )
+
+
+def _check_retry_options(
+    max_attempts: object,
+    jitter_strategy: object,
+    retryable_errors: object,
+    retryable_error_types: object,
+) -> None:
+    """What both kinds of strategy take, checked when the strategy is made rather than
+    when a failed step first asks it."""
+    check_int(max_attempts, "max_attempts", 1)
+    check_instance(jitter_strategy, JitterStrategy, "jitter_strategy")
+    for pattern in _listed(retryable_errors, "retryable_errors", "regular expressions"):
+        if isinstance(pattern, re.Pattern) and isinstance(pattern.pattern, str):
+            continue
+        if not isinstance(pattern, str):
+            raise TypeError(
+                f"retryable_errors must hold str or re.Pattern[str], not "
+                f"{type(pattern).__name__} {pattern!r}"
+            )
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(
+                f"retryable_errors holds {pattern!r}, not a valid regular expression: {exc}"
+            ) from None
+    for error_type in _listed(retryable_error_types, "retryable_error_types", "exception classes"):
+        if not (isinstance(error_type, type) and issubclass(error_type, BaseException)):
+            raise TypeError(
+                f"retryable_error_types must hold exception classes, not "
+                f"{type(error_type).__name__} {error_type!r}"
+            )
+
+
+def _listed(value: object, what: str, of: str) -> Collection[object]:
+    """`value` as a collection to check item by item; None is an empty one. A lone str or
+    class is refused: it would be taken for a sequence of characters, or not iterate."""
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes | re.Pattern) or not isinstance(value, Collection):
+        raise TypeError(
+            f"{what} must be None or a list of {of}, not {type(value).__name__} {value!r}"
+        )
+    return value
 
 
 _RNG = random.Random()
@@ -147,8 +210,7 @@ def create_linear_retry_strategy(
     retryable_error_types: Sequence[type[BaseException]] | None = None,
 ) -> RetryStrategy:
     """A strategy whose delay grows by `increment` after each failed attempt."""
-    if max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
+    _check_retry_options(max_attempts, jitter_strategy, retryable_errors, retryable_error_types)
     return _LinearStrategy(
         max_attempts,
         to_seconds(initial_delay, what="initial_delay"),

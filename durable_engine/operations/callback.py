@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from serdes import SerDes
 
-from ..config import Duration, RetryStrategy, StepConfig, to_seconds
+from ..config import Duration, RetryStrategy, StepConfig, check_serdes, to_seconds
 from ..errors import CallbackTimeoutError, ErrorInfo
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
@@ -36,6 +36,13 @@ class CallbackConfig:
     timeout: Duration | None = None
     heartbeat_timeout: Duration | None = None
     serdes: SerDes | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None:
+            to_seconds(self.timeout, what="timeout")
+        if self.heartbeat_timeout is not None:
+            to_seconds(self.heartbeat_timeout, what="heartbeat_timeout")
+        check_serdes(self.serdes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

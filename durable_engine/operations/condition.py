@@ -9,7 +9,16 @@ from typing import Any
 
 from serdes import SerDes
 
-from ..config import Duration, JitterStrategy, to_seconds
+from ..config import (
+    Duration,
+    JitterStrategy,
+    check_callable,
+    check_instance,
+    check_int,
+    check_number,
+    check_serdes,
+    to_seconds,
+)
 from ..context import StepContext
 from ..errors import WaitForConditionError, error_from_info, error_info
 from ..execution import ExecutionRun
@@ -52,6 +61,10 @@ class WaitForConditionConfig:
     initial_state: Any = None
     serdes: SerDes | None = None
 
+    def __post_init__(self) -> None:
+        check_callable(self.wait_strategy, "wait_strategy")
+        check_serdes(self.serdes)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WaitStrategyConfig:
@@ -63,6 +76,15 @@ class WaitStrategyConfig:
     max_delay: Duration = timedelta(minutes=5)
     backoff_rate: float = 1.5
     jitter: JitterStrategy = JitterStrategy.FULL
+
+    def __post_init__(self) -> None:
+        check_callable(self.should_continue_polling, "should_continue_polling")
+        check_int(self.max_attempts, "max_attempts", 1)
+        to_seconds(self.initial_delay, what="initial_delay")
+        to_seconds(self.max_delay, what="max_delay")
+        if not check_number(self.backoff_rate, "backoff_rate") > 0:
+            raise ValueError(f"backoff_rate must be more than 0, not {self.backoff_rate!r}")
+        check_instance(self.jitter, JitterStrategy, "jitter")
 
 
 def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:

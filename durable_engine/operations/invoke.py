@@ -30,6 +30,10 @@ class InvokeConfig:
 
     timeout: Duration | None = None
 
+    def __post_init__(self) -> None:
+        if self.timeout is not None:
+            to_seconds(self.timeout, what="timeout")
+
 
 def child_execution_id(parent_id: str, op_id: str) -> str:
     """The invoked execution's id: a function of the parent and the operation, so a replay

@@ -1,0 +1,202 @@
+"""Bad arguments are refused where they are given, with the argument named.
+
+A config with a wrong field raises when it is made; a wrong argument to an operation
+raises when the operation is called; nothing is stored and nothing is retried.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from durable_engine import (
+    CallbackConfig,
+    CompletionConfig,
+    InvokeConfig,
+    ItemBatcher,
+    JitterStrategy,
+    MapConfig,
+    ParallelBranch,
+    ParallelConfig,
+    RetryDecision,
+    RetryStrategyConfig,
+    StepConfig,
+    StepSemantics,
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+    WaitStrategyConfig,
+)
+from durable_engine.retry import create_linear_retry_strategy
+
+
+def _keep_polling(state: Any) -> bool:
+    return True
+
+
+async def _branch(ctx: Any) -> None:
+    return None
+
+
+def _strategy(state: Any, attempt: int) -> WaitForConditionDecision:
+    return WaitForConditionDecision.stop_polling()
+
+
+def bad(value: object) -> Any:
+    """`value`, hidden from the type checker: these tests pass what the types forbid."""
+    return value
+
+
+def _named(argument: str) -> str:
+    """A pattern for an error message that names `argument` as a word."""
+    return rf"\b{re.escape(argument)}\b"
+
+
+# (how the mistake is made, the error it must raise, the argument the message names)
+CONFIG_MISTAKES: list[tuple[Callable[[], object], type[Exception], str]] = [
+    (lambda: StepConfig(retry_strategy=bad(5)), TypeError, "retry_strategy"),
+    (lambda: StepConfig(step_semantics=bad("AT_MOST_ONCE")), TypeError, "step_semantics"),
+    (lambda: StepConfig(serdes=bad(42)), TypeError, "serdes"),
+    (lambda: RetryStrategyConfig(max_attempts=bad("3")), TypeError, "max_attempts"),
+    (lambda: RetryStrategyConfig(max_attempts=bad(2.5)), TypeError, "max_attempts"),
+    (lambda: RetryStrategyConfig(max_attempts=True), TypeError, "max_attempts"),
+    (lambda: RetryStrategyConfig(backoff_rate=bad("2")), TypeError, "backoff_rate"),
+    (lambda: RetryStrategyConfig(backoff_rate=float("nan")), ValueError, "backoff_rate"),
+    (lambda: RetryStrategyConfig(jitter_strategy=bad("FULL")), TypeError, "jitter_strategy"),
+    (lambda: RetryStrategyConfig(retryable_errors="throttl"), TypeError, "retryable_errors"),
+    (lambda: RetryStrategyConfig(retryable_errors=bad([42])), TypeError, "retryable_errors"),
+    (lambda: RetryStrategyConfig(retryable_errors=["("]), ValueError, "retryable_errors"),
+    (
+        lambda: RetryStrategyConfig(retryable_error_types=bad(TimeoutError)),
+        TypeError,
+        "retryable_error_types",
+    ),
+    (
+        lambda: RetryStrategyConfig(retryable_error_types=bad(["TimeoutError"])),
+        TypeError,
+        "retryable_error_types",
+    ),
+    (lambda: create_linear_retry_strategy(max_attempts=bad("3")), TypeError, "max_attempts"),
+    (
+        lambda: create_linear_retry_strategy(jitter_strategy=bad(None)),
+        TypeError,
+        "jitter_strategy",
+    ),
+    (lambda: CompletionConfig(min_successful=bad("1")), TypeError, "min_successful"),
+    (lambda: CompletionConfig(min_successful=bad(1.5)), TypeError, "min_successful"),
+    (
+        lambda: CompletionConfig(tolerated_failure_count=False),
+        TypeError,
+        "tolerated_failure_count",
+    ),
+    (
+        lambda: CompletionConfig(tolerated_failure_percentage=bad("5")),
+        TypeError,
+        "tolerated_failure_percentage",
+    ),
+    (lambda: ParallelConfig(max_concurrency=bad("2")), TypeError, "max_concurrency"),
+    (
+        lambda: ParallelConfig(completion_config=bad({"min_successful": 1})),
+        TypeError,
+        "completion_config",
+    ),
+    (lambda: MapConfig(max_concurrency=bad("2")), TypeError, "max_concurrency"),
+    (lambda: MapConfig(max_concurrency=True), TypeError, "max_concurrency"),
+    (lambda: MapConfig(completion_config=bad(None)), TypeError, "completion_config"),
+    (lambda: MapConfig(item_batcher=bad(100)), TypeError, "item_batcher"),
+    (lambda: MapConfig(item_namer=bad("order")), TypeError, "item_namer"),
+    (lambda: ItemBatcher(max_items_per_batch=bad("10")), TypeError, "max_items_per_batch"),
+    (
+        lambda: ItemBatcher(max_item_bytes_per_batch=bad(64.5)),
+        TypeError,
+        "max_item_bytes_per_batch",
+    ),
+    (lambda: ParallelBranch(bad(42)), TypeError, "func"),
+    (lambda: ParallelBranch(_branch, bad(7)), TypeError, "name"),
+    (lambda: CallbackConfig(timeout=bad("1h")), TypeError, "timeout"),
+    (lambda: CallbackConfig(timeout=-1), ValueError, "timeout"),
+    (lambda: CallbackConfig(heartbeat_timeout=bad([60])), TypeError, "heartbeat_timeout"),
+    (lambda: CallbackConfig(serdes=bad("json")), TypeError, "serdes"),
+    (
+        lambda: WaitForConditionConfig(wait_strategy=bad(None)),
+        TypeError,
+        "wait_strategy",
+    ),
+    (
+        lambda: WaitForConditionConfig(wait_strategy=_strategy, serdes=bad(42)),
+        TypeError,
+        "serdes",
+    ),
+    (
+        lambda: WaitStrategyConfig(should_continue_polling=bad(True)),
+        TypeError,
+        "should_continue_polling",
+    ),
+    (
+        lambda: WaitStrategyConfig(should_continue_polling=_keep_polling, max_attempts=bad("60")),
+        TypeError,
+        "max_attempts",
+    ),
+    (
+        lambda: WaitStrategyConfig(should_continue_polling=_keep_polling, max_attempts=0),
+        ValueError,
+        "max_attempts",
+    ),
+    (
+        lambda: WaitStrategyConfig(should_continue_polling=_keep_polling, initial_delay=bad("5")),
+        TypeError,
+        "initial_delay",
+    ),
+    (
+        lambda: WaitStrategyConfig(should_continue_polling=_keep_polling, backoff_rate=-1),
+        ValueError,
+        "backoff_rate",
+    ),
+    (
+        lambda: WaitStrategyConfig(should_continue_polling=_keep_polling, jitter=bad("FULL")),
+        TypeError,
+        "jitter",
+    ),
+    (lambda: InvokeConfig(timeout=bad("1h")), TypeError, "timeout"),
+    (lambda: InvokeConfig(timeout=float("inf")), ValueError, "timeout"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "argument"),
+    CONFIG_MISTAKES,
+    ids=[f"{i}-{argument}" for i, (_, _, argument) in enumerate(CONFIG_MISTAKES)],
+)
+def test_a_config_mistake_is_refused_when_the_config_is_made(
+    make: Callable[[], object], error: type[Exception], argument: str
+) -> None:
+    with pytest.raises(error, match=_named(argument)):
+        make()
+
+
+def test_good_configs_are_still_accepted() -> None:
+    StepConfig(
+        retry_strategy=lambda error, attempt: RetryDecision.no_retry(),
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+    )
+    RetryStrategyConfig(
+        max_attempts=5,
+        initial_delay=2,
+        max_delay=timedelta(minutes=1),
+        backoff_rate=2,
+        jitter_strategy=JitterStrategy.NONE,
+        retryable_errors=(r"throttl", re.compile("busy")),
+        retryable_error_types=[TimeoutError],
+    )
+    CompletionConfig(min_successful=0, tolerated_failure_percentage=5)
+    MapConfig(
+        max_concurrency=10,
+        item_batcher=ItemBatcher(max_items_per_batch=100),
+        item_namer=lambda item, index: str(index),
+    )
+    CallbackConfig(timeout=timedelta(days=7), heartbeat_timeout=60)
+    WaitStrategyConfig(should_continue_polling=_keep_polling, backoff_rate=0.5)
+    InvokeConfig(timeout=3600)
