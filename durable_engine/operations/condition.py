@@ -43,6 +43,13 @@ class WaitForConditionDecision:
     should_continue: bool
     delay: timedelta = timedelta(0)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.delay, timedelta):
+            raise TypeError(
+                f"delay must be a timedelta, not {type(self.delay).__name__} {self.delay!r} "
+                "(WaitForConditionDecision.continue_waiting(delay) also takes seconds)"
+            )
+
     @classmethod
     def continue_waiting(cls, delay: Duration) -> WaitForConditionDecision:
         return cls(True, timedelta(seconds=to_seconds(delay, what="delay")))
@@ -105,6 +112,14 @@ def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
     return strategy
 
 
+def _not_a_decision(strategy: object, decision: object, attempt: int) -> TypeError:
+    what = getattr(strategy, "__qualname__", None) or repr(strategy)
+    return TypeError(
+        f"wait_strategy {what} returned {type(decision).__name__} {decision!r} instead of "
+        f"a WaitForConditionDecision, after check {attempt}"
+    )
+
+
 async def run_condition(
     run: ExecutionRun,
     op_id: str,
@@ -143,6 +158,8 @@ async def run_condition(
                 check, state, StepContext(run.execution_id, op_id, attempt, run.logger)
             )
             decision = config.wait_strategy(state, attempt)
+            if not isinstance(decision, WaitForConditionDecision):
+                raise _not_a_decision(config.wait_strategy, decision, attempt)
             data = run.serialize(state, codec, op_id, "state of condition", name or op_id)
         except Exception as exc:
             info = error_info(exc, default_kind="StepError")

@@ -20,12 +20,13 @@ from ..errors import (
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import Checkpoint, OperationStatus, OperationType
-from ..retry import RetryPresets
+from ..retry import RetryDecision, RetryPresets
 
 __all__ = ["call_body", "run_step"]
 
 _DEFAULT_CONFIG = StepConfig()
 _DEFAULT_STRATEGY = RetryPresets.default()
+_NO_RETRY = RetryDecision.no_retry()
 
 # A checkpoint holds plain strings (see Checkpoint), read once here.
 _STEP = OperationType.STEP.value
@@ -134,7 +135,11 @@ async def run_step(
             finally:
                 run.end_work()
         decision = strategy(pending_error, attempt)
-        info = _step_failure(pending_error)
+        if isinstance(decision, RetryDecision):
+            info = _step_failure(pending_error)
+        else:  # the step fails with the strategy's mistake, never retried
+            info = _step_failure(_not_a_decision(strategy, decision, pending_error, attempt))
+            decision = _NO_RETRY
         pending_error = None
         if not decision.should_retry:
             await _fail(run, op_id, parent_id, name, attempt, started_at, info)
@@ -158,6 +163,20 @@ async def run_step(
         )
         await run.block(op_id, wake_at)
         attempt += 1
+
+
+def _not_a_decision(
+    strategy: object, decision: object, error: BaseException, attempt: int
+) -> TypeError:
+    """The step's error when its retry strategy answers something other than a
+    RetryDecision; the error it was asked about stays attached as the cause."""
+    what = getattr(strategy, "__qualname__", None) or repr(strategy)
+    bad = TypeError(
+        f"retry_strategy {what} returned {type(decision).__name__} {decision!r} instead of "
+        f"a RetryDecision, after attempt {attempt} failed with {type(error).__name__}: {error}"
+    )
+    bad.__cause__ = error
+    return bad
 
 
 def _record(

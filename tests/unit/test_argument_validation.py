@@ -16,15 +16,20 @@ import pytest
 from durable_engine import (
     CallbackConfig,
     CompletionConfig,
+    DurableContext,
+    Engine,
     InvokeConfig,
     ItemBatcher,
     JitterStrategy,
     MapConfig,
+    OperationStatus,
     ParallelBranch,
     ParallelConfig,
     RetryDecision,
     RetryStrategyConfig,
     StepConfig,
+    StepContext,
+    StepError,
     StepSemantics,
     WaitForConditionConfig,
     WaitForConditionDecision,
@@ -162,6 +167,8 @@ CONFIG_MISTAKES: list[tuple[Callable[[], object], type[Exception], str]] = [
     ),
     (lambda: InvokeConfig(timeout=bad("1h")), TypeError, "timeout"),
     (lambda: InvokeConfig(timeout=float("inf")), ValueError, "timeout"),
+    (lambda: RetryDecision(True, bad(5)), TypeError, "delay"),
+    (lambda: WaitForConditionDecision(True, bad(5)), TypeError, "delay"),
 ]
 
 
@@ -200,3 +207,59 @@ def test_good_configs_are_still_accepted() -> None:
     CallbackConfig(timeout=timedelta(days=7), heartbeat_timeout=60)
     WaitStrategyConfig(should_continue_polling=_keep_polling, backoff_rate=0.5)
     InvokeConfig(timeout=3600)
+
+
+# -- what a custom strategy returns --------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [None, False, True, 5])
+async def test_a_retry_strategy_that_answers_no_retry_decision_fails_the_step(
+    engine: Engine, answer: object
+) -> None:
+    def sloppy_strategy(error: BaseException, attempt: int) -> Any:
+        return answer
+
+    def flaky(step: StepContext) -> None:
+        raise ConnectionError("down")
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> None:
+        await ctx.step(flaky, config=StepConfig(retry_strategy=sloppy_strategy))
+
+    async with engine:
+        handle = await engine.start(flow)
+        with pytest.raises(StepError) as caught:
+            await handle.result()
+        assert caught.value.error_type == "TypeError"
+        message = caught.value.message
+        assert re.search(_named("retry_strategy"), message), message
+        assert "sloppy_strategy" in message and repr(answer) in message
+        assert "ConnectionError: down" in message  # the step's own error is kept
+        [op] = await engine.get_operations(handle.execution_id)
+        assert op.status is OperationStatus.FAILED and op.attempt == 1  # not retried
+
+
+async def test_a_wait_strategy_that_answers_no_decision_fails_the_condition(
+    engine: Engine,
+) -> None:
+    def sloppy_wait(state: Any, attempt: int) -> Any:
+        return state < 3
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> Any:
+        return await ctx.wait_for_condition(
+            lambda state, check: state + 1,
+            config=WaitForConditionConfig(wait_strategy=sloppy_wait, initial_state=0),
+            name="count",
+        )
+
+    async with engine:
+        handle = await engine.start(flow)
+        with pytest.raises(StepError) as caught:
+            await handle.result()
+        assert caught.value.error_type == "TypeError"
+        message = caught.value.message
+        assert re.search(_named("wait_strategy"), message), message
+        assert "sloppy_wait" in message and "True" in message
+        [op] = await engine.get_operations(handle.execution_id)
+        assert op.status is OperationStatus.FAILED
