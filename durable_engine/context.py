@@ -11,13 +11,21 @@ import functools
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping, Sequence
 from datetime import datetime
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from .batch import BatchResult, MapConfig, ParallelBranch, ParallelConfig
-from .config import Duration, StepConfig
+from .config import (
+    Duration,
+    StepConfig,
+    check_callable,
+    check_instance,
+    check_name,
+    check_serdes,
+    to_seconds,
+)
 
 if TYPE_CHECKING:
     from .execution import ExecutionRun
@@ -201,18 +209,29 @@ class DurableContext:
         config: StepConfig | None = None,
     ) -> Coroutine[Any, Any, Any]:
         """Run `fn(step_ctx)` once, checkpoint its result or error, retry per the config."""
+        # One guard: on the usual path a builtin call and two identity tests. Which
+        # argument is wrong is worked out off this path.
+        if (
+            not callable(fn)
+            or (type(name) is not str and name is not None)
+            or (config is not None and type(config) is not StepConfig)
+        ):
+            _check_step_call(fn, name, config)
         if name is None:
             name = step_name(fn)
         return _step.run_step(self._run, self._next_id(), self._parent_id, fn, name, config)
 
     def wait(self, duration: Duration, name: str | None = None) -> Coroutine[Any, Any, None]:
         """A durable timer: the execution may leave memory until it is due."""
+        check_name(name)
         return _wait.run_wait(self._run, self._next_id(), self._parent_id, duration, name)
 
     def run_in_child_context(
         self, fn: Callable[[DurableContext], Awaitable[T]], name: str | None = None
     ) -> Coroutine[Any, Any, T]:
         """Run `fn(child_ctx)` with its own operation numbering under this operation's id."""
+        check_callable(fn, "fn")
+        check_name(name)
         return _child.run_child(self._run, self._next_id(), self._parent_id, fn, name)
 
     def parallel(
@@ -222,11 +241,20 @@ class DurableContext:
         config: ParallelConfig | None = None,
     ) -> Coroutine[Any, Any, BatchResult[Any]]:
         """Run each branch in its own child context; returns every outcome in input order."""
+        listed = _listed(branches, "branches")
+        for index, branch in enumerate(listed):
+            if not (isinstance(branch, ParallelBranch) or callable(branch)):
+                raise TypeError(
+                    f"branches[{index}] must be an async callable (ctx) or a ParallelBranch, "
+                    f"not {type(branch).__name__} {branch!r}"
+                )
+        check_name(name)
+        check_instance(config, ParallelConfig, "config", optional=True)
         return _batch.run_parallel(
             self._run,
             self._next_id(),
             self._parent_id,
-            list(branches),
+            listed,
             name,
             config or ParallelConfig(),
         )
@@ -240,11 +268,15 @@ class DurableContext:
     ) -> Coroutine[Any, Any, BatchResult[Any]]:
         """Run `fn(child_ctx, item, index, items)` for each item (or each batch of items,
         with an `ItemBatcher`) in its own child context; results in input order."""
+        listed = _listed(items, "items")
+        check_callable(fn, "fn")
+        check_name(name)
+        check_instance(config, MapConfig, "config", optional=True)
         return _batch.run_map(
             self._run,
             self._next_id(),
             self._parent_id,
-            list(items),
+            listed,
             fn,
             name,
             config or MapConfig(),
@@ -255,6 +287,8 @@ class DurableContext:
     ) -> Coroutine[Any, Any, Callback]:
         """A callback whose `callback_id` the outside world answers with
         `engine.send_callback_success/failure`; `await cb.result()` waits durably."""
+        check_name(name)
+        check_instance(config, _callback.CallbackConfig, "config", optional=True)
         return _callback.create_callback(self._run, self._next_id(), self._parent_id, name, config)
 
     def wait_for_callback(
@@ -264,6 +298,11 @@ class DurableContext:
         config: WaitForCallbackConfig | None = None,
     ) -> Coroutine[Any, Any, Any]:
         """Create a callback, run `submitter(callback_id, step_ctx)` as a step, wait for it."""
+        check_callable(submitter, "submitter")
+        check_name(name)
+        check_instance(config, _callback.WaitForCallbackConfig, "config", optional=True)
+        if config is not None:
+            _check_wait_for_callback_config(config)
         return _callback.wait_for_callback(self, submitter, name, config)
 
     def wait_for_condition(
@@ -273,6 +312,9 @@ class DurableContext:
         name: str | None = None,
     ) -> Coroutine[Any, Any, Any]:
         """Poll `check(state, check_ctx)` until the wait strategy stops; returns the last state."""
+        check_callable(check, "check")
+        check_instance(config, _condition.WaitForConditionConfig, "config")
+        check_name(name)
         return _condition.run_condition(
             self._run, self._next_id(), self._parent_id, check, config, name
         )
@@ -286,6 +328,9 @@ class DurableContext:
     ) -> Coroutine[Any, Any, Any]:
         """Start the registered durable function as a child execution; return its result
         (raise InvokeError with its error). The parent suspends while the child runs."""
+        check_instance(function_name, str, "function_name")
+        check_name(name)
+        check_instance(config, _invoke.InvokeConfig, "config", optional=True)
         return _invoke.run_invoke(
             self._run, self._next_id(), self._parent_id, function_name, payload, name, config
         )
@@ -301,6 +346,30 @@ class DurableContext:
     def uuid4(self) -> Coroutine[Any, Any, uuid.UUID]:
         """A random UUID, recorded so replay sees the same one."""
         return _values.recorded_uuid4(self._run, self._next_id(), self._parent_id)
+
+
+def _check_step_call(fn: object, name: object, config: object) -> None:
+    """Raise the TypeError that says which of `ctx.step`'s arguments is wrong."""
+    check_callable(fn, "fn")
+    check_name(name)
+    check_instance(config, StepConfig, "config", optional=True)
+
+
+def _listed(values: object, what: str) -> list[Any]:
+    if not isinstance(values, Iterable):
+        raise TypeError(f"{what} must be a sequence, not {type(values).__name__} {values!r}")
+    return list(values)
+
+
+def _check_wait_for_callback_config(config: WaitForCallbackConfig) -> None:
+    """What a WaitForCallbackConfig holds, checked when the operation is called: its fields
+    reach the CallbackConfig and StepConfig that check them only once the operation runs."""
+    if config.timeout is not None:
+        to_seconds(config.timeout, what="timeout")
+    if config.heartbeat_timeout is not None:
+        to_seconds(config.heartbeat_timeout, what="heartbeat_timeout")
+    check_callable(config.retry_strategy, "retry_strategy", optional=True)
+    check_serdes(config.serdes)
 
 
 # Imported last: the operation modules use the classes defined above.

@@ -26,11 +26,13 @@ from durable_engine import (
     ParallelBranch,
     ParallelConfig,
     RetryDecision,
+    RetryPresets,
     RetryStrategyConfig,
     StepConfig,
     StepContext,
     StepError,
     StepSemantics,
+    WaitForCallbackConfig,
     WaitForConditionConfig,
     WaitForConditionDecision,
     WaitStrategyConfig,
@@ -263,3 +265,124 @@ async def test_a_wait_strategy_that_answers_no_decision_fails_the_condition(
         assert "sloppy_wait" in message and "True" in message
         [op] = await engine.get_operations(handle.execution_id)
         assert op.status is OperationStatus.FAILED
+
+
+# -- operations called with a wrong argument ----------------------------------------
+
+
+def _body(step: StepContext) -> str:
+    return "ok"
+
+
+async def _child(ctx: DurableContext) -> str:
+    return "ok"
+
+
+async def _each(ctx: DurableContext, item: Any, index: int, items: Any) -> Any:
+    return item
+
+
+def _submit(callback_id: str, step: StepContext) -> None:
+    return None
+
+
+def _check(state: Any, check: StepContext) -> Any:
+    return state
+
+
+_CONDITION = WaitForConditionConfig(wait_strategy=_strategy)
+
+# (the call, the error it must raise at once, the argument the message names)
+CALL_MISTAKES: list[tuple[Callable[[DurableContext], object], type[Exception], str]] = [
+    (lambda ctx: ctx.step(bad(42)), TypeError, "fn"),
+    (lambda ctx: ctx.step(_body, config=bad({"retry_strategy": None})), TypeError, "config"),
+    (lambda ctx: ctx.step(_body, config=bad(RetryPresets.none())), TypeError, "config"),
+    (lambda ctx: ctx.step(_body, name=bad(5)), TypeError, "name"),
+    (lambda ctx: ctx.wait(1, name=bad(5)), TypeError, "name"),
+    (lambda ctx: ctx.run_in_child_context(bad(42)), TypeError, "fn"),
+    (lambda ctx: ctx.run_in_child_context(_child, name=bad(["child"])), TypeError, "name"),
+    (lambda ctx: ctx.parallel(bad(42)), TypeError, "branches"),
+    (lambda ctx: ctx.parallel([_child, bad(42)]), TypeError, "branches"),
+    (lambda ctx: ctx.parallel([_child], name=bad(1)), TypeError, "name"),
+    (lambda ctx: ctx.parallel([_child], config=bad(MapConfig())), TypeError, "config"),
+    (lambda ctx: ctx.map(bad(5), _each), TypeError, "items"),
+    (lambda ctx: ctx.map([1, 2], bad(42)), TypeError, "fn"),
+    (lambda ctx: ctx.map([1, 2], _each, name=bad(1)), TypeError, "name"),
+    (lambda ctx: ctx.map([1, 2], _each, config=bad(ParallelConfig())), TypeError, "config"),
+    (lambda ctx: ctx.create_callback(name=bad(5)), TypeError, "name"),
+    (lambda ctx: ctx.create_callback(config=bad({"timeout": 5})), TypeError, "config"),
+    (lambda ctx: ctx.wait_for_callback(bad(42)), TypeError, "submitter"),
+    (lambda ctx: ctx.wait_for_callback(_submit, name=bad(5)), TypeError, "name"),
+    (lambda ctx: ctx.wait_for_callback(_submit, config=bad(CallbackConfig())), TypeError, "config"),
+    (
+        lambda ctx: ctx.wait_for_callback(_submit, config=WaitForCallbackConfig(timeout=bad("1h"))),
+        TypeError,
+        "timeout",
+    ),
+    (
+        lambda ctx: ctx.wait_for_callback(
+            _submit, config=WaitForCallbackConfig(heartbeat_timeout=-1)
+        ),
+        ValueError,
+        "heartbeat_timeout",
+    ),
+    (
+        lambda ctx: ctx.wait_for_callback(
+            _submit, config=WaitForCallbackConfig(retry_strategy=bad(5))
+        ),
+        TypeError,
+        "retry_strategy",
+    ),
+    (
+        lambda ctx: ctx.wait_for_callback(_submit, config=WaitForCallbackConfig(serdes=bad(42))),
+        TypeError,
+        "serdes",
+    ),
+    (lambda ctx: ctx.wait_for_condition(bad(42), _CONDITION), TypeError, "check"),
+    (lambda ctx: ctx.wait_for_condition(_check, bad(None)), TypeError, "config"),
+    (
+        lambda ctx: ctx.wait_for_condition(_check, bad({"wait_strategy": _strategy})),
+        TypeError,
+        "config",
+    ),
+    (lambda ctx: ctx.wait_for_condition(_check, _CONDITION, name=bad(3)), TypeError, "name"),
+    (lambda ctx: ctx.invoke(bad(_child)), TypeError, "function_name"),
+    (lambda ctx: ctx.invoke("other", name=bad(3)), TypeError, "name"),
+    (lambda ctx: ctx.invoke("other", config=bad({"timeout": 5})), TypeError, "config"),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "argument"),
+    CALL_MISTAKES,
+    ids=[f"{i}-{argument}" for i, (_, _, argument) in enumerate(CALL_MISTAKES)],
+)
+async def test_an_operation_refuses_a_wrong_argument_when_it_is_called(
+    engine: Engine,
+    call: Callable[[DurableContext], object],
+    error: type[Exception],
+    argument: str,
+) -> None:
+    refused: list[BaseException] = []
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> str:
+        try:
+            operation = call(ctx)
+        except Exception as exc:  # at the call: nothing awaited, nothing run
+            refused.append(exc)
+        else:
+            if hasattr(operation, "close"):
+                operation.close()
+            return "accepted"
+        return str(await ctx.step(_body, name="after"))
+
+    async with engine:
+        handle = await engine.start(flow)
+        assert await handle.result() == "ok", "the mistake was not refused at the call"
+        # The refused call took no operation id and stored nothing.
+        ops = await engine.get_operations(handle.execution_id)
+        assert [(op.operation_id, op.name) for op in ops] == [("1", "after")]
+    [exc] = refused
+    assert type(exc) is error
+    assert re.search(_named(argument), str(exc)), str(exc)
