@@ -20,7 +20,7 @@ import serdes as _serdes
 from serdes import SerDes
 
 from .clock import Clock, SystemClock
-from .config import to_seconds
+from .config import check_int, check_name, check_serdes, to_seconds
 from .context import DurableContext
 from .deadline import drive_until_deadline
 from .errors import (
@@ -120,6 +120,12 @@ class Engine:
         store: Store | None = None,
         worker_id: str | None = None,
     ) -> None:
+        check_serdes(serdes)
+        check_int(payload_limit, "payload_limit", 1)
+        check_int(max_concurrent_executions, "max_concurrent_executions", 1)
+        lease_seconds = to_seconds(lease, what="lease")
+        if lease_seconds == 0:
+            raise ValueError(f"lease must be longer than 0 seconds, not {lease!r}")
         self.path = os.fspath(path)
         self._synchronous = synchronous
         self.serdes: SerDes = serdes or _serdes.MsgpackSerDes()
@@ -129,7 +135,7 @@ class Engine:
             payload_limit=payload_limit,
             in_memory_wait=to_seconds(in_memory_wait, what="in_memory_wait"),
         )
-        self.lease = to_seconds(lease, what="lease")
+        self.lease = lease_seconds
         self.max_concurrent_executions = max_concurrent_executions
         self.worker_id = worker_id or new_worker_id()
         self.serve = True
@@ -301,6 +307,7 @@ class Engine:
         """Start an execution (or return the one already started under `execution_name`).
 
         With `run_here=False` it is only stored, for any worker on the file to claim."""
+        check_name(execution_name, "execution_name")
         self._require_open()
         function = self._resolve_function(fn_or_name)
         codec = function.serdes or self.serdes

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -386,3 +387,44 @@ async def test_an_operation_refuses_a_wrong_argument_when_it_is_called(
     [exc] = refused
     assert type(exc) is error
     assert re.search(_named(argument), str(exc)), str(exc)
+
+
+# -- the engine ---------------------------------------------------------------------
+
+ENGINE_MISTAKES: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"payload_limit": "x"}, TypeError, "payload_limit"),
+    ({"payload_limit": 1.5}, TypeError, "payload_limit"),
+    ({"payload_limit": -5}, ValueError, "payload_limit"),
+    ({"payload_limit": 0}, ValueError, "payload_limit"),
+    ({"serdes": 42}, TypeError, "serdes"),
+    ({"serdes": "msgpack"}, TypeError, "serdes"),
+    ({"lease": 0}, ValueError, "lease"),
+    ({"lease": timedelta(0)}, ValueError, "lease"),
+    ({"max_concurrent_executions": "10"}, TypeError, "max_concurrent_executions"),
+    ({"max_concurrent_executions": 0}, ValueError, "max_concurrent_executions"),
+]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "argument"),
+    ENGINE_MISTAKES,
+    ids=[f"{i}-{argument}" for i, (_, _, argument) in enumerate(ENGINE_MISTAKES)],
+)
+def test_an_engine_refuses_a_wrong_argument_when_it_is_made(
+    db_path: Path, arguments: dict[str, Any], error: type[Exception], argument: str
+) -> None:
+    with pytest.raises(error, match=_named(argument)):
+        Engine(db_path, **arguments)
+
+
+async def test_start_refuses_an_execution_name_that_is_not_a_str(engine: Engine) -> None:
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> None:
+        return None
+
+    async with engine:
+        with pytest.raises(TypeError, match=_named("execution_name")):
+            await engine.start(flow, execution_name=bad(5))
+        with pytest.raises(TypeError, match=_named("execution_name")):
+            await engine.run(flow, execution_name=bad(b"order-1"))
+        assert await engine.list_executions() == []
