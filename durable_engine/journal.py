@@ -61,7 +61,7 @@ _EXECUTE = Execute()
 class Journal:
     """An execution's checkpoints, looked up by operation id as replay proceeds."""
 
-    __slots__ = ("_below", "_records", "_unvisited")
+    __slots__ = ("_below", "_open", "_records", "_unvisited")
 
     def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
         # A fresh execution's journal starts empty: no comprehension to run.
@@ -72,6 +72,8 @@ class Journal:
             else set()
         )
         self._below: dict[str, set[str]] | None = None
+        self._open = len(self._unvisited) != len(self._records)
+        """Whether an operation was ever recorded STARTED or PENDING: if not, none is open."""
 
     def __len__(self) -> int:
         return len(self._records)
@@ -151,15 +153,18 @@ class Journal:
     def unfinished(self, under: str | None = None) -> tuple[str, ...]:
         """Ids of the operations recorded as still STARTED or PENDING; with `under`, only
         those inside that operation."""
-        inside = "" if under is None else under + "/"
-        return tuple(
-            op
-            for op, cp in self._records.items()
-            if cp.status not in TERMINAL_OPERATION and op.startswith(inside)
-        )
+        if not self._open:  # most executions, as they end: nothing to look through
+            return ()
+        left = [cp.op_id for cp in self._records.values() if cp.status not in TERMINAL_OPERATION]
+        if under is not None and left:
+            inside = under + "/"
+            left = [op for op in left if op.startswith(inside)]
+        return tuple(left)
 
     def record(self, checkpoint: Checkpoint) -> None:
         """Remember a checkpoint written during this run (visited already)."""
         if self._below is not None and checkpoint.op_id not in self._records:
             self._link(checkpoint.op_id)
+        if checkpoint.status not in TERMINAL_OPERATION:
+            self._open = True
         self._records[checkpoint.op_id] = checkpoint
