@@ -73,6 +73,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, not {text}")
+    return value
+
+
 def _parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
@@ -92,6 +102,8 @@ def _engine_for(args: argparse.Namespace) -> Engine:
     if path != engine.path:
         engine.retarget(path)
     engine.serve = False
+    if os.path.isdir(path):
+        raise CommandError(f"{path} is a directory, not a database file")
     if args.command != "start" and not os.path.isfile(path):
         raise CommandError(
             f"no database file at {path} (pass --db PATH or set $DURABLE_DB; `start` or a "
@@ -244,7 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--db", metavar="PATH", help=f"the database file (default: $DURABLE_DB or {DEFAULT_DB})"
     )
-    common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    common.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of text (a worker's events are JSON lines on stderr either way)",
+    )
     common.add_argument(
         "--allow-network-fs",
         action="store_true",
@@ -273,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--worker-id", help="this worker's name in leases and logs")
     w.add_argument(
         "--grace-seconds",
-        type=float,
+        type=_seconds,
         default=10.0,
         help="on a signal, how long running executions get to finish or suspend (default 10)",
     )
@@ -333,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     db=args.db,
                     concurrency=args.concurrency,
                     worker_id=args.worker_id,
-                    grace_seconds=max(0.0, args.grace_seconds),
+                    grace_seconds=args.grace_seconds,
                     allow_network_fs=args.allow_network_fs,
                 )
             )

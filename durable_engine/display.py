@@ -189,6 +189,7 @@ def history_json(ops: Sequence[OperationInfo]) -> list[dict[str, Any]]:
             "ended_at": _iso(op.ended_at),
             "duration": op.duration,
             "wake_at": _iso(op.wake_at),
+            "ref": op.ref,
             "result": jsonable(op.result),
             "error": error_json(op.error),
             "children": history_json(op.children),
@@ -198,8 +199,19 @@ def history_json(ops: Sequence[OperationInfo]) -> list[dict[str, Any]]:
 
 
 def history_table(ops: Sequence[OperationInfo]) -> str:
-    header = ("OPERATION", "TYPE", "STATUS", "ATTEMPT", "STARTED_AT", "ENDED_AT", "DURATION")
+    """The tree as a table; a REF column (a callback's id, an invoked execution's id)
+    when some operation has one."""
+    header: tuple[str, ...] = (
+        "OPERATION",
+        "TYPE",
+        "STATUS",
+        "ATTEMPT",
+        "STARTED_AT",
+        "ENDED_AT",
+        "DURATION",
+    )
     rows: list[tuple[str, ...]] = []
+    refs: list[str] = []
 
     def walk(nodes: Sequence[OperationInfo], depth: int) -> None:
         for op in nodes:
@@ -215,9 +227,13 @@ def history_table(ops: Sequence[OperationInfo]) -> str:
                     _MISSING if op.duration is None else f"{op.duration:.3f}s",
                 )
             )
+            refs.append(op.ref or _MISSING)
             walk(op.children, depth + 1)
 
     walk(ops, 0)
+    if any(ref != _MISSING for ref in refs):
+        header += ("REF",)
+        rows = [(*row, ref) for row, ref in zip(rows, refs, strict=True)]
     return _table(header, rows)
 
 

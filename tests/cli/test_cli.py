@@ -59,6 +59,11 @@ def test_start_worker_list_show_history_callback_stop(tmp_path: Path) -> None:
         waiting = cli(tmp_path, "start", "approve", "--app", "app:engine").stdout.strip()
         wait_status(tmp_path, waiting, "SUSPENDED")
         cid = callback_id(tmp_path)
+        # An operator finds the id to answer with in the history.
+        asked = json.loads(cli(tmp_path, "history", waiting, "--db", "app.db", "--json").stdout)
+        assert [(op["type"], op["ref"]) for op in asked] == [("CALLBACK", cid)]
+        table = cli(tmp_path, "history", waiting, "--db", "app.db").stdout.splitlines()
+        assert table[0].split()[-1] == "REF" and table[1].split()[-1] == cid
         cli(tmp_path, "callback", "heartbeat", cid, "--db", "app.db")
         cli(tmp_path, "callback", "succeed", cid, "--result", '{"ok": 1}', "--db", "app.db")
         assert wait_status(tmp_path, waiting, "SUCCEEDED")["result"] == {"ok": 1}

@@ -69,6 +69,7 @@ def test_requests_that_fail_exit_1_with_one_line(app_dir: Path) -> None:
         (["start", "greet", "--app", "empty_app:nothing"], "error: module 'empty_app' has no"),
         (["start", "greet", "--app", "empty_app:not_engine"], "error: empty_app:not_engine is"),
         (["list", "--db", "missing.db"], "error: no database file at missing.db"),
+        (["list", "--db", "."], "error: . is a directory, not a database file"),
         (["db", "check", "--db", "missing.db"], "error: StoreError: no database file"),
         (["worker", "--app", "empty_app:engine"], "error: empty_app:engine has no durable"),
         (["worker", "--app", "missing_mod:engine"], "error: cannot import"),
@@ -110,6 +111,7 @@ def test_bad_usage_exits_2(app_dir: Path) -> None:
         ["worker"],
         ["callback", "maybe", "id"],
         ["worker", "--app", "app:engine", "--concurrency", "0"],
+        ["worker", "--app", "app:engine", "--grace-seconds", "-1"],
     ):
         proc = cli(app_dir, *args, check=False)
         assert proc.returncode == 2, (args, proc.stderr)
