@@ -211,6 +211,7 @@ class PayloadTooLarge(DurableError):
     def __init__(self, size: int, limit: int, what: str = "value") -> None:
         self.size = size
         self.limit = limit
+        self.what = what
         super().__init__(
             f"{what} is {size} bytes serialized, over the payload limit of {limit} bytes"
         )
@@ -264,7 +265,7 @@ def error_info(exc: BaseException, *, default_kind: str = "ExecutionFailedError"
             kind="PayloadTooLarge",
             error_type="PayloadTooLarge",
             message=str(exc),
-            data={"size": exc.size, "limit": exc.limit},
+            data={"size": exc.size, "limit": exc.limit, "what": exc.what},
         )
     name = type(exc).__name__
     kind = name if name in _PLAIN_KINDS else default_kind
@@ -281,7 +282,11 @@ def error_from_info(info: ErrorInfo) -> Exception:
             data=info.data,
         )
     if info.kind == "PayloadTooLarge" and isinstance(info.data, dict):
-        return PayloadTooLarge(int(info.data.get("size", 0)), int(info.data.get("limit", 0)))
+        return PayloadTooLarge(
+            int(info.data.get("size", 0)),
+            int(info.data.get("limit", 0)),
+            str(info.data.get("what", "value")),
+        )
     plain = _PLAIN_KINDS.get(info.kind)
     if plain is not None:
         return plain(info.message)
