@@ -434,7 +434,7 @@ async def test_oversized_input_is_refused_and_nothing_stored(db_path: Path) -> N
             await engine.start(big, "x" * 5000)
         assert await engine.list_executions() == []
         handle = await engine.start(big, "y" * 200)
-        with pytest.raises(PayloadTooLarge, match="^result of step grow is 2007 bytes"):
+        with pytest.raises(PayloadTooLarge, match=r"^result of step grow is 2007 bytes"):
             await handle.result()
         [op] = await engine.get_operations(handle.execution_id)
         assert op.status is OperationStatus.FAILED
