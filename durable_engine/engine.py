@@ -165,6 +165,8 @@ class Engine:
         self, fn: F | None = None, /, *, name: str | None = None, serdes: SerDes | None = None
     ) -> F | Callable[[F], F]:
         """Register `async def f(ctx, input)` under `name` (default: its `__qualname__`)."""
+        check_name(name)
+        check_serdes(serdes)
 
         def register(f: F) -> F:
             if not inspect.iscoroutinefunction(cast(Any, f)):

@@ -428,3 +428,16 @@ async def test_start_refuses_an_execution_name_that_is_not_a_str(engine: Engine)
         with pytest.raises(TypeError, match=_named("execution_name")):
             await engine.run(flow, execution_name=bad(b"order-1"))
         assert await engine.list_executions() == []
+
+
+def test_registering_refuses_a_wrong_name_or_serdes(db_path: Path) -> None:
+    engine = Engine(db_path)
+
+    async def flow(ctx: DurableContext, _: None) -> None:
+        return None
+
+    with pytest.raises(TypeError, match=_named("serdes")):
+        engine.durable_function(serdes=bad(42))(flow)
+    with pytest.raises(TypeError, match=_named("name")):
+        engine.durable_function(name=bad(7))(flow)
+    assert engine.function_names() == []
