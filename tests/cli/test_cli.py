@@ -8,6 +8,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import APP, callback_id, cli, events, show, wait_status, worker
 
 
@@ -180,21 +182,27 @@ def test_sigterm_lets_a_running_step_finish_within_the_grace_period(tmp_path: Pa
     assert show(tmp_path, running)["result"] == "slept"
 
 
+@pytest.mark.parametrize(
+    ("function", "sig"),
+    [("slow_step", signal.SIGTERM), ("slow_sync_step", signal.SIGINT)],
+    ids=["async-step", "sync-step-in-a-thread"],
+)
 def test_a_step_longer_than_the_grace_period_is_released_for_another_worker(
-    tmp_path: Path,
+    tmp_path: Path, function: str, sig: signal.Signals
 ) -> None:
+    # The step sleeps far longer than the test waits: the worker must exit without
+    # waiting for it (a thread cannot be cancelled) and leave the execution to others.
     (tmp_path / "app.py").write_text(APP)
-    running = cli(
-        tmp_path, "start", "slow_step", "--app", "app:engine", "--input", "30"
-    ).stdout.strip()
+    running = cli(tmp_path, "start", function, "--app", "app:engine", "--input", "600").stdout
     first = worker(tmp_path, "--grace-seconds", "0.2")
     assert first.stderr is not None
     for line in first.stderr:
         if json.loads(line)["event"] == "claim":
             break
-    first.send_signal(signal.SIGTERM)
-    _, err = first.communicate(timeout=30)
+    first.send_signal(sig)
+    _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
+    assert events(err)[-1]["event"] == "stop"
     assert events(err)[-1]["released_running"] == 1
     conn = sqlite3.connect(tmp_path / "app.db")
     try:
@@ -202,27 +210,7 @@ def test_a_step_longer_than_the_grace_period_is_released_for_another_worker(
     finally:
         conn.close()
     assert (owner, status) == (None, "SUSPENDED")  # released, due now, for any worker
-    assert show(tmp_path, running)["status"] == "SUSPENDED"
-
-
-def test_a_worker_exits_past_a_sync_step_it_released(tmp_path: Path) -> None:
-    # The step sleeps in a thread far longer than the test waits: the worker must exit
-    # without waiting for it, and leave the execution for another worker.
-    (tmp_path / "app.py").write_text(APP)
-    running = cli(
-        tmp_path, "start", "slow_sync_step", "--app", "app:engine", "--input", "600"
-    ).stdout.strip()
-    first = worker(tmp_path, "--grace-seconds", "0.2")
-    assert first.stderr is not None
-    for line in first.stderr:
-        if json.loads(line)["event"] == "claim":
-            break
-    first.send_signal(signal.SIGINT)
-    _, err = first.communicate(timeout=60)
-    assert first.returncode == 0, err
-    assert events(err)[-1]["event"] == "stop"
-    assert events(err)[-1]["released_running"] == 1
-    assert show(tmp_path, running)["status"] == "SUSPENDED"  # released for any worker
+    assert show(tmp_path, running.strip())["status"] == "SUSPENDED"
 
 
 def test_db_defaults_to_durable_db_env_then_durable_db_in_the_folder(tmp_path: Path) -> None:
