@@ -20,6 +20,7 @@ __all__ = [
     "StepConfig",
     "StepSemantics",
     "check_callable",
+    "check_delays",
     "check_instance",
     "check_int",
     "check_name",
@@ -46,6 +47,19 @@ def to_seconds(duration: Duration, *, what: str = "duration") -> float:
     if not seconds >= 0 or seconds == float("inf"):
         raise ValueError(f"{what} must be a finite, non-negative length of time, not {duration!r}")
     return seconds
+
+
+def check_delays(initial_delay: Duration, max_delay: Duration) -> tuple[float, float]:
+    """Both delays in seconds; ValueError if the first delay is already over the cap,
+    which would silently shorten it."""
+    first = to_seconds(initial_delay, what="initial_delay")
+    cap = to_seconds(max_delay, what="max_delay")
+    if first > cap:
+        raise ValueError(
+            f"initial_delay ({first:g} s) is longer than max_delay ({cap:g} s), which would "
+            "cut it short; raise max_delay"
+        )
+    return first, cap
 
 
 def _shown(value: object) -> str:

@@ -12,6 +12,7 @@ from .config import (
     Duration,
     JitterStrategy,
     RetryStrategy,
+    check_delays,
     check_instance,
     check_int,
     check_number,
@@ -69,8 +70,7 @@ class RetryStrategyConfig:
     retryable_error_types: Sequence[type[BaseException]] | None = None
 
     def __post_init__(self) -> None:
-        to_seconds(self.initial_delay, what="initial_delay")
-        to_seconds(self.max_delay, what="max_delay")
+        check_delays(self.initial_delay, self.max_delay)
         if check_number(self.backoff_rate, "backoff_rate") < 1.0:
             raise ValueError(f"backoff_rate must be at least 1.0, not {self.backoff_rate!r}")
         _check_retry_options(
@@ -211,11 +211,12 @@ def create_linear_retry_strategy(
 ) -> RetryStrategy:
     """A strategy whose delay grows by `increment` after each failed attempt."""
     _check_retry_options(max_attempts, jitter_strategy, retryable_errors, retryable_error_types)
+    first, cap = check_delays(initial_delay, max_delay)
     return _LinearStrategy(
         max_attempts,
-        to_seconds(initial_delay, what="initial_delay"),
+        first,
         to_seconds(increment, what="increment"),
-        to_seconds(max_delay, what="max_delay"),
+        cap,
         jitter_strategy,
         retryable_errors,
         retryable_error_types,
@@ -284,8 +285,12 @@ class RetryPresets:
     @staticmethod
     def linear(max_attempts: int = 5, increment: Duration = timedelta(seconds=5)) -> RetryStrategy:
         """Delays of 1, 2, 3 ... times `increment`."""
+        step = to_seconds(increment, what="increment")
         return create_linear_retry_strategy(
-            max_attempts=max_attempts, initial_delay=increment, increment=increment
+            max_attempts=max_attempts,
+            initial_delay=step,
+            increment=step,
+            max_delay=max(step * max(max_attempts, 1), 300.0),  # never below the usual cap
         )
 
     @staticmethod

@@ -87,7 +87,9 @@ async def main(records: int, batch_size: int) -> None:
             etl_in_slices, job, execution_name=f"etl-slices-{records}-{batch_size}"
         )
         print("in slices:", sliced)
-        fanned = await engine.run(etl_fan_out, job, execution_name=f"etl-fan-out-{records}")
+        fanned = await engine.run(
+            etl_fan_out, job, execution_name=f"etl-fan-out-{records}-{batch_size}"
+        )
         print("fan-out:  ", fanned)
         assert sliced == fanned, "both variants load the same totals"
 

@@ -1,11 +1,14 @@
 """Start a long job, then poll its status with wait_for_condition until it is done.
 
-    python examples/job_polling.py [JOB_SECONDS]
+    python examples/job_polling.py [JOB_SECONDS] [NAME]
 
 Runs on `jobs.db` in the current folder. The job is simulated: it reports RUNNING
 with growing progress until JOB_SECONDS have passed since it started. Each poll's
 state is checkpointed and the waits between polls are durable, so the poller can be
-killed and restarted without losing track of the job.
+killed and restarted without losing track of the job: run it again with the same
+NAME (default `report`) and it carries on polling the job it submitted, rather than
+submitting another. Once that job is done, the same NAME answers at once with its
+stored result; a new NAME runs a new job.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ engine = Engine("jobs.db")
 
 def start_job(step: StepContext, seconds: float) -> dict[str, Any]:
     """Stand-in for submitting work to a batch system: returns the job's handle."""
-    return {"job_id": f"job-{int(time.time())}", "started": time.time(), "seconds": seconds}
+    job_id = f"job-{time.time_ns()}"
+    print(f"submitted {job_id}", flush=True)
+    return {"job_id": job_id, "started": time.time(), "seconds": seconds}
 
 
 def job_status(state: dict[str, Any], check: StepContext) -> dict[str, Any]:
@@ -64,10 +69,17 @@ async def run_job(ctx: DurableContext, seconds: float) -> dict[str, Any]:
     return {"job_id": final["job_id"], "state": final["state"], "progress": final["progress"]}
 
 
-async def main(seconds: float) -> None:
+async def main(seconds: float, name: str) -> None:
     async with engine:
-        print("result:", await engine.run(run_job, seconds), flush=True)
+        # The name makes a restart find the execution it started, not start another.
+        result = await engine.run(run_job, seconds, execution_name=f"job-{name}")
+        print("result:", result, flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(float(sys.argv[1]) if len(sys.argv) > 1 else 3.0))
+    asyncio.run(
+        main(
+            float(sys.argv[1]) if len(sys.argv) > 1 else 3.0,
+            sys.argv[2] if len(sys.argv) > 2 else "report",
+        )
+    )

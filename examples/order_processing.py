@@ -2,8 +2,9 @@
 
     python examples/order_processing.py [ORDER_ID]
 
-Runs on `orders.db` in the current folder. Validation rejects a bad order before
-anything is stored; enrichment calls a registered enricher inside a checkpointed
+Runs on `orders.db` in the current folder. Validation rejects a bad order before any
+step runs: the execution fails with the reason, which the script prints in one line
+(exit status 1). Enrichment calls a registered enricher inside a checkpointed
 step with retries; a durable 2-second wait lets the execution leave memory; the
 finalize step builds the result. Run it again with the same ORDER_ID and the stored
 execution answers at once, without running any step twice.
@@ -20,6 +21,7 @@ from typing import Any
 from durable_engine import (
     DurableContext,
     Engine,
+    ExecutionFailedError,
     RetryPresets,
     StepConfig,
     StepContext,
@@ -89,7 +91,10 @@ async def main(order_id: str) -> None:
     async with engine:
         handle = await engine.start(process_order, {"orderId": order_id}, execution_name=order_id)
         print(f"execution {handle.execution_id} for {order_id}")
-        result = await handle.result()
+        try:
+            result = await handle.result()
+        except ExecutionFailedError as exc:
+            sys.exit(f"order rejected: {exc.message}")
         print("result:", result)
         print(f"{'id':4} {'type':8} {'name':10} {'status':10} {'attempt':>7}")
         for op in await engine.get_operations(handle.execution_id):

@@ -13,6 +13,7 @@ from ..config import (
     Duration,
     JitterStrategy,
     check_callable,
+    check_delays,
     check_instance,
     check_int,
     check_number,
@@ -87,8 +88,7 @@ class WaitStrategyConfig:
     def __post_init__(self) -> None:
         check_callable(self.should_continue_polling, "should_continue_polling")
         check_int(self.max_attempts, "max_attempts", 1)
-        to_seconds(self.initial_delay, what="initial_delay")
-        to_seconds(self.max_delay, what="max_delay")
+        check_delays(self.initial_delay, self.max_delay)
         if not check_number(self.backoff_rate, "backoff_rate") > 0:
             raise ValueError(f"backoff_rate must be more than 0, not {self.backoff_rate!r}")
         check_instance(self.jitter, JitterStrategy, "jitter")

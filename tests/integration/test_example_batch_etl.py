@@ -44,6 +44,17 @@ def test_batch_etl_runs_end_to_end(tmp_path: Path) -> None:
         "transform-20-29",
         "transform-30-39",
     ]
+    # The same records in other batches, on the same file: new executions, same totals.
+    again = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "batch_etl.py"), "40", "20"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0] == proc.stdout.splitlines()[0]
 
 
 async def test_fan_out_variant_in_process(tmp_path: Path) -> None:

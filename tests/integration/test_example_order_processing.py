@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_example(cwd: Path, *args: str) -> str:
+def run_example(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -24,15 +24,26 @@ def run_example(cwd: Path, *args: str) -> str:
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    assert proc.returncode == code, proc.stderr
+    return proc
+
+
+def test_a_bad_order_is_rejected_in_one_line_before_any_step_runs(tmp_path: Path) -> None:
+    rejected = run_example(tmp_path, " ", code=1)
+    assert rejected.stderr == "order rejected: an order needs a non-empty 'orderId'\n"
+    conn = sqlite3.connect(tmp_path / "orders.db")
+    try:
+        assert conn.execute("SELECT status FROM executions").fetchall() == [("FAILED",)]
+        assert conn.execute("SELECT COUNT(*) FROM operations").fetchone() == (0,)
+    finally:
+        conn.close()
 
 
 def test_order_example_runs_once_per_order(tmp_path: Path) -> None:
-    first = run_example(tmp_path, "ORDER-7")
+    first = run_example(tmp_path, "ORDER-7").stdout
     assert "'orderId': 'ORDER-7'" in first and "'status': 'FINALIZED'" in first
     assert "cool-off" in first
-    again = run_example(tmp_path, "ORDER-7")  # the stored execution answers
+    again = run_example(tmp_path, "ORDER-7").stdout  # the stored execution answers
     assert first.splitlines()[:2] == again.splitlines()[:2]
     conn = sqlite3.connect(tmp_path / "orders.db")
     try:

@@ -83,3 +83,20 @@ def test_job_polling_runs_until_done(tmp_path: Path) -> None:
     polls = [line for line in out.splitlines() if line.startswith("poll ")]
     assert polls[-1].endswith("100%") and len(polls) >= 2
     assert "'state': 'DONE'" in out
+
+
+def test_job_polling_killed_and_restarted_keeps_polling_the_same_job(tmp_path: Path) -> None:
+    first = example(tmp_path, "job_polling.py", "3", "nightly")
+    assert first.stdout is not None
+    submitted = first.stdout.readline().split()
+    assert submitted[0] == "submitted"
+    for line in first.stdout:  # killed once it has polled: the job is under way
+        if line.startswith("poll "):
+            break
+    first.kill()
+    first.communicate(timeout=60)
+    again = example(tmp_path, "job_polling.py", "3", "nightly")
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    assert "submitted" not in out  # the job was not submitted a second time
+    assert f"'job_id': '{submitted[1]}'" in out and "'state': 'DONE'" in out

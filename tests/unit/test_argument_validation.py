@@ -163,6 +163,23 @@ CONFIG_MISTAKES: list[tuple[Callable[[], object], type[Exception], str]] = [
         ValueError,
         "backoff_rate",
     ),
+    (  # over the default max_delay of 5 minutes: it would be cut short
+        lambda: WaitStrategyConfig(
+            should_continue_polling=_keep_polling, initial_delay=timedelta(minutes=30)
+        ),
+        ValueError,
+        "initial_delay",
+    ),
+    (
+        lambda: RetryStrategyConfig(initial_delay=timedelta(hours=1), max_delay=10),
+        ValueError,
+        "max_delay",
+    ),
+    (
+        lambda: create_linear_retry_strategy(initial_delay=600, max_delay=60),
+        ValueError,
+        "initial_delay",
+    ),
     (
         lambda: WaitStrategyConfig(should_continue_polling=_keep_polling, jitter=bad("FULL")),
         TypeError,

@@ -62,6 +62,9 @@ def test_linear_and_fixed_strategies() -> None:
     assert not linear(ValueError(), 4).should_retry
     fixed = RetryPresets.fixed(timedelta(seconds=7), max_attempts=3)
     assert [fixed(ValueError(), n).delay.total_seconds() for n in (1, 2)] == [7, 7]
+    # As documented, 1, 2, 3 ... times the increment, also past five minutes.
+    slow = RetryPresets.linear(max_attempts=4, increment=timedelta(minutes=10))
+    assert [slow(ValueError(), n).delay.total_seconds() for n in (1, 2, 3)] == [600, 1200, 1800]
 
 
 def test_presets() -> None:
