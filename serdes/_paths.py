@@ -79,6 +79,11 @@ def describe_failure(value: Any, registry: TypeRegistry, error: BaseException) -
     except _Found as found:
         cls = type(found.value)
         name = f"{cls.__module__}.{cls.__qualname__}"
+        if found.cause is None and cls.__module__ == "builtins":  # a function, generator...
+            return (
+                f"cannot serialize {name} at {found.path}: values of this type cannot be "
+                "stored; store what it holds or produces instead (a list, a dict, a str...)"
+            )
         if found.cause is None:
             return (
                 f"cannot serialize {name} at {found.path}: the class is not registered; "

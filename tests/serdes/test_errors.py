@@ -69,6 +69,17 @@ def test_an_unregistered_class_is_named_with_its_path_and_the_fix(
 
 
 @pytest.mark.parametrize("codec", CODECS)
+def test_a_builtin_that_cannot_be_stored_is_not_offered_registration(
+    registry: TypeRegistry, codec: type[MsgpackSerDes]
+) -> None:
+    text = message(codec, registry, {"next": (n for n in range(3))})
+    assert text.startswith(
+        "cannot serialize builtins.generator at $.next: values of this type cannot be stored"
+    )
+    assert "register" not in text
+
+
+@pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize(
     ("value", "path"),
     [
