@@ -33,9 +33,10 @@ engine = Engine("jobs.db")
 
 def start_job(step: StepContext, seconds: float) -> dict[str, Any]:
     """Stand-in for submitting work to a batch system: returns the job's handle."""
-    job_id = f"job-{time.time_ns()}"
+    started = time.time()
+    job_id = f"job-{int(started * 1000)}"
     print(f"submitted {job_id}", flush=True)
-    return {"job_id": job_id, "started": time.time(), "seconds": seconds}
+    return {"job_id": job_id, "started": started, "seconds": seconds}
 
 
 def job_status(state: dict[str, Any], check: StepContext) -> dict[str, Any]:
