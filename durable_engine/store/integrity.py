@@ -107,10 +107,18 @@ def preflight(path: str | os.PathLike[str]) -> DatabaseReport | None:
     """Refuse, before anything is written, a database a worker must not open.
 
     None if the file does not exist yet (it will be created). Raises StoreError for a
-    file that is not a database, is corrupt, or has a newer schema.
+    file that is not a database, is corrupt, or has a newer schema, and for a path that
+    is a directory or whose folder does not exist.
     """
     path = os.fspath(path)
-    if path == ":memory:" or path.startswith("file:") or not os.path.exists(path):
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    if os.path.isdir(path):
+        raise StoreError(f"{path} is a directory, not a database file")
+    if not os.path.exists(path):
+        folder = os.path.dirname(path) or "."
+        if not os.path.isdir(folder):
+            raise StoreError(f"cannot create the database file {path}: its folder does not exist")
         return None
     report = inspect_database(path)
     if report.too_new:

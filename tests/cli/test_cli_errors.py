@@ -73,9 +73,16 @@ def test_requests_that_fail_exit_1_with_one_line(app_dir: Path) -> None:
         (["db", "check", "--db", "missing.db"], "error: StoreError: no database file"),
         (["worker", "--app", "empty_app:engine"], "error: empty_app:engine has no durable"),
         (["worker", "--app", "missing_mod:engine"], "error: cannot import"),
+        (
+            ["worker", "--app", "app:engine", "--db", "no/such/folder/x.db"],
+            "error: StoreError: cannot create the database file ",
+        ),
     ]
     for args, starts in cases:
         one_line_error(cli(app_dir, *args, check=False), 1, starts)
+    in_folder = cli(app_dir, "worker", "--app", "app:engine", "--db", ".", check=False)
+    one_line_error(in_folder, 1, "error: StoreError: ")
+    assert in_folder.stderr.rstrip().endswith("is a directory, not a database file")
     # The callback of the stopped execution was cancelled: answering it is refused.
     conn = sqlite3.connect(app_dir / "app.db")
     (callback_id,) = conn.execute("SELECT callback_id FROM callbacks").fetchone()
