@@ -16,20 +16,25 @@ from durable_engine import Engine
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_batch_etl_runs_end_to_end(tmp_path: Path) -> None:
+def _run_example(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "batch_etl.py"), "40", "10"],
-        cwd=tmp_path,
+        [sys.executable, str(ROOT / "examples" / "batch_etl.py"), *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_batch_etl_runs_end_to_end(tmp_path: Path) -> None:
+    proc = _run_example(tmp_path, "40", "10")
     assert "'rows': 40" in proc.stdout
     conn = sqlite3.connect(tmp_path / "etl.db")
     try:
@@ -45,15 +50,7 @@ def test_batch_etl_runs_end_to_end(tmp_path: Path) -> None:
         "transform-30-39",
     ]
     # The same records in other batches, on the same file: new executions, same totals.
-    again = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "batch_etl.py"), "40", "20"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert again.returncode == 0, again.stderr
+    again = _run_example(tmp_path, "40", "20")
     assert again.stdout.splitlines()[0] == proc.stdout.splitlines()[0]
 
 
