@@ -19,6 +19,7 @@ from durable_engine import (
     CompletionConfig,
     DurableContext,
     Engine,
+    ExecutionHandle,
     InvokeConfig,
     ItemBatcher,
     JitterStrategy,
@@ -229,6 +230,14 @@ def test_good_configs_are_still_accepted() -> None:
     InvokeConfig(timeout=3600)
 
 
+async def _type_error_message(handle: ExecutionHandle) -> str:
+    """The message of the TypeError the execution failed with, as a step's error."""
+    with pytest.raises(StepError) as caught:
+        await handle.result()
+    assert caught.value.error_type == "TypeError"
+    return caught.value.message
+
+
 # -- what a custom strategy returns --------------------------------------------------
 
 
@@ -248,10 +257,7 @@ async def test_a_retry_strategy_that_answers_no_retry_decision_fails_the_step(
 
     async with engine:
         handle = await engine.start(flow)
-        with pytest.raises(StepError) as caught:
-            await handle.result()
-        assert caught.value.error_type == "TypeError"
-        message = caught.value.message
+        message = await _type_error_message(handle)
         assert re.search(_named("retry_strategy"), message), message
         assert "sloppy_strategy" in message and repr(answer) in message
         assert "ConnectionError: down" in message  # the step's own error is kept
@@ -275,10 +281,7 @@ async def test_a_wait_strategy_that_answers_no_decision_fails_the_condition(
 
     async with engine:
         handle = await engine.start(flow)
-        with pytest.raises(StepError) as caught:
-            await handle.result()
-        assert caught.value.error_type == "TypeError"
-        message = caught.value.message
+        message = await _type_error_message(handle)
         assert re.search(_named("wait_strategy"), message), message
         assert "sloppy_wait" in message and "True" in message
         [op] = await engine.get_operations(handle.execution_id)
