@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -63,24 +64,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _seconds(text: str, *, zero: bool = True) -> float:
+    """A finite number of seconds: 0 or more, or (with `zero=False`) more than 0."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    if value == float("inf") or not (value >= 0 if zero else value > 0):
+        least = "0 or more" if zero else "more than 0"
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, {least}, not {text}")
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, not {text}")
-    return value
+_positive_seconds = functools.partial(_seconds, zero=False)
 
 
 def _parse_json(text: str, what: str) -> Any:
@@ -299,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     given.add_argument("--input", metavar="JSON")
     given.add_argument("--input-file", metavar="FILE", help="a JSON file, or - for stdin")
     s.add_argument("--name", help="an execution name: starting it again returns the same one")
-    s.add_argument("--timeout", type=_positive_float, metavar="SECONDS")
+    s.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS")
     ls = verb("list", "list executions, oldest first")
     ls.add_argument("--status", choices=[st.value for st in ExecutionStatus], type=str.upper)
     ls.add_argument("--function")

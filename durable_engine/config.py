@@ -27,6 +27,7 @@ __all__ = [
     "check_number",
     "check_serdes",
     "to_seconds",
+    "wrong_answer",
 ]
 
 Duration = timedelta | float | int
@@ -60,6 +61,17 @@ def check_delays(initial_delay: Duration, max_delay: Duration) -> tuple[float, f
             "cut it short; raise max_delay"
         )
     return first, cap
+
+
+def wrong_answer(
+    role: str, strategy: object, answer: object, expected: type, after: str
+) -> TypeError:
+    """The error for a strategy (`role`: retry_strategy, wait_strategy) that answered
+    something other than an `expected` decision, `after` naming what it was asked about."""
+    what = getattr(strategy, "__qualname__", None) or repr(strategy)
+    return TypeError(
+        f"{role} {what} returned {_shown(answer)} instead of a {expected.__name__}, after {after}"
+    )
 
 
 def _shown(value: object) -> str:

@@ -19,6 +19,7 @@ from ..config import (
     check_number,
     check_serdes,
     to_seconds,
+    wrong_answer,
 )
 from ..context import StepContext
 from ..errors import WaitForConditionError, error_from_info, error_info
@@ -112,14 +113,6 @@ def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
     return strategy
 
 
-def _not_a_decision(strategy: object, decision: object, attempt: int) -> TypeError:
-    what = getattr(strategy, "__qualname__", None) or repr(strategy)
-    return TypeError(
-        f"wait_strategy {what} returned {type(decision).__name__} {decision!r} instead of "
-        f"a WaitForConditionDecision, after check {attempt}"
-    )
-
-
 async def run_condition(
     run: ExecutionRun,
     op_id: str,
@@ -159,7 +152,13 @@ async def run_condition(
             )
             decision = config.wait_strategy(state, attempt)
             if not isinstance(decision, WaitForConditionDecision):
-                raise _not_a_decision(config.wait_strategy, decision, attempt)
+                raise wrong_answer(
+                    "wait_strategy",
+                    config.wait_strategy,
+                    decision,
+                    WaitForConditionDecision,
+                    f"check {attempt}",
+                )
             data = run.serialize(state, codec, op_id, "state of condition", name or op_id)
         except Exception as exc:
             info = error_info(exc, default_kind="StepError")

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..config import StepConfig, StepSemantics
+from ..config import StepConfig, StepSemantics, wrong_answer
 from ..context import StepContext, is_async_callable
 from ..errors import (
     ErrorInfo,
@@ -138,7 +138,15 @@ async def run_step(
         if isinstance(decision, RetryDecision):
             info = _step_failure(pending_error)
         else:  # the step fails with the strategy's mistake, never retried
-            info = _step_failure(_not_a_decision(strategy, decision, pending_error, attempt))
+            mistake = wrong_answer(
+                "retry_strategy",
+                strategy,
+                decision,
+                RetryDecision,
+                f"attempt {attempt} failed with {type(pending_error).__name__}: {pending_error}",
+            )
+            mistake.__cause__ = pending_error  # the error the strategy was asked about
+            info = _step_failure(mistake)
             decision = _NO_RETRY
         pending_error = None
         if not decision.should_retry:
@@ -163,20 +171,6 @@ async def run_step(
         )
         await run.block(op_id, wake_at)
         attempt += 1
-
-
-def _not_a_decision(
-    strategy: object, decision: object, error: BaseException, attempt: int
-) -> TypeError:
-    """The step's error when its retry strategy answers something other than a
-    RetryDecision; the error it was asked about stays attached as the cause."""
-    what = getattr(strategy, "__qualname__", None) or repr(strategy)
-    bad = TypeError(
-        f"retry_strategy {what} returned {type(decision).__name__} {decision!r} instead of "
-        f"a RetryDecision, after attempt {attempt} failed with {type(error).__name__}: {error}"
-    )
-    bad.__cause__ = error
-    return bad
 
 
 def _record(

@@ -10,7 +10,6 @@ applied again on its own, inside a savepoint, so one bad job cannot sink the oth
 from __future__ import annotations
 
 import asyncio
-import functools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -30,9 +29,10 @@ from .base import (
     SuspendExecution,
 )
 from .executions import CreateExecution, create_executions
+from .rows import in_statements
 from .schema import OP_COLUMNS
 
-__all__ = ["OP_COLUMNS", "Job", "apply_batch", "row_to_checkpoint"]
+__all__ = ["OP_COLUMNS", "WAKE_PARENT", "Job", "apply_batch", "row_to_checkpoint"]
 
 _LOCK_RETRIES = 8
 _new_tuple = tuple.__new__
@@ -56,10 +56,7 @@ for _type, _adapter in _ADAPTERS:
 
 _TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
 
-_PUT_OPS = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS}) VALUES "
-_OP_VALUES = "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_ROWS_PER_STATEMENT = (64, 16, 4, 1)
-"""64 rows of 13 columns stay under 999 parameters, the limit of SQLite before 3.32."""
+_PUT_OPS = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS})"
 # A wake-up recorded while the execution ran (a callback resolved) survives suspension,
 # and an execution with a total timeout wakes at it at the latest: the earliest of the
 # three instants that are set, or NULL if none is.
@@ -73,7 +70,7 @@ _PUT_CALLBACK = (
     " heartbeat_timeout, heartbeat_at) VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)"
 )
 # An execution that ends wakes the execution that invoked it.
-_WAKE_PARENT = (
+WAKE_PARENT = (
     "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, :at), :at) WHERE execution_id ="
     " (SELECT parent_id FROM executions WHERE execution_id = :execution_id)"
     " AND status IN ('RUNNING', 'SUSPENDED')"
@@ -220,7 +217,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     if finishes:
         conn.executemany(_FINISH, finishes)
     if wake_parents:
-        conn.executemany(_WAKE_PARENT, wake_parents)
+        conn.executemany(WAKE_PARENT, wake_parents)
     if suspends:
         conn.executemany(_SUSPEND, suspends)
     return outcomes
@@ -254,24 +251,9 @@ def _created(futures: list[asyncio.Future[Any]], values: list[Any]) -> list[Outc
 
 
 def _put_operations(conn: sqlite3.Connection, rows: Sequence[Checkpoint]) -> None:
-    """Write `rows` with a few multi-row statements rather than one per row.
-
-    Each statement is one step of the database engine, and the database thread takes
-    the GIL back after every step; per row, that would stall it behind the event loop
-    thread hundreds of times a batch."""
-    done, total = 0, len(rows)
-    for size in _ROWS_PER_STATEMENT:
-        if total - done < size:
-            continue
-        sql = _put_statement(size)
-        while total - done >= size:
-            conn.execute(sql, list(chain.from_iterable(rows[done : done + size])))
-            done += size
-
-
-@functools.cache
-def _put_statement(rows: int) -> str:
-    return _PUT_OPS + ",".join([_OP_VALUES] * rows)
+    """Write `rows` with a few multi-row statements rather than one per row."""
+    for sql, chunk in in_statements(_PUT_OPS, len(Checkpoint._fields), "", rows):
+        conn.execute(sql, list(chain.from_iterable(chunk)))
 
 
 def _fence_state(

@@ -13,6 +13,7 @@ import sqlite3
 from ..errors import ExecutionNotFound
 from ..models import ExecutionStatus
 from .base import Fence, LeaseLost
+from .batch import WAKE_PARENT
 
 __all__ = ["stop", "time_out"]
 
@@ -37,12 +38,7 @@ def _end(
         " WHERE execution_id = ? AND status IN ('STARTED', 'PENDING')",
         (now, execution_id),
     )
-    conn.execute(
-        "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, :now), :now) WHERE execution_id ="
-        " (SELECT parent_id FROM executions WHERE execution_id = :execution_id)"
-        " AND status IN ('RUNNING', 'SUSPENDED')",
-        {"now": now, "execution_id": execution_id},
-    )
+    conn.execute(WAKE_PARENT, {"at": now, "execution_id": execution_id})
 
 
 def stop(conn: sqlite3.Connection, execution_id: str, now: float, error: bytes) -> str | None:

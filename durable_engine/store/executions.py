@@ -7,15 +7,15 @@ statement each.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
 from ..errors import StoreError
 from ..models import ExecutionRecord, ExecutionStatus
 from .base import NewExecution
+from .rows import in_statements
 
 __all__ = ["EXEC_COLUMNS", "CreateExecution", "create_executions", "execution_from_row"]
 
@@ -23,9 +23,11 @@ EXEC_COLUMNS = (
     "execution_id, name, function, status, input, result, error, parent_id, "
     "created_at, ended_at, wake_at, timeout_at, owner, epoch"
 )
-_EXEC_VALUES = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_ROWS_PER_STATEMENT = (64, 16, 4, 1)
-"""64 rows of 14 columns stay under 999 parameters, the limit of SQLite before 3.32."""
+_COLUMNS = EXEC_COLUMNS.count(",") + 1
+_INSERT = f"INSERT INTO executions ({EXEC_COLUMNS})"
+# Rows are inserted in the order given, so of two with the same id or name the first
+# goes in; RETURNING names the rows that did.
+_INSERTED = " ON CONFLICT DO NOTHING RETURNING execution_id"
 
 
 def execution_from_row(row: Sequence[Any], taken_from: str | None = None) -> ExecutionRecord:
@@ -104,7 +106,7 @@ def create_executions(
     """Apply `creates` in order, as if one by one: a creation whose id or name is taken,
     by an earlier row or an earlier creation in `creates`, finds that execution."""
     inserted: set[str] = set()
-    for sql, chunk in _statements(creates):
+    for sql, chunk in in_statements(_INSERT, _COLUMNS, _INSERTED, creates):
         rows = conn.execute(sql, list(chain.from_iterable(c.row() for c in chunk))).fetchall()
         inserted.update(row[0] for row in rows)
     results: list[tuple[ExecutionRecord, bool]] = []
@@ -116,27 +118,6 @@ def create_executions(
         else:
             results.append((_existing(conn, record), False))
     return results
-
-
-def _statements(
-    creates: Sequence[CreateExecution],
-) -> Iterator[tuple[str, Sequence[CreateExecution]]]:
-    done, total = 0, len(creates)
-    for size in _ROWS_PER_STATEMENT:
-        while total - done >= size:
-            yield _insert_statement(size), creates[done : done + size]
-            done += size
-
-
-@functools.cache
-def _insert_statement(rows: int) -> str:
-    # Rows are inserted in the order given, so of two with the same id or name the
-    # first goes in; RETURNING names the rows that did.
-    return (
-        f"INSERT INTO executions ({EXEC_COLUMNS}) VALUES "
-        + ",".join([_EXEC_VALUES] * rows)
-        + " ON CONFLICT DO NOTHING RETURNING execution_id"
-    )
 
 
 def _existing(conn: sqlite3.Connection, record: ExecutionRecord) -> ExecutionRecord:

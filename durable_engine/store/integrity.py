@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import StoreError
 from .schema import SCHEMA_VERSION
 
-__all__ = ["DatabaseReport", "inspect_database", "preflight"]
+__all__ = ["DatabaseReport", "check_path", "inspect_database", "preflight"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +103,15 @@ def inspect_database(path: str | os.PathLike[str], *, full: bool = False) -> Dat
     )
 
 
+def check_path(path: str) -> None:
+    """StoreError if `path` cannot hold a database file: it is a directory, or its folder
+    does not exist."""
+    if os.path.isdir(path):
+        raise StoreError(f"{path} is a directory, not a database file")
+    if not os.path.isdir(os.path.dirname(path) or "."):
+        raise StoreError(f"cannot create the database file {path}: its folder does not exist")
+
+
 def preflight(path: str | os.PathLike[str]) -> DatabaseReport | None:
     """Refuse, before anything is written, a database a worker must not open.
 
@@ -113,12 +122,8 @@ def preflight(path: str | os.PathLike[str]) -> DatabaseReport | None:
     path = os.fspath(path)
     if path == ":memory:" or path.startswith("file:"):
         return None
-    if os.path.isdir(path):
-        raise StoreError(f"{path} is a directory, not a database file")
+    check_path(path)
     if not os.path.exists(path):
-        folder = os.path.dirname(path) or "."
-        if not os.path.isdir(folder):
-            raise StoreError(f"cannot create the database file {path}: its folder does not exist")
         return None
     report = inspect_database(path)
     if report.too_new:

@@ -29,6 +29,7 @@ from .base import (
 )
 from .batch import OP_COLUMNS, Job, apply_batch, row_to_checkpoint
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
+from .integrity import check_path
 from .schema import SCHEMA_VERSION, migrate
 
 __all__ = ["SqliteStore"]
@@ -448,12 +449,11 @@ def _create_private_file(path: str) -> None:
     StoreError if it cannot be, or if `path` is a directory."""
     if path.startswith("file:"):
         return
+    check_path(path)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
-        if os.path.isdir(path):
-            raise StoreError(f"{path} is a directory, not a database file") from None
         return
-    except OSError as exc:  # a missing folder, no permission, a read-only filesystem
+    except OSError as exc:  # no permission, a read-only filesystem
         raise StoreError(f"cannot create the database file {path}: {exc.strerror}") from exc
     os.close(fd)
