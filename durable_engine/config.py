@@ -26,6 +26,7 @@ __all__ = [
     "check_name",
     "check_number",
     "check_serdes",
+    "exponential_delay",
     "to_seconds",
     "wrong_answer",
 ]
@@ -37,8 +38,15 @@ RetryStrategy = Callable[[BaseException, int], "RetryDecision"]
 """Decides after a failed attempt (the error, the attempt number from 1) whether to retry."""
 
 
+MAX_DURATION = timedelta(days=1000 * 365)
+"""The longest length of time the engine accepts: every instant it stores stays a date
+that `datetime` can show."""
+_MAX_SECONDS = MAX_DURATION.total_seconds()
+
+
 def to_seconds(duration: Duration, *, what: str = "duration") -> float:
-    """Seconds in a `timedelta` or number; negative or non-finite values are refused."""
+    """Seconds in a `timedelta` or number; negative, non-finite and longer than
+    MAX_DURATION (1000 years) are refused."""
     if isinstance(duration, timedelta):
         seconds = duration.total_seconds()
     elif isinstance(duration, bool) or not isinstance(duration, int | float):
@@ -47,7 +55,19 @@ def to_seconds(duration: Duration, *, what: str = "duration") -> float:
         seconds = float(duration)
     if not seconds >= 0 or seconds == float("inf"):
         raise ValueError(f"{what} must be a finite, non-negative length of time, not {duration!r}")
+    if seconds > _MAX_SECONDS:
+        raise ValueError(f"{what} must be at most 1000 years, not {duration!r}")
     return seconds
+
+
+def exponential_delay(initial: Duration, rate: float, attempt: int, cap: Duration) -> float:
+    """`initial * rate ** (attempt - 1)` seconds, at most `cap`: what a backoff waits
+    after failed attempt `attempt`. A power too large for a float is the cap."""
+    try:
+        base = to_seconds(initial) * rate ** (attempt - 1)
+    except OverflowError:
+        base = float("inf")
+    return min(base, to_seconds(cap))
 
 
 def check_delays(initial_delay: Duration, max_delay: Duration) -> tuple[float, float]:

@@ -224,7 +224,8 @@ class DurableContext:
     def wait(self, duration: Duration, name: str | None = None) -> Coroutine[Any, Any, None]:
         """A durable timer: the execution may leave memory until it is due."""
         check_name(name)
-        return _wait.run_wait(self._run, self._next_id(), self._parent_id, duration, name)
+        seconds = to_seconds(duration, what="wait duration")
+        return _wait.run_wait(self._run, self._next_id(), self._parent_id, seconds, name)
 
     def run_in_child_context(
         self, fn: Callable[[DurableContext], Awaitable[T]], name: str | None = None

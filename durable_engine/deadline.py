@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from .context import DurableContext
 from .errors import ErrorInfo
 from .execution import ExecutionRun
 from .executor import RunOutcome, drive
+from .models import timestamp_to_datetime
 from .store import LeaseLost
 
 __all__ = ["drive_until_deadline"]
@@ -66,7 +66,7 @@ async def _drive_with_deadline(
 
 
 async def _time_out(run: ExecutionRun, timeout_at: float) -> RunOutcome:
-    at = datetime.fromtimestamp(timeout_at, UTC).isoformat(timespec="milliseconds")
+    at = timestamp_to_datetime(timeout_at).isoformat(timespec="milliseconds")
     info = ErrorInfo(
         kind="ExecutionTimedOut",
         error_type="ExecutionTimedOut",

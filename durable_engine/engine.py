@@ -487,7 +487,7 @@ class Engine:
             input=load_value(codec, record.input),
             result=load_value(codec, end.result),
             error=error,
-            created_at=timestamp_to_datetime(record.created_at),  # type: ignore[arg-type]
+            created_at=timestamp_to_datetime(record.created_at),
             ended_at=timestamp_to_datetime(end.ended_at),
             parent_id=record.parent_id,
         )

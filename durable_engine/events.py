@@ -14,7 +14,8 @@ and `stop`.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+
+from .models import timestamp_to_datetime
 
 __all__ = ["emit", "run_ended"]
 
@@ -42,4 +43,4 @@ def run_ended(
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    return timestamp_to_datetime(ts).isoformat(timespec="milliseconds")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 __all__ = [
     "Checkpoint",
@@ -74,9 +74,27 @@ TERMINAL_OPERATION = frozenset(
 of OperationStatus is found in it too: it is equal to its value)."""
 
 
+@overload
+def timestamp_to_datetime(ts: float) -> datetime: ...
+
+
+@overload
+def timestamp_to_datetime(ts: float | None) -> datetime | None: ...
+
+
 def timestamp_to_datetime(ts: float | None) -> datetime | None:
-    """An aware UTC datetime for a stored timestamp."""
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+    """An aware UTC datetime for a stored timestamp. One past what `datetime` can hold
+    (stored by a version that let such lengths of time through) is its latest date."""
+    if ts is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, OSError, ValueError):
+        return _LATEST if ts > 0 else _EARLIEST
+
+
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 class Checkpoint(NamedTuple):

@@ -16,6 +16,7 @@ from .config import (
     check_instance,
     check_int,
     check_number,
+    exponential_delay,
     to_seconds,
 )
 
@@ -169,8 +170,7 @@ class _ExponentialStrategy:
             return RetryDecision.no_retry()
         if not _is_retryable(error, c.retryable_errors, c.retryable_error_types):
             return RetryDecision.no_retry()
-        base = to_seconds(c.initial_delay) * c.backoff_rate ** (attempt - 1)
-        delay = min(base, to_seconds(c.max_delay))
+        delay = exponential_delay(c.initial_delay, c.backoff_rate, attempt, c.max_delay)
         return RetryDecision.retry(apply_jitter(delay, c.jitter_strategy, self.rng))
 
 

@@ -18,6 +18,7 @@ from ..config import (
     check_int,
     check_number,
     check_serdes,
+    exponential_delay,
     to_seconds,
     wrong_answer,
 )
@@ -97,6 +98,7 @@ class WaitStrategyConfig:
 
 def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
     """A strategy that stops once the condition holds and gives up after `max_attempts`."""
+    check_instance(config, WaitStrategyConfig, "config")
 
     def strategy(state: Any, attempt: int) -> WaitForConditionDecision:
         if not config.should_continue_polling(state):
@@ -106,8 +108,9 @@ def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
                 f"condition not met after {attempt} attempts",
                 error_type="WaitForConditionError",
             )
-        base = to_seconds(config.initial_delay) * config.backoff_rate ** (attempt - 1)
-        delay = min(base, to_seconds(config.max_delay))
+        delay = exponential_delay(
+            config.initial_delay, config.backoff_rate, attempt, config.max_delay
+        )
         return WaitForConditionDecision.continue_waiting(apply_jitter(delay, config.jitter))
 
     return strategy

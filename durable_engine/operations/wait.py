@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..config import Duration, to_seconds
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import OperationStatus, OperationType
@@ -11,9 +10,8 @@ __all__ = ["run_wait"]
 
 
 async def run_wait(
-    run: ExecutionRun, op_id: str, parent_id: str | None, duration: Duration, name: str | None
+    run: ExecutionRun, op_id: str, parent_id: str | None, seconds: float, name: str | None
 ) -> None:
-    seconds = to_seconds(duration, what="wait duration")
     match run.journal.resolve(op_id, OperationType.WAIT, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)

@@ -38,6 +38,7 @@ from durable_engine import (
     WaitForConditionConfig,
     WaitForConditionDecision,
     WaitStrategyConfig,
+    create_wait_strategy,
 )
 from durable_engine.retry import create_linear_retry_strategy
 
@@ -190,6 +191,13 @@ CONFIG_MISTAKES: list[tuple[Callable[[], object], type[Exception], str]] = [
     (lambda: InvokeConfig(timeout=float("inf")), ValueError, "timeout"),
     (lambda: RetryDecision(True, bad(5)), TypeError, "delay"),
     (lambda: WaitForConditionDecision(True, bad(5)), TypeError, "delay"),
+    # Longer than 1000 years: an instant past what a date can show.
+    (lambda: CallbackConfig(timeout=timedelta.max), ValueError, "timeout"),
+    (lambda: CallbackConfig(heartbeat_timeout=1e300), ValueError, "heartbeat_timeout"),
+    (lambda: InvokeConfig(timeout=1e12), ValueError, "timeout"),
+    (lambda: RetryDecision.retry(timedelta(days=400_000)), ValueError, "delay"),
+    (lambda: WaitForConditionDecision.continue_waiting(1e300), ValueError, "delay"),
+    (lambda: create_wait_strategy(bad({"max_attempts": 3})), TypeError, "config"),
 ]
 
 
@@ -320,6 +328,7 @@ CALL_MISTAKES: list[tuple[Callable[[DurableContext], object], type[Exception], s
     (lambda ctx: ctx.step(_body, config=bad(RetryPresets.none())), TypeError, "config"),
     (lambda ctx: ctx.step(_body, name=bad(5)), TypeError, "name"),
     (lambda ctx: ctx.wait(1, name=bad(5)), TypeError, "name"),
+    (lambda ctx: ctx.wait(timedelta(days=20_000 * 365)), ValueError, "duration"),
     (lambda ctx: ctx.run_in_child_context(bad(42)), TypeError, "fn"),
     (lambda ctx: ctx.run_in_child_context(_child, name=bad(["child"])), TypeError, "name"),
     (lambda ctx: ctx.parallel(bad(42)), TypeError, "branches"),
@@ -338,6 +347,11 @@ CALL_MISTAKES: list[tuple[Callable[[DurableContext], object], type[Exception], s
     (
         lambda ctx: ctx.wait_for_callback(_submit, config=WaitForCallbackConfig(timeout=bad("1h"))),
         TypeError,
+        "timeout",
+    ),
+    (
+        lambda ctx: ctx.wait_for_callback(_submit, config=WaitForCallbackConfig(timeout=1e300)),
+        ValueError,
         "timeout",
     ),
     (
@@ -447,6 +461,8 @@ async def test_start_refuses_an_execution_name_that_is_not_a_str(engine: Engine)
             await engine.start(flow, execution_name=bad(5))
         with pytest.raises(TypeError, match=_named("execution_name")):
             await engine.run(flow, execution_name=bad(b"order-1"))
+        with pytest.raises(ValueError, match=_named("timeout")):
+            await engine.start(flow, timeout=timedelta(days=500_000))
         assert await engine.list_executions() == []
 
 

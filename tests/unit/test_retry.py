@@ -12,8 +12,11 @@ from durable_engine import (
     RetryPresets,
     RetryStrategyConfig,
     StepError,
+    WaitForConditionDecision,
+    WaitStrategyConfig,
     create_linear_retry_strategy,
     create_retry_strategy,
+    create_wait_strategy,
 )
 
 
@@ -30,6 +33,22 @@ def test_exponential_backoff_without_jitter_is_capped() -> None:
     delays = [strategy(ValueError(), n).delay.total_seconds() for n in range(1, 6)]
     assert delays == [1, 2, 4, 5, 5]
     assert strategy(ValueError(), 6) == RetryDecision.no_retry()
+
+
+def test_a_backoff_too_large_for_a_float_is_the_cap() -> None:
+    """Attempt 2000 of a doubling backoff: 2.0 ** 1999 overflows a float."""
+    retry = create_retry_strategy(
+        RetryStrategyConfig(max_attempts=5000, jitter_strategy=JitterStrategy.NONE)
+    )
+    assert retry(ValueError(), 2000) == RetryDecision.retry(timedelta(minutes=5))
+    poll = create_wait_strategy(
+        WaitStrategyConfig(
+            should_continue_polling=lambda state: True,
+            max_attempts=5000,
+            jitter=JitterStrategy.NONE,
+        )
+    )
+    assert poll(None, 2000) == WaitForConditionDecision.continue_waiting(timedelta(minutes=5))
 
 
 @pytest.mark.parametrize("jitter", [JitterStrategy.FULL, JitterStrategy.HALF])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from durable_engine.models import Checkpoint
+from datetime import UTC, datetime
+
+from durable_engine.models import Checkpoint, timestamp_to_datetime
 from durable_engine.views import build_operation_tree
 from serdes import MsgpackSerDes
 
@@ -26,3 +28,11 @@ def test_operations_of_a_context_with_no_row_show_under_its_nearest_recorded_anc
     assert [node.operation_id for node in tree] == ["1", "2", "3/1"]
     [branch] = tree[0].children
     assert [child.operation_id for child in branch.children] == ["1/1/2/1"]
+
+
+def test_an_instant_past_what_a_date_can_hold_shows_as_the_latest_date() -> None:
+    """Such instants were stored before lengths of time over 1000 years were refused:
+    the history of that execution still shows."""
+    assert timestamp_to_datetime(1e20) == datetime.max.replace(tzinfo=UTC)
+    assert timestamp_to_datetime(-1e20) == datetime.min.replace(tzinfo=UTC)
+    assert timestamp_to_datetime(0.0) == datetime(1970, 1, 1, tzinfo=UTC)
