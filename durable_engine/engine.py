@@ -20,7 +20,7 @@ import serdes as _serdes
 from serdes import SerDes
 
 from .clock import Clock, SystemClock
-from .config import check_int, check_name, check_serdes, to_seconds
+from .config import check_instance, check_int, check_name, check_serdes, to_seconds
 from .context import DurableContext
 from .deadline import drive_until_deadline
 from .errors import (
@@ -571,6 +571,7 @@ class Engine:
 
     async def send_callback_success(self, callback_id: str, result: Any = None) -> None:
         """Resolve a callback with `result`; works from any process open on the same file."""
+        check_instance(callback_id, str, "callback_id")
         self._require_open()
         function = await self.store.callback_function(callback_id)
         codec = None if function is None else self._codec_for(function)
@@ -581,6 +582,9 @@ class Engine:
         self, callback_id: str, error_type: str = "", message: str = "", data: Any = None
     ) -> None:
         """Resolve a callback as failed: the workflow's `cb.result()` raises CallbackFailedError."""
+        check_instance(callback_id, str, "callback_id")
+        check_instance(error_type, str, "error_type")
+        check_instance(message, str, "message")
         self._require_open()
         info = ErrorInfo(
             kind="CallbackFailedError",
@@ -592,10 +596,13 @@ class Engine:
             error = self._error_serdes.serialize(info.to_dict())
         except _serdes.SerDesError as exc:
             raise SerDesError(f"the failure data cannot be serialized: {exc}") from exc
+        if len(error) > self.limits.payload_limit:
+            raise PayloadTooLarge(len(error), self.limits.payload_limit, "the callback failure")
         await self._resolve(callback_id, "FAILED", None, error)
 
     async def send_callback_heartbeat(self, callback_id: str) -> None:
         """Tell a callback with a heartbeat_timeout that its sender is still at work."""
+        check_instance(callback_id, str, "callback_id")
         self._require_open()
         execution_id, op_id = await self.store.heartbeat_callback(callback_id, self.clock.now())
         run = self.live_run(execution_id)

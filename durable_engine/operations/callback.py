@@ -173,8 +173,14 @@ async def wait_for_callback(
                 timeout=cfg.timeout, heartbeat_timeout=cfg.heartbeat_timeout, serdes=cfg.serdes
             ),
         )
+
+        async def submit(step: StepContext) -> None:
+            # What the submitter returns (a client's response, say) is not part of the
+            # answer: it is not stored, so it need not be serializable.
+            await call_body(submitter, callback.callback_id, step)
+
         await child.step(
-            lambda s: call_body(submitter, callback.callback_id, s),
+            submit,
             name="submit",
             config=StepConfig(retry_strategy=cfg.retry_strategy),
         )

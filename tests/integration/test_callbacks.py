@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -25,6 +25,7 @@ from durable_engine import (
     JitterStrategy,
     OperationStatus,
     OperationType,
+    PayloadTooLarge,
     StepContext,
     WaitForCallbackConfig,
     WaitForConditionConfig,
@@ -88,6 +89,33 @@ async def test_approval_answered_in_process(engine: Engine) -> None:
         assert handed_out == [callback_id]  # the submitter step ran once
 
 
+class _Response:
+    """What a mail or HTTP client returns: nothing a codec knows."""
+
+
+async def test_what_the_submitter_returns_is_not_stored(engine: Engine) -> None:
+    sent: list[str] = []
+
+    def send_email(callback_id: str, step: StepContext) -> _Response:
+        sent.append(callback_id)
+        return _Response()
+
+    @engine.durable_function
+    async def approval(ctx: DurableContext, _: None) -> Any:
+        return await ctx.wait_for_callback(send_email, name="manager")
+
+    async with engine:
+        handle = await engine.start(approval)
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
+        [callback_id] = sent
+        await engine.send_callback_success(callback_id, "approved")
+        assert await handle.result() == "approved"
+        [manager] = await engine.get_operations(handle.execution_id)
+        submit = next(op for op in manager.walk() if op.name == "submit")
+        assert submit.status is OperationStatus.SUCCEEDED and submit.result is None
+    assert len(sent) == 1
+
+
 async def test_failure_reaches_the_workflow_with_its_details(engine: Engine) -> None:
     @engine.durable_function
     async def flow(ctx: DurableContext, _: None) -> list[Any]:
@@ -136,6 +164,43 @@ async def test_bad_callback_ids_raise_and_change_nothing(engine: Engine, db_path
         with pytest.raises(CallbackNotPending):
             await engine.send_callback_heartbeat(expired_id)
         assert snapshot(db_path) == before
+
+
+async def test_an_oversized_or_mistyped_answer_is_refused_and_the_callback_waits_on(
+    db_path: Path,
+) -> None:
+    engine = Engine(db_path, payload_limit=1024)
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> Any:
+        cb = await ctx.create_callback(name="answer")
+        try:
+            return await cb.result()
+        except CallbackFailedError as exc:
+            return [exc.error_type, exc.message]
+
+    async with engine:
+        handle = await engine.start(flow)
+        callback_id = await callback_id_of(engine, handle)
+        before = snapshot(db_path)
+        big = "x" * 100_000
+        with pytest.raises(PayloadTooLarge, match="the callback result"):
+            await engine.send_callback_success(callback_id, big)
+        with pytest.raises(PayloadTooLarge, match="the callback failure"):
+            await engine.send_callback_failure(callback_id, "Declined", big)
+        with pytest.raises(PayloadTooLarge, match="the callback failure"):
+            await engine.send_callback_failure(callback_id, "Declined", "no", data=big)
+        with pytest.raises(TypeError, match="error_type"):
+            await engine.send_callback_failure(callback_id, cast(str, 5))
+        with pytest.raises(TypeError, match="message"):
+            await engine.send_callback_failure(callback_id, "Declined", cast(str, None))
+        with pytest.raises(TypeError, match="callback_id"):
+            await engine.send_callback_success(cast(str, 42), 1)
+        with pytest.raises(TypeError, match="callback_id"):
+            await engine.send_callback_heartbeat(cast(str, None))
+        assert snapshot(db_path) == before
+        await engine.send_callback_failure(callback_id, "Declined", "card expired")
+        assert await handle.result() == ["Declined", "card expired"]
 
 
 async def test_a_callback_of_an_ended_or_stopped_execution_is_not_pending(
