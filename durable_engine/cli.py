@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -330,6 +331,34 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _run_command(args: argparse.Namespace) -> int:
+    if args.command == "worker":
+        return run_worker(
+            WorkerOptions(
+                app=args.app,
+                db=args.db,
+                concurrency=args.concurrency,
+                worker_id=args.worker_id,
+                grace_seconds=args.grace_seconds,
+                allow_network_fs=args.allow_network_fs,
+            )
+        )
+    if args.command == "db":
+        return _db_check(args)
+    if args.command == "start":
+        args.payload = _read_input(args)
+    return asyncio.run(_VERBS[args.command](args, _engine_for(args)))
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing more is written to the closed pipe
+    (Python flushes stdout once more as it exits)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code (never raises, never prints a traceback)."""
     parser = build_parser()
@@ -338,22 +367,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 on bad usage, 0 for --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        if args.command == "worker":
-            return run_worker(
-                WorkerOptions(
-                    app=args.app,
-                    db=args.db,
-                    concurrency=args.concurrency,
-                    worker_id=args.worker_id,
-                    grace_seconds=args.grace_seconds,
-                    allow_network_fs=args.allow_network_fs,
-                )
-            )
-        if args.command == "db":
-            return _db_check(args)
-        if args.command == "start":
-            args.payload = _read_input(args)
-        return asyncio.run(_VERBS[args.command](args, _engine_for(args)))
+        code = _run_command(args)
+        sys.stdout.flush()  # a reader that went away shows here, not as Python exits
+        return code
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted
+        _drop_stdout()
+        return EXIT_ERROR
     except UsageError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -7,6 +7,8 @@ import json
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ import serdes
 from durable_engine import cli as cli_module
 from durable_engine import worker as worker_module
 from durable_engine.fs_check import MountInfo
-from tests.cli.helpers import APP, callback_id, cli, wait_status, worker
+from tests.cli.helpers import APP, callback_id, cli, env, wait_status, worker
 
 
 def one_line_error(proc: object, code: int, starts: str) -> None:
@@ -104,6 +106,29 @@ def test_answering_a_resolved_callback_again_exits_1_and_changes_nothing(app_dir
     conn.close()
     assert [status for status, _ in rows] == ["SUCCEEDED"]
     assert serdes.loads(rows[0][1]) == "yes"  # the first answer stands
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(app_dir: Path) -> None:
+    """`durable-engine history ID --json | head -c 100`: the pipe closes before the
+    output is written. The command stops without a word, as `head` wanted."""
+    for args in (["list", "--json"], ["history", _greeted(app_dir), "--json"]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "durable_engine", *args, "--db", "app.db"],
+            cwd=app_dir,
+            env=env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        proc.stdout.close()  # long before Python has started and written anything
+        _, stderr = proc.communicate(timeout=60)
+        assert (proc.returncode, stderr) == (1, "")
+
+
+def _greeted(app_dir: Path) -> str:
+    listed = json.loads(cli(app_dir, "list", "--db", "app.db", "--json").stdout)
+    return str(listed[0]["execution_id"])
 
 
 def test_bad_usage_exits_2(app_dir: Path) -> None:
