@@ -36,9 +36,10 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
             await run.checkpoint(SuspendExecution(run.suspend_wake_at))
             return RunOutcome.SUSPENDED
         except Exception as exc:
-            return await _finish_failed(run, run.fatal or exc)
-        if run.fatal is not None:
-            return await _finish_failed(run, run.fatal)
+            return await _finish_failed(run, run.fatal or _unasked(run) or exc)
+        fatal = run.fatal or _unasked(run)
+        if fatal is not None:
+            return await _finish_failed(run, fatal)
         try:
             data = run.serialize(value, None, None, "the execution's result")
         except (PayloadTooLarge, SerDesError) as exc:
@@ -49,6 +50,15 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
         return RunOutcome.DROPPED
     finally:
         run.close()
+
+
+def _unasked(run: ExecutionRun) -> NonDeterministicError | None:
+    """The error for code that ended without asking for operations recorded before."""
+    described = run.journal.unasked()
+    if described is None:
+        return None
+    run.fatal = NonDeterministicError(f"execution {run.execution_id}: {described}")
+    return run.fatal
 
 
 async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:

@@ -61,7 +61,7 @@ _EXECUTE = Execute()
 class Journal:
     """An execution's checkpoints, looked up by operation id as replay proceeds."""
 
-    __slots__ = ("_below", "_open", "_records", "_unvisited")
+    __slots__ = ("_below", "_open", "_records", "_unasked_top", "_unvisited")
 
     def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
         # A fresh execution's journal starts empty: no comprehension to run.
@@ -71,6 +71,12 @@ class Journal:
             if self._records
             else set()
         )
+        self._unasked_top = (
+            {op for op, cp in self._records.items() if cp.parent_id is None}
+            if self._records
+            else set()
+        )
+        """Top-level operations recorded by an earlier run that the code has not asked for."""
         self._below: dict[str, set[str]] | None = None
         self._open = len(self._unvisited) != len(self._records)
         """Whether an operation was ever recorded STARTED or PENDING: if not, none is open."""
@@ -99,6 +105,7 @@ class Journal:
         if cp.type != type_ or cp.name != name:
             return Mismatch(op_id, cp.type, cp.name, type_, name)
         self._unvisited.discard(op_id)
+        self._unasked_top.discard(op_id)
         if cp.status in TERMINAL_OPERATION:
             return Completed(cp)
         return Resume(cp)
@@ -160,6 +167,19 @@ class Journal:
             inside = under + "/"
             left = [op for op in left if op.startswith(inside)]
         return tuple(left)
+
+    def unasked(self) -> str | None:
+        """Once the code has run to its end: the top-level operations recorded before
+        that it never asked for, described, or None if it asked for them all. Code that
+        returns without them has changed in a way that breaks replay."""
+        if not self._unasked_top:
+            return None
+        left = [self._records[op] for op in sorted(self._unasked_top, key=lambda op: (len(op), op))]
+        listed = ", ".join(f"{cp.op_id} ({cp.type} {cp.name!r})" for cp in left)
+        return (
+            f"recorded operations the code no longer asks for: {listed}; the workflow code "
+            "changed in a way that breaks replay"
+        )
 
     def record(self, checkpoint: Checkpoint) -> None:
         """Remember a checkpoint written during this run (visited already)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -171,3 +172,104 @@ async def test_a_child_result_too_large_to_store_is_rebuilt_from_its_steps() -> 
         runs.clear()
         assert await runner.replay(result.execution_id) == result.result == 1200
     assert runs == []
+
+
+def _holder(inner: str) -> Callable[[DurableContext, Any], Any]:
+    """A function whose step `inner` sits in a child context, a parallel branch and a
+    map item, each waiting a day after it: all three are unfinished while it waits."""
+
+    async def flow(ctx: DurableContext, _: Any) -> Any:
+        async def child(c: DurableContext) -> Any:
+            value = await c.step(lambda s: work(inner, 1), name=inner)
+            await c.wait(timedelta(days=1), name="settle")
+            return value
+
+        async def item(c: DurableContext, x: int, index: int, items: Any) -> Any:
+            return await child(c)
+
+        a = await ctx.run_in_child_context(child, name="child")
+        b = await ctx.parallel([child], name="parallel")
+        c = await ctx.map([1], item, name="map")
+        return [a, b.get_results(), c.get_results()]
+
+    return flow
+
+
+@pytest.mark.parametrize("where", ["child", "parallel", "map"])
+async def test_a_change_inside_an_unfinished_context_is_caught(where: str) -> None:
+    """Renamed inside the context the execution waits in: a resume would fail there, so
+    the replay must go in and say so, not stop at the context's door."""
+    original = _holder("load")
+
+    async def changed(ctx: DurableContext, _: Any) -> Any:
+        if where == "child":
+            return await _holder("fetch")(ctx, None)
+        done = await ctx.run_in_child_context(_child_done, name="child")
+        if where == "parallel":
+            return [done, await ctx.parallel([_renamed_child], name="parallel")]
+        batch = await ctx.parallel([_loading_child], name="parallel")
+        return [done, batch, await ctx.map([1], _renamed_item, name="map")]
+
+    async with DurableTestRunner({"flow": original}, skip_time=False) as runner:
+        handle = await runner.start("flow")
+        days = {"child": 0, "parallel": 1, "map": 2}[where]
+        await runner.advance(timedelta(days=days, hours=1))
+        operation = {"child": "1/1", "parallel": "2/1/1", "map": "3/1/1"}[where]
+        assert await runner.replay(handle) is None  # unchanged: clean up to the wait
+        runs.clear()
+        with pytest.raises(
+            NonDeterministicError, match=rf"operation {operation} was recorded as STEP 'load'"
+        ):
+            await runner.replay(handle, fn=changed)
+        assert runs == []
+
+
+async def _child_done(c: DurableContext) -> Any:
+    value = await c.step(lambda s: work("load", 1), name="load")
+    await c.wait(timedelta(days=1), name="settle")
+    return value
+
+
+async def _loading_child(c: DurableContext) -> Any:
+    return await _child_done(c)
+
+
+async def _renamed_child(c: DurableContext) -> Any:
+    return await c.step(lambda s: work("fetch", 1), name="fetch")
+
+
+async def _renamed_item(c: DurableContext, x: int, index: int, items: Any) -> Any:
+    return await _renamed_child(c)
+
+
+async def test_code_that_ends_without_recorded_operations_is_caught_before_it_ends() -> None:
+    """The execution waits at operation 3; the new code returns after operation 1. A
+    resume would end it without operations 2 and 3: the replay says so, and the resume
+    fails the execution instead of returning another result."""
+
+    async def v1(ctx: DurableContext, x: int) -> int:
+        a = await ctx.step(lambda s: work("fetch", x + 1), name="fetch")
+        b = await ctx.step(lambda s: work("compute", a * 2), name="compute")
+        await ctx.wait(timedelta(days=1), name="pause")
+        return int(b)
+
+    async def v2(ctx: DurableContext, x: int) -> int:
+        return int(await ctx.step(lambda s: work("fetch", x + 1), name="fetch"))
+
+    deployed = [v1]
+
+    async def flow(ctx: DurableContext, x: int) -> int:
+        return await deployed[0](ctx, x)
+
+    async with DurableTestRunner({"flow": flow}, skip_time=False) as runner:
+        handle = await runner.start("flow", 1)
+        await runner.advance(timedelta(hours=1))
+        dropped = r"no longer asks for: 2 \(STEP 'compute'\), 3 \(WAIT 'pause'\)"
+        with pytest.raises(NonDeterministicError, match=dropped):
+            await runner.replay(handle, fn=v2)
+        deployed[0] = v2  # deployed anyway
+        await runner.advance(timedelta(days=1))
+        finished = await runner.snapshot(handle)
+    assert finished.status is ExecutionStatus.FAILED
+    assert isinstance(finished.error, NonDeterministicError)
+    assert re.search(dropped, str(finished.error))
