@@ -106,6 +106,8 @@ def _engine_for(args: argparse.Namespace) -> Engine:
             f"no database file at {path} (pass --db PATH or set $DURABLE_DB; `start` or a "
             "worker creates it)"
         )
+    if args.command != "start" and os.path.getsize(path) == 0:
+        raise CommandError(f"{path} is empty: `start` or a worker makes a database of it")
     refuse_network_fs(path, args.allow_network_fs)
     return engine
 

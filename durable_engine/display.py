@@ -241,4 +241,5 @@ def report_table(report: dict[str, Any]) -> str:
     return "\n".join(
         f"{key:<25} {json.dumps(value) if isinstance(value, dict) else value}"
         for key, value in report.items()
+        if value is not None
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import StoreError
-from .schema import SCHEMA_VERSION
+from .schema import SCHEMA_VERSION, read_version
 
 __all__ = ["DatabaseReport", "check_path", "inspect_database", "preflight"]
 
@@ -29,6 +29,8 @@ class DatabaseReport:
     journal_mode: str
     executions: dict[str, int] = field(default_factory=dict)
     """How many executions are in each status."""
+    not_ours: str | None = None
+    """Why the file is not a durable_engine database (another application's), if so."""
 
     @property
     def intact(self) -> bool:
@@ -36,11 +38,11 @@ class DatabaseReport:
 
     @property
     def too_new(self) -> bool:
-        return self.schema_version > self.supported_schema_version
+        return self.not_ours is None and self.schema_version > self.supported_schema_version
 
     @property
     def ok(self) -> bool:
-        return self.intact and not self.too_new
+        return self.intact and not self.too_new and self.not_ours is None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -51,12 +53,17 @@ class DatabaseReport:
             "supported_schema_version": self.supported_schema_version,
             "journal_mode": self.journal_mode,
             "executions": dict(self.executions),
+            "not_ours": self.not_ours,
         }
 
 
-def _connect_read_only(path: str) -> sqlite3.Connection:
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
+def _connect_read_only(path: str, *, immutable: bool = False) -> sqlite3.Connection:
+    uri = Path(path).resolve().as_uri() + ("?immutable=1" if immutable else "?mode=ro")
     return sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+
+
+def _folder_is_read_only(path: str) -> bool:
+    return not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)
 
 
 def inspect_database(path: str | os.PathLike[str], *, full: bool = False) -> DatabaseReport:
@@ -69,21 +76,27 @@ def inspect_database(path: str | os.PathLike[str], *, full: bool = False) -> Dat
         raise StoreError(f"no database file at {path}")
     try:
         conn = _connect_read_only(path)
+        try:
+            version, not_ours = read_version(conn)
+        except sqlite3.OperationalError:
+            # Reading a WAL database writes its shared-memory file beside it: in a folder
+            # this user cannot write, read the file as it is, with no one writing to it.
+            if not _folder_is_read_only(path):
+                raise
+            conn.close()
+            conn = _connect_read_only(path, immutable=True)
+            version, not_ours = read_version(conn)
     except sqlite3.Error as exc:
-        raise StoreError(f"{path} cannot be opened: {exc}") from exc
+        raise _unusable(path, exc) from exc
     try:
         try:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             pragma = "integrity_check" if full else "quick_check"
             problems = [str(r[0]) for r in conn.execute(f"PRAGMA {pragma}").fetchall()]
             mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{path} is not a usable SQLite database: {exc} (the file is corrupt "
-                "or is not a database)"
-            ) from exc
+        except sqlite3.Error as exc:
+            raise _unusable(path, exc) from exc
         counts: dict[str, int] = {}
-        if problems == ["ok"] and 1 <= version <= SCHEMA_VERSION:
+        if problems == ["ok"] and not_ours is None and 1 <= version <= SCHEMA_VERSION:
             try:
                 rows = conn.execute(
                     "SELECT status, COUNT(*) FROM executions GROUP BY status ORDER BY status"
@@ -100,6 +113,16 @@ def inspect_database(path: str | os.PathLike[str], *, full: bool = False) -> Dat
         supported_schema_version=SCHEMA_VERSION,
         journal_mode=mode,
         executions=counts,
+        not_ours=not_ours,
+    )
+
+
+def _unusable(path: str, exc: sqlite3.Error) -> StoreError:
+    if isinstance(exc, sqlite3.OperationalError):  # cannot open, locked, I/O, read-only
+        return StoreError(f"{path} cannot be read: {exc}")
+    return StoreError(
+        f"{path} is not a usable SQLite database: {exc} (the file is corrupt or is not a "
+        "database)"
     )
 
 
@@ -126,6 +149,10 @@ def preflight(path: str | os.PathLike[str]) -> DatabaseReport | None:
     if not os.path.exists(path):
         return None
     report = inspect_database(path)
+    if report.not_ours is not None:
+        raise StoreError(
+            f"{path} is not a durable_engine database: {report.not_ours}. It was left as it is"
+        )
     if report.too_new:
         raise StoreError(
             f"{path} has schema version {report.schema_version}, written by a newer version "

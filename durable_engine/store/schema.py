@@ -92,6 +92,39 @@ DROP TABLE operations;
 ALTER TABLE operations_v2 RENAME TO operations;
 """
 
+_OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})
+
+
+def read_version(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """The file's schema version, and why it was not written by durable_engine (None if
+    it was, or is still empty). Reads only, both from one snapshot: another process may
+    be creating the schema meanwhile. `conn` must be in autocommit mode."""
+    conn.execute("BEGIN")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        return version, _not_ours(conn, version)
+    finally:
+        conn.execute("COMMIT")
+
+
+def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
+    tables = sorted(
+        str(row[0])
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+        )
+    )
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    if version == 0:
+        return f"it holds another application's tables ({shown})" if tables else None
+    # A newer version may have changed its tables, but not all of them at once.
+    ours = _OUR_TABLES & set(tables) if version > SCHEMA_VERSION else _OUR_TABLES - set(tables)
+    if (version > SCHEMA_VERSION and not ours) or (version <= SCHEMA_VERSION and ours):
+        held = f"; it holds {shown}" if tables else ""
+        return f"its user_version is {version} but it lacks durable_engine's tables{held}"
+    return None
+
+
 # MIGRATIONS[v] brings a database from version v to v + 1.
 MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
 

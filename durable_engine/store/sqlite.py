@@ -30,7 +30,7 @@ from .base import (
 from .batch import OP_COLUMNS, Job, apply_batch, row_to_checkpoint
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
 from .integrity import check_path
-from .schema import SCHEMA_VERSION, migrate
+from .schema import SCHEMA_VERSION, migrate, read_version
 
 __all__ = ["SqliteStore"]
 
@@ -81,11 +81,7 @@ class SqliteStore:
                 await _on_thread(self._reader, self._setup, False)
         except sqlite3.DatabaseError as exc:
             await self._close_connections()
-            hint = (
-                "check the path, and that its folder exists and can be written"
-                if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc)
-                else "the file is corrupt or is not an SQLite database"
-            )
+            hint = _open_hint(exc)
             raise StoreError(
                 f"{self.path} cannot be opened as a durable_engine database: {exc} ({hint})"
             ) from exc
@@ -97,7 +93,11 @@ class SqliteStore:
     def _setup(self, conn: sqlite3.Connection, write: bool) -> None:
         conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         # Read the version before changing anything, so a newer file is left untouched.
-        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        found, reason = read_version(conn)
+        if reason is not None:
+            raise StoreError(
+                f"{self.path} is not a durable_engine database: {reason}. It was left as it is"
+            )
         if found > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {found}, written by a newer version of "
@@ -157,7 +157,7 @@ class SqliteStore:
             try:
                 outcomes = await _on_thread(writer, apply_batch, jobs)
             except Exception as exc:
-                error = exc if isinstance(exc, StoreError) else StoreError(f"write failed: {exc}")
+                error = exc if isinstance(exc, StoreError) else self._write_failed(exc)
                 for future, _, _, _ in jobs:
                     if not future.done():
                         future.set_exception(error)
@@ -173,6 +173,11 @@ class SqliteStore:
                 future = job[0]
                 if not future.done():
                     future.set_result(None)
+
+    def _write_failed(self, exc: Exception) -> StoreError:
+        if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
+            return StoreError(f"{self.path} cannot be written: {exc} ({_READ_ONLY})")
+        return StoreError(f"write failed: {exc}")
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue `fn` to run in the writer's next transaction; the future is its value."""
@@ -437,6 +442,19 @@ async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: An
     return result
 
 
+_READ_ONLY = "the file or its folder cannot be written by this user"
+
+
+def _open_hint(exc: sqlite3.DatabaseError) -> str:
+    """What to look at when SQLite refused to open the file with `exc`."""
+    if isinstance(exc, sqlite3.OperationalError):
+        if "readonly" in str(exc):
+            return _READ_ONLY
+        if "unable to open" in str(exc):
+            return "check the path, and that its folder exists and can be written"
+    return "the file is corrupt or is not an SQLite database"
+
+
 def _store_error(exc: BaseException) -> BaseException:
     """Database errors become StoreError; the engine's own signals pass through."""
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
@@ -446,14 +464,26 @@ def _store_error(exc: BaseException) -> BaseException:
 
 def _create_private_file(path: str) -> None:
     """Create the database file readable by its owner only (0600), if it does not exist;
-    StoreError if it cannot be, or if `path` is a directory."""
+    StoreError if it cannot be, if `path` is a directory, or if the file cannot be written."""
     if path.startswith("file:"):
         return
     check_path(path)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
+        _check_writable(path)
         return
     except OSError as exc:  # no permission, a read-only filesystem
         raise StoreError(f"cannot create the database file {path}: {exc.strerror}") from exc
     os.close(fd)
+
+
+def _check_writable(path: str) -> None:
+    """StoreError if this user cannot write the existing file: an engine writes to it."""
+    try:
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as exc:
+        raise StoreError(
+            f"{path} cannot be written by this user ({exc.strerror}): an engine writes to "
+            "its database, so every command but `db check` needs write access"
+        ) from exc

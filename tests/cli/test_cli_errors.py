@@ -4,6 +4,7 @@ and a database that cannot be used is left byte-identical."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sqlite3
@@ -175,9 +176,17 @@ def test_a_database_that_cannot_be_used_is_refused_and_left_untouched(app_dir: P
     newer = app_dir / "newer.db"
     conn = sqlite3.connect(newer)
     conn.execute("PRAGMA user_version = 99")
-    conn.execute("CREATE TABLE t (x)")
+    for table in ("executions", "operations", "callbacks", "workers", "t"):
+        conn.execute(f"CREATE TABLE {table} (x)")
     conn.close()
     newer_bytes = newer.read_bytes()
+    foreign = app_dir / "foreign.db"  # another application's database
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    conn.execute("INSERT INTO users (email) VALUES ('ana@example.com')")
+    conn.commit()
+    conn.close()
+    foreign_bytes = foreign.read_bytes()
     for _ in range(40):  # enough rows for several pages
         cli(
             app_dir,
@@ -191,7 +200,8 @@ def test_a_database_that_cannot_be_used_is_refused_and_left_untouched(app_dir: P
     corrupt = app_dir / "corrupt.db"
     corrupt_bytes = _corrupt_copy(app_dir / "app.db", corrupt)
 
-    for path, content in ((junk, JUNK), (newer, newer_bytes), (corrupt, corrupt_bytes)):
+    cases = ((junk, JUNK), (newer, newer_bytes), (corrupt, corrupt_bytes), (foreign, foreign_bytes))
+    for path, content in cases:
         proc = cli(app_dir, "worker", "--app", "app:engine", "--db", path.name, check=False)
         one_line_error(proc, 1, "error: StoreError")
         assert path.read_bytes() == content, path
@@ -209,8 +219,55 @@ def test_a_database_that_cannot_be_used_is_refused_and_left_untouched(app_dir: P
         "quick_check"
         in cli(app_dir, "worker", "--app", "app:engine", "--db", "corrupt.db", check=False).stderr
     )
+    for verb in ("worker", "list"):
+        args = ["--app", "app:engine"] if verb == "worker" else []
+        refused = cli(app_dir, verb, *args, "--db", "foreign.db", check=False)
+        one_line_error(refused, 1, "error: StoreError")
+        assert "not a durable_engine database: it holds another application" in refused.stderr
+    assert foreign.read_bytes() == foreign_bytes
     one_line_error(cli(app_dir, "list", "--db", "junk.db", check=False), 1, "error: StoreError")
     assert junk.read_bytes() == JUNK
+    (app_dir / "empty.db").write_bytes(b"")
+    one_line_error(cli(app_dir, "list", "--db", "empty.db", check=False), 1, "error: ")
+    assert (app_dir / "empty.db").read_bytes() == b""
+
+
+def _as_a_plain_user(app_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command line run without the power to ignore file permissions, which root
+    has (it runs so under `setpriv`)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root, and no setpriv to drop CAP_DAC_OVERRIDE")
+        prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "durable_engine", *args],
+        cwd=app_dir,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_database_this_user_cannot_write_is_named_so_and_db_check_still_reads_it(
+    app_dir: Path,
+) -> None:
+    db = app_dir / "app.db"
+    for locked, message in ((db, "cannot be written by this user"), (app_dir, "its folder")):
+        before = db.read_bytes()
+        locked.chmod(0o555 if locked.is_dir() else 0o444)
+        try:
+            refused = _as_a_plain_user(app_dir, "list", "--db", "app.db")
+            check = _as_a_plain_user(app_dir, "db", "check", "--db", "app.db", "--json")
+        finally:
+            locked.chmod(0o755 if locked.is_dir() else 0o600)
+        one_line_error(refused, 1, "error: StoreError")
+        assert message in refused.stderr and "corrupt" not in refused.stderr
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert sum(json.loads(check.stdout)["executions"].values()) == 1
+        assert db.read_bytes() == before
 
 
 def test_a_database_on_a_network_filesystem_is_refused_unless_allowed(

@@ -282,11 +282,41 @@ async def test_newer_schema_is_refused_without_writing(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 999")
+    conn.execute("CREATE TABLE executions (execution_id TEXT PRIMARY KEY)")
+    conn.execute("CREATE TABLE histories (x)")
     conn.close()
     before = path.read_bytes()
     with pytest.raises(StoreError, match="newer version"):
         await SqliteStore(path).open()
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("version", [0, 1, 999])
+async def test_another_applications_database_is_refused_without_writing(
+    tmp_path: Path, version: int
+) -> None:
+    path = tmp_path / "users.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"not a durable_engine database.*users"):
+        await SqliteStore(path).open()
+    assert path.read_bytes() == before
+    assert not (tmp_path / "users.db-wal").exists()
+
+
+async def test_stores_opened_together_on_a_new_file_all_open(tmp_path: Path) -> None:
+    """While one creates the schema, another must not take the tables it sees appear
+    (with the version not yet set) for another application's."""
+    for attempt in range(10):
+        path = tmp_path / f"new{attempt}.db"
+        stores = [SqliteStore(path) for _ in range(4)]
+        await asyncio.gather(*(store.open() for store in stores))
+        for store in stores:
+            await store.close()
 
 
 async def test_a_version_1_database_is_migrated_with_its_operations(tmp_path: Path) -> None:
