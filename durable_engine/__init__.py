@@ -29,6 +29,7 @@ from .errors import CallbackNotFound as CallbackNotFound
 from .errors import CallbackNotPending as CallbackNotPending
 from .errors import CallbackTimeoutError as CallbackTimeoutError
 from .errors import ChildContextError as ChildContextError
+from .errors import DatabaseCorrupt as DatabaseCorrupt
 from .errors import DurableError as DurableError
 from .errors import ErrorWithInfo as ErrorWithInfo
 from .errors import ExecutionAlreadyEnded as ExecutionAlreadyEnded
@@ -85,6 +86,7 @@ __all__ = [
     "Clock",
     "CompletionConfig",
     "CompletionReason",
+    "DatabaseCorrupt",
     "DurableContext",
     "DurableError",
     "DurableFunction",

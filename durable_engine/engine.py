@@ -24,6 +24,7 @@ from .config import check_instance, check_int, check_name, check_serdes, to_seco
 from .context import DurableContext
 from .deadline import drive_until_deadline
 from .errors import (
+    DatabaseCorrupt,
     ErrorInfo,
     ExecutionAlreadyEnded,
     ExecutionAlreadyExists,
@@ -147,6 +148,8 @@ class Engine:
         self._waiters: dict[str, asyncio.Future[None]] = {}
         """What waiters for an execution await: resolved when they should look again."""
         self._ended: dict[str, tuple[ExecutionRecord, FinishExecution]] = {}
+        self._broken: dict[str, DatabaseCorrupt] = {}
+        """Executions whose last run here stopped on a damaged database: what waiters get."""
         """How executions ended here, kept for their waiters until they look."""
         self._scheduler: Scheduler | None = None
         self._open = False
@@ -423,6 +426,9 @@ class Engine:
                 ended = self._ended.pop(execution_id, None)
                 if ended is not None:
                     return ended
+                broken = self._broken.get(execution_id)
+                if broken is not None:  # it cannot go on: waiting would be for ever
+                    raise broken
                 woken = self._waiters.get(execution_id)
                 if woken is None or woken.done():  # waiters share one until it is resolved
                     woken = self._waiters[execution_id] = asyncio.get_running_loop().create_future()
@@ -515,6 +521,7 @@ class Engine:
         previous = self._runs.get(record.execution_id)
         if previous is not None:
             previous[1].cancel()
+        self._broken.pop(record.execution_id, None)
         task = asyncio.create_task(
             self._run(record, fresh), name=f"execution-{record.execution_id}"
         )
@@ -544,6 +551,8 @@ class Engine:
                     self._scheduler.poke()
         except StoreError as exc:
             self.logger.error("execution %s stopped on a database error: %s", execution_id, exc)
+            if isinstance(exc, DatabaseCorrupt):
+                self._broken[execution_id] = exc
             # Hand it back, due in a second, rather than hold a lease that nothing here uses.
             with contextlib.suppress(Exception, LeaseLost):
                 await self.store.commit(

@@ -23,6 +23,7 @@
     │   └── CallbackNotPending
     ├── PayloadTooLarge
     ├── StoreError                    the database cannot be used (corrupt, newer schema, locked)
+    │   └── DatabaseCorrupt           SQLite found the file damaged while in use
     └── SerDesError                   a value cannot be (de)serialized (also a serdes.SerDesError)
 
 Errors that cross the database (a step's failure, an execution's failure) are stored
@@ -45,6 +46,7 @@ __all__ = [
     "CallbackNotPending",
     "CallbackTimeoutError",
     "ChildContextError",
+    "DatabaseCorrupt",
     "DurableError",
     "ErrorInfo",
     "ErrorWithInfo",
@@ -219,6 +221,10 @@ class PayloadTooLarge(DurableError):
 
 class StoreError(DurableError):
     """The database cannot be used: corrupt, not a database, newer schema, or locked."""
+
+
+class DatabaseCorrupt(StoreError):
+    """SQLite found the file damaged while in use: retrying cannot help."""
 
 
 class SerDesError(DurableError, serdes.SerDesError):

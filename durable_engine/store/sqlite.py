@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from ..errors import StoreError
+from ..errors import DatabaseCorrupt, StoreError
 from ..models import Checkpoint, ExecutionRecord, ExecutionStatus
 from . import callbacks, endings
 from .base import (
@@ -157,7 +157,9 @@ class SqliteStore:
             try:
                 outcomes = await _on_thread(writer, apply_batch, jobs)
             except Exception as exc:
-                error = exc if isinstance(exc, StoreError) else self._write_failed(exc)
+                error = self._error(exc)
+                if not isinstance(error, StoreError):
+                    error = StoreError(f"write failed: {exc}")
                 for future, _, _, _ in jobs:
                     if not future.done():
                         future.set_exception(error)
@@ -168,16 +170,25 @@ class SqliteStore:
                 if ok:
                     future.set_result(value)
                 else:
-                    future.set_exception(_store_error(value))
+                    future.set_exception(self._error(value))
             for job in jobs:  # the rest succeeded with None
                 future = job[0]
                 if not future.done():
                     future.set_result(None)
 
-    def _write_failed(self, exc: Exception) -> StoreError:
+    def _error(self, exc: BaseException) -> BaseException:
+        """Database errors become StoreError, DatabaseCorrupt for a damaged file; the
+        engine's own signals (and StoreErrors) pass through."""
+        if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.IntegrityError):
+            return exc
+        if exc.sqlite_errorcode & 0xFF in _DAMAGED:
+            return DatabaseCorrupt(
+                f"{self.path} is damaged: {exc} (restore it from a backup, or run "
+                "`sqlite3 .recover`)"
+            )
         if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
             return StoreError(f"{self.path} cannot be written: {exc} ({_READ_ONLY})")
-        return StoreError(f"write failed: {exc}")
+        return StoreError(f"database error: {exc}")
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue `fn` to run in the writer's next transaction; the future is its value."""
@@ -192,7 +203,7 @@ class SqliteStore:
         try:
             return await _on_thread(reader, fn)
         except sqlite3.Error as exc:
-            raise _store_error(exc) from exc
+            raise self._error(exc) from exc
 
     # -- executions --------------------------------------------------------
 
@@ -416,7 +427,7 @@ class SqliteStore:
                 writer, lambda conn: int(conn.execute("PRAGMA data_version").fetchone()[0])
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"database error: {exc}") from exc
+            raise self._error(exc) from exc
 
 
 async def _connect(path: str) -> aiosqlite.Connection:
@@ -443,6 +454,7 @@ async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: An
 
 
 _READ_ONLY = "the file or its folder cannot be written by this user"
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _open_hint(exc: sqlite3.DatabaseError) -> str:
@@ -453,13 +465,6 @@ def _open_hint(exc: sqlite3.DatabaseError) -> str:
         if "unable to open" in str(exc):
             return "check the path, and that its folder exists and can be written"
     return "the file is corrupt or is not an SQLite database"
-
-
-def _store_error(exc: BaseException) -> BaseException:
-    """Database errors become StoreError; the engine's own signals pass through."""
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
-        return StoreError(f"database error: {exc}")
-    return exc
 
 
 def _create_private_file(path: str) -> None:

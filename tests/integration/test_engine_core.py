@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import sqlite3
 import stat
 import uuid
@@ -17,6 +18,7 @@ import pytest
 
 from durable_engine import (
     ChildContextError,
+    DatabaseCorrupt,
     DurableContext,
     Engine,
     ExecutionAlreadyExists,
@@ -704,3 +706,36 @@ async def test_a_child_result_over_the_payload_limit_is_rebuilt_on_replay(
         assert child.name == "big" and child.status is OperationStatus.SUCCEEDED
         assert child.result is None and len(child.children) == 3
     assert effects.lines() == ["p0", "p1", "p2"]  # rebuilt from checkpoints, not re-run
+
+
+async def test_a_database_damaged_while_closed_fails_the_wait_instead_of_hanging(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its last page overwritten while no engine ran: the engine opens, reads what it
+    can, and a new execution's first write finds the damage. The execution cannot go
+    on, so `run` raises rather than wait for ever (its run is retried every second)."""
+
+    def make() -> Engine:
+        engine = Engine(db_path)
+
+        @engine.durable_function(name="quick")
+        async def quick(ctx: DurableContext, n: int) -> int:
+            return int(await ctx.step(lambda s: n + 1, name="a"))
+
+        return engine
+
+    async with make() as engine:
+        await asyncio.gather(*(engine.run("quick", i) for i in range(300)))
+    _damage_last_page(db_path)
+    async with make() as engine:
+        assert len(await engine.list_executions()) == 300
+        with pytest.raises(DatabaseCorrupt, match="is damaged: database disk image is malformed"):
+            await asyncio.wait_for(engine.run("quick", 1000), timeout=60)
+    assert "stopped on a database error" in caplog.text
+
+
+def _damage_last_page(path: Path) -> None:
+    last_page = (path.stat().st_size // 4096 - 1) * 4096
+    with path.open("r+b") as f:
+        f.seek(last_page + 100)
+        f.write(random.Random(1).randbytes(2000))
