@@ -223,7 +223,8 @@ async def _replay(args: argparse.Namespace, engine: Engine) -> int:
         "error": display.error_json(raised),
     }
     outcome = display.readable(raised) if raised is not None else display.readable(value)
-    text = f"replay of {info.execution_id} ({info.status.value}) matches its history: {outcome}"
+    ending = f": {outcome}" if info.status.is_terminal else " so far (it has not ended)"
+    text = f"replay of {info.execution_id} ({info.status.value}) matches its history{ending}"
     _print(args, data, text)
     return EXIT_OK
 

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from .errors import ErrorWithInfo
-from .models import ExecutionInfo
+from .models import ExecutionInfo, OperationStatus
 from .views import OperationInfo
 
 __all__ = [
@@ -199,8 +199,9 @@ def history_json(ops: Sequence[OperationInfo]) -> list[dict[str, Any]]:
 
 
 def history_table(ops: Sequence[OperationInfo]) -> str:
-    """The tree as a table; a REF column (a callback's id, an invoked execution's id)
-    when some operation has one."""
+    """The tree as a table; a WAKE_AT column (when a timer or retry delay is due) when
+    some operation waits for one, a REF column (a callback's id, an invoked execution's
+    id) when some operation has one."""
     header: tuple[str, ...] = (
         "OPERATION",
         "TYPE",
@@ -211,6 +212,7 @@ def history_table(ops: Sequence[OperationInfo]) -> str:
         "DURATION",
     )
     rows: list[tuple[str, ...]] = []
+    wakes: list[str] = []
     refs: list[str] = []
 
     def walk(nodes: Sequence[OperationInfo], depth: int) -> None:
@@ -227,10 +229,15 @@ def history_table(ops: Sequence[OperationInfo]) -> str:
                     _MISSING if op.duration is None else f"{op.duration:.3f}s",
                 )
             )
+            waiting = op.status in (OperationStatus.STARTED, OperationStatus.PENDING)
+            wakes.append((_iso(op.wake_at) if waiting else None) or _MISSING)
             refs.append(op.ref or _MISSING)
             walk(op.children, depth + 1)
 
     walk(ops, 0)
+    if any(wake != _MISSING for wake in wakes):
+        header += ("WAKE_AT",)
+        rows = [(*row, wake) for row, wake in zip(rows, wakes, strict=True)]
     if any(ref != _MISSING for ref in refs):
         header += ("REF",)
         rows = [(*row, ref) for row, ref in zip(rows, refs, strict=True)]

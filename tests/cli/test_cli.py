@@ -73,6 +73,15 @@ def test_start_worker_list_show_history_callback_stop(tmp_path: Path) -> None:
         stopped = cli(tmp_path, "start", "sleepy", "--app", "app:engine", "--input", "3600")
         stopped_id = stopped.stdout.strip()
         wait_status(tmp_path, stopped_id, "SUSPENDED")
+        # When it wakes, in the text too (the timer's due time), and the replay so far.
+        asleep = json.loads(cli(tmp_path, "history", stopped_id, "--db", "app.db", "--json").stdout)
+        table = cli(tmp_path, "history", stopped_id, "--db", "app.db").stdout.splitlines()
+        assert table[0].split()[-1] == "WAKE_AT" and asleep[0]["wake_at"] is not None
+        assert table[1].split()[-1] == asleep[0]["wake_at"]
+        replayed = cli(tmp_path, "replay", stopped_id, "--app", "app:engine").stdout
+        assert replayed.strip() == (
+            f"replay of {stopped_id} (SUSPENDED) matches its history so far (it has not ended)"
+        )
         out = json.loads(cli(tmp_path, "stop", stopped_id, "--db", "app.db", "--json").stdout)
         assert out["status"] == "STOPPED"
         assert out["error"]["kind"] == "ExecutionStopped"
