@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -104,7 +105,7 @@ class SqliteStore:
                 f"durable_engine (this one reads up to {SCHEMA_VERSION}); upgrade to open it"
             )
         if not self.memory:
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            _use_wal(conn)
         conn.execute(f"PRAGMA synchronous = {self._sync}")
         if write:
             migrate(conn)
@@ -453,6 +454,21 @@ async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: An
     return result
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (once, when it is new). The switch needs the file to
+    itself, and SQLite does not wait for that: while another process opens the same
+    new file, it is tried again, for about as long as the busy timeout."""
+    for attempt in range(_LOCK_TRIES):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _LOCK_TRIES - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+
+
+_LOCK_TRIES = 30
 _READ_ONLY = "the file or its folder cannot be written by this user"
 _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
@@ -464,6 +480,8 @@ def _open_hint(exc: sqlite3.DatabaseError) -> str:
             return _READ_ONLY
         if "unable to open" in str(exc):
             return "check the path, and that its folder exists and can be written"
+        if "locked" in str(exc):
+            return "another process kept it locked; try again"
     return "the file is corrupt or is not an SQLite database"
 
 

@@ -310,10 +310,11 @@ async def test_another_applications_database_is_refused_without_writing(
 
 async def test_stores_opened_together_on_a_new_file_all_open(tmp_path: Path) -> None:
     """While one creates the schema, another must not take the tables it sees appear
-    (with the version not yet set) for another application's."""
-    for attempt in range(10):
+    (with the version not yet set) for another application's, nor give up on the
+    switch to WAL, which SQLite does not wait for."""
+    for attempt in range(20):
         path = tmp_path / f"new{attempt}.db"
-        stores = [SqliteStore(path) for _ in range(4)]
+        stores = [SqliteStore(path) for _ in range(6)]
         await asyncio.gather(*(store.open() for store in stores))
         for store in stores:
             await store.close()
