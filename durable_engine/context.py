@@ -42,17 +42,19 @@ StepFunction = Callable[["StepContext"], T] | Callable[["StepContext"], Awaitabl
 
 
 class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
-    """A logger that stays silent while its execution is replaying."""
+    """A logger that stays silent while its context runs code it ran before."""
 
-    def __init__(self, logger: logging.Logger, run: ExecutionRun, extra: dict[str, Any]) -> None:
+    def __init__(
+        self, logger: logging.Logger, replaying: Callable[[], bool], extra: dict[str, Any]
+    ) -> None:
         super().__init__(logger, extra)
-        self._run = run
+        self._replaying = replaying
 
     def isEnabledFor(self, level: int) -> bool:
-        return not self._run.replaying and self.logger.isEnabledFor(level)
+        return not self._replaying() and self.logger.isEnabledFor(level)
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._run.replaying:
+        if self._replaying():
             return
         super().log(level, msg, *args, **kwargs)
 
@@ -149,11 +151,15 @@ def is_async_callable(fn: Callable[..., Any]) -> bool:
 class DurableContext:
     """The handle a durable function uses for every operation it wants checkpointed."""
 
-    def __init__(self, run: ExecutionRun, parent_id: str | None = None) -> None:
+    def __init__(
+        self, run: ExecutionRun, parent_id: str | None = None, *, rerun: bool = False
+    ) -> None:
         self._run = run
         self._parent_id = parent_id
         self._counter = 0
         self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+        self._rerun = rerun
+        """A child context that finished before, running again to rebuild its result."""
 
     @property
     def logger(self) -> logging.LoggerAdapter[logging.Logger]:
@@ -161,7 +167,9 @@ class DurableContext:
         if self._logger is None:
             run = self._run
             self._logger = ReplayAwareLogger(
-                run.logger, run, {"execution_id": run.execution_id, "context_id": self._parent_id}
+                run.logger,
+                self.is_replaying,
+                {"execution_id": run.execution_id, "context_id": self._parent_id},
             )
         return self._logger
 
@@ -175,8 +183,9 @@ class DurableContext:
         return self._parent_id
 
     def is_replaying(self) -> bool:
-        """True while the execution re-runs operations whose outcome is recorded."""
-        return self._run.replaying
+        """True while this context runs code that a run before this one ran already: it
+        recorded operations further on in this context."""
+        return self._rerun or self._run.journal.recorded_beyond(self._parent_id, self._counter)
 
     def _next_id(self) -> str:
         self._counter += 1

@@ -269,10 +269,6 @@ class ExecutionRun:
             self.fatal = error
         return error
 
-    @property
-    def replaying(self) -> bool:
-        return self.journal.replaying
-
     # -- blocking and suspension -----------------------------------------------
 
     async def block(self, op_id: str, wake_at: float | None) -> None:

@@ -61,16 +61,13 @@ _EXECUTE = Execute()
 class Journal:
     """An execution's checkpoints, looked up by operation id as replay proceeds."""
 
-    __slots__ = ("_below", "_open", "_records", "_unasked_top", "_unvisited")
+    __slots__ = ("_below", "_latest", "_open", "_records", "_unasked_top")
 
     def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
         # A fresh execution's journal starts empty: no comprehension to run.
         self._records = {cp.op_id: cp for cp in checkpoints} if checkpoints else {}
-        self._unvisited = (
-            {op for op, cp in self._records.items() if cp.status in TERMINAL_OPERATION}
-            if self._records
-            else set()
-        )
+        self._latest = _latest_positions(self._records) if self._records else {}
+        """The highest operation number recorded before this run in each context."""
         self._unasked_top = (
             {op for op, cp in self._records.items() if cp.parent_id is None}
             if self._records
@@ -78,7 +75,7 @@ class Journal:
         )
         """Top-level operations recorded by an earlier run that the code has not asked for."""
         self._below: dict[str, set[str]] | None = None
-        self._open = len(self._unvisited) != len(self._records)
+        self._open = any(cp.status not in TERMINAL_OPERATION for cp in self._records.values())
         """Whether an operation was ever recorded STARTED or PENDING: if not, none is open."""
 
     def __len__(self) -> int:
@@ -91,10 +88,10 @@ class Journal:
         """Checkpoints recorded directly under `parent_id`."""
         return [cp for cp in self._records.values() if cp.parent_id == parent_id]
 
-    @property
-    def replaying(self) -> bool:
-        """True while some recorded outcome has not been visited yet."""
-        return bool(self._unvisited)
+    def recorded_beyond(self, context_id: str | None, position: int) -> bool:
+        """Whether a run before this one got further in context `context_id` (None: the
+        top level) than operation number `position`: the code there is running again."""
+        return self._latest.get(context_id, 0) > position
 
     def resolve(self, op_id: str, type_: str, name: str | None) -> Outcome:
         """What to do with operation `op_id`, asked for as `type_` (an OperationType or
@@ -104,18 +101,14 @@ class Journal:
             return _EXECUTE
         if cp.type != type_ or cp.name != name:
             return Mismatch(op_id, cp.type, cp.name, type_, name)
-        self._unvisited.discard(op_id)
         self._unasked_top.discard(op_id)
         if cp.status in TERMINAL_OPERATION:
             return Completed(cp)
         return Resume(cp)
 
-    def skip_under(self, op_id: str) -> set[str]:
-        """Count everything recorded under `op_id` as visited: it will not be asked for,
-        its outcome coming from elsewhere. Returns the ids directly under `op_id` that
-        have a record or recorded operations under them."""
-        for below in self._descendants(op_id):
-            self._unvisited.discard(below)
+    def recorded_under(self, op_id: str) -> set[str]:
+        """The ids directly under `op_id` that have a record or recorded operations under
+        them: what its outcome, coming from elsewhere, stands for."""
         return set(self._index().get(op_id, ()))
 
     def first_start_under(self, op_id: str) -> float | None:
@@ -188,3 +181,17 @@ class Journal:
         if checkpoint.status not in TERMINAL_OPERATION:
             self._open = True
         self._records[checkpoint.op_id] = checkpoint
+
+
+def _latest_positions(records: Iterable[str]) -> dict[str | None, int]:
+    """For each context (None: the top level), the highest operation number recorded in
+    it, counting a context that holds records as recorded itself."""
+    latest: dict[str | None, int] = {}
+    for op_id in records:
+        while op_id:
+            parent, _, last = op_id.rpartition("/")
+            context = parent or None
+            if last.isdigit() and int(last) > latest.get(context, 0):
+                latest[context] = int(last)
+            op_id = parent
+    return latest

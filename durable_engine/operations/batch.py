@@ -140,7 +140,7 @@ async def run_batch(
         await fan.stop()
         raise
     await fan.stop(decided=True)
-    recorded = run.journal.skip_under(op_id)
+    recorded = run.journal.recorded_under(op_id)
     final = [
         item
         if item is not None
@@ -349,7 +349,6 @@ async def _replay(
                 raise RuntimeError(f"branch {index} of {op_id} replayed without its failure")
         else:
             final.append(BatchItem(index, label, status))
-    run.journal.skip_under(op_id)
     return BatchResult(final, CompletionReason(recorded["reason"]))
 
 

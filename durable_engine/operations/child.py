@@ -33,18 +33,21 @@ async def run_child(
     from ..context import DurableContext
 
     started_at = run.now()
+    rerun = False
     match run.journal.resolve(op_id, op_type, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp) if cp.result is not None or cp.status != OperationStatus.SUCCEEDED:
-            run.journal.skip_under(op_id)
             return run.outcome(cp, None)
-        case Completed(cp) | Resume(cp):
+        case Completed(cp):  # its result was too large to store: its body runs again
+            started_at = cp.started_at or started_at
+            rerun = True
+        case Resume(cp):
             started_at = cp.started_at or started_at
         case Execute():
             # No record of its own yet, but a run before this one may have begun it.
             started_at = run.journal.first_start_under(op_id) or started_at
-    child = DurableContext(run, op_id)
+    child = DurableContext(run, op_id, rerun=rerun)
 
     def record(status: OperationStatus, **fields: Any) -> Checkpoint:
         return run.put(

@@ -323,6 +323,43 @@ async def test_logger_is_silent_while_replaying(
     assert messages.count("after wait") == 1
 
 
+async def test_each_log_line_is_written_once_across_resumes_in_every_context(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lines between a finished operation and the timer the execution then waits on,
+    and lines in map items that wait, run again on every resume: written once."""
+    seen: list[bool] = []
+
+    async def item(ctx: DurableContext, x: int, index: int, items: Any) -> int:
+        ctx.logger.info("item %d start", index)
+        await ctx.wait(0.01 * (index + 1), name="w")
+        ctx.logger.info("item %d end", index)
+        return x
+
+    @engine.durable_function
+    async def flow(ctx: DurableContext, _: None) -> list[int]:
+        ctx.logger.info("top")
+        await ctx.step(lambda s: 1, name="one")
+        ctx.logger.info("between the step and the wait")
+        seen.append(ctx.is_replaying())
+        await ctx.wait(0.01, name="pause")
+        ctx.logger.info("after the wait")
+        batch = await ctx.map([1, 2, 3], item, name="items")
+        ctx.logger.info("after the map")
+        return batch.get_results()
+
+    with caplog.at_level(logging.INFO, logger="durable_engine"):
+        async with engine:
+            assert await engine.run(flow) == [1, 2, 3]
+    messages = [r.getMessage() for r in caplog.records if r.name == "durable_engine"]
+    mine = [m for m in messages if not m.startswith(("claim", "suspend", "finish", "start"))]
+    assert sorted(mine) == sorted(
+        ["top", "between the step and the wait", "after the wait", "after the map"]
+        + [f"item {i} {when}" for i in range(3) for when in ("start", "end")]
+    )
+    assert seen[0] is False and all(seen[1:]) and len(seen) >= 2  # resumed at least once
+
+
 async def test_nondeterminism_fails_with_a_clear_message(db_path: Path) -> None:
     first = Engine(db_path, in_memory_wait=0)
 

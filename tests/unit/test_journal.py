@@ -37,16 +37,26 @@ def test_type_or_name_change_is_a_mismatch_naming_both() -> None:
     assert renamed.recorded_name == "charge" and renamed.requested_name == "refund"
 
 
-def test_replaying_until_every_recorded_outcome_is_visited() -> None:
+def test_a_context_replays_until_it_passes_its_furthest_recorded_operation() -> None:
+    """The top level recorded 1, 2 and the timer 3 it waits on; context 4 (a map, say)
+    recorded 4/2/1 under item 4/2. Code before an operation already recorded ran before,
+    in its own context: its log lines were written then."""
     journal = Journal(
         [
             cp("1", OperationType.STEP, "a", OperationStatus.SUCCEEDED),
             cp("2", OperationType.STEP, "b", OperationStatus.SUCCEEDED),
             cp("3", OperationType.WAIT, None, OperationStatus.STARTED),
+            cp("4/2/1", OperationType.WAIT, None, OperationStatus.STARTED),
         ]
     )
-    assert journal.replaying
-    journal.resolve("1", OperationType.STEP, "a")
-    assert journal.replaying
-    journal.resolve("2", OperationType.STEP, "b")
-    assert not journal.replaying  # an unfinished timer is not a recorded outcome
+    assert [journal.recorded_beyond(None, at) for at in (0, 2, 3, 4, 5)] == [
+        True,
+        True,  # between step 2 and the timer the execution waits on
+        True,  # context 4 holds records: the top level got that far
+        False,
+        False,
+    ]
+    assert [journal.recorded_beyond("4", at) for at in (0, 1, 2)] == [True, True, False]
+    assert [journal.recorded_beyond("4/2", at) for at in (0, 1)] == [True, False]
+    assert not journal.recorded_beyond("4/1", 0)  # item 1 recorded nothing
+    assert not Journal().recorded_beyond(None, 0)  # a first run replays nothing
