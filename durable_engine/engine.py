@@ -391,6 +391,10 @@ class Engine:
     ) -> list[ExecutionInfo]:
         """Executions, oldest first; `name` finds the one started with that
         `execution_name`."""
+        check_name(function, "function")
+        check_name(name, "name")
+        if limit is not None:
+            check_int(limit, "limit", 1)
         records = await self.store.list_executions(
             status=None if status is None else ExecutionStatus(status),
             function=function,

@@ -466,6 +466,26 @@ async def test_start_refuses_an_execution_name_that_is_not_a_str(engine: Engine)
         assert await engine.list_executions() == []
 
 
+async def test_list_executions_refuses_a_wrong_filter(engine: Engine) -> None:
+    engine.durable_function(_listed)
+    async with engine:
+        await engine.start(_listed)
+        for limit in (0, -1):
+            with pytest.raises(ValueError, match=_named("limit")):
+                await engine.list_executions(limit=limit)
+        with pytest.raises(TypeError, match=_named("limit")):
+            await engine.list_executions(limit=bad("2"))
+        with pytest.raises(TypeError, match=_named("function")):
+            await engine.list_executions(function=bad(_listed))
+        with pytest.raises(TypeError, match=_named("name")):
+            await engine.list_executions(name=bad(3))
+        assert len(await engine.list_executions(limit=1)) == 1
+
+
+async def _listed(ctx: DurableContext, _: None) -> None:
+    return None
+
+
 def test_registering_refuses_a_wrong_name_or_serdes(db_path: Path) -> None:
     engine = Engine(db_path)
 
