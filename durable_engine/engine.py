@@ -72,6 +72,20 @@ def new_execution_id() -> str:
     return f"{time.time_ns():016x}{_ids.getrandbits(64):016x}"
 
 
+def _same_input(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down: `1`, `1.0` and `True` are equal
+    in Python but different inputs."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_input(v, b[k]) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(map(_same_input, a, b))
+    if isinstance(a, set | frozenset):
+        return a == b and {type(x) for x in a} == {type(x) for x in b}
+    return bool(a == b)
+
+
 @dataclass(frozen=True, slots=True)
 class DurableFunction:
     """A registered durable function."""
@@ -149,6 +163,7 @@ class Engine:
         """What waiters for an execution await: resolved when they should look again."""
         self._ended: dict[str, tuple[ExecutionRecord, FinishExecution]] = {}
         self._broken: dict[str, DatabaseCorrupt] = {}
+        self._adopting: set[asyncio.Task[None]] = set()
         """Executions whose last run here stopped on a damaged database: what waiters get."""
         """How executions ended here, kept for their waiters until they look."""
         self._scheduler: Scheduler | None = None
@@ -210,6 +225,8 @@ class Engine:
     # -- lifecycle -----------------------------------------------------------------
 
     async def __aenter__(self) -> Engine:
+        if self._open:  # leaving the inner block would close the engine under the outer
+            raise RuntimeError("the engine is already open: enter `async with engine:` once")
         await self.open()
         return self
 
@@ -319,17 +336,23 @@ class Engine:
         data = self._encode(input, f"the input of {function.name!r}", codec)
         now = self.clock.now()
         timeout_at = None if timeout is None else now + to_seconds(timeout, what="timeout")
-        record, created = await self.store.create_execution(
-            NewExecution(
-                execution_id=new_execution_id(),
-                name=execution_name,
-                function=function.name,
-                input=data,
-                created_at=now,
-                owner=self.worker_id if run_here else None,
-                timeout_at=timeout_at,
-            )
+        new = NewExecution(
+            execution_id=new_execution_id(),
+            name=execution_name,
+            function=function.name,
+            input=data,
+            created_at=now,
+            owner=self.worker_id if run_here else None,
+            timeout_at=timeout_at,
         )
+        try:
+            record, created = await self.store.create_execution(new)
+        except asyncio.CancelledError:
+            if run_here:  # the creation is queued and may commit: then it must run
+                adopt = asyncio.create_task(self._adopt(new), name=f"adopt-{new.execution_id}")
+                self._adopting.add(adopt)
+                adopt.add_done_callback(self._adopting.discard)
+            raise
         if not created:
             self._check_duplicate(record, function, input, codec)
             return ExecutionHandle(self, record.execution_id)
@@ -338,6 +361,21 @@ class Engine:
         else:
             self.poke()
         return ExecutionHandle(self, record.execution_id)
+
+    async def _adopt(self, new: NewExecution) -> None:
+        """Run an execution whose start was cancelled while it was being created, if the
+        creation committed: it is this worker's, and no other worker would take it."""
+        with contextlib.suppress(StoreError, RuntimeError):
+            # The same creation again finds the row the first one made, if it made one.
+            record, _ = await self.store.create_execution(new)
+            if (
+                self._open
+                and record.execution_id == new.execution_id
+                and record.owner == self.worker_id
+                and not record.status.is_terminal
+                and record.execution_id not in self._runs
+            ):
+                self.launch(record, fresh=True)
 
     def _check_duplicate(
         self, record: ExecutionRecord, function: DurableFunction, input: Any, codec: SerDes
@@ -349,7 +387,7 @@ class Engine:
             )
         try:
             stored = codec.deserialize(record.input) if record.input is not None else None
-            same = stored == codec.deserialize(codec.serialize(input))
+            same = _same_input(stored, codec.deserialize(codec.serialize(input)))
         except _serdes.SerDesError:
             same = False
         if not same:
@@ -376,6 +414,7 @@ class Engine:
 
     async def _record(self, execution_id: str) -> ExecutionRecord:
         """The execution's stored record; ExecutionNotFound if there is none."""
+        self._require_open()
         record = await self.store.get_execution(execution_id)
         if record is None:
             raise ExecutionNotFound(f"no execution with id {execution_id!r}")
@@ -395,6 +434,7 @@ class Engine:
         check_name(name, "name")
         if limit is not None:
             check_int(limit, "limit", 1)
+        self._require_open()
         records = await self.store.list_executions(
             status=None if status is None else ExecutionStatus(status),
             function=function,
@@ -436,13 +476,13 @@ class Engine:
                 woken = self._waiters.get(execution_id)
                 if woken is None or woken.done():  # waiters share one until it is resolved
                     woken = self._waiters[execution_id] = asyncio.get_running_loop().create_future()
+                if not self._open:
+                    raise RuntimeError("the engine closed before the execution ended")
                 if look:
                     record = await self._record(execution_id)
                     if record.status.is_terminal:
                         return record, None
                 look = True
-                if not self._open:
-                    raise RuntimeError("the engine closed before the execution ended")
                 await woken
         finally:
             self._waiters.pop(execution_id, None)

@@ -33,7 +33,7 @@ as an `ErrorInfo` and rebuilt as the same class with the same attributes on repl
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import serdes
@@ -65,6 +65,7 @@ __all__ = [
     "StepInterruptedError",
     "StoreError",
     "WaitForConditionError",
+    "shortened",
 ]
 
 
@@ -275,7 +276,39 @@ def error_info(exc: BaseException, *, default_kind: str = "ExecutionFailedError"
         )
     name = type(exc).__name__
     kind = name if name in _PLAIN_KINDS else default_kind
-    return ErrorInfo(kind=kind, error_type=name, message=str(exc), stack_trace=format_trace(exc))
+    return ErrorInfo(
+        kind=kind, error_type=name, message=_message(exc), stack_trace=format_trace(exc)
+    )
+
+
+def _message(exc: BaseException) -> str:
+    """`str(exc)`, or a note saying it failed: an error must be storable whatever it is."""
+    try:
+        return str(exc)
+    except Exception as failure:
+        return f"<str() of the {type(exc).__name__} raised {type(failure).__name__}>"
+
+
+def shortened(info: ErrorInfo, limit: int) -> ErrorInfo:
+    """`info` with its message and stack trace cut to fit about `limit` characters in
+    all (the start and the end of each are kept), and data over that shown by repr."""
+    budget = max(limit // 4, 200)
+    data = info.data
+    if data is not None and len(repr(data)) > budget:
+        data = _cut(repr(data), budget)
+    return replace(
+        info,
+        message=_cut(info.message, budget),
+        stack_trace=_cut(info.stack_trace, budget),
+        data=data,
+    )
+
+
+def _cut(text: str, budget: int) -> str:
+    if len(text) <= budget:
+        return text
+    keep = budget // 2
+    return f"{text[:keep]}... [{len(text) - 2 * keep} characters cut] ...{text[-keep:]}"
 
 
 def error_from_info(info: ErrorInfo) -> Exception:

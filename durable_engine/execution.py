@@ -12,19 +12,26 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import serdes as _serdes
 from serdes import SerDes, SerDesContext
 
 from .clock import Clock, TimerHandle
-from .errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_from_info
+from .errors import (
+    ErrorInfo,
+    NonDeterministicError,
+    PayloadTooLarge,
+    SerDesError,
+    error_from_info,
+    shortened,
+)
 from .journal import Journal, Mismatch
 from .models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
 from .store import CancelOperations, Fence, FinishExecution, Mutation, Store, operation_of
 
-__all__ = ["ExecutionRun", "Limits", "RunHost", "Suspend"]
+__all__ = ["ExecutionRun", "Limits", "RunHost", "Suspend", "cancelling"]
 
 _SETTLE_TICKS = 3
 _CANCELLED = OperationStatus.CANCELLED.value
@@ -32,6 +39,17 @@ _CANCELLED = OperationStatus.CANCELLED.value
 # The serdes package's own codecs never read the context they are given, so a value
 # they code needs none made for it. (Exact types: a subclass may read it.)
 _CONTEXT_FREE = frozenset({_serdes.MsgpackSerDes, _serdes.JsonSerDes, _serdes.PassThroughSerDes})
+
+
+def cancelling(exc: BaseException) -> bool:
+    """Whether `exc` is the cancellation of the task running this code (the engine
+    unwinding a run, a timeout around it), which must go on up. A CancelledError that
+    user code raised while its own task is not being cancelled (it awaited a task that
+    was) is an error like any other: it fails the operation, and a retry may follow."""
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 class Suspend(BaseException):
@@ -236,17 +254,19 @@ class ExecutionRun:
             raise SerDesError(f"stored value of operation {op_id} cannot be read: {exc}") from exc
 
     def encode_error(self, info: ErrorInfo) -> bytes:
+        """The stored form of an error: data that cannot be serialized is kept as its
+        repr, and an error larger than the payload limit is shortened to fit, so that a
+        failure is always recorded."""
         try:
-            return self.error_serdes.serialize(info.to_dict())
+            data = self.error_serdes.serialize(info.to_dict())
         except _serdes.SerDesError:
-            plain = ErrorInfo(
-                kind=info.kind,
-                error_type=info.error_type,
-                message=info.message,
-                stack_trace=info.stack_trace,
-                data=repr(info.data),
+            info = replace(info, data=repr(info.data))
+            data = self.error_serdes.serialize(info.to_dict())
+        if len(data) > self.limits.payload_limit:
+            data = self.error_serdes.serialize(
+                shortened(info, self.limits.payload_limit).to_dict()
             )
-            return self.error_serdes.serialize(plain.to_dict())
+        return data
 
     def decode_error(self, data: bytes | None) -> Exception:
         if data is None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .context import DurableContext
 from .errors import NonDeterministicError, PayloadTooLarge, SerDesError, error_info
-from .execution import ExecutionRun, Suspend
+from .execution import ExecutionRun, Suspend, cancelling
 from .models import ExecutionStatus
 from .store import FinishExecution, LeaseLost, SuspendExecution
 
@@ -35,7 +36,9 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
         except Suspend:
             await run.checkpoint(SuspendExecution(run.suspend_wake_at))
             return RunOutcome.SUSPENDED
-        except Exception as exc:
+        except (Exception, CancelledError) as exc:
+            if cancelling(exc):
+                raise
             return await _finish_failed(run, run.fatal or _unasked(run) or exc)
         fatal = run.fatal or _unasked(run)
         if fatal is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from ..batch import (
     decide,
 )
 from ..errors import NonDeterministicError, PayloadTooLarge
-from ..execution import ExecutionRun, Suspend
+from ..execution import ExecutionRun, Suspend, cancelling
 from ..journal import Completed, Mismatch
 from ..models import Checkpoint, OperationStatus, OperationType
 from ..store import CancelOperations
@@ -283,7 +284,9 @@ class _Fanout:
         label, fn = self.branches[index]
         try:
             value = await run_child(self.run, _branch_id(self.op_id, index), self.op_id, fn, label)
-        except Exception as exc:
+        except (Exception, CancelledError) as exc:
+            if cancelling(exc):
+                raise
             self.items[index] = BatchItem(index, label, BatchItemStatus.FAILED, None, exc)
             self.failed += 1
         else:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PayloadTooLarge, error_from_info, error_info
-from ..execution import ExecutionRun
+from ..execution import ExecutionRun, cancelling
 from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import Checkpoint, OperationStatus, OperationType
 
@@ -63,7 +64,9 @@ async def run_child(
 
     try:
         value = await fn(child)
-    except Exception as exc:
+    except (Exception, CancelledError) as exc:
+        if cancelling(exc):
+            raise
         info = error_info(exc, default_kind="ChildContextError")
         await run.checkpoint(record(OperationStatus.FAILED, error=run.encode_error(info)))
         raise error_from_info(info) from exc

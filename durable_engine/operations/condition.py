@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asyncio import CancelledError
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +25,7 @@ from ..config import (
 )
 from ..context import StepContext
 from ..errors import WaitForConditionError, error_from_info, error_info
-from ..execution import ExecutionRun
+from ..execution import ExecutionRun, cancelling
 from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import OperationStatus, OperationType
 from ..retry import apply_jitter
@@ -163,7 +164,9 @@ async def run_condition(
                     f"check {attempt}",
                 )
             data = run.serialize(state, codec, op_id, "state of condition", name or op_id)
-        except Exception as exc:
+        except (Exception, CancelledError) as exc:
+            if cancelling(exc):
+                raise
             info = error_info(exc, default_kind="StepError")
             await run.checkpoint(
                 record(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..config import StepConfig, StepSemantics, wrong_answer
-from ..context import StepContext, is_async_callable
+from ..context import IN_STEP_BODY as _IN_STEP_BODY
+from ..context import OperationInStepError, StepContext, is_async_callable
 from ..errors import (
     ErrorInfo,
     PayloadTooLarge,
@@ -17,7 +19,7 @@ from ..errors import (
     error_from_info,
     error_info,
 )
-from ..execution import ExecutionRun
+from ..execution import ExecutionRun, cancelling
 from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import Checkpoint, OperationStatus, OperationType
 from ..retry import RetryDecision, RetryPresets
@@ -109,7 +111,12 @@ async def run_step(
                     )
                 step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
                 # `call_body` in place, one call fewer on every step's path.
-                value = await (fn(step_ctx) if is_async_callable(fn) else _in_thread(fn, step_ctx))
+                inside = _IN_STEP_BODY.set(op_id)
+                try:
+                    body = fn(step_ctx) if is_async_callable(fn) else _in_thread(fn, step_ctx)
+                    value = await body
+                finally:
+                    _IN_STEP_BODY.reset(inside)
                 data = run.serialize(value, codec, op_id, "result of step", name or op_id)
                 await run.write(
                     _record(
@@ -130,11 +137,17 @@ async def run_step(
                 info = _step_failure(exc)
                 await _fail(run, op_id, parent_id, name, attempt, started_at, info)
                 raise error_from_info(info) from None
-            except Exception as exc:
+            except (Exception, CancelledError) as exc:
+                if cancelling(exc):
+                    raise
                 pending_error = exc
             finally:
                 run.end_work()
-        decision = strategy(pending_error, attempt)
+        decision = (
+            _NO_RETRY  # the same mistake again on every attempt
+            if isinstance(pending_error, OperationInStepError)
+            else strategy(pending_error, attempt)
+        )
         if isinstance(decision, RetryDecision):
             info = _step_failure(pending_error)
         else:  # the step fails with the strategy's mistake, never retried

@@ -130,7 +130,7 @@ class SqliteStore:
     # -- the writer --------------------------------------------------------
 
     def _queue(self, job: Job) -> None:
-        if self._writer_task is None or self._closing:
+        if self._writer_task is None or self._closing or self._writer_task.done():
             raise StoreError("the store is not open")
         self._pending.append(job)
         if self._wakeup is not None:
@@ -144,6 +144,17 @@ class SqliteStore:
             wakeup.set_result(None)
 
     async def _write_loop(self) -> None:
+        try:
+            await self._write_jobs()
+        finally:
+            # Cancelled (the loop shutting down around the store), or closed: a write
+            # still queued would wait for ever.
+            jobs, self._pending = self._pending, []
+            for future, _, _, _ in jobs:
+                if not future.done():
+                    future.set_exception(StoreError("the store closed before this write"))
+
+    async def _write_jobs(self) -> None:
         assert self._writer is not None
         writer = self._writer
         loop = asyncio.get_running_loop()
