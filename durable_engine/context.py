@@ -12,7 +12,6 @@ import inspect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping, Sequence
-from contextvars import ContextVar
 from datetime import datetime
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -40,10 +39,6 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 StepFunction = Callable[["StepContext"], T] | Callable[["StepContext"], Awaitable[T]]
-
-
-IN_STEP_BODY: ContextVar[str | None] = ContextVar("durable_engine_in_step_body", default=None)
-"""The operation id of the step whose body is running here, if one is."""
 
 
 class OperationInStepError(RuntimeError):
@@ -197,12 +192,11 @@ class DurableContext:
         return self._rerun or self._run.journal.recorded_beyond(self._parent_id, self._counter)
 
     def _next_id(self) -> str:
-        inside = IN_STEP_BODY.get()
-        if inside is not None:
+        if self._run.in_body and self._run.inside_body():
             raise OperationInStepError(
-                f"an operation was called inside the body of step {inside}: a step's body "
-                "runs once and only its result is recorded, so it cannot hold operations; "
-                "call them from the workflow, or group them with ctx.run_in_child_context"
+                "an operation was called inside a step's body: a body runs once and only "
+                "its result is recorded, so it cannot hold operations; call them from the "
+                "workflow, or group them with ctx.run_in_child_context"
             )
         self._counter += 1
         if self._parent_id is None:

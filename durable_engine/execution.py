@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -120,6 +121,9 @@ class ExecutionRun:
         """The ending this run committed, once it has."""
         self.fatal: NonDeterministicError | None = None
         """Set once replay diverged: the execution fails even if user code caught it."""
+        self.in_body: set[Awaitable[Any]] = set()
+        """The step bodies being awaited: no operation may be called from inside one."""
+        self._loop_thread = threading.get_ident()
         self._in_flight = 0
         self._blocked: dict[str, _Blocked] = {}
         self._closed: list[str] = []
@@ -127,6 +131,14 @@ class ExecutionRun:
         self._woken: set[str] = set()
         self._generation = 0
         self._check_scheduled = False
+
+    def inside_body(self) -> bool:
+        """Whether the caller runs inside a step's body: a body coroutine is running
+        (not merely suspended while other code runs), or this is a worker thread, where
+        only a sync body runs."""
+        if threading.get_ident() != self._loop_thread:
+            return True
+        return any(getattr(body, "cr_running", False) for body in self.in_body)
 
     # -- writes --------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..config import StepConfig, StepSemantics, wrong_answer
-from ..context import IN_STEP_BODY as _IN_STEP_BODY
 from ..context import OperationInStepError, StepContext, is_async_callable
 from ..errors import (
     ErrorInfo,
@@ -111,12 +110,13 @@ async def run_step(
                     )
                 step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
                 # `call_body` in place, one call fewer on every step's path.
-                inside = _IN_STEP_BODY.set(op_id)
+                body = fn(step_ctx) if is_async_callable(fn) else _in_thread(fn, step_ctx)
+                bodies = run.in_body  # so that an operation called inside it is refused
+                bodies.add(body)
                 try:
-                    body = fn(step_ctx) if is_async_callable(fn) else _in_thread(fn, step_ctx)
                     value = await body
                 finally:
-                    _IN_STEP_BODY.reset(inside)
+                    bodies.discard(body)
                 data = run.serialize(value, codec, op_id, "result of step", name or op_id)
                 await run.write(
                     _record(

@@ -130,7 +130,7 @@ class SqliteStore:
     # -- the writer --------------------------------------------------------
 
     def _queue(self, job: Job) -> None:
-        if self._writer_task is None or self._closing or self._writer_task.done():
+        if self._writer_task is None or self._closing:
             raise StoreError("the store is not open")
         self._pending.append(job)
         if self._wakeup is not None:
@@ -148,7 +148,8 @@ class SqliteStore:
             await self._write_jobs()
         finally:
             # Cancelled (the loop shutting down around the store), or closed: a write
-            # still queued would wait for ever.
+            # still queued, or queued from now on, would wait for ever.
+            self._closing = True
             jobs, self._pending = self._pending, []
             for future, _, _, _ in jobs:
                 if not future.done():

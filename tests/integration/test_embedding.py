@@ -247,27 +247,46 @@ async def test_errors_that_cannot_be_printed_or_are_huge_are_still_recorded(
         assert isinstance(largest, int) and largest <= 64 * 1024
 
 
-async def test_an_operation_inside_a_step_body_fails_the_step_at_once(engine: Engine) -> None:
-    """It would be recorded as the workflow's own next operation, and fail replay."""
+@pytest.mark.parametrize("body", ["async", "sync"])
+async def test_an_operation_inside_a_step_body_fails_the_step_at_once(
+    engine: Engine, body: str
+) -> None:
+    """It would be recorded as the workflow's own next operation, and fail replay. An
+    operation called from other code while a body waits is fine."""
     tries: list[int] = []
 
     @engine.durable_function
-    async def flow(ctx: DurableContext, _: None) -> str:
+    async def flow(ctx: DurableContext, _: None) -> list[str]:
         async def outer(step: StepContext) -> None:
             tries.append(step.attempt)
+            await asyncio.sleep(0.01)  # meanwhile the gathered step below is called
             await ctx.step(lambda s: 1, name="inner")
 
-        try:
-            await ctx.step(outer, name="outer")
-        except StepError as exc:
-            return exc.message
-        return "accepted"
+        def outer_sync(step: StepContext) -> None:
+            tries.append(step.attempt)
+            ctx.step(lambda s: 1, name="inner").close()
+
+        async def beside() -> str:
+            await asyncio.sleep(0)
+            return str(await ctx.step(lambda s: "fine", name="beside"))
+
+        async def failed() -> str:
+            try:
+                await ctx.step(outer if body == "async" else outer_sync, name="outer")
+            except StepError as exc:
+                return exc.message
+            return "accepted"
+
+        return list(await asyncio.gather(failed(), beside()))
 
     async with engine:
-        message = await engine.run(flow)
-        assert "inside the body of step 1" in message
-        [op] = await engine.get_operations((await engine.list_executions())[0].execution_id)
-        assert (op.name, op.attempt, op.children) == ("outer", 1, [])
+        message, beside = await engine.run(flow)
+        assert "inside a step's body" in message and beside == "fine"
+        ops = await engine.get_operations((await engine.list_executions())[0].execution_id)
+        assert [(op.name, op.attempt, op.children) for op in ops] == [
+            ("outer", 1, []),
+            ("beside", 1, []),
+        ]
     assert tries == [1]  # not retried: it would fail the same way
 
 
