@@ -182,6 +182,7 @@ async def test_an_oversized_or_mistyped_answer_is_refused_and_the_callback_waits
     async with engine:
         handle = await engine.start(flow)
         callback_id = await callback_id_of(engine, handle)
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
         before = snapshot(db_path)
         big = "x" * 100_000
         with pytest.raises(PayloadTooLarge, match="the callback result"):
