@@ -162,10 +162,11 @@ class Engine:
         self._waiters: dict[str, asyncio.Future[None]] = {}
         """What waiters for an execution await: resolved when they should look again."""
         self._ended: dict[str, tuple[ExecutionRecord, FinishExecution]] = {}
-        self._broken: dict[str, DatabaseCorrupt] = {}
-        self._adopting: set[asyncio.Task[None]] = set()
-        """Executions whose last run here stopped on a damaged database: what waiters get."""
         """How executions ended here, kept for their waiters until they look."""
+        self._broken: dict[str, DatabaseCorrupt] = {}
+        """Executions whose last run here stopped on a damaged database: what waiters get."""
+        self._adopting: set[asyncio.Task[None]] = set()
+        """Creations whose start was cancelled, being looked after (see `_adopt`)."""
         self._scheduler: Scheduler | None = None
         self._open = False
 

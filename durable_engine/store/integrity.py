@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import StoreError
-from .schema import SCHEMA_VERSION, read_version
+from .schema import SCHEMA_VERSION, not_ours_error, read_version
 
 __all__ = ["DatabaseReport", "check_path", "inspect_database", "preflight"]
 
@@ -150,9 +150,7 @@ def preflight(path: str | os.PathLike[str]) -> DatabaseReport | None:
         return None
     report = inspect_database(path)
     if report.not_ours is not None:
-        raise StoreError(
-            f"{path} is not a durable_engine database: {report.not_ours}. It was left as it is"
-        )
+        raise not_ours_error(path, report.not_ours)
     if report.too_new:
         raise StoreError(
             f"{path} has schema version {report.schema_version}, written by a newer version "

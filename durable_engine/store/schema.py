@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..errors import StoreError
+
 SCHEMA_VERSION = 2
 """`PRAGMA user_version` of a database this code writes."""
 
@@ -105,6 +107,11 @@ def read_version(conn: sqlite3.Connection) -> tuple[int, str | None]:
         return version, _not_ours(conn, version)
     finally:
         conn.execute("COMMIT")
+
+
+def not_ours_error(path: str, reason: str) -> StoreError:
+    """The error for a file `read_version` found was not written by durable_engine."""
+    return StoreError(f"{path} is not a durable_engine database: {reason}. It was left as it is")
 
 
 def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:

@@ -31,7 +31,7 @@ from .base import (
 from .batch import OP_COLUMNS, Job, apply_batch, row_to_checkpoint
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
 from .integrity import check_path
-from .schema import SCHEMA_VERSION, migrate, read_version
+from .schema import SCHEMA_VERSION, migrate, not_ours_error, read_version
 
 __all__ = ["SqliteStore"]
 
@@ -96,9 +96,7 @@ class SqliteStore:
         # Read the version before changing anything, so a newer file is left untouched.
         found, reason = read_version(conn)
         if reason is not None:
-            raise StoreError(
-                f"{self.path} is not a durable_engine database: {reason}. It was left as it is"
-            )
+            raise not_ours_error(self.path, reason)
         if found > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {found}, written by a newer version of "
