@@ -301,6 +301,17 @@ class ExecutionRun:
             self.fatal = error
         return error
 
+    def unasked(self, context_id: str | None = None) -> NonDeterministicError | None:
+        """The error for code that ended context `context_id` (None: the execution)
+        without asking for operations recorded in it before, or None."""
+        described = self.journal.unasked(context_id)
+        if described is None:
+            return None
+        error = NonDeterministicError(f"execution {self.execution_id}: {described}")
+        if self.fatal is None:
+            self.fatal = error
+        return error
+
     # -- blocking and suspension -----------------------------------------------
 
     async def block(self, op_id: str, wake_at: float | None) -> None:

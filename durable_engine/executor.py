@@ -39,8 +39,8 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
         except (Exception, CancelledError) as exc:
             if cancelling(exc):
                 raise
-            return await _finish_failed(run, run.fatal or _unasked(run) or exc)
-        fatal = run.fatal or _unasked(run)
+            return await _finish_failed(run, run.fatal or run.unasked() or exc)
+        fatal = run.fatal or run.unasked()
         if fatal is not None:
             return await _finish_failed(run, fatal)
         try:
@@ -53,15 +53,6 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
         return RunOutcome.DROPPED
     finally:
         run.close()
-
-
-def _unasked(run: ExecutionRun) -> NonDeterministicError | None:
-    """The error for code that ended without asking for operations recorded before."""
-    described = run.journal.unasked()
-    if described is None:
-        return None
-    run.fatal = NonDeterministicError(f"execution {run.execution_id}: {described}")
-    return run.fatal
 
 
 async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:

@@ -61,19 +61,16 @@ _EXECUTE = Execute()
 class Journal:
     """An execution's checkpoints, looked up by operation id as replay proceeds."""
 
-    __slots__ = ("_below", "_latest", "_open", "_records", "_unasked_top")
+    __slots__ = ("_below", "_latest", "_open", "_records", "_unasked")
 
     def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
         # A fresh execution's journal starts empty: no comprehension to run.
         self._records = {cp.op_id: cp for cp in checkpoints} if checkpoints else {}
         self._latest = _latest_positions(self._records) if self._records else {}
         """The highest operation number recorded before this run in each context."""
-        self._unasked_top = (
-            {op for op, cp in self._records.items() if cp.parent_id is None}
-            if self._records
-            else set()
-        )
-        """Top-level operations recorded by an earlier run that the code has not asked for."""
+        self._unasked = _with_enclosing(self._records) if self._records else set()
+        """Ids recorded by an earlier run (and the ids enclosing them) that the code has
+        not asked for in this one."""
         self._below: dict[str, set[str]] | None = None
         self._open = any(cp.status not in TERMINAL_OPERATION for cp in self._records.values())
         """Whether an operation was ever recorded STARTED or PENDING: if not, none is open."""
@@ -96,12 +93,12 @@ class Journal:
     def resolve(self, op_id: str, type_: str, name: str | None) -> Outcome:
         """What to do with operation `op_id`, asked for as `type_` (an OperationType or
         its value) named `name`."""
+        self._unasked.discard(op_id)
         cp = self._records.get(op_id)
         if cp is None:
             return _EXECUTE
         if cp.type != type_ or cp.name != name:
             return Mismatch(op_id, cp.type, cp.name, type_, name)
-        self._unasked_top.discard(op_id)
         if cp.status in TERMINAL_OPERATION:
             return Completed(cp)
         return Resume(cp)
@@ -161,18 +158,31 @@ class Journal:
             left = [op for op in left if op.startswith(inside)]
         return tuple(left)
 
-    def unasked(self) -> str | None:
-        """Once the code has run to its end: the top-level operations recorded before
-        that it never asked for, described, or None if it asked for them all. Code that
-        returns without them has changed in a way that breaks replay."""
-        if not self._unasked_top:
+    def unasked(self, context_id: str | None = None) -> str | None:
+        """Once the code of context `context_id` (None: the execution) has run to its end:
+        the operations recorded directly in it before that it never asked for, described,
+        or None if it asked for them all. Code that ends without them has changed in a
+        way that breaks replay."""
+        if not self._unasked:  # a first run, or every recorded operation asked for
             return None
-        left = [self._records[op] for op in sorted(self._unasked_top, key=lambda op: (len(op), op))]
-        listed = ", ".join(f"{cp.op_id} ({cp.type} {cp.name!r})" for cp in left)
+        if context_id is None:
+            left = [op for op in self._unasked if "/" not in op]
+        else:
+            left = [op for op in self._index().get(context_id, ()) if op in self._unasked]
+        if not left:
+            return None
+        listed = ", ".join(self._describe(op) for op in sorted(left, key=_position))
+        where = "" if context_id is None else f" in context {context_id}"
         return (
-            f"recorded operations the code no longer asks for: {listed}; the workflow code "
-            "changed in a way that breaks replay"
+            f"recorded operations{where} the code no longer asks for: {listed}; the "
+            "workflow code changed in a way that breaks replay"
         )
+
+    def _describe(self, op_id: str) -> str:
+        cp = self._records.get(op_id)
+        if cp is None:  # a context or batch that ended in no run yet
+            return f"{op_id} (unfinished, with operations recorded in it)"
+        return f"{op_id} ({cp.type} {cp.name!r})"
 
     def record(self, checkpoint: Checkpoint) -> None:
         """Remember a checkpoint written during this run (visited already)."""
@@ -181,6 +191,21 @@ class Journal:
         if checkpoint.status not in TERMINAL_OPERATION:
             self._open = True
         self._records[checkpoint.op_id] = checkpoint
+
+
+def _position(op_id: str) -> tuple[int, ...]:
+    """Sorting key: `2` before `10`, `3/2` before `3/10`."""
+    return tuple(int(part) if part.isdigit() else 0 for part in op_id.split("/"))
+
+
+def _with_enclosing(records: Iterable[str]) -> set[str]:
+    """The ids in `records` and every id enclosing one (`3` and `3/1` for `3/1/2`)."""
+    ids: set[str] = set()
+    for op_id in records:
+        while op_id and op_id not in ids:
+            ids.add(op_id)
+            op_id = op_id.rpartition("/")[0]
+    return ids
 
 
 def _latest_positions(records: Iterable[str]) -> dict[str | None, int]:

@@ -67,9 +67,14 @@ async def run_child(
     except (Exception, CancelledError) as exc:
         if cancelling(exc):
             raise
+        if run.fatal is None and (diverged := run.unasked(op_id)) is not None:
+            raise diverged from exc
         info = error_info(exc, default_kind="ChildContextError")
         await run.checkpoint(record(OperationStatus.FAILED, error=run.encode_error(info)))
         raise error_from_info(info) from exc
+    diverged = run.unasked(op_id)
+    if diverged is not None:  # ended early: recording it would change the outcome
+        raise diverged
     try:
         data: bytes | None = run.serialize(value, None, op_id, "result of context", name or op_id)
     except PayloadTooLarge:

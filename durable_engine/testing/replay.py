@@ -6,9 +6,9 @@ replay stops at the first operation the history has no outcome for (the frontier
 an execution that has not ended); a child context, parallel branch or map item with
 no outcome yet is entered, as a resume would, and stops at its own frontier.
 `NonDeterministicError` is raised for an operation of another type or name than
-recorded, for an operation an ended execution never recorded, for recorded top-level
-operations the code no longer asks for once it runs to its end, and for a different
-result or error type than the execution ended with.
+recorded, for an operation an ended execution never recorded, for recorded operations
+the code no longer asks for once it runs to the end of the execution or of a context,
+branch or item, and for a different result or error type than the execution ended with.
 """
 
 from __future__ import annotations

@@ -273,3 +273,76 @@ async def test_code_that_ends_without_recorded_operations_is_caught_before_it_en
     assert finished.status is ExecutionStatus.FAILED
     assert isinstance(finished.error, NonDeterministicError)
     assert re.search(dropped, str(finished.error))
+
+
+async def _child_without_wait(c: DurableContext) -> Any:
+    return await c.step(lambda s: work("load", 1), name="load")
+
+
+async def _item_without_wait(c: DurableContext, x: int, index: int, items: Any) -> Any:
+    return await _child_without_wait(c)
+
+
+@pytest.mark.parametrize("where", ["child", "parallel", "map"])
+async def test_a_context_that_ends_without_its_recorded_operations_is_caught(where: str) -> None:
+    """The execution waits inside a context; the new code ends that context before the
+    wait. A resume must not record the context as finished with another outcome."""
+    original = _holder("load")
+
+    async def changed(ctx: DurableContext, _: Any) -> Any:
+        if where == "child":
+            return await ctx.run_in_child_context(_child_without_wait, name="child")
+        done = await ctx.run_in_child_context(_child_done, name="child")
+        if where == "parallel":
+            return [done, await ctx.parallel([_child_without_wait], name="parallel")]
+        batch = await ctx.parallel([_loading_child], name="parallel")
+        return [done, batch, await ctx.map([1], _item_without_wait, name="map")]
+
+    deployed = [original]
+
+    async def flow(ctx: DurableContext, _: Any) -> Any:
+        return await deployed[0](ctx, _)
+
+    async with DurableTestRunner({"flow": flow}, skip_time=False) as runner:
+        handle = await runner.start("flow")
+        days = {"child": 0, "parallel": 1, "map": 2}[where]
+        await runner.advance(timedelta(days=days, hours=1))
+        context = {"child": "1", "parallel": "2/1", "map": "3/1"}[where]
+        dropped = rf"in context {context} the code no longer asks for: {context}/2 \(WAIT 'sett"
+        runs.clear()
+        with pytest.raises(NonDeterministicError, match=dropped):
+            await runner.replay(handle, fn=changed)
+        deployed[0] = changed  # deployed anyway: the resume fails rather than go on
+        await runner.advance(timedelta(days=1))
+        finished = await runner.snapshot(handle)
+        assert finished.status is ExecutionStatus.FAILED
+        assert isinstance(finished.error, NonDeterministicError)
+        assert re.search(dropped, str(finished.error))
+        if where == "child":  # no outcome was recorded for the context that diverged
+            assert finished.find_operations("child") == []
+    assert runs == []
+
+
+async def test_code_that_drops_an_unfinished_context_is_caught() -> None:
+    """A context with no outcome yet has no record of its own, only records inside it:
+    code that no longer enters it has still changed."""
+    original = _holder("load")
+    deployed = [original]
+
+    async def changed(ctx: DurableContext, _: Any) -> Any:
+        return "skipped"
+
+    async def flow(ctx: DurableContext, _: Any) -> Any:
+        return await deployed[0](ctx, _)
+
+    async with DurableTestRunner({"flow": flow}, skip_time=False) as runner:
+        handle = await runner.start("flow")
+        await runner.advance(timedelta(hours=1))
+        dropped = r"no longer asks for: 1 \(unfinished, with operations recorded in it\)"
+        with pytest.raises(NonDeterministicError, match=dropped):
+            await runner.replay(handle, fn=changed)
+        deployed[0] = changed
+        await runner.advance(timedelta(days=1))
+        finished = await runner.snapshot(handle)
+    assert finished.status is ExecutionStatus.FAILED
+    assert re.search(dropped, str(finished.error))
