@@ -570,6 +570,7 @@ class Engine:
         task = asyncio.create_task(
             self._run(record, fresh), name=f"execution-{record.execution_id}"
         )
+        task.add_done_callback(_passed_on)
         self._runs[record.execution_id] = (None, task)
 
     async def _run(self, record: ExecutionRecord, fresh: bool) -> None:
@@ -705,3 +706,11 @@ class Engine:
     def live_run(self, execution_id: str) -> ExecutionRun | None:
         entry = self._runs.get(execution_id)
         return None if entry is None else entry[0]
+
+
+def _passed_on(task: asyncio.Task[None]) -> None:
+    """A run ends with an exception only when it is SystemExit or KeyboardInterrupt,
+    which the loop passes on to its caller: mark it seen, so it is not reported again
+    as never retrieved when the task is collected."""
+    if not task.cancelled():
+        task.exception()
