@@ -26,6 +26,7 @@ from .config import (
     check_serdes,
     to_seconds,
 )
+from .errors import NonDeterministicError
 
 if TYPE_CHECKING:
     from .execution import ExecutionRun
@@ -198,6 +199,8 @@ class DurableContext:
                 "its result is recorded, so it cannot hold operations; call them from the "
                 "workflow, or group them with ctx.run_in_child_context"
             )
+        if self._run.fatal is not None:  # the execution is bound to fail: run nothing new
+            raise NonDeterministicError(str(self._run.fatal))
         self._counter += 1
         if self._parent_id is None:
             return str(self._counter)

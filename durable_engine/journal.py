@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .models import TERMINAL_OPERATION, Checkpoint
+from .models import TERMINAL_OPERATION, Checkpoint, OperationType
 
-__all__ = ["Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
+__all__ = ["CONTAINERS", "Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +45,16 @@ class Mismatch:
     requested_name: str | None
 
     def describe(self) -> str:
+        recorded = (
+            f"was recorded as {self.recorded_type} {self.recorded_name!r}"
+            if self.recorded_type != _UNFINISHED_CONTAINER
+            else "holds operations recorded in it (a child context, parallel or map "
+            "not finished yet)"
+        )
         return (
-            f"operation {self.op_id} was recorded as {self.recorded_type} "
-            f"{self.recorded_name!r} but the code now asks for {self.requested_type} "
-            f"{self.requested_name!r}; the workflow code changed in a way that breaks replay"
+            f"operation {self.op_id} {recorded} but the code now asks for "
+            f"{self.requested_type} {self.requested_name!r}; the workflow code changed in "
+            "a way that breaks replay"
         )
 
 
@@ -56,6 +62,13 @@ Outcome = Execute | Completed | Resume | Mismatch
 
 _EXECUTE = Execute()
 """The one `Execute` outcome (it carries nothing): no object is made per new operation."""
+
+CONTAINERS = frozenset(
+    t.value for t in (OperationType.CONTEXT, OperationType.PARALLEL, OperationType.MAP)
+)
+"""Operations that hold others, the only ones with ids recorded under theirs."""
+_UNFINISHED_CONTAINER = "unfinished container"
+"""The recorded type of an id that has no record of its own, only records inside it."""
 
 
 class Journal:
@@ -93,10 +106,14 @@ class Journal:
     def resolve(self, op_id: str, type_: str, name: str | None) -> Outcome:
         """What to do with operation `op_id`, asked for as `type_` (an OperationType or
         its value) named `name`."""
-        self._unasked.discard(op_id)
         cp = self._records.get(op_id)
         if cp is None:
+            if self._unasked and op_id in self._unasked and type_ not in CONTAINERS:
+                # No record of its own, but records under it: a container left unfinished.
+                return Mismatch(op_id, _UNFINISHED_CONTAINER, None, type_, name)
+            self._unasked.discard(op_id)
             return _EXECUTE
+        self._unasked.discard(op_id)
         if cp.type != type_ or cp.name != name:
             return Mismatch(op_id, cp.type, cp.name, type_, name)
         if cp.status in TERMINAL_OPERATION:

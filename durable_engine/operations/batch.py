@@ -141,6 +141,8 @@ async def run_batch(
         await fan.stop()
         raise
     await fan.stop(decided=True)
+    if run.fatal is not None:  # a branch diverged from the history: record no outcome
+        raise NonDeterministicError(str(run.fatal))
     recorded = run.journal.recorded_under(op_id)
     final = [
         item

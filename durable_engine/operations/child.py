@@ -6,7 +6,7 @@ from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PayloadTooLarge, error_from_info, error_info
+from ..errors import NonDeterministicError, PayloadTooLarge, error_from_info, error_info
 from ..execution import ExecutionRun, cancelling
 from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import Checkpoint, OperationStatus, OperationType
@@ -67,14 +67,17 @@ async def run_child(
     except (Exception, CancelledError) as exc:
         if cancelling(exc):
             raise
-        if run.fatal is None and (diverged := run.unasked(op_id)) is not None:
-            raise diverged from exc
+        diverged = run.fatal or run.unasked(op_id)
+        if diverged is not None:  # the code changed: record nothing more for it
+            if isinstance(exc, NonDeterministicError):
+                raise
+            raise NonDeterministicError(str(diverged)) from exc
         info = error_info(exc, default_kind="ChildContextError")
         await run.checkpoint(record(OperationStatus.FAILED, error=run.encode_error(info)))
         raise error_from_info(info) from exc
-    diverged = run.unasked(op_id)
-    if diverged is not None:  # ended early: recording it would change the outcome
-        raise diverged
+    diverged = run.fatal or run.unasked(op_id)
+    if diverged is not None:  # e.g. ended early: recording it would change the outcome
+        raise NonDeterministicError(str(diverged))
     try:
         data: bytes | None = run.serialize(value, None, op_id, "result of context", name or op_id)
     except PayloadTooLarge:

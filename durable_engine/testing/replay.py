@@ -22,8 +22,8 @@ import serdes as _serdes
 from ..context import DurableContext
 from ..errors import ErrorInfo, ExecutionNotFound, NonDeterministicError, error_info
 from ..execution import ExecutionRun, Suspend
-from ..journal import Execute, Journal, Outcome, Resume
-from ..models import Checkpoint, ExecutionStatus, OperationType
+from ..journal import CONTAINERS, Execute, Journal, Outcome, Resume
+from ..models import Checkpoint, ExecutionStatus
 from ..store import Mutation, Store, operation_of
 
 if TYPE_CHECKING:
@@ -34,10 +34,6 @@ __all__ = ["replay_execution"]
 Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
 
 _ENDED_BY_ITSELF = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
-_CONTAINERS = frozenset(
-    t.value for t in (OperationType.CONTEXT, OperationType.PARALLEL, OperationType.MAP)
-)
-"""Operations that only hold others: entering one runs nothing of the code's."""
 
 
 class _ReplayJournal(Journal):
@@ -63,8 +59,8 @@ class _ReplayJournal(Journal):
                 )
                 self.divergence = self.divergence or error
                 raise error
-            case Execute() | Resume() if type_ in _CONTAINERS:
-                pass  # entering one runs nothing: the replay goes on inside it
+            case Execute() | Resume() if type_ in CONTAINERS:
+                pass  # entering one runs nothing of the code's: the replay goes on inside
             case Execute() | Resume():
                 self.stop(op_id)
         return outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from durable_engine import (
+    CompletionConfig,
     DurableContext,
     Engine,
     ExecutionStatus,
@@ -346,3 +348,45 @@ async def test_code_that_drops_an_unfinished_context_is_caught() -> None:
         finished = await runner.snapshot(handle)
     assert finished.status is ExecutionStatus.FAILED
     assert re.search(dropped, str(finished.error))
+
+
+@pytest.mark.parametrize("caught_by", ["batch", "code"])
+async def test_nothing_new_runs_once_the_code_has_diverged(caught_by: str) -> None:
+    """A branch that diverged fails like any branch, and user code may catch the error;
+    but the execution is bound to fail, so no new step may run its side effects."""
+
+    async def original(ctx: DurableContext, _: Any) -> Any:
+        await ctx.parallel([_child_done], name="parallel")
+        return await ctx.step(lambda s: work("after", 1), name="after")
+
+    async def changed(ctx: DurableContext, _: Any) -> Any:
+        if caught_by == "batch":
+            tolerant = ParallelConfig(completion_config=CompletionConfig.all_completed())
+            await ctx.parallel([_child_without_wait], name="parallel", config=tolerant)
+        else:
+            with contextlib.suppress(NonDeterministicError):
+                await ctx.run_in_child_context(_child_without_wait, name="parallel")
+        return await ctx.step(lambda s: work("after", 1), name="after")
+
+    deployed = [original]
+
+    async def flow(ctx: DurableContext, _: Any) -> Any:
+        return await deployed[0](ctx, _)
+
+    async with DurableTestRunner({"flow": flow}, skip_time=False) as runner:
+        handle = await runner.start("flow")
+        await runner.advance(timedelta(hours=1))
+        runs.clear()
+        deployed[0] = changed
+        await runner.advance(timedelta(days=1))
+        finished = await runner.snapshot(handle)
+    assert finished.status is ExecutionStatus.FAILED
+    assert isinstance(finished.error, NonDeterministicError)
+    why = {
+        "batch": r"in context 1/1 the code no longer asks for: 1/1/2 \(WAIT 'settle'\)",
+        # A context where a parallel was: its first branch holds records, not a step.
+        "code": r"operation 1/1 holds operations recorded in it .* asks for STEP 'load'",
+    }[caught_by]
+    assert re.search(why, str(finished.error))
+    assert finished.find_operations("parallel") == []  # no outcome recorded for it
+    assert runs == []

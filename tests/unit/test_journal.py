@@ -60,3 +60,33 @@ def test_a_context_replays_until_it_passes_its_furthest_recorded_operation() -> 
     assert [journal.recorded_beyond("4/2", at) for at in (0, 1)] == [True, False]
     assert not journal.recorded_beyond("4/1", 0)  # item 1 recorded nothing
     assert not Journal().recorded_beyond(None, 0)  # a first run replays nothing
+
+
+def test_each_context_knows_the_recorded_operations_it_has_not_asked_for() -> None:
+    """`2` is a child context that has not ended (no record of its own); `2/2` a wait in it."""
+    journal = Journal(
+        [
+            cp("1", OperationType.STEP, "a", OperationStatus.SUCCEEDED),
+            cp("2/1", OperationType.STEP, "b", OperationStatus.SUCCEEDED),
+            cp("2/2", OperationType.WAIT, "w", OperationStatus.STARTED),
+        ]
+    )
+    assert journal.unasked() is not None and "1 (STEP 'a')" in (journal.unasked() or "")
+    assert "2 (unfinished, with operations recorded in it)" in (journal.unasked() or "")
+    journal.resolve("1", OperationType.STEP, "a")
+    journal.resolve("2", OperationType.CONTEXT, "c")
+    assert journal.unasked() is None  # the top level asked for both
+    journal.resolve("2/1", OperationType.STEP, "b")
+    assert "in context 2 the code no longer asks for: 2/2 (WAIT 'w')" in (
+        journal.unasked("2") or ""
+    )
+    journal.resolve("2/2", OperationType.WAIT, "w")
+    assert journal.unasked("2") is None
+
+
+def test_an_operation_asked_where_an_unfinished_context_holds_records_is_a_mismatch() -> None:
+    journal = Journal([cp("1/1", OperationType.STEP, "b", OperationStatus.SUCCEEDED)])
+    outcome = journal.resolve("1", OperationType.STEP, "a")
+    assert isinstance(outcome, Mismatch)
+    assert "operation 1 holds operations recorded in it" in outcome.describe()
+    assert journal.resolve("1", OperationType.MAP, "m") == Execute()  # a container: entered
