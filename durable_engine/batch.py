@@ -70,8 +70,8 @@ class CompletionConfig:
         return cls(tolerated_failure_count=0)
 
     def __post_init__(self) -> None:
-        if self.min_successful is not None:
-            check_int(self.min_successful, "min_successful", 0)
+        if self.min_successful is not None:  # 0 would end the batch before it began
+            check_int(self.min_successful, "min_successful", 1)
         if self.tolerated_failure_count is not None:
             check_int(self.tolerated_failure_count, "tolerated_failure_count", 0)
         pct = self.tolerated_failure_percentage

@@ -23,7 +23,6 @@ from .config import (
     check_callable,
     check_instance,
     check_name,
-    check_serdes,
     to_seconds,
 )
 from .errors import NonDeterministicError
@@ -324,8 +323,6 @@ class DurableContext:
         check_callable(submitter, "submitter")
         check_name(name)
         check_instance(config, _callback.WaitForCallbackConfig, "config", optional=True)
-        if config is not None:
-            _check_wait_for_callback_config(config)
         return _callback.wait_for_callback(self, submitter, name, config)
 
     def wait_for_condition(
@@ -382,17 +379,6 @@ def _listed(values: object, what: str) -> list[Any]:
     if not isinstance(values, Iterable):
         raise TypeError(f"{what} must be a sequence, not {type(values).__name__} {values!r}")
     return list(values)
-
-
-def _check_wait_for_callback_config(config: WaitForCallbackConfig) -> None:
-    """What a WaitForCallbackConfig holds, checked when the operation is called: its fields
-    reach the CallbackConfig and StepConfig that check them only once the operation runs."""
-    if config.timeout is not None:
-        to_seconds(config.timeout, what="timeout")
-    if config.heartbeat_timeout is not None:
-        to_seconds(config.heartbeat_timeout, what="heartbeat_timeout")
-    check_callable(config.retry_strategy, "retry_strategy", optional=True)
-    check_serdes(config.serdes)
 
 
 # Imported last: the operation modules use the classes defined above.

@@ -190,6 +190,7 @@ class Engine:
         def register(f: F) -> F:
             if not inspect.iscoroutinefunction(cast(Any, f)):
                 raise TypeError(f"a durable function must be `async def`, not {f!r}")
+            _check_signature(f)
             key = name or f.__qualname__
             existing = self._functions.get(key)
             if existing is not None and existing.fn is not f:
@@ -706,6 +707,21 @@ class Engine:
     def live_run(self, execution_id: str) -> ExecutionRun | None:
         entry = self._runs.get(execution_id)
         return None if entry is None else entry[0]
+
+
+def _check_signature(fn: Callable[..., Any]) -> None:
+    """Refuse at registration a function that cannot be called as `fn(ctx, input)`."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to read: the call will tell
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise TypeError(
+            f"a durable function is called as f(ctx, input), which "
+            f"{getattr(fn, '__qualname__', fn)}{signature} cannot take"
+        ) from None
 
 
 def _passed_on(task: asyncio.Task[None]) -> None:

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from serdes import SerDes
 
-from ..config import Duration, RetryStrategy, StepConfig, check_serdes, to_seconds
+from ..config import (
+    Duration,
+    RetryStrategy,
+    StepConfig,
+    check_callable,
+    check_serdes,
+    to_seconds,
+)
 from ..errors import CallbackTimeoutError, ErrorInfo
 from ..execution import ExecutionRun
 from ..journal import Completed, Execute, Mismatch, Resume
@@ -38,19 +45,31 @@ class CallbackConfig:
     serdes: SerDes | None = None
 
     def __post_init__(self) -> None:
-        if self.timeout is not None:
-            to_seconds(self.timeout, what="timeout")
-        if self.heartbeat_timeout is not None:
-            to_seconds(self.heartbeat_timeout, what="heartbeat_timeout")
-        check_serdes(self.serdes)
+        _check_limits(self.timeout, self.heartbeat_timeout, self.serdes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WaitForCallbackConfig:
+    """A CallbackConfig's fields, and the retry strategy of the step that submits the id."""
+
     timeout: Duration | None = None
     heartbeat_timeout: Duration | None = None
     retry_strategy: RetryStrategy | None = None
     serdes: SerDes | None = None
+
+    def __post_init__(self) -> None:
+        _check_limits(self.timeout, self.heartbeat_timeout, self.serdes)
+        check_callable(self.retry_strategy, "retry_strategy", optional=True)
+
+
+def _check_limits(
+    timeout: Duration | None, heartbeat_timeout: Duration | None, codec: SerDes | None
+) -> None:
+    if timeout is not None:
+        to_seconds(timeout, what="timeout")
+    if heartbeat_timeout is not None:
+        to_seconds(heartbeat_timeout, what="heartbeat_timeout")
+    check_serdes(codec)
 
 
 class Callback:

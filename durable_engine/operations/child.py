@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -63,7 +64,13 @@ async def run_child(
         )
 
     try:
-        value = await fn(child)
+        body = fn(child)
+        if not inspect.isawaitable(body):
+            raise TypeError(
+                f"the function of context {name or op_id} must be async (or return an "
+                f"awaitable), but it returned {type(body).__name__}"
+            )
+        value = await body
     except (Exception, CancelledError) as exc:
         if cancelling(exc):
             raise

@@ -42,15 +42,22 @@ class _Lookup:
         ]
 
     def get_operation(self, name: str, type: OperationType | str | None = None) -> TestOperation:
-        """The first operation (in call order) named `name`, of `type` if given."""
+        """The first operation (in call order) named `name`, of `type` if given; every
+        map item's step has the same name: `find_operations` gives them all."""
         found = self.find_operations(name, type)
         if found:
             return found[0]
-        kind = "operation" if type is None else f"{OperationType(type).value} operation"
-        known = self.find_operations(None, type)
-        names = sorted({repr(op.name) for op in known if op.name is not None})
-        listing = ", ".join(names) if names else "none"
-        raise OperationNotFound(f"no {kind} named {name!r}; the named ones are: {listing}")
+        wanted = None if type is None else OperationType(type)
+        kind = "operation" if wanted is None else f"{wanted.value} operation"
+        named = [op for op in self.all_operations() if op.name is not None]
+        names = sorted({repr(op.name) for op in named if wanted in (None, op.type)})
+        others = sorted(
+            {f"{op.type.value} {op.name!r}" for op in named if wanted not in (None, op.type)}
+        )
+        message = f"no {kind} named {name!r}; the named ones are: {', '.join(names) or 'none'}"
+        if others:
+            message += f" (of other types: {', '.join(others)})"
+        raise OperationNotFound(message)
 
     def get_step(self, name: str) -> TestOperation:
         return self.get_operation(name, OperationType.STEP)

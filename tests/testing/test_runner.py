@@ -362,8 +362,9 @@ async def test_the_operation_tree_and_its_getters() -> None:
         result.get_step("nope")
     assert "no STEP operation named 'nope'" in str(missing.value)
     assert "'inner'" in str(missing.value) and "'outer'" in str(missing.value)
-    with pytest.raises(OperationNotFound, match="the named ones are: none"):
+    with pytest.raises(OperationNotFound, match="the named ones are: none") as missing:
         result.get_invoke("pay")
+    assert "(of other types: " in str(missing.value) and "STEP 'inner'" in str(missing.value)
     assert isinstance(result.get_step("outer"), TestOperation)
 
 

@@ -97,6 +97,7 @@ CONFIG_MISTAKES: list[tuple[Callable[[], object], type[Exception], str]] = [
     ),
     (lambda: CompletionConfig(min_successful=bad("1")), TypeError, "min_successful"),
     (lambda: CompletionConfig(min_successful=bad(1.5)), TypeError, "min_successful"),
+    (lambda: CompletionConfig(min_successful=0), ValueError, "min_successful"),
     (
         lambda: CompletionConfig(tolerated_failure_count=False),
         TypeError,
@@ -128,6 +129,11 @@ CONFIG_MISTAKES: list[tuple[Callable[[], object], type[Exception], str]] = [
     (lambda: ParallelBranch(_branch, bad(7)), TypeError, "name"),
     (lambda: CallbackConfig(timeout=bad("1h")), TypeError, "timeout"),
     (lambda: CallbackConfig(timeout=-1), ValueError, "timeout"),
+    (lambda: WaitForCallbackConfig(timeout=bad("abc")), TypeError, "timeout"),
+    (lambda: WaitForCallbackConfig(timeout=-5), ValueError, "timeout"),
+    (lambda: WaitForCallbackConfig(heartbeat_timeout=-5), ValueError, "heartbeat_timeout"),
+    (lambda: WaitForCallbackConfig(retry_strategy=bad(5)), TypeError, "retry_strategy"),
+    (lambda: WaitForCallbackConfig(serdes=bad("json")), TypeError, "serdes"),
     (lambda: CallbackConfig(heartbeat_timeout=bad([60])), TypeError, "heartbeat_timeout"),
     (lambda: CallbackConfig(serdes=bad("json")), TypeError, "serdes"),
     (
@@ -227,7 +233,7 @@ def test_good_configs_are_still_accepted() -> None:
         retryable_errors=(r"throttl", re.compile("busy")),
         retryable_error_types=[TimeoutError],
     )
-    CompletionConfig(min_successful=0, tolerated_failure_percentage=5)
+    CompletionConfig(min_successful=1, tolerated_failure_percentage=5)
     MapConfig(
         max_concurrency=10,
         item_batcher=ItemBatcher(max_items_per_batch=100),
