@@ -32,7 +32,7 @@ from ..batch import (
 )
 from ..errors import NonDeterministicError, PayloadTooLarge
 from ..execution import ExecutionRun, Suspend, cancelling
-from ..journal import Completed, Mismatch
+from ..journal import Completed, Execute, Mismatch, Resume
 from ..models import Checkpoint, OperationStatus, OperationType
 from ..store import CancelOperations
 from .child import run_child
@@ -130,9 +130,26 @@ async def run_batch(
             raise run.nondeterminism(mismatch)
         case Completed(cp):
             return await _replay(run, op_id, branches, run.outcome(cp, None))
-        case _:
-            pass
-    started_at = run.now()
+        case Resume(cp):
+            started_at = cp.started_at or run.now()
+            if cp.result is not None:
+                begun = run.deserialize(cp.result, None, op_id)
+                _check_count(run, op_id, begun["branches"], total)
+        case Execute():
+            # An older version recorded no start: its branches may have begun already.
+            started_at = run.journal.first_start_under(op_id) or run.now()
+            begun = {"branches": total}
+            await run.checkpoint(
+                run.put(
+                    op_id,
+                    parent_id,
+                    op_type,
+                    name,
+                    OperationStatus.STARTED,
+                    result=run.serialize(begun, None, op_id, "batch summary"),
+                    started_at=started_at,
+                )
+            )
     fan = _Fanout(run, op_id, branches, max_concurrency or max(total, 1), completion)
     fan.launch()
     try:
@@ -195,7 +212,12 @@ def _cancel(
     records = []
     for index in cancelled:
         branch = _branch_id(op_id, index)
-        began = run.journal.first_start_under(branch) or fan.began.get(index, ended_at)
+        own = run.journal.get(branch)  # recorded STARTED as it began
+        began = (
+            (own.started_at if own is not None else None)
+            or run.journal.first_start_under(branch)
+            or fan.began.get(index, ended_at)
+        )
         records.append(
             run.put(
                 branch,
@@ -211,6 +233,17 @@ def _cancel(
     return CancelOperations(
         operation=outcome, records=tuple(records), open_ops=tuple(open_ops), ended_at=ended_at
     )
+
+
+def _check_count(run: ExecutionRun, op_id: str, recorded: int, given: int) -> None:
+    if recorded != given:
+        error = NonDeterministicError(
+            f"execution {run.execution_id}: batch operation {op_id} was recorded with "
+            f"{recorded} branches but the code now gives it {given}; the workflow code "
+            "changed in a way that breaks replay"
+        )
+        run.fatal = run.fatal or error
+        raise error
 
 
 def _branch_id(op_id: str, index: int) -> str:
@@ -331,14 +364,7 @@ async def _replay(
 ) -> BatchResult[Any]:
     """Rebuild the recorded result: counted branches replay from their checkpoints."""
     statuses = _recorded_statuses(recorded)
-    if len(statuses) != len(branches):
-        error = NonDeterministicError(
-            f"execution {run.execution_id}: batch operation {op_id} was recorded with "
-            f"{len(statuses)} branches but the code now gives it {len(branches)}; the "
-            "workflow code changed in a way that breaks replay"
-        )
-        run.fatal = run.fatal or error
-        raise error
+    _check_count(run, op_id, len(statuses), len(branches))
     final: list[BatchItem[Any]] = []
     for index, status in enumerate(statuses):
         label, fn = branches[index]

@@ -29,13 +29,14 @@ async def run_child(
 ) -> Any:
     """Run `fn` in a child context; a completed child returns its recorded outcome.
 
-    A child whose result was too large to store records no result: on replay its
-    body runs again and rebuilds the result from its children's checkpoints.
+    It is recorded STARTED as it begins, and with its outcome when it ends. A child
+    whose result was too large to store records no result: on replay its body runs
+    again and rebuilds the result from its children's checkpoints.
     """
     from ..context import DurableContext
 
     started_at = run.now()
-    rerun = False
+    rerun = begun = False
     match run.journal.resolve(op_id, op_type, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
@@ -47,9 +48,15 @@ async def run_child(
         case Resume(cp):
             started_at = cp.started_at or started_at
         case Execute():
-            # No record of its own yet, but a run before this one may have begun it.
+            # No record of its own yet (an older version wrote none while it ran), but
+            # a run before this one may have begun it.
             started_at = run.journal.first_start_under(op_id) or started_at
+            begun = True
     child = DurableContext(run, op_id, rerun=rerun)
+    if begun:  # recorded as it begins: replay compares its type and name from then on
+        await run.checkpoint(
+            run.put(op_id, parent_id, op_type, name, OperationStatus.STARTED, started_at=started_at)
+        )
 
     def record(status: OperationStatus, **fields: Any) -> Checkpoint:
         return run.put(

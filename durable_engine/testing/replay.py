@@ -23,7 +23,7 @@ from ..context import DurableContext
 from ..errors import ErrorInfo, ExecutionNotFound, NonDeterministicError, error_info
 from ..execution import ExecutionRun, Suspend
 from ..journal import CONTAINERS, Execute, Journal, Outcome, Resume
-from ..models import Checkpoint, ExecutionStatus
+from ..models import Checkpoint, ExecutionStatus, OperationStatus
 from ..store import Mutation, Store, operation_of
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ __all__ = ["replay_execution"]
 Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
 
 _ENDED_BY_ITSELF = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
+_STARTED = OperationStatus.STARTED.value
 
 
 class _ReplayJournal(Journal):
@@ -81,9 +82,11 @@ class _ReplayRun(ExecutionRun):
         written = operation_of(mutation)
         if written is not None:
             recorded = self.journal.get(written.op_id)
+            if recorded is None and written.status == _STARTED and written.type in CONTAINERS:
+                recorded = written  # a container begins (an older version recorded none)
             if recorded is None or recorded.status != written.status:
                 self.journal.stop(written.op_id)
-            if written is mutation:  # an outcome rebuilt on replay (e.g. a large child result)
+            if written is mutation:  # e.g. a large child result rebuilt, a container begun
                 done = asyncio.get_running_loop().create_future()
                 done.set_result(None)
                 return done

@@ -16,6 +16,7 @@ from durable_engine import (
     Engine,
     ExecutionStatus,
     NonDeterministicError,
+    ParallelBranch,
     ParallelConfig,
     StepContext,
     StepError,
@@ -320,14 +321,15 @@ async def test_a_context_that_ends_without_its_recorded_operations_is_caught(whe
         assert finished.status is ExecutionStatus.FAILED
         assert isinstance(finished.error, NonDeterministicError)
         assert re.search(dropped, str(finished.error))
-        if where == "child":  # no outcome was recorded for the context that diverged
-            assert finished.find_operations("child") == []
+        # Begun by the first version; the changed code recorded no outcome for it.
+        (begun,) = [op for op in finished.all_operations() if op.operation_id == context]
+        assert begun.status == "CANCELLED"
     assert runs == []
 
 
 async def test_code_that_drops_an_unfinished_context_is_caught() -> None:
-    """A context with no outcome yet has no record of its own, only records inside it:
-    code that no longer enters it has still changed."""
+    """A context with no outcome yet, recorded as begun: code that no longer enters it
+    has changed."""
     original = _holder("load")
     deployed = [original]
 
@@ -340,7 +342,7 @@ async def test_code_that_drops_an_unfinished_context_is_caught() -> None:
     async with DurableTestRunner({"flow": flow}, skip_time=False) as runner:
         handle = await runner.start("flow")
         await runner.advance(timedelta(hours=1))
-        dropped = r"no longer asks for: 1 \(unfinished, with operations recorded in it\)"
+        dropped = r"no longer asks for: 1 \(CONTEXT 'child'\)"
         with pytest.raises(NonDeterministicError, match=dropped):
             await runner.replay(handle, fn=changed)
         deployed[0] = changed
@@ -384,9 +386,50 @@ async def test_nothing_new_runs_once_the_code_has_diverged(caught_by: str) -> No
     assert isinstance(finished.error, NonDeterministicError)
     why = {
         "batch": r"in context 1/1 the code no longer asks for: 1/1/2 \(WAIT 'settle'\)",
-        # A context where a parallel was: its first branch holds records, not a step.
-        "code": r"operation 1/1 holds operations recorded in it .* asks for STEP 'load'",
+        "code": r"operation 1 was recorded as PARALLEL 'parallel' but the code now asks "
+        r"for CONTEXT 'parallel'",
     }[caught_by]
     assert re.search(why, str(finished.error))
-    assert finished.find_operations("parallel") == []  # no outcome recorded for it
+    (batch,) = finished.find_operations("parallel")
+    assert batch.status == "CANCELLED"  # begun, then ended with the execution: no outcome
+    assert runs == []
+
+
+def _branches(*names: str) -> list[ParallelBranch[Any]]:
+    return [ParallelBranch(_child_done, name) for name in names]
+
+
+@pytest.mark.parametrize(
+    ("branches", "message"),
+    [
+        (("a", "b"), "batch operation 1 was recorded with 3 branches but the code now gives it 2"),
+        (("a", "b", "c", "d"), "recorded with 3 branches but the code now gives it 4"),
+        (("a", "b2", "c"), "operation 1/2 was recorded as CONTEXT 'b' but the code now asks for"),
+    ],
+    ids=["dropped", "added", "renamed"],
+)
+async def test_an_unfinished_batch_given_other_branches_is_caught(
+    branches: tuple[str, ...], message: str
+) -> None:
+    """While every branch waits, the code gives the parallel other branches: the resume
+    fails rather than run a new set of branches against the old records."""
+    deployed = [_branches("a", "b", "c")]
+
+    async def flow(ctx: DurableContext, _: Any) -> Any:
+        return (await ctx.parallel(deployed[0], name="parallel")).get_results()
+
+    async def changed(ctx: DurableContext, _: Any) -> Any:
+        return (await ctx.parallel(_branches(*branches), name="parallel")).get_results()
+
+    async with DurableTestRunner({"flow": flow}, skip_time=False) as runner:
+        handle = await runner.start("flow")
+        await runner.advance(timedelta(hours=1))
+        runs.clear()
+        with pytest.raises(NonDeterministicError, match=message):
+            await runner.replay(handle, fn=changed)
+        deployed[0] = _branches(*branches)
+        await runner.advance(timedelta(days=1))
+        finished = await runner.snapshot(handle)
+    assert finished.status is ExecutionStatus.FAILED
+    assert re.search(message, str(finished.error))
     assert runs == []

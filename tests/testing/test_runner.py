@@ -459,3 +459,29 @@ async def test_a_child_context_resumed_later_keeps_the_instant_it_began() -> Non
     assert context.started_at == first.started_at  # not the instant of the replay
     assert context.ended_at is not None and first.started_at is not None
     assert context.ended_at - context.started_at >= timedelta(days=1)
+
+
+async def test_an_unfinished_map_shows_with_its_items_under_it_and_keeps_its_start() -> None:
+    """A batch (and each item) is recorded as it begins: a history taken while it waits
+    shows where the waits belong, and its duration counts from its real start."""
+
+    async def flow(ctx: DurableContext, _: Any) -> list[int]:
+        async def item(c: DurableContext, x: int, index: int, items: Any) -> int:
+            await c.wait(timedelta(hours=1), name="nap")
+            return x
+
+        return (await ctx.map([1, 2], item, name="items")).get_results()
+
+    async with DurableTestRunner([flow], skip_time=False, start=START) as runner:
+        handle = await runner.start(flow)
+        await runner.advance(timedelta(minutes=10))
+        waiting = await runner.snapshot(handle)
+        (batch,) = waiting.operations
+        assert (batch.type, batch.name, batch.status) == ("MAP", "items", "STARTED")
+        assert [(op.type, op.status) for op in batch.children] == [("CONTEXT", "STARTED")] * 2
+        assert batch.children[1].get_wait("nap").status == "STARTED"
+        await runner.advance(timedelta(hours=1))
+        done = await runner.snapshot(handle)
+    assert done.result == [1, 2]
+    (batch,) = done.operations
+    assert (batch.status, batch.started_at, batch.duration) == ("SUCCEEDED", START, 3600.0)
