@@ -3,9 +3,10 @@
     python benchmarks/map_throughput.py [--items 10000] [--json PATH]
 
 One execution maps over N items, one step each (each item commits three
-checkpoints: its child context as it begins, its step, and the context's outcome). In the same run: 1,000 executions of
-10 steps each at once (the core benchmark's concurrent case), and the raw aiosqlite
-limits, one INSERT+COMMIT per row and executemany in batches of 100 rows.
+checkpoints: its child context as it begins, its step, and the context's outcome).
+In the same run: 1,000 executions of 10 steps each at once (the core benchmark's
+concurrent case), and the raw aiosqlite limits, one INSERT+COMMIT per row and
+executemany in batches of 100 rows.
 """
 
 from __future__ import annotations
