@@ -25,7 +25,7 @@ from .config import (
     check_name,
     to_seconds,
 )
-from .errors import NonDeterministicError
+from .errors import ExecutionAlreadyEnded, NonDeterministicError
 
 if TYPE_CHECKING:
     from .execution import ExecutionRun
@@ -198,8 +198,15 @@ class DurableContext:
                 "its result is recorded, so it cannot hold operations; call them from the "
                 "workflow, or group them with ctx.run_in_child_context"
             )
-        if self._run.fatal is not None:  # the execution is bound to fail: run nothing new
-            raise NonDeterministicError(str(self._run.fatal))
+        run = self._run
+        if run.fatal is not None or run.ended:
+            if run.ended:
+                raise ExecutionAlreadyEnded(
+                    f"this run of execution {run.execution_id} is over (it ended, suspended "
+                    "or was taken over): a context is used only while its workflow runs, "
+                    "not from a task that outlives it"
+                )
+            raise NonDeterministicError(str(run.fatal))  # bound to fail: run nothing new
         self._counter += 1
         if self._parent_id is None:
             return str(self._counter)

@@ -72,18 +72,22 @@ def new_execution_id() -> str:
     return f"{time.time_ns():016x}{_ids.getrandbits(64):016x}"
 
 
-def _same_input(a: Any, b: Any) -> bool:
-    """Equal, and of the same types all the way down: `1`, `1.0` and `True` are equal
-    in Python but different inputs."""
+def _same_input(a: Any, b: Any, encode: Callable[[Any], bytes]) -> bool:
+    """Of the same types all the way down, with containers alike in their contents
+    (in any order for dicts and sets) and other values stored alike by `encode`: `1`,
+    `1.0` and `True`, or `0.0` and `-0.0`, are equal in Python but different inputs;
+    two NaNs are the same input."""
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_input(v, b[k]) for k, v in a.items())
+        return a.keys() == b.keys() and all(_same_input(v, b[k], encode) for k, v in a.items())
     if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(map(_same_input, a, b))
+        return len(a) == len(b) and all(
+            _same_input(x, y, encode) for x, y in zip(a, b, strict=True)
+        )
     if isinstance(a, set | frozenset):
         return a == b and {type(x) for x in a} == {type(x) for x in b}
-    return bool(a == b)
+    return a is b or encode(a) == encode(b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,8 @@ class Engine:
         """Creations whose start was cancelled, being looked after (see `_adopt`)."""
         self._scheduler: Scheduler | None = None
         self._open = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop the engine was opened on: the only one it may be called from."""
 
     # -- registry ------------------------------------------------------------------
 
@@ -258,6 +264,7 @@ class Engine:
         except BaseException:
             await self.store.close()
             raise
+        self._loop = asyncio.get_running_loop()
         self._open = True
 
     async def close(self) -> None:
@@ -316,6 +323,11 @@ class Engine:
     def _require_open(self) -> None:
         if not self._open:
             raise RuntimeError("the engine is not open: use `async with engine:` first")
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError(
+                "the engine was opened on another event loop, and is called only from that "
+                "loop: from another thread, use asyncio.run_coroutine_threadsafe(coro, loop)"
+            )
 
     # -- starting executions -------------------------------------------------------
 
@@ -389,7 +401,9 @@ class Engine:
             )
         try:
             stored = codec.deserialize(record.input) if record.input is not None else None
-            same = _same_input(stored, codec.deserialize(codec.serialize(input)))
+            same = _same_input(
+                stored, codec.deserialize(codec.serialize(input)), codec.serialize
+            )
         except _serdes.SerDesError:
             same = False
         if not same:

@@ -121,6 +121,8 @@ class ExecutionRun:
         """The ending this run committed, once it has."""
         self.fatal: NonDeterministicError | None = None
         """Set once replay diverged: the execution fails even if user code caught it."""
+        self.ended = False
+        """Set once this run is over (it finished, suspended or lost its lease)."""
         self.in_body: set[Awaitable[Any]] = set()
         """The step bodies being awaited: no operation may be called from inside one."""
         self._loop_thread = threading.get_ident()
@@ -369,6 +371,7 @@ class ExecutionRun:
             _resolve(blocked.future)
 
     def close(self) -> None:
+        self.ended = True
         for blocked in self._blocked.values():
             if blocked.timer is not None:
                 blocked.timer.cancel()

@@ -10,7 +10,8 @@ import random
 import sqlite3
 import stat
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from durable_engine import (
     DatabaseCorrupt,
     DurableContext,
     Engine,
+    ExecutionAlreadyEnded,
     ExecutionAlreadyExists,
     ExecutionFailedError,
     ExecutionHandle,
@@ -422,6 +424,72 @@ async def test_deduplication_by_execution_name(engine: Engine, effects: Effects)
             await engine.start(other, {"id": 1}, execution_name="order-1")
         assert len(await engine.list_executions()) == 1
     assert effects.count("ran") == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ({"price": float("nan")}, {"price": float("nan")}, True),  # a retried request
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, True),
+        (0.0, -0.0, False),
+        (Decimal("1.10"), Decimal("1.1"), False),
+        (
+            datetime(2026, 1, 1, 12, tzinfo=UTC),
+            datetime(2026, 1, 1, 13, tzinfo=timezone(timedelta(hours=1))),
+            False,
+        ),
+    ],
+    ids=["nan", "key-order", "signed-zero", "decimal-digits", "time-zone"],
+)
+async def test_same_input_means_stored_alike(
+    engine: Engine, first: Any, second: Any, same: bool
+) -> None:
+    """Inputs equal in Python but stored differently are different inputs (the workflow
+    would see another value); a NaN is the same input as itself."""
+
+    @engine.durable_function
+    async def echo(ctx: DurableContext, value: Any) -> str:
+        return repr(value)
+
+    async with engine:
+        handle = await engine.start(echo, first, execution_name="request-1")
+        if same:
+            again = await engine.start(echo, second, execution_name="request-1")
+            assert again.execution_id == handle.execution_id
+        else:
+            with pytest.raises(ExecutionAlreadyExists, match="different input"):
+                await engine.start(echo, second, execution_name="request-1")
+        assert await handle.result() == repr(first)
+
+
+async def test_a_context_kept_past_its_run_refuses_operations(engine: Engine) -> None:
+    kept: list[DurableContext] = []
+
+    @engine.durable_function
+    async def leaky(ctx: DurableContext, _: Any) -> int:
+        kept.append(ctx)
+        return 1
+
+    async with engine:
+        assert await engine.run(leaky) == 1
+        with pytest.raises(ExecutionAlreadyEnded, match="is over"):
+            await kept[0].step(lambda s: "late", name="late")
+
+
+async def test_an_engine_called_from_another_event_loop_says_so(engine: Engine) -> None:
+    """From another thread's loop the engine cannot wake the caller: refused, not hung."""
+
+    @engine.durable_function
+    async def quick(ctx: DurableContext, _: Any) -> int:
+        return 1
+
+    async with engine:
+        handle = await engine.start(quick)
+        assert await handle.result() == 1
+        with pytest.raises(RuntimeError, match="another event loop"):
+            await asyncio.to_thread(asyncio.run, handle.result())
+        with pytest.raises(RuntimeError, match="another event loop"):
+            await asyncio.to_thread(asyncio.run, engine.run(quick))
 
 
 async def test_starts_gathered_under_one_name_share_one_execution(
