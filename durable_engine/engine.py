@@ -344,6 +344,8 @@ class Engine:
 
         With `run_here=False` it is only stored, for any worker on the file to claim."""
         check_name(execution_name, "execution_name")
+        if execution_name == "":
+            raise ValueError("execution_name must not be empty: give a name, or None for none")
         self._require_open()
         function = self._resolve_function(fn_or_name)
         codec = function.serdes or self.serdes

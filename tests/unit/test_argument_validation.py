@@ -467,6 +467,8 @@ async def test_start_refuses_an_execution_name_that_is_not_a_str(engine: Engine)
             await engine.start(flow, execution_name=bad(5))
         with pytest.raises(TypeError, match=_named("execution_name")):
             await engine.run(flow, execution_name=bad(b"order-1"))
+        with pytest.raises(ValueError, match=_named("execution_name")):
+            await engine.start(flow, execution_name="")  # an id from an empty field, say
         with pytest.raises(ValueError, match=_named("timeout")):
             await engine.start(flow, timeout=timedelta(days=500_000))
         assert await engine.list_executions() == []
