@@ -208,9 +208,10 @@ class DurableContext:
                 )
             raise NonDeterministicError(str(run.fatal))  # bound to fail: run nothing new
         self._counter += 1
-        if self._parent_id is None:
-            return str(self._counter)
-        return f"{self._parent_id}/{self._counter}"
+        parent, counter = self._parent_id, self._counter
+        op_id = str(counter) if parent is None else f"{parent}/{counter}"
+        run.journal.asked(op_id)  # when called, not when it runs: a task may start it later
+        return op_id
 
     # -- operations --------------------------------------------------------------
 

@@ -39,7 +39,9 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
         except (Exception, CancelledError) as exc:
             if cancelling(exc):
                 raise
-            return await _finish_failed(run, run.fatal or run.unasked() or exc)
+            # No check for operations left unasked: an error replayed at once may end
+            # the code before a task of its own gets to its next operation.
+            return await _finish_failed(run, run.fatal or exc)
         fatal = run.fatal or run.unasked()
         if fatal is not None:
             return await _finish_failed(run, fatal)

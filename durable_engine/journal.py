@@ -175,8 +175,12 @@ class Journal:
             left = [op for op in left if op.startswith(inside)]
         return tuple(left)
 
+    def asked(self, op_id: str) -> None:
+        """The code called operation `op_id` (it may run later, in a task of its own)."""
+        self._unasked.discard(op_id)
+
     def unasked(self, context_id: str | None = None) -> str | None:
-        """Once the code of context `context_id` (None: the execution) has run to its end:
+        """Once the code of context `context_id` (None: the execution) has returned:
         the operations recorded directly in it before that it never asked for, described,
         or None if it asked for them all. Code that ends without them has changed in a
         way that breaks replay."""

@@ -81,11 +81,10 @@ async def run_child(
     except (Exception, CancelledError) as exc:
         if cancelling(exc):
             raise
-        diverged = run.fatal or run.unasked(op_id)
-        if diverged is not None:  # the code changed: record nothing more for it
+        if run.fatal is not None:  # the code changed: record nothing more for it
             if isinstance(exc, NonDeterministicError):
                 raise
-            raise NonDeterministicError(str(diverged)) from exc
+            raise NonDeterministicError(str(run.fatal)) from exc
         info = error_info(exc, default_kind="ChildContextError")
         await run.checkpoint(record(OperationStatus.FAILED, error=run.encode_error(info)))
         raise error_from_info(info) from exc

@@ -7,7 +7,7 @@ an execution that has not ended); a child context, parallel branch or map item w
 no outcome yet is entered, as a resume would, and stops at its own frontier.
 `NonDeterministicError` is raised for an operation of another type or name than
 recorded, for an operation an ended execution never recorded, for recorded operations
-the code no longer asks for once it runs to the end of the execution or of a context,
+the code no longer asks for once it returns from the execution or from a context,
 branch or item, and for a different result or error type than the execution ended with.
 """
 
@@ -141,8 +141,8 @@ async def replay_execution(engine: Engine, execution_id: str, fn: Workflow | Non
     def diverged(what: str) -> NoReturn:
         raise NonDeterministicError(f"execution {execution_id}: {what}")
 
-    if journal.frontier is None and (unasked := journal.unasked()) is not None:
-        diverged(unasked)  # the code ran to its end: a resume would end it so, too
+    if journal.frontier is None and error is None and (unasked := journal.unasked()) is not None:
+        diverged(unasked)  # the code returned: a resume would end it so, too
     if not ended:
         if error is not None:
             raise error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from durable_engine import (
     NonDeterministicError,
     ParallelBranch,
     ParallelConfig,
+    RetryPresets,
+    StepConfig,
     StepContext,
     StepError,
     WaitForCallbackConfig,
@@ -433,3 +436,44 @@ async def test_an_unfinished_batch_given_other_branches_is_caught(
     assert finished.status is ExecutionStatus.FAILED
     assert re.search(message, str(finished.error))
     assert runs == []
+
+
+async def test_an_error_replayed_before_a_task_calls_its_operation_is_no_divergence() -> None:
+    """A recorded failure is raised again at once on replay, before a task the code
+    started gets to its operation: unchanged code, so the replay matches."""
+
+    def declined(s: StepContext) -> None:
+        raise ValueError("card declined")
+
+    no_retry = StepConfig(retry_strategy=RetryPresets.none())
+
+    async def checkout(ctx: DurableContext, _: Any) -> Any:
+        audit = asyncio.create_task(ctx.step(lambda s: work("audit", 1), name="audit"))
+        await ctx.step(declined, name="charge", config=no_retry)
+        return await audit
+
+    async def in_a_child(ctx: DurableContext, _: Any) -> Any:
+        async def child(c: DurableContext) -> Any:
+            later = asyncio.create_task(_after_a_wait(c))
+            await c.step(declined, name="charge", config=no_retry)
+            return await later
+
+        try:
+            return await ctx.run_in_child_context(child, name="child")
+        except StepError as exc:
+            return f"caught {exc.message}"
+
+    async with DurableTestRunner([checkout, in_a_child]) as runner:
+        failed = await runner.run(checkout)
+        assert [op.name for op in failed.all_operations()] == ["audit", "charge"]
+        with pytest.raises(StepError, match="card declined"):
+            await runner.replay(failed.execution_id)
+        caught = await runner.run(in_a_child)
+        assert caught.result == "caught card declined"
+        assert await runner.replay(caught.execution_id) == "caught card declined"
+
+
+async def _after_a_wait(c: DurableContext) -> Any:
+    await c.wait(timedelta(seconds=1), name="pause")
+    return await c.step(lambda s: work("after", 1), name="after")
+
