@@ -249,14 +249,15 @@ def callback_problem(proc: subprocess.Popen[str]) -> str:
     return f"sending a callback failed ({proc.returncode}): {err.strip()}"
 
 
-def effects_of(path: Path) -> list[dict[str, Any]]:
+def effects_of(path: Path, *, while_written: bool = False) -> list[dict[str, Any]]:
+    """The records of the effects file; `while_written`: read while processes append
+    to it, so a last line with no newline yet is left for the next read."""
     if not path.exists():
         return []
-    out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            out.append(json.loads(line))
-    return out
+    lines = path.read_text().split("\n")
+    if while_written:
+        lines = lines[:-1]
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def statuses(db: Path) -> dict[str, str]:
@@ -279,7 +280,7 @@ class CallbackAnswerer:
         self.problems: list[str] = []
 
     def poll(self) -> None:
-        for rec in effects_of(self.effects):
+        for rec in effects_of(self.effects, while_written=True):
             if rec["k"] == "callback" and rec["callback_id"] not in self.answered:
                 self.answered.add(rec["callback_id"])
                 self.senders.append(

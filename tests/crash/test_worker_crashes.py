@@ -74,7 +74,10 @@ def test_a_worker_paused_past_its_lease_has_its_write_refused(tmp_path: Path) ->
     cluster = Cluster(tmp_path, db, effects, lease)
     with cluster:
         first = cluster.spawn()
-        _wait(lambda: any(r["ph"] == "start" for r in effects_of(effects)), "the stall to begin")
+        _wait(
+            lambda: any(r["ph"] == "start" for r in effects_of(effects, while_written=True)),
+            "the stall to begin",
+        )
         cluster.stop(first, 60)  # paused inside the step, holding the lease
         second = cluster.spawn()
         _wait(lambda: _op_status(db, "1") == "SUCCEEDED", "the second worker to redo the step")
