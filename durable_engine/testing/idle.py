@@ -23,7 +23,8 @@ __all__ = ["IdleProbe", "TrackedStore"]
 _QUIET_TICKS = 2
 """Loop turns in a row with nothing ready, when the loop's ready queue can be read."""
 _BLIND_QUIET_TICKS = 25
-"""Loop turns in a row without activity, on loops whose ready queue cannot be read."""
+"""Loop turns in a row without activity, when the ready queue cannot be read or never
+empties."""
 _WORK_POLL = 0.002
 """Longest real-time pause while a database call or a step body is in progress."""
 
@@ -89,22 +90,21 @@ class IdleProbe:
         ready: deque[Any] | None = getattr(loop, "_ready", None)
         if not isinstance(ready, deque):
             ready = None
-        needed = _QUIET_TICKS if ready is not None else _BLIND_QUIET_TICKS
-        quiet = 0
+        quiet = blind = 0
         last_calls = -1
         while True:
             if self.busy():
-                quiet = 0
+                quiet = blind = 0
                 if ready is not None and not ready:  # only threads are working: wait for them
                     await self.store.wait_for_change(_WORK_POLL)
                 else:
                     await asyncio.sleep(0)
                 continue
-            if ready is not None:
-                quiet = quiet + 1 if not ready else 0
-            else:
-                quiet = quiet + 1 if self.store.calls == last_calls else 0
-                last_calls = self.store.calls
-            if quiet >= needed:
+            quiet = quiet + 1 if ready is not None and not ready else 0
+            # The ready queue may never empty (another runner settling, a task polling
+            # with sleep(0)): then enough turns with no database call will do.
+            blind = blind + 1 if self.store.calls == last_calls else 0
+            last_calls = self.store.calls
+            if quiet >= _QUIET_TICKS or blind >= _BLIND_QUIET_TICKS:
                 return
             await asyncio.sleep(0)

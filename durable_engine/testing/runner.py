@@ -156,6 +156,7 @@ class DurableTestRunner:
     async def advance(self, delta: timedelta | float) -> None:
         """Move virtual time forward by `delta`, letting every timer due on the way fire
         at its own instant, and return once the engine is idle again."""
+        self._require_open()
         target = self.clock.now() + (
             delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
         )
@@ -172,6 +173,7 @@ class DurableTestRunner:
 
     async def settle(self) -> None:
         """Let the engine do everything it can without time passing."""
+        self._require_open()
         await self._probe.settle()
 
     # -- running -----------------------------------------------------------------
@@ -185,8 +187,7 @@ class DurableTestRunner:
         timeout: timedelta | float | None = None,  # noqa: ASYNC109 - the execution's timeout
     ) -> ExecutionHandle:
         """Start an execution and return its handle at once (time does not move)."""
-        if not self.engine._open:
-            raise RuntimeError("enter the runner first: `async with DurableTestRunner(...) as r:`")
+        self._require_open()
         target = self._function(fn_or_name)
         return await self.engine.start(
             target, input, execution_name=execution_name, timeout=timeout
@@ -219,6 +220,7 @@ class DurableTestRunner:
 
     async def result(self, execution: Execution) -> TestResult:
         """Drive the execution to its end (skipping waits unless `skip_time=False`)."""
+        self._require_open()
         execution_id = _id_of(execution)
         while True:
             await self._probe.settle()
@@ -230,6 +232,7 @@ class DurableTestRunner:
 
     async def snapshot(self, execution: Execution) -> TestResult:
         """The execution as it stands now, once the engine is idle (time does not move)."""
+        self._require_open()
         execution_id = _id_of(execution)
         await self._probe.settle()
         info = await self.engine.get_execution(execution_id)
@@ -240,6 +243,7 @@ class DurableTestRunner:
         """Re-run the execution's function (or `fn`) against its stored history, running
         no operation; NonDeterministicError if the code diverges. Returns the function's
         result, or None if the history ends before the function does."""
+        self._require_open()
         await self._probe.settle()
         return await replay_execution(self.engine, _id_of(execution), fn)
 
@@ -251,6 +255,7 @@ class DurableTestRunner:
         """The first pending callback (named `name`, if given) of the execution or of the
         executions it invoked, once the execution is blocked on it. Virtual time moves
         only while no such callback exists yet."""
+        self._require_open()
         execution_id = _id_of(execution)
         while True:
             await self._probe.settle()
@@ -273,6 +278,7 @@ class DurableTestRunner:
 
     async def pending_callbacks(self, execution: Execution) -> list[PendingCallback]:
         """Callbacks not yet answered of the execution and the executions it invoked."""
+        self._require_open()
         out: list[PendingCallback] = []
         queue = [_id_of(execution)]
         while queue:
@@ -298,6 +304,7 @@ class DurableTestRunner:
 
     async def send_callback_success(self, callback_id: str, result: Any = None) -> None:
         """Answer a callback; the execution moves on as far as it can without time passing."""
+        self._require_open()
         await self.engine.send_callback_success(callback_id, result)
         await self._probe.settle()
 
@@ -305,15 +312,23 @@ class DurableTestRunner:
         self, callback_id: str, error_type: str = "", message: str = "", data: Any = None
     ) -> None:
         """Fail a callback: the workflow's wait raises CallbackFailedError."""
+        self._require_open()
         await self.engine.send_callback_failure(callback_id, error_type, message, data)
         await self._probe.settle()
 
     async def send_callback_heartbeat(self, callback_id: str) -> None:
         """Push back a callback's heartbeat timeout, from the current virtual time."""
+        self._require_open()
         await self.engine.send_callback_heartbeat(callback_id)
         await self._probe.settle()
 
     # -- internals ---------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if not self.engine._open:
+            raise RuntimeError(
+                "the runner is not open: use it inside `async with DurableTestRunner(...) as r:`"
+            )
 
     def _function(self, fn_or_name: Workflow | str) -> Workflow | str:
         """A function not registered yet is registered under its `__qualname__`."""

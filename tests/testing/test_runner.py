@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -485,3 +486,59 @@ async def test_an_unfinished_map_shows_with_its_items_under_it_and_keeps_its_sta
     assert done.result == [1, 2]
     (batch,) = done.operations
     assert (batch.status, batch.started_at, batch.duration) == ("SUCCEEDED", START, 3600.0)
+
+
+@pytest.mark.timeout(60)  # the failure this guards against is a hang
+async def test_concurrent_calls_and_a_busy_loop_do_not_keep_the_runner_from_settling() -> None:
+    """Two runs at once on one runner, two runners at once, and a task polling with
+    sleep(0): the loop's ready queue never empties, yet each run ends."""
+
+    async def nap(ctx: DurableContext, days: int) -> int:
+        await ctx.wait(timedelta(days=days), name="nap")
+        return days
+
+    async def other(ctx: DurableContext, _: Any) -> str:
+        await ctx.wait(timedelta(hours=1), name="nap")
+        return "other"
+
+    async with DurableTestRunner([nap]) as runner, DurableTestRunner([other]) as second:
+        both = await asyncio.gather(runner.run(nap, 1), runner.run(nap, 2))
+        assert [r.result for r in both] == [1, 2]
+        mine, theirs = await asyncio.gather(runner.run(nap, 3), second.run(other))
+        assert (mine.result, theirs.result) == (3, "other")
+        polling = True
+
+        async def poll() -> None:
+            while polling:  # noqa: ASYNC110 - a task that keeps the loop busy is the point
+                await asyncio.sleep(0)
+
+        poller = asyncio.create_task(poll())
+        try:
+            assert (await runner.run(nap, 4)).result == 4
+        finally:
+            polling = False
+            await poller
+
+
+async def test_a_runner_used_outside_its_block_says_so() -> None:
+    async def nap(ctx: DurableContext, _: Any) -> str:
+        await ctx.wait(timedelta(days=1), name="nap")
+        return "rested"
+
+    runner = DurableTestRunner([nap])
+    with pytest.raises(RuntimeError, match="runner is not open"):
+        await runner.run(nap)
+    async with runner:
+        finished = await runner.run(nap)
+    before = runner.clock.elapsed
+    for late in (
+        runner.run(nap),
+        runner.result(finished.execution_id),
+        runner.snapshot(finished.execution_id),
+        runner.replay(finished.execution_id),
+        runner.advance(timedelta(seconds=10)),
+        runner.send_callback_success("cb-1"),
+    ):
+        with pytest.raises(RuntimeError, match="runner is not open"):
+            await late
+    assert runner.clock.elapsed == before  # a refused advance moved no time
