@@ -35,6 +35,7 @@ __all__ = [
     "SerDesError",
     "make_header",
     "read_header",
+    "shortened",
 ]
 
 MAGIC = 0xD5
@@ -111,3 +112,9 @@ def read_header(data: object) -> Header:
     if transform not in (TRANSFORM_NONE, TRANSFORM_ZSTD):
         raise SerDesError(f"unknown serdes transform id {transform}")
     return Header(codec, transform)
+
+
+def shortened(exc: BaseException, limit: int = 300) -> str:
+    """`repr(exc)` cut to `limit` characters: some errors hold the data that failed."""
+    shown = repr(exc)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(shown):,} characters)"

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ._core import SerDesError
+from ._core import SerDesError, shortened
 
 __all__ = ["STD_BY_CODE", "STD_BY_TAG", "STD_BY_TYPE", "StdType"]
 
@@ -120,7 +120,7 @@ class StdType:
         try:
             return self.decode_form(raw)
         except Exception as exc:  # malformed data can fail in any of the constructors
-            raise SerDesError(f"stored {self.tag} is malformed: {exc!r}") from exc
+            raise SerDesError(f"stored {self.tag} is malformed: {shortened(exc)}") from exc
 
 
 _STD = (

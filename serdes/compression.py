@@ -20,6 +20,7 @@ from ._core import (
     SerDesError,
     make_header,
     read_header,
+    shortened,
 )
 
 __all__ = ["ZstdSerDes", "decompress"]
@@ -34,12 +35,24 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
+MAX_DECOMPRESSED_SIZE = 256 * 1024 * 1024
+"""The most bytes one stored value may expand to: a few bytes of zstd can declare
+gigabytes, and reading such a value must fail at once rather than fill memory."""
+
+
 def decompress(body: Buffer) -> bytes:
     """The bytes of one zstd frame, or SerDesError."""
     try:
-        return _decompressor().decompress(body)
+        size = zstandard.frame_content_size(body)
+        if size > MAX_DECOMPRESSED_SIZE:
+            raise SerDesError(
+                f"zstd data declares {size:,} bytes once decompressed, over the limit of "
+                f"{MAX_DECOMPRESSED_SIZE:,}: it was not written by serdes, or is damaged"
+            )
+        # With no size declared, stop at the limit.
+        return _decompressor().decompress(body, max_output_size=MAX_DECOMPRESSED_SIZE)
     except (zstandard.ZstdError, MemoryError, ValueError, OverflowError) as exc:
-        raise SerDesError(f"cannot decompress zstd data: {exc!r}") from exc
+        raise SerDesError(f"cannot decompress zstd data: {shortened(exc)}") from exc
 
 
 def _has_our_header(data: bytes) -> bool:
@@ -66,6 +79,10 @@ class ZstdSerDes:
 
             inner = MsgpackSerDes()
         self.inner: SerDes = inner
+        if isinstance(threshold, bool) or not isinstance(threshold, int):
+            raise TypeError(f"threshold must be an int (bytes), not {type(threshold).__name__}")
+        if threshold < 0:
+            raise ValueError(f"threshold must be at least 0, not {threshold}")
         self.threshold = threshold
         self.level = level
         self._local = threading.local()
@@ -86,7 +103,7 @@ class ZstdSerDes:
         except SerDesError:
             raise
         except Exception as exc:  # an inner serializer from outside serdes
-            raise SerDesError(f"the inner serializer failed: {exc!r}") from exc
+            raise SerDesError(f"the inner serializer failed: {shortened(exc)}") from exc
         if not isinstance(data, bytes):
             raise SerDesError(f"the inner serializer returned {type(data).__name__}, not bytes")
         if not _has_our_header(data):
@@ -99,7 +116,7 @@ class ZstdSerDes:
         try:
             packed = self._compressor().compress(body)
         except zstandard.ZstdError as exc:
-            raise SerDesError(f"cannot compress: {exc!r}") from exc
+            raise SerDesError(f"cannot compress: {shortened(exc)}") from exc
         if len(packed) >= len(body):
             return data
         return make_header(data[2], TRANSFORM_ZSTD) + packed
@@ -116,4 +133,4 @@ class ZstdSerDes:
         except SerDesError:
             raise
         except Exception as exc:  # an inner serializer from outside serdes
-            raise SerDesError(f"the inner serializer failed: {exc!r}") from exc
+            raise SerDesError(f"the inner serializer failed: {shortened(exc)}") from exc

@@ -21,7 +21,15 @@ import json
 import math
 from typing import Any
 
-from ._core import CODEC_JSON, HEADER_SIZE, Buffer, SerDesContext, SerDesError, make_header
+from ._core import (
+    CODEC_JSON,
+    HEADER_SIZE,
+    Buffer,
+    SerDesContext,
+    SerDesError,
+    make_header,
+    shortened,
+)
 from ._paths import describe_failure
 from ._types import STD_BY_TAG, STD_BY_TYPE
 from .registry import DEFAULT_REGISTRY, TypeRegistry
@@ -88,7 +96,7 @@ class JsonSerDes:
         except SerDesError:
             raise
         except Exception as exc:
-            raise SerDesError(f"cannot read JSON data: {exc!r}") from exc
+            raise SerDesError(f"cannot read JSON data: {shortened(exc)}") from exc
 
     def deserialize(self, data: bytes, ctx: SerDesContext | None = None) -> object:
         if type(data) is bytes and data[:HEADER_SIZE] == _HEADER:
@@ -154,7 +162,7 @@ class JsonSerDes:
             except SerDesError:
                 raise
             except Exception as exc:
-                raise SerDesError(f"cannot restore {name}: {exc!r}") from exc
+                raise SerDesError(f"cannot restore {name}: {shortened(exc)}") from exc
         std = STD_BY_TAG.get(tag)
         if std is not None:
             return std.decode(raw)

@@ -27,7 +27,15 @@ from typing import Any, ClassVar
 
 import msgpack
 
-from ._core import CODEC_MSGPACK, HEADER_SIZE, Buffer, SerDesContext, SerDesError, make_header
+from ._core import (
+    CODEC_MSGPACK,
+    HEADER_SIZE,
+    Buffer,
+    SerDesContext,
+    SerDesError,
+    make_header,
+    shortened,
+)
 from ._paths import describe_failure
 from ._types import STD_BY_CODE, STD_BY_TYPE, StdType
 from .registry import DEFAULT_REGISTRY, TypeRegistry
@@ -133,18 +141,38 @@ class _Codec:
         return [mark, codec.encode(obj)]
 
     def unpack(self, data: Buffer) -> Any:
-        return msgpack.unpackb(
+        # Markers read, less those used up as the first item of a list: one left over
+        # stands somewhere else, which serdes never writes.
+        unused = 0
+
+        def ext_hook(code: int, data: bytes) -> Any:
+            nonlocal unused
+            value = _ext_hook(code, data)
+            if type(value) is _Mark:
+                unused += 1
+            return value
+
+        def list_hook(items: list[Any]) -> Any:
+            nonlocal unused
+            if not items or type(items[0]) is not _Mark:
+                return items
+            unused -= 1
+            return self._restore(items)
+
+        value = msgpack.unpackb(
             data,
-            ext_hook=_ext_hook,
-            list_hook=self._list_hook,
+            ext_hook=ext_hook,
+            list_hook=list_hook,
             raw=False,
             strict_map_key=False,
             unicode_errors="surrogatepass",
         )
+        if unused:
+            raise SerDesError("malformed data: a type marker stands where serdes writes none")
+        return value
 
-    def _list_hook(self, items: list[Any]) -> Any:
-        if not items or type(items[0]) is not _Mark:
-            return items
+    def _restore(self, items: list[Any]) -> Any:
+        """The value a list that starts with a type marker stands for."""
         mark: _Mark = items[0]
         code = mark.code
         if code == _TUPLE:
@@ -162,7 +190,7 @@ class _Codec:
             except SerDesError:
                 raise
             except Exception as exc:
-                raise SerDesError(f"cannot restore {mark.tag}: {exc!r}") from exc
+                raise SerDesError(f"cannot restore {mark.tag}: {shortened(exc)}") from exc
         if code == _SET:
             return set(items[1:])
         return frozenset(items[1:])
@@ -238,7 +266,7 @@ class MsgpackSerDes:
         except SerDesError:
             raise
         except Exception as exc:
-            raise SerDesError(f"cannot read msgpack data: {exc!r}") from exc
+            raise SerDesError(f"cannot read msgpack data: {shortened(exc)}") from exc
 
     def deserialize(self, data: bytes, ctx: SerDesContext | None = None) -> object:
         if type(data) is bytes and data[:HEADER_SIZE] == _HEADER:

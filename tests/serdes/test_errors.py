@@ -10,9 +10,11 @@ from typing import Any, NamedTuple
 
 import msgpack
 import pytest
+import zstandard
 
 import serdes
 from serdes import JsonSerDes, MsgpackSerDes, SerDesError, TypeRegistry, ZstdSerDes
+from serdes.compression import MAX_DECOMPRESSED_SIZE
 
 CODECS = [MsgpackSerDes, JsonSerDes]
 
@@ -243,3 +245,35 @@ def test_an_encode_function_may_serialize_with_the_same_codec() -> None:
     back = codec.deserialize(codec.serialize([Boxed((1, Boxed({"a": (2,)}))), (3,)]))
     assert isinstance(back, list)
     assert back[0].inner[0] == 1 and back[0].inner[1].inner == {"a": (2,)} and back[1] == (3,)
+
+
+def test_markers_out_of_place_are_refused() -> None:
+    """Crafted data: a type marker on its own, or not first in its list, is no value."""
+    header = serdes.dumps(None)[:4]
+    for body in (
+        msgpack.packb(msgpack.ExtType(1, b"")),
+        msgpack.packb([1, msgpack.ExtType(2, b"")]),
+        msgpack.packb({"k": msgpack.ExtType(3, b"")}),
+    ):
+        with pytest.raises(serdes.SerDesError, match="marker"):
+            serdes.loads(header + body)
+    marked = [(1, 2), {3}, frozenset({4})]
+    assert serdes.loads(serdes.dumps(marked)) == marked
+
+
+def test_damaged_data_gives_a_short_error_and_no_huge_allocation() -> None:
+    big = serdes.dumps(b"x" * 5_000_000)
+    with pytest.raises(serdes.SerDesError) as trailing:
+        serdes.loads(big + b"\xc0" * 10)  # trailing bytes: msgpack's error holds the data
+    assert len(str(trailing.value)) < 1000
+    header = serdes.ZstdSerDes(threshold=0).serialize(b"y" * 2000)[:4]
+    bomb = zstandard.ZstdCompressor().compress(b"\0" * (MAX_DECOMPRESSED_SIZE + 1))
+    with pytest.raises(serdes.SerDesError, match="declares"):
+        serdes.loads(header + bomb)
+
+
+def test_a_zstd_threshold_that_is_not_a_size_is_refused() -> None:
+    with pytest.raises(TypeError, match="threshold"):
+        serdes.ZstdSerDes(threshold="x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="threshold"):
+        serdes.ZstdSerDes(threshold=-1)
