@@ -267,10 +267,11 @@ class DurableTestRunner:
             wanted = "a callback" if name is None else f"a callback named {name!r}"
             if record.status.is_terminal:
                 result = await self.snapshot(execution_id)
-                names = [op.name for op in result.find_operations(type=OperationType.CALLBACK)]
+                callbacks = result.find_operations(type=OperationType.CALLBACK)
+                listed = ", ".join(f"{op.name!r} {op.status}" for op in callbacks) or "none"
                 raise ExecutionStuck(
                     f"execution {execution_id} ended {record.status.value} without waiting "
-                    f"for {wanted} (its callbacks: {names or 'none'}; "
+                    f"for {wanted} (its callbacks, answered or not: {listed}; "
                     f"result {result.result!r}, error {result.error!r})"
                 )
             if not await self._step_time(may_skip=self.skip_time):

@@ -542,3 +542,17 @@ async def test_a_runner_used_outside_its_block_says_so() -> None:
         with pytest.raises(RuntimeError, match="runner is not open"):
             await late
     assert runner.clock.elapsed == before  # a refused advance moved no time
+
+
+async def test_waiting_again_for_an_answered_callback_says_it_was_answered() -> None:
+    async def approval(ctx: DurableContext, _: Any) -> Any:
+        answer = await ctx.wait_for_callback(lambda callback_id, step: None, name="first")
+        await ctx.wait(timedelta(days=1), name="later")
+        return answer
+
+    async with DurableTestRunner([approval]) as runner:
+        handle = await runner.start(approval)
+        callback = await runner.wait_for_callback(handle, "first")
+        await runner.send_callback_success(callback.callback_id, "yes")
+        with pytest.raises(ExecutionStuck, match="answered or not: 'first' SUCCEEDED"):
+            await runner.wait_for_callback(handle, "first")
