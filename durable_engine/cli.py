@@ -254,7 +254,12 @@ _EXECUTION_HELP = "an execution's id, or the name it was started with (--name)"
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--db", metavar="PATH", help=f"the database file (default: $DURABLE_DB or {DEFAULT_DB})"
+        "--db",
+        metavar="PATH",
+        help=(
+            "the database file (default: $DURABLE_DB, else the --app engine's file, "
+            f"else {DEFAULT_DB})"
+        ),
     )
     common.add_argument(
         "--json",

@@ -89,7 +89,11 @@ async def process_order(ctx: DurableContext, order: dict[str, Any]) -> dict[str,
 
 async def main(order_id: str) -> None:
     async with engine:
-        handle = await engine.start(process_order, {"orderId": order_id}, execution_name=order_id)
+        # The order id names the execution, so a retried run finds it (none if it is empty:
+        # the workflow rejects such an order itself).
+        handle = await engine.start(
+            process_order, {"orderId": order_id}, execution_name=order_id or None
+        )
         print(f"execution {handle.execution_id} for {order_id}")
         try:
             result = await handle.result()

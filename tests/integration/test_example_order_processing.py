@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,8 +30,11 @@ def run_example(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedPro
     return proc
 
 
-def test_a_bad_order_is_rejected_in_one_line_before_any_step_runs(tmp_path: Path) -> None:
-    rejected = run_example(tmp_path, " ", code=1)
+@pytest.mark.parametrize("order_id", [" ", ""])
+def test_a_bad_order_is_rejected_in_one_line_before_any_step_runs(
+    tmp_path: Path, order_id: str
+) -> None:
+    rejected = run_example(tmp_path, order_id, code=1)
     assert rejected.stderr == "order rejected: an order needs a non-empty 'orderId'\n"
     conn = sqlite3.connect(tmp_path / "orders.db")
     try:
