@@ -297,22 +297,22 @@ class ExecutionRun:
             raise self.decode_error(cp.error)
         return self.deserialize(cp.result, codec, cp.op_id)
 
-    def nondeterminism(self, mismatch: Mismatch) -> NonDeterministicError:
-        error = NonDeterministicError(f"execution {self.execution_id}: {mismatch.describe()}")
+    def diverged(self, what: str) -> NonDeterministicError:
+        """The error for code that no longer matches the history (`what` says how); the
+        first one is kept, so the execution fails even if user code catches it."""
+        error = NonDeterministicError(f"execution {self.execution_id}: {what}")
         if self.fatal is None:
             self.fatal = error
         return error
+
+    def nondeterminism(self, mismatch: Mismatch) -> NonDeterministicError:
+        return self.diverged(mismatch.describe())
 
     def unasked(self, context_id: str | None = None) -> NonDeterministicError | None:
         """The error for code that ended context `context_id` (None: the execution)
         without asking for operations recorded in it before, or None."""
         described = self.journal.unasked(context_id)
-        if described is None:
-            return None
-        error = NonDeterministicError(f"execution {self.execution_id}: {described}")
-        if self.fatal is None:
-            self.fatal = error
-        return error
+        return None if described is None else self.diverged(described)
 
     # -- blocking and suspension -----------------------------------------------
 

@@ -74,7 +74,7 @@ _UNFINISHED_CONTAINER = "unfinished container"
 class Journal:
     """An execution's checkpoints, looked up by operation id as replay proceeds."""
 
-    __slots__ = ("_below", "_latest", "_open", "_records", "_unasked")
+    __slots__ = ("_below", "_holders", "_latest", "_open", "_records", "_unasked")
 
     def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
         # A fresh execution's journal starts empty: no comprehension to run.
@@ -84,6 +84,9 @@ class Journal:
         self._unasked = _with_enclosing(self._records) if self._records else set()
         """Ids recorded by an earlier run (and the ids enclosing them) that the code has
         not asked for in this one."""
+        self._holders = frozenset(self._unasked - self._records.keys())
+        """Ids with records under them but none of their own: containers an older
+        version left unfinished (it recorded none as it began)."""
         self._below: dict[str, set[str]] | None = None
         self._open = any(cp.status not in TERMINAL_OPERATION for cp in self._records.values())
         """Whether an operation was ever recorded STARTED or PENDING: if not, none is open."""
@@ -108,8 +111,7 @@ class Journal:
         its value) named `name`."""
         cp = self._records.get(op_id)
         if cp is None:
-            if self._unasked and op_id in self._unasked and type_ not in CONTAINERS:
-                # No record of its own, but records under it: a container left unfinished.
+            if self._holders and op_id in self._holders and type_ not in CONTAINERS:
                 return Mismatch(op_id, _UNFINISHED_CONTAINER, None, type_, name)
             self._unasked.discard(op_id)
             return _EXECUTE

@@ -237,13 +237,10 @@ def _cancel(
 
 def _check_count(run: ExecutionRun, op_id: str, recorded: int, given: int) -> None:
     if recorded != given:
-        error = NonDeterministicError(
-            f"execution {run.execution_id}: batch operation {op_id} was recorded with "
-            f"{recorded} branches but the code now gives it {given}; the workflow code "
-            "changed in a way that breaks replay"
+        raise run.diverged(
+            f"batch operation {op_id} was recorded with {recorded} branches but the code "
+            f"now gives it {given}; the workflow code changed in a way that breaks replay"
         )
-        run.fatal = run.fatal or error
-        raise error
 
 
 def _branch_id(op_id: str, index: int) -> str:

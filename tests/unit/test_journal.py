@@ -90,3 +90,11 @@ def test_an_operation_asked_where_an_unfinished_context_holds_records_is_a_misma
     assert isinstance(outcome, Mismatch)
     assert "operation 1 holds operations recorded in it" in outcome.describe()
     assert journal.resolve("1", OperationType.MAP, "m") == Execute()  # a container: entered
+
+
+def test_the_unfinished_context_check_holds_once_the_operation_is_called() -> None:
+    """A context marks an operation asked as soon as it is called, before it resolves:
+    the check must not depend on that mark."""
+    journal = Journal([cp("1/1", OperationType.STEP, "b", OperationStatus.SUCCEEDED)])
+    journal.asked("1")
+    assert isinstance(journal.resolve("1", OperationType.STEP, "a"), Mismatch)
