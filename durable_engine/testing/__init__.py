@@ -10,9 +10,9 @@ See `DurableTestRunner` for how virtual time moves, and `pytest_plugin` for the
 
 from __future__ import annotations
 
-from .clock import VirtualClock
-from .results import OperationNotFound, PendingCallback, TestOperation, TestResult
-from .runner import DurableRunnerFactory, DurableTestRunner, ExecutionStuck
+from ._clock import VirtualClock
+from ._results import OperationNotFound, PendingCallback, TestOperation, TestResult
+from ._runner import DurableRunnerFactory, DurableTestRunner, ExecutionStuck
 
 __all__ = [
     "DurableRunnerFactory",

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from ..engine import Engine
-from .runner import DurableRunnerFactory, DurableTestRunner
+from .._engine import Engine
+from ._runner import DurableRunnerFactory, DurableTestRunner
 
 __all__ = ["DurableRunnerFactory", "durable_runner"]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import serdes
-from durable_engine import cli as cli_module
-from durable_engine import worker as worker_module
-from durable_engine.fs_check import MountInfo
+from durable_engine import _cli as cli_module
+from durable_engine import _worker as worker_module
+from durable_engine._fs_check import MountInfo
 from tests.cli.helpers import APP, callback_id, cli, env, wait_status, worker
 
 

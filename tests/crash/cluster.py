@@ -21,7 +21,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.crash.worker_app:engine"
-CRASH_EXIT = 86  # durable_engine.store.crashpoints.CRASH_EXIT_CODE
+CRASH_EXIT = 86  # durable_engine._store.crashpoints.CRASH_EXIT_CODE
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 _START_LOCK = threading.Lock()
 

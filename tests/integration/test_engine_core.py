@@ -39,7 +39,7 @@ from durable_engine import (
     StepError,
     durable_step,
 )
-from durable_engine.models import ExecutionRecord
+from durable_engine._models import ExecutionRecord
 from tests.conftest import Effects, rows, until, wait_for_status
 
 
@@ -670,7 +670,7 @@ async def test_work_of_a_worker_whose_lease_expired_is_taken_over(
 ) -> None:
     import time
 
-    from durable_engine.store import NewExecution, WorkerInfo
+    from durable_engine._store import NewExecution, WorkerInfo
 
     engine = Engine(db_path, in_memory_wait=0, lease=1)  # looks for expired leases every 1/3 s
 

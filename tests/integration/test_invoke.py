@@ -20,8 +20,8 @@ from durable_engine import (
     RetryPresets,
     StepConfig,
 )
-from durable_engine.models import ExecutionRecord
-from durable_engine.store import LeaseLost, NewExecution, SqliteStore
+from durable_engine._models import ExecutionRecord
+from durable_engine._store import LeaseLost, NewExecution, SqliteStore
 from tests.conftest import Effects, until
 
 

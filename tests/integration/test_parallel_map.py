@@ -294,7 +294,7 @@ async def test_blocked_branches_suspend_the_execution_and_resume(
 
 
 def test_completion_rules() -> None:
-    from durable_engine.batch import decide
+    from durable_engine._batch_config import decide
 
     none = CompletionConfig()
     assert decide(none, 3, 1, 0) is None

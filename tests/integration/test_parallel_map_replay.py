@@ -22,8 +22,8 @@ from durable_engine import (
     RetryPresets,
     StepConfig,
 )
-from durable_engine.operations.batch import decode_statuses, encode_statuses
-from durable_engine.testing.clock import VirtualClock
+from durable_engine._operations.parallel_map import decode_statuses, encode_statuses
+from durable_engine.testing._clock import VirtualClock
 from tests.conftest import Effects, wait_for_status
 
 HOUR = 3600.0

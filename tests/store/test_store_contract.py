@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from durable_engine import ExecutionStatus, OperationStatus, OperationType, StoreError
-from durable_engine.models import Checkpoint
-from durable_engine.store import (
+from durable_engine._models import Checkpoint
+from durable_engine._store import (
     Fence,
     FinishExecution,
     LeaseLost,
@@ -321,7 +321,7 @@ async def test_stores_opened_together_on_a_new_file_all_open(tmp_path: Path) -> 
 
 
 async def test_a_version_1_database_is_migrated_with_its_operations(tmp_path: Path) -> None:
-    from durable_engine.store.schema import MIGRATIONS
+    from durable_engine._store.schema import MIGRATIONS
 
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -383,7 +383,7 @@ def test_a_store_that_fails_to_open_leaves_no_thread_behind(tmp_path: Path) -> N
     script.write_text(
         "import asyncio, threading\n"
         "from durable_engine import StoreError\n"
-        "from durable_engine.store import SqliteStore\n"
+        "from durable_engine._store import SqliteStore\n"
         "async def main():\n"
         "    try:\n"
         "        await SqliteStore('file:/nonexistent-folder/x.db').open()\n"

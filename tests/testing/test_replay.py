@@ -476,4 +476,3 @@ async def test_an_error_replayed_before_a_task_calls_its_operation_is_no_diverge
 async def _after_a_wait(c: DurableContext) -> Any:
     await c.wait(timedelta(seconds=1), name="pause")
     return await c.step(lambda s: work("after", 1), name="after")
-

@@ -40,7 +40,7 @@ from durable_engine import (
     WaitStrategyConfig,
     create_wait_strategy,
 )
-from durable_engine.retry import create_linear_retry_strategy
+from durable_engine._retry import create_linear_retry_strategy
 
 
 def _keep_polling(state: Any) -> bool:

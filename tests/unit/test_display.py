@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from durable_engine.display import jsonable, readable
-from durable_engine.errors import StepError
+from durable_engine._display import jsonable, readable
+from durable_engine._errors import StepError
 
 
 def test_plain_json_values_pass_through() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from durable_engine.fs_check import find_mount, network_mount, parse_mounts
+from durable_engine._fs_check import find_mount, network_mount, parse_mounts
 
 MOUNTS = r"""/dev/vda / ext4 rw,relatime 0 0
 server:/export /mnt/shared nfs4 rw,relatime 0 0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from durable_engine.journal import Completed, Execute, Journal, Mismatch, Resume
-from durable_engine.models import Checkpoint, OperationStatus, OperationType
+from durable_engine._journal import Completed, Execute, Journal, Mismatch, Resume
+from durable_engine._models import Checkpoint, OperationStatus, OperationType
 
 
 def cp(op_id: str, type_: OperationType, name: str | None, status: OperationStatus) -> Checkpoint:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 import durable_engine
-from durable_engine import errors
+from durable_engine import _errors as errors
 
 
 def test_all_is_sorted_unique_and_importable() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from durable_engine.models import Checkpoint, timestamp_to_datetime
-from durable_engine.views import build_operation_tree
+from durable_engine._models import Checkpoint, timestamp_to_datetime
+from durable_engine._views import build_operation_tree
 from serdes import MsgpackSerDes
 
 

@@ -1,0 +1,399 @@
+"""The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
+
+Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop,
+replay, db check. Each takes `--db PATH` (default: $DURABLE_DB, else the `--app`
+engine's own file, else ./durable.db) and `--json` for machine-readable output.
+
+Exit codes:
+  0  success; a worker that stopped cleanly after SIGTERM or SIGINT
+  1  an error, reported in one line on stderr: an unknown execution or callback id,
+     bad JSON, a callback no longer pending, an unknown function, an execution that
+     already ended, a replay that diverges from the history, an app that cannot be
+     imported, or a database that cannot be used (missing, corrupt, not a database,
+     newer schema, on a network filesystem, locked for too long); also `db check`
+     finding a problem
+  2  bad usage: unknown verb or option, a missing or malformed argument
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from . import _display as display
+from ._engine import Engine
+from ._errors import DurableError, ExecutionNotFound, NonDeterministicError
+from ._models import ExecutionInfo, ExecutionStatus
+from ._store.integrity import inspect_database
+from ._worker import (
+    AppError,
+    UsageError,
+    WorkerOptions,
+    load_app,
+    refuse_network_fs,
+    resolve_db,
+    run_worker,
+)
+
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+DEFAULT_DB = "durable.db"
+
+
+class CommandError(Exception):
+    """A request the command cannot carry out (exit 1)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seconds(text: str, *, zero: bool = True) -> float:
+    """A finite number of seconds: 0 or more, or (with `zero=False`) more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value == float("inf") or not (value >= 0 if zero else value > 0):
+        least = "0 or more" if zero else "more than 0"
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, {least}, not {text}")
+    return value
+
+
+_positive_seconds = functools.partial(_seconds, zero=False)
+
+
+def _parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False) if args.json else text)
+
+
+def _engine_for(args: argparse.Namespace) -> Engine:
+    """An engine on the chosen file that reads and writes but runs nothing: workers do."""
+    app = load_app(args.app) if args.app else None
+    path = resolve_db(app, args.db, DEFAULT_DB)
+    engine = app or Engine(path)
+    if path != engine.path:
+        engine.retarget(path)
+    engine.serve = False
+    if os.path.isdir(path):
+        raise CommandError(f"{path} is a directory, not a database file")
+    if args.command != "start" and not os.path.isfile(path):
+        raise CommandError(
+            f"no database file at {path} (pass --db PATH or set $DURABLE_DB; `start` or a "
+            "worker creates it)"
+        )
+    if args.command != "start" and os.path.getsize(path) == 0:
+        raise CommandError(f"{path} is empty: `start` or a worker makes a database of it")
+    refuse_network_fs(path, args.allow_network_fs)
+    return engine
+
+
+def _read_input(args: argparse.Namespace) -> Any:
+    if args.input_file is not None:
+        try:
+            if args.input_file == "-":
+                text = sys.stdin.read()
+            else:
+                with open(args.input_file, encoding="utf-8") as f:
+                    text = f.read()
+        except OSError as exc:
+            raise CommandError(f"cannot read --input-file: {exc}") from exc
+        return _parse_json(text, f"the input in {args.input_file}")
+    if args.input is not None:
+        return _parse_json(args.input, "--input")
+    return None
+
+
+async def _start(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        handle = await engine.start(
+            args.function,
+            args.payload,
+            execution_name=args.name,
+            timeout=args.timeout,
+            run_here=False,
+        )
+    _print(args, {"execution_id": handle.execution_id}, handle.execution_id)
+    return EXIT_OK
+
+
+async def _list(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        infos = await engine.list_executions(
+            status=args.status, function=args.function, name=args.name, limit=args.limit
+        )
+    _print(args, [display.execution_json(i) for i in infos], display.executions_table(infos))
+    return EXIT_OK
+
+
+async def _find(engine: Engine, ref: str) -> ExecutionInfo:
+    """The execution `ref` names: by its id, else by the name it was started with."""
+    try:
+        return await engine.get_execution(ref)
+    except ExecutionNotFound:
+        named = await engine.list_executions(name=ref)
+        if not named:
+            raise ExecutionNotFound(f"no execution with id or name {ref!r}") from None
+        return named[0]
+
+
+async def _show(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        info = await _find(engine, args.execution)
+    _print(args, display.execution_json(info), display.execution_table(info))
+    return EXIT_OK
+
+
+async def _history(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        ops = await engine.get_operations((await _find(engine, args.execution)).execution_id)
+    _print(args, display.history_json(ops), display.history_table(ops))
+    return EXIT_OK
+
+
+async def _callback(args: argparse.Namespace, engine: Engine) -> int:
+    result = _parse_json(args.result, "--result") if args.result is not None else None
+    data = _parse_json(args.data, "--data") if args.data is not None else None
+    async with engine:
+        if args.action == "succeed":
+            await engine.send_callback_success(args.callback_id, result)
+        elif args.action == "fail":
+            await engine.send_callback_failure(
+                args.callback_id,
+                error_type=args.error_type or "",
+                message=args.message or "",
+                data=data,
+            )
+        else:
+            await engine.send_callback_heartbeat(args.callback_id)
+    _print(args, {"callback_id": args.callback_id, "sent": args.action}, "ok")
+    return EXIT_OK
+
+
+async def _stop(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        execution_id = (await _find(engine, args.execution)).execution_id
+        await engine.stop(execution_id)
+        info = await engine.get_execution(execution_id)
+    _print(args, display.execution_json(info), f"stopped {execution_id}")
+    return EXIT_OK
+
+
+async def _replay(args: argparse.Namespace, engine: Engine) -> int:
+    from .testing._replay import replay_execution  # the test kit's replay, running nothing
+
+    async with engine:
+        info = await _find(engine, args.execution)
+        try:
+            value = await replay_execution(engine, info.execution_id)
+            raised: Exception | None = None
+        except NonDeterministicError:
+            raise
+        except Exception as exc:  # the execution's own recorded failure, raised again
+            value, raised = None, exc
+    data = {
+        "execution_id": info.execution_id,
+        "status": info.status.value,
+        "deterministic": True,
+        "result": display.jsonable(value),
+        "error": display.error_json(raised),
+    }
+    outcome = display.readable(raised) if raised is not None else display.readable(value)
+    ending = f": {outcome}" if info.status.is_terminal else " so far (it has not ended)"
+    text = f"replay of {info.execution_id} ({info.status.value}) matches its history{ending}"
+    _print(args, data, text)
+    return EXIT_OK
+
+
+def _db_check(args: argparse.Namespace) -> int:
+    path = resolve_db(None, args.db, DEFAULT_DB)
+    report = inspect_database(path, full=args.full)
+    data = report.to_dict()
+    _print(args, data, display.report_table(data))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+_VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int]]] = {
+    "start": _start,
+    "list": _list,
+    "show": _show,
+    "history": _history,
+    "callback": _callback,
+    "stop": _stop,
+    "replay": _replay,
+}
+
+
+_EXECUTION_HELP = "an execution's id, or the name it was started with (--name)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        metavar="PATH",
+        help=(
+            "the database file (default: $DURABLE_DB, else the --app engine's file, "
+            f"else {DEFAULT_DB})"
+        ),
+    )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of text (a worker's events are JSON lines on stderr either way)",
+    )
+    common.add_argument(
+        "--allow-network-fs",
+        action="store_true",
+        help="open a database on NFS/SMB/sshfs/FUSE anyway (SQLite locking is unreliable there)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="durable-engine",
+        description="Run and inspect durable executions kept in one SQLite file.",
+        epilog="Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
+
+    def verb(name: str, help: str, app: bool | None = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
+        if app is not None:
+            p.add_argument(
+                "--app",
+                metavar="MODULE:ATTR",
+                required=app,
+                help="the Engine the functions are registered on (and its serdes)",
+            )
+        return p
+
+    w = verb("worker", "serve the functions of an Engine until SIGTERM/SIGINT", app=True)
+    w.add_argument("--concurrency", type=_positive_int, help="most executions run at once")
+    w.add_argument("--worker-id", help="this worker's name in leases and logs")
+    w.add_argument(
+        "--grace-seconds",
+        type=_seconds,
+        default=10.0,
+        help="on a signal, how long running executions get to finish or suspend (default 10)",
+    )
+    s = verb("start", "store a new execution for a worker to run; prints its id", app=True)
+    s.add_argument("function")
+    given = s.add_mutually_exclusive_group()
+    given.add_argument("--input", metavar="JSON")
+    given.add_argument("--input-file", metavar="FILE", help="a JSON file, or - for stdin")
+    s.add_argument("--name", help="an execution name: starting it again returns the same one")
+    s.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS")
+    ls = verb("list", "list executions, oldest first")
+    ls.add_argument("--status", choices=[st.value for st in ExecutionStatus], type=str.upper)
+    ls.add_argument("--function")
+    ls.add_argument("--name", help="the execution started with this name")
+    ls.add_argument("--limit", type=_positive_int)
+    verb("show", "one execution: status, input, result or error, timings").add_argument(
+        "execution", help=_EXECUTION_HELP
+    )
+    verb("history", "an execution's operations as a tree").add_argument(
+        "execution", help=_EXECUTION_HELP
+    )
+    cb = verb("callback", "answer a callback")
+    cb.add_argument("action", choices=["succeed", "fail", "heartbeat"])
+    cb.add_argument("callback_id")
+    cb.add_argument("--result", metavar="JSON", help="succeed: the result")
+    cb.add_argument("--error-type", help="fail: the error's type name")
+    cb.add_argument("--message", help="fail: the error message")
+    cb.add_argument("--data", metavar="JSON", help="fail: data attached to the error")
+    verb("stop", "stop an execution for good").add_argument("execution", help=_EXECUTION_HELP)
+    verb(
+        "replay",
+        "replay an execution's history against the current code, running nothing",
+        app=True,
+    ).add_argument("execution", help=_EXECUTION_HELP)
+    db = verb("db", "check the database without writing to it", app=None)
+    db.add_argument("action", choices=["check"])
+    db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    if args.command == "worker":
+        return run_worker(
+            WorkerOptions(
+                app=args.app,
+                db=args.db,
+                concurrency=args.concurrency,
+                worker_id=args.worker_id,
+                grace_seconds=args.grace_seconds,
+                allow_network_fs=args.allow_network_fs,
+            )
+        )
+    if args.command == "db":
+        return _db_check(args)
+    if args.command == "start":
+        args.payload = _read_input(args)
+    return asyncio.run(_VERBS[args.command](args, _engine_for(args)))
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing more is written to the closed pipe
+    (Python flushes stdout once more as it exits)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code (never raises, never prints a traceback)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 on bad usage, 0 for --help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        code = _run_command(args)
+        sys.stdout.flush()  # a reader that went away shows here, not as Python exits
+        return code
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted
+        _drop_stdout()
+        return EXIT_ERROR
+    except UsageError as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except DurableError as exc:
+        print(f"error: {type(exc).__name__}: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except (AppError, CommandError) as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("DURABLE_DEBUG"):
+            traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,400 @@
+"""`DurableContext`: the front door of every durable operation.
+
+Each operation gets its id when it is called, not when it is first awaited:
+`ctx.step(...)` returns an awaitable that already holds its id, so
+`asyncio.gather(ctx.step(a), ctx.step(b))` numbers a and b in call order on every run.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping, Sequence
+from datetime import datetime
+from types import FunctionType
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from ._batch_config import BatchResult, MapConfig, ParallelBranch, ParallelConfig
+from ._config import (
+    Duration,
+    StepConfig,
+    check_callable,
+    check_instance,
+    check_name,
+    to_seconds,
+)
+from ._errors import ExecutionAlreadyEnded, NonDeterministicError
+
+if TYPE_CHECKING:
+    from ._operations.callback import Callback, CallbackConfig, WaitForCallbackConfig
+    from ._operations.condition import WaitForConditionConfig
+    from ._operations.invoke import InvokeConfig
+    from ._run import ExecutionRun
+
+__all__ = ["DurableContext", "StepContext", "durable_step"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+StepFunction = Callable[["StepContext"], T] | Callable[["StepContext"], Awaitable[T]]
+
+
+class OperationInStepError(RuntimeError):
+    """A durable operation was called inside a step's body."""
+
+
+class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
+    """A logger that stays silent while its context runs code it ran before."""
+
+    def __init__(
+        self, logger: logging.Logger, replaying: Callable[[], bool], extra: dict[str, Any]
+    ) -> None:
+        super().__init__(logger, extra)
+        self._replaying = replaying
+
+    def isEnabledFor(self, level: int) -> bool:
+        return not self._replaying() and self.logger.isEnabledFor(level)
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self._replaying():
+            return
+        super().log(level, msg, *args, **kwargs)
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs
+
+
+class StepContext:
+    """What a step's body is given: its attempt number (from 1) and a logger."""
+
+    __slots__ = ("_base_logger", "_logger", "attempt", "execution_id", "operation_id")
+
+    def __init__(
+        self, execution_id: str, operation_id: str, attempt: int, logger: logging.Logger
+    ) -> None:
+        self.execution_id = execution_id
+        self.operation_id = operation_id
+        self.attempt = attempt
+        self._base_logger = logger
+        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"StepContext(execution_id={self.execution_id!r}, "
+            f"operation_id={self.operation_id!r}, attempt={self.attempt})"
+        )
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose records carry the execution, operation and attempt."""
+        if self._logger is None:
+            self._logger = logging.LoggerAdapter(
+                self._base_logger,
+                {
+                    "execution_id": self.execution_id,
+                    "operation_id": self.operation_id,
+                    "attempt": self.attempt,
+                },
+            )
+        return self._logger
+
+
+class _BoundStep(Generic[T]):
+    """A `durable_step` function with its arguments bound, waiting for its StepContext."""
+
+    __slots__ = ("_args", "_fn", "_kwargs", "is_async", "name")
+
+    def __init__(
+        self, fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self.name = name
+        self.is_async = inspect.iscoroutinefunction(fn)
+
+    def __call__(self, step_ctx: StepContext) -> Any:
+        return self._fn(step_ctx, *self._args, **self._kwargs)
+
+
+def durable_step(fn: Callable[..., Any]) -> Callable[..., _BoundStep[Any]]:
+    """Bind a step's arguments: `@durable_step def add(step_ctx, a, b)` then
+    `await ctx.step(add(5, 3))`; the step's name defaults to the function's name."""
+
+    @functools.wraps(fn)
+    def bind(*args: Any, **kwargs: Any) -> _BoundStep[Any]:
+        return _BoundStep(fn, fn.__name__, args, kwargs)
+
+    return bind
+
+
+def step_name(fn: Callable[..., Any]) -> str | None:
+    """The name a step gets when none is given: its function's (a `durable_step`'s own)."""
+    if isinstance(fn, _BoundStep):
+        return fn.name
+    fn_name = getattr(fn, "__name__", None)
+    return None if fn_name in (None, "<lambda>") else str(fn_name)
+
+
+def is_async_callable(fn: Callable[..., Any]) -> bool:
+    if type(fn) is FunctionType and not fn.__dict__:  # plain: no wrapper, no marker
+        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
+    if isinstance(fn, _BoundStep):
+        return fn.is_async
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - an object's async __call__
+    )
+
+
+class DurableContext:
+    """The handle a durable function uses for every operation it wants checkpointed."""
+
+    def __init__(
+        self, run: ExecutionRun, parent_id: str | None = None, *, rerun: bool = False
+    ) -> None:
+        self._run = run
+        self._parent_id = parent_id
+        self._counter = 0
+        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+        self._rerun = rerun
+        """A child context that finished before, running again to rebuild its result."""
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger that is silent while replaying; records carry the execution id."""
+        if self._logger is None:
+            run = self._run
+            self._logger = ReplayAwareLogger(
+                run.logger,
+                self.is_replaying,
+                {"execution_id": run.execution_id, "context_id": self._parent_id},
+            )
+        return self._logger
+
+    @property
+    def execution_id(self) -> str:
+        return self._run.execution_id
+
+    @property
+    def context_id(self) -> str | None:
+        """This context's operation id (None for the root context)."""
+        return self._parent_id
+
+    def is_replaying(self) -> bool:
+        """True while this context runs code that a run before this one ran already: it
+        recorded operations further on in this context."""
+        return self._rerun or self._run.journal.recorded_beyond(self._parent_id, self._counter)
+
+    def _next_id(self) -> str:
+        if self._run.in_body and self._run.inside_body():
+            raise OperationInStepError(
+                "an operation was called inside a step's body: a body runs once and only "
+                "its result is recorded, so it cannot hold operations; call them from the "
+                "workflow, or group them with ctx.run_in_child_context"
+            )
+        run = self._run
+        if run.fatal is not None or run.ended:
+            if run.ended:
+                raise ExecutionAlreadyEnded(
+                    f"this run of execution {run.execution_id} is over (it ended, suspended "
+                    "or was taken over): a context is used only while its workflow runs, "
+                    "not from a task that outlives it"
+                )
+            raise NonDeterministicError(str(run.fatal))  # bound to fail: run nothing new
+        self._counter += 1
+        parent, counter = self._parent_id, self._counter
+        op_id = str(counter) if parent is None else f"{parent}/{counter}"
+        run.journal.asked(op_id)  # when called, not when it runs: a task may start it later
+        return op_id
+
+    # -- operations --------------------------------------------------------------
+
+    @overload
+    def step(
+        self,
+        fn: Callable[[StepContext], Awaitable[T]],
+        name: str | None = ...,
+        config: StepConfig | None = ...,
+    ) -> Coroutine[Any, Any, T]: ...
+
+    @overload
+    def step(
+        self,
+        fn: Callable[[StepContext], T],
+        name: str | None = ...,
+        config: StepConfig | None = ...,
+    ) -> Coroutine[Any, Any, T]: ...
+
+    def step(
+        self,
+        fn: Callable[[StepContext], Any],
+        name: str | None = None,
+        config: StepConfig | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Run `fn(step_ctx)` once, checkpoint its result or error, retry per the config."""
+        # One guard: on the usual path a builtin call and two identity tests. Which
+        # argument is wrong is worked out off this path.
+        if (
+            not callable(fn)
+            or (type(name) is not str and name is not None)
+            or (config is not None and type(config) is not StepConfig)
+        ):
+            _check_step_call(fn, name, config)
+        if name is None:
+            name = step_name(fn)
+        return _step.run_step(self._run, self._next_id(), self._parent_id, fn, name, config)
+
+    def wait(self, duration: Duration, name: str | None = None) -> Coroutine[Any, Any, None]:
+        """A durable timer: the execution may leave memory until it is due."""
+        check_name(name)
+        seconds = to_seconds(duration, what="wait duration")
+        return _wait.run_wait(self._run, self._next_id(), self._parent_id, seconds, name)
+
+    def run_in_child_context(
+        self, fn: Callable[[DurableContext], Awaitable[T]], name: str | None = None
+    ) -> Coroutine[Any, Any, T]:
+        """Run `fn(child_ctx)` with its own operation numbering under this operation's id."""
+        check_callable(fn, "fn")
+        check_name(name)
+        return _child.run_child(self._run, self._next_id(), self._parent_id, fn, name)
+
+    def parallel(
+        self,
+        branches: Sequence[Callable[[DurableContext], Awaitable[Any]] | ParallelBranch[Any]],
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> Coroutine[Any, Any, BatchResult[Any]]:
+        """Run each branch in its own child context; returns every outcome in input order."""
+        listed = _listed(branches, "branches")
+        for index, branch in enumerate(listed):
+            if not (isinstance(branch, ParallelBranch) or callable(branch)):
+                raise TypeError(
+                    f"branches[{index}] must be an async callable (ctx) or a ParallelBranch, "
+                    f"not {type(branch).__name__} {branch!r}"
+                )
+        check_name(name)
+        check_instance(config, ParallelConfig, "config", optional=True)
+        return _batch.run_parallel(
+            self._run,
+            self._next_id(),
+            self._parent_id,
+            listed,
+            name,
+            config or ParallelConfig(),
+        )
+
+    def map(
+        self,
+        items: Sequence[T],
+        fn: Callable[[DurableContext, Any, int, Sequence[T]], Awaitable[Any]],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Coroutine[Any, Any, BatchResult[Any]]:
+        """Run `fn(child_ctx, item, index, items)` for each item (or each batch of items,
+        with an `ItemBatcher`) in its own child context; results in input order."""
+        listed = _listed(items, "items")
+        check_callable(fn, "fn")
+        check_name(name)
+        check_instance(config, MapConfig, "config", optional=True)
+        return _batch.run_map(
+            self._run,
+            self._next_id(),
+            self._parent_id,
+            listed,
+            fn,
+            name,
+            config or MapConfig(),
+        )
+
+    def create_callback(
+        self, name: str | None = None, config: CallbackConfig | None = None
+    ) -> Coroutine[Any, Any, Callback]:
+        """A callback whose `callback_id` the outside world answers with
+        `engine.send_callback_success/failure`; `await cb.result()` waits durably."""
+        check_name(name)
+        check_instance(config, _callback.CallbackConfig, "config", optional=True)
+        return _callback.create_callback(self._run, self._next_id(), self._parent_id, name, config)
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str, StepContext], Any],
+        name: str | None = None,
+        config: WaitForCallbackConfig | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Create a callback, run `submitter(callback_id, step_ctx)` as a step, wait for it."""
+        check_callable(submitter, "submitter")
+        check_name(name)
+        check_instance(config, _callback.WaitForCallbackConfig, "config", optional=True)
+        return _callback.wait_for_callback(self, submitter, name, config)
+
+    def wait_for_condition(
+        self,
+        check: Callable[[Any, StepContext], Any],
+        config: WaitForConditionConfig,
+        name: str | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Poll `check(state, check_ctx)` until the wait strategy stops; returns the last state."""
+        check_callable(check, "check")
+        check_instance(config, _condition.WaitForConditionConfig, "config")
+        check_name(name)
+        return _condition.run_condition(
+            self._run, self._next_id(), self._parent_id, check, config, name
+        )
+
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any = None,
+        name: str | None = None,
+        config: InvokeConfig | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Start the registered durable function as a child execution; return its result
+        (raise InvokeError with its error). The parent suspends while the child runs."""
+        check_instance(function_name, str, "function_name")
+        check_name(name)
+        check_instance(config, _invoke.InvokeConfig, "config", optional=True)
+        return _invoke.run_invoke(
+            self._run, self._next_id(), self._parent_id, function_name, payload, name, config
+        )
+
+    def now(self) -> Coroutine[Any, Any, datetime]:
+        """The current time (aware UTC), recorded so replay sees the same instant."""
+        return _values.recorded_now(self._run, self._next_id(), self._parent_id)
+
+    def random(self) -> Coroutine[Any, Any, float]:
+        """A random float in [0, 1), recorded so replay sees the same number."""
+        return _values.recorded_random(self._run, self._next_id(), self._parent_id)
+
+    def uuid4(self) -> Coroutine[Any, Any, uuid.UUID]:
+        """A random UUID, recorded so replay sees the same one."""
+        return _values.recorded_uuid4(self._run, self._next_id(), self._parent_id)
+
+
+def _check_step_call(fn: object, name: object, config: object) -> None:
+    """Raise the TypeError that says which of `ctx.step`'s arguments is wrong."""
+    check_callable(fn, "fn")
+    check_name(name)
+    check_instance(config, StepConfig, "config", optional=True)
+
+
+def _listed(values: object, what: str) -> list[Any]:
+    if not isinstance(values, Iterable):
+        raise TypeError(f"{what} must be a sequence, not {type(values).__name__} {values!r}")
+    return list(values)
+
+
+# Imported last: the operation modules use the classes defined above.
+from ._operations import callback as _callback  # noqa: E402
+from ._operations import child as _child  # noqa: E402
+from ._operations import condition as _condition  # noqa: E402
+from ._operations import invoke as _invoke  # noqa: E402
+from ._operations import parallel_map as _batch  # noqa: E402
+from ._operations import step as _step  # noqa: E402
+from ._operations import values as _values  # noqa: E402
+from ._operations import wait as _wait  # noqa: E402

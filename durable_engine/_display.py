@@ -1,0 +1,252 @@
+"""Executions and operation trees as readable tables and as JSON, for the command line.
+
+Values are shown as JSON when JSON can hold them exactly. Anything else (a datetime,
+a Decimal, bytes, a set, an instance of a registered class, NaN) is shown with
+`repr` in a table and, in JSON, as the tagged string `"<TypeName> text"`.
+Timestamps of executions and operations are ISO 8601 strings in UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from ._errors import ErrorWithInfo
+from ._models import ExecutionInfo, OperationStatus
+from ._views import OperationInfo
+
+__all__ = [
+    "execution_json",
+    "execution_table",
+    "executions_table",
+    "history_json",
+    "history_table",
+    "jsonable",
+    "readable",
+    "report_table",
+]
+
+_MISSING = "-"
+
+
+def _tagged(value: Any) -> str:
+    if isinstance(value, datetime | date | time):
+        text = value.isoformat()
+    elif isinstance(value, Decimal | UUID):
+        text = str(value)
+    else:
+        text = repr(value)
+    return f"<{type(value).__name__}> {text}"
+
+
+def _exact(value: Any) -> bool:
+    """Whether JSON holds `value` exactly (same types back)."""
+    if value is None or isinstance(value, bool | str):
+        return True
+    if isinstance(value, int):
+        return type(value) is int
+    if isinstance(value, float):
+        return type(value) is float and math.isfinite(value)
+    if type(value) is list:
+        return all(_exact(v) for v in value)
+    if type(value) is dict:
+        return all(type(k) is str and _exact(v) for k, v in value.items())
+    return False
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON can hold it: containers kept, anything else as a tagged string."""
+    if isinstance(value, BaseException):
+        return error_json(value)
+    if _exact(value):
+        return value
+    if type(value) is list:
+        return [jsonable(v) for v in value]
+    if type(value) is dict and all(type(k) is str for k in value):
+        return {k: jsonable(v) for k, v in value.items()}
+    return _tagged(value)
+
+
+def readable(value: Any) -> str:
+    """`value` for a table: JSON text when JSON holds it exactly, else its repr."""
+    if isinstance(value, BaseException):
+        return _error_text(value)
+    if _exact(value):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def error_json(error: BaseException | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    out: dict[str, Any] = {
+        "kind": type(error).__name__,
+        "type": getattr(error, "error_type", type(error).__name__),
+        "message": getattr(error, "message", str(error)),
+    }
+    if isinstance(error, ErrorWithInfo):
+        if error.stack_trace:
+            out["stack_trace"] = error.stack_trace
+        if error.data is not None:
+            out["data"] = jsonable(error.data)
+    return out
+
+
+def _error_text(error: BaseException) -> str:
+    info = error_json(error) or {}
+    kind, kind_type = info.get("kind"), info.get("type")
+    label = kind if kind == kind_type else f"{kind} ({kind_type})"
+    return f"{label}: {info.get('message', '')}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="milliseconds")
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 6)
+
+
+def execution_json(info: ExecutionInfo) -> dict[str, Any]:
+    return {
+        "execution_id": info.execution_id,
+        "name": info.name,
+        "function": info.function,
+        "status": info.status.value,
+        "created_at": _iso(info.created_at),
+        "ended_at": _iso(info.ended_at),
+        "duration": _seconds(info.created_at, info.ended_at),
+        "parent_id": info.parent_id,
+        "input": jsonable(info.input),
+        "result": jsonable(info.result),
+        "error": error_json(info.error),
+    }
+
+
+def execution_table(info: ExecutionInfo) -> str:
+    duration = _seconds(info.created_at, info.ended_at)
+    rows = [
+        ("execution_id", info.execution_id),
+        ("name", info.name or _MISSING),
+        ("function", info.function),
+        ("status", info.status.value),
+        ("created_at", _iso(info.created_at) or _MISSING),
+        ("ended_at", _iso(info.ended_at) or _MISSING),
+        ("duration", _MISSING if duration is None else f"{duration:.3f}s"),
+    ]
+    if info.parent_id:
+        rows.append(("parent_id", info.parent_id))
+    rows.append(("input", readable(info.input)))
+    if info.error is not None:
+        rows.append(("error", _error_text(info.error)))
+    else:
+        rows.append(("result", readable(info.result) if info.status.is_terminal else _MISSING))
+    return "\n".join(f"{key:<13} {value}" for key, value in rows)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in header]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = [header, *rows]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def executions_table(infos: Sequence[ExecutionInfo]) -> str:
+    header = ("EXECUTION_ID", "NAME", "FUNCTION", "STATUS", "CREATED_AT", "ENDED_AT")
+    rows = [
+        (
+            i.execution_id,
+            i.name or _MISSING,
+            i.function,
+            i.status.value,
+            i.created_at.isoformat(timespec="seconds"),
+            i.ended_at.isoformat(timespec="seconds") if i.ended_at else _MISSING,
+        )
+        for i in infos
+    ]
+    return _table(header, rows)
+
+
+def history_json(ops: Sequence[OperationInfo]) -> list[dict[str, Any]]:
+    return [
+        {
+            "operation_id": op.operation_id,
+            "type": op.type.value,
+            "name": op.name,
+            "status": op.status.value,
+            "attempt": op.attempt,
+            "started_at": _iso(op.started_at),
+            "ended_at": _iso(op.ended_at),
+            "duration": op.duration,
+            "wake_at": _iso(op.wake_at),
+            "ref": op.ref,
+            "result": jsonable(op.result),
+            "error": error_json(op.error),
+            "children": history_json(op.children),
+        }
+        for op in ops
+    ]
+
+
+def history_table(ops: Sequence[OperationInfo]) -> str:
+    """The tree as a table; a WAKE_AT column (when a timer or retry delay is due) when
+    some operation waits for one, a REF column (a callback's id, an invoked execution's
+    id) when some operation has one."""
+    header: tuple[str, ...] = (
+        "OPERATION",
+        "TYPE",
+        "STATUS",
+        "ATTEMPT",
+        "STARTED_AT",
+        "ENDED_AT",
+        "DURATION",
+    )
+    rows: list[tuple[str, ...]] = []
+    wakes: list[str] = []
+    refs: list[str] = []
+
+    def walk(nodes: Sequence[OperationInfo], depth: int) -> None:
+        for op in nodes:
+            label = "  " * depth + op.operation_id + (f" {op.name}" if op.name else "")
+            rows.append(
+                (
+                    label,
+                    op.type.value,
+                    op.status.value,
+                    str(op.attempt),
+                    _iso(op.started_at) or _MISSING,
+                    _iso(op.ended_at) or _MISSING,
+                    _MISSING if op.duration is None else f"{op.duration:.3f}s",
+                )
+            )
+            waiting = op.status in (OperationStatus.STARTED, OperationStatus.PENDING)
+            wakes.append((_iso(op.wake_at) if waiting else None) or _MISSING)
+            refs.append(op.ref or _MISSING)
+            walk(op.children, depth + 1)
+
+    walk(ops, 0)
+    if any(wake != _MISSING for wake in wakes):
+        header += ("WAKE_AT",)
+        rows = [(*row, wake) for row, wake in zip(rows, wakes, strict=True)]
+    if any(ref != _MISSING for ref in refs):
+        header += ("REF",)
+        rows = [(*row, ref) for row, ref in zip(rows, refs, strict=True)]
+    return _table(header, rows)
+
+
+def report_table(report: dict[str, Any]) -> str:
+    return "\n".join(
+        f"{key:<25} {json.dumps(value) if isinstance(value, dict) else value}"
+        for key, value in report.items()
+        if value is not None
+    )

@@ -1,0 +1,99 @@
+"""Child contexts: a block of operations numbered in its own namespace."""
+
+from __future__ import annotations
+
+import inspect
+from asyncio import CancelledError
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .._errors import NonDeterministicError, PayloadTooLarge, error_from_info, error_info
+from .._journal import Completed, Execute, Mismatch, Resume
+from .._models import Checkpoint, OperationStatus, OperationType
+from .._run import ExecutionRun, cancelling
+
+if TYPE_CHECKING:
+    from .._context import DurableContext
+
+__all__ = ["run_child"]
+
+
+async def run_child(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    fn: Callable[[DurableContext], Awaitable[Any]],
+    name: str | None,
+    *,
+    op_type: OperationType = OperationType.CONTEXT,
+) -> Any:
+    """Run `fn` in a child context; a completed child returns its recorded outcome.
+
+    It is recorded STARTED as it begins, and with its outcome when it ends. A child
+    whose result was too large to store records no result: on replay its body runs
+    again and rebuilds the result from its children's checkpoints.
+    """
+    from .._context import DurableContext
+
+    started_at = run.now()
+    rerun = begun = False
+    match run.journal.resolve(op_id, op_type, name):
+        case Mismatch() as mismatch:
+            raise run.nondeterminism(mismatch)
+        case Completed(cp) if cp.result is not None or cp.status != OperationStatus.SUCCEEDED:
+            return run.outcome(cp, None)
+        case Completed(cp):  # its result was too large to store: its body runs again
+            started_at = cp.started_at or started_at
+            rerun = True
+        case Resume(cp):
+            started_at = cp.started_at or started_at
+        case Execute():
+            # No record of its own yet (an older version wrote none while it ran), but
+            # a run before this one may have begun it.
+            started_at = run.journal.first_start_under(op_id) or started_at
+            begun = True
+    child = DurableContext(run, op_id, rerun=rerun)
+    if begun:  # recorded as it begins: replay compares its type and name from then on
+        await run.checkpoint(
+            run.put(op_id, parent_id, op_type, name, OperationStatus.STARTED, started_at=started_at)
+        )
+
+    def record(status: OperationStatus, **fields: Any) -> Checkpoint:
+        return run.put(
+            op_id,
+            parent_id,
+            op_type,
+            name,
+            status,
+            started_at=started_at,
+            ended_at=run.now(),
+            **fields,
+        )
+
+    try:
+        body = fn(child)
+        if not inspect.isawaitable(body):
+            raise TypeError(
+                f"the function of context {name or op_id} must be async (or return an "
+                f"awaitable), but it returned {type(body).__name__}"
+            )
+        value = await body
+    except (Exception, CancelledError) as exc:
+        if cancelling(exc):
+            raise
+        if run.fatal is not None:  # the code changed: record nothing more for it
+            if isinstance(exc, NonDeterministicError):
+                raise
+            raise NonDeterministicError(str(run.fatal)) from exc
+        info = error_info(exc, default_kind="ChildContextError")
+        await run.checkpoint(record(OperationStatus.FAILED, error=run.encode_error(info)))
+        raise error_from_info(info) from exc
+    diverged = run.fatal or run.unasked(op_id)
+    if diverged is not None:  # e.g. ended early: recording it would change the outcome
+        raise NonDeterministicError(str(diverged))
+    try:
+        data: bytes | None = run.serialize(value, None, op_id, "result of context", name or op_id)
+    except PayloadTooLarge:
+        data = None
+    await run.checkpoint(record(OperationStatus.SUCCEEDED, result=data))
+    return value if data is None else run.deserialize(data, None, op_id)

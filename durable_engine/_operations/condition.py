@@ -1,0 +1,183 @@
+"""wait_for_condition: poll a check, keep its state durably, wait between polls."""
+
+from __future__ import annotations
+
+from asyncio import CancelledError
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from serdes import SerDes
+
+from .._config import (
+    Duration,
+    JitterStrategy,
+    check_callable,
+    check_delays,
+    check_instance,
+    check_int,
+    check_number,
+    check_serdes,
+    exponential_delay,
+    to_seconds,
+    wrong_answer,
+)
+from .._context import StepContext
+from .._errors import WaitForConditionError, error_from_info, error_info
+from .._journal import Completed, Execute, Mismatch, Resume
+from .._models import OperationStatus, OperationType
+from .._retry import apply_jitter
+from .._run import ExecutionRun, cancelling
+from .step import call_body
+
+__all__ = [
+    "WaitForConditionConfig",
+    "WaitForConditionDecision",
+    "WaitStrategyConfig",
+    "create_wait_strategy",
+    "run_condition",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForConditionDecision:
+    """Poll again after `delay`, or stop polling."""
+
+    should_continue: bool
+    delay: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.delay, timedelta):
+            raise TypeError(
+                f"delay must be a timedelta, not {type(self.delay).__name__} {self.delay!r} "
+                "(WaitForConditionDecision.continue_waiting(delay) also takes seconds)"
+            )
+
+    @classmethod
+    def continue_waiting(cls, delay: Duration) -> WaitForConditionDecision:
+        return cls(True, timedelta(seconds=to_seconds(delay, what="delay")))
+
+    @classmethod
+    def stop_polling(cls) -> WaitForConditionDecision:
+        return cls(False)
+
+
+WaitStrategy = Callable[[Any, int], WaitForConditionDecision]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitForConditionConfig:
+    wait_strategy: WaitStrategy
+    initial_state: Any = None
+    serdes: SerDes | None = None
+
+    def __post_init__(self) -> None:
+        check_callable(self.wait_strategy, "wait_strategy")
+        check_serdes(self.serdes)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitStrategyConfig:
+    """Poll while `should_continue_polling(state)`, backing off between polls."""
+
+    should_continue_polling: Callable[[Any], bool]
+    max_attempts: int = 60
+    initial_delay: Duration = timedelta(seconds=5)
+    max_delay: Duration = timedelta(minutes=5)
+    backoff_rate: float = 1.5
+    jitter: JitterStrategy = JitterStrategy.FULL
+
+    def __post_init__(self) -> None:
+        check_callable(self.should_continue_polling, "should_continue_polling")
+        check_int(self.max_attempts, "max_attempts", 1)
+        check_delays(self.initial_delay, self.max_delay)
+        if not check_number(self.backoff_rate, "backoff_rate") > 0:
+            raise ValueError(f"backoff_rate must be more than 0, not {self.backoff_rate!r}")
+        check_instance(self.jitter, JitterStrategy, "jitter")
+
+
+def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
+    """A strategy that stops once the condition holds and gives up after `max_attempts`."""
+    check_instance(config, WaitStrategyConfig, "config")
+
+    def strategy(state: Any, attempt: int) -> WaitForConditionDecision:
+        if not config.should_continue_polling(state):
+            return WaitForConditionDecision.stop_polling()
+        if attempt >= config.max_attempts:
+            raise WaitForConditionError(
+                f"condition not met after {attempt} attempts",
+                error_type="WaitForConditionError",
+            )
+        delay = exponential_delay(
+            config.initial_delay, config.backoff_rate, attempt, config.max_delay
+        )
+        return WaitForConditionDecision.continue_waiting(apply_jitter(delay, config.jitter))
+
+    return strategy
+
+
+async def run_condition(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    check: Callable[[Any, StepContext], Any],
+    config: WaitForConditionConfig,
+    name: str | None,
+) -> Any:
+    codec = config.serdes
+    state = config.initial_state
+    attempt = 1
+    started_at = run.now()
+    match run.journal.resolve(op_id, OperationType.CONDITION, name):
+        case Mismatch() as mismatch:
+            raise run.nondeterminism(mismatch)
+        case Completed(cp):
+            return run.outcome(cp, codec)
+        case Resume(cp):
+            state = run.deserialize(cp.result, codec, op_id)
+            started_at = cp.started_at or started_at
+            await run.block(op_id, cp.wake_at)
+            attempt = cp.attempt + 1
+        case Execute():
+            pass
+
+    def record(status: OperationStatus, **fields: Any) -> Any:
+        return run.put(
+            op_id, parent_id, OperationType.CONDITION, name, status,
+            attempt=attempt, started_at=started_at, **fields,
+        )  # fmt: skip
+
+    while True:
+        run.begin_work()
+        try:
+            state = await call_body(
+                check, state, StepContext(run.execution_id, op_id, attempt, run.logger)
+            )
+            decision = config.wait_strategy(state, attempt)
+            if not isinstance(decision, WaitForConditionDecision):
+                raise wrong_answer(
+                    "wait_strategy",
+                    config.wait_strategy,
+                    decision,
+                    WaitForConditionDecision,
+                    f"check {attempt}",
+                )
+            data = run.serialize(state, codec, op_id, "state of condition", name or op_id)
+        except (Exception, CancelledError) as exc:
+            if cancelling(exc):
+                raise
+            info = error_info(exc, default_kind="StepError")
+            await run.checkpoint(
+                record(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
+            )
+            raise error_from_info(info) from None
+        finally:
+            run.end_work()
+        if not decision.should_continue:
+            await run.checkpoint(record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now()))
+            return run.deserialize(data, codec, op_id)
+        wake_at = run.now() + decision.delay.total_seconds()
+        await run.checkpoint(record(OperationStatus.PENDING, result=data, wake_at=wake_at))
+        await run.block(op_id, wake_at)
+        attempt += 1

@@ -1,0 +1,425 @@
+"""Parallel and map: branches as child contexts of one execution, with a recorded decision.
+
+Branch i of batch operation `op` is the child context `op/i+1`, whatever order the
+branches finish in. Branches start in index order, at most `max_concurrency` started
+and not finished at once. When the batch is decided, branches not started never
+start, running ones are cancelled and their later writes are refused; the decision
+(why, and each branch's status) is the batch operation's checkpoint, so replay
+reuses it. Results stay in the branches' own checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+from asyncio import CancelledError
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from serdes import SerDesContext
+
+from .._batch_config import (
+    BatchItem,
+    BatchItemStatus,
+    BatchResult,
+    CompletionConfig,
+    CompletionReason,
+    MapConfig,
+    ParallelBranch,
+    ParallelConfig,
+    decide,
+)
+from .._errors import NonDeterministicError, PayloadTooLarge
+from .._journal import Completed, Execute, Mismatch, Resume
+from .._models import Checkpoint, OperationStatus, OperationType
+from .._run import ExecutionRun, Suspend, cancelling
+from .._store import CancelOperations
+from .child import run_child
+
+if TYPE_CHECKING:
+    from .._context import DurableContext
+
+__all__ = ["Branch", "decode_statuses", "encode_statuses", "run_batch", "run_map", "run_parallel"]
+
+Branch = tuple[str | None, Callable[["DurableContext"], Awaitable[Any]]]
+MapFunction = Callable[["DurableContext", Any, int, Sequence[Any]], Awaitable[Any]]
+
+
+async def run_parallel(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    branches: Sequence[Callable[[DurableContext], Awaitable[Any]] | ParallelBranch[Any]],
+    name: str | None,
+    config: ParallelConfig,
+) -> BatchResult[Any]:
+    """`ctx.parallel`: each branch in its own child context."""
+    listed: list[Branch] = [
+        (b.name, b.func) if isinstance(b, ParallelBranch) else (None, b) for b in branches
+    ]
+    return await run_batch(
+        run,
+        op_id,
+        parent_id,
+        OperationType.PARALLEL,
+        name,
+        listed,
+        config.max_concurrency,
+        config.completion_config,
+    )
+
+
+async def run_map(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    items: Sequence[Any],
+    fn: MapFunction,
+    name: str | None,
+    config: MapConfig,
+) -> BatchResult[Any]:
+    """`ctx.map`: `fn(child_ctx, item, index, items)` per item, or per batch of items."""
+    items = list(items)
+    units: list[Any] = items
+    if config.item_batcher is not None:
+        units = config.item_batcher.batches(items, lambda item: _size(run, op_id, item))
+    namer = config.item_namer
+
+    def bind(unit: Any, index: int) -> Branch:
+        label = namer(unit, index) if namer is not None else None
+        return (label, lambda child: fn(child, unit, index, items))
+
+    return await run_batch(
+        run,
+        op_id,
+        parent_id,
+        OperationType.MAP,
+        name,
+        [bind(unit, index) for index, unit in enumerate(units)],
+        config.max_concurrency,
+        config.completion_config,
+    )
+
+
+def _size(run: ExecutionRun, op_id: str, item: Any) -> int:
+    """An item's serialized size with the execution's codec."""
+    try:
+        return len(run.serialize(item, None, op_id, "a map item"))
+    except PayloadTooLarge as exc:
+        return exc.size
+
+
+async def run_batch(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    op_type: OperationType,
+    name: str | None,
+    branches: Sequence[Branch],
+    max_concurrency: int | None,
+    completion: CompletionConfig,
+) -> BatchResult[Any]:
+    """Run `branches` as child contexts `op_id/1...`; the outcome once decided."""
+    total = len(branches)
+    completion.validate(total)
+    if max_concurrency is not None and max_concurrency < 1:
+        raise ValueError("max_concurrency must be at least 1")
+    match run.journal.resolve(op_id, op_type, name):
+        case Mismatch() as mismatch:
+            raise run.nondeterminism(mismatch)
+        case Completed(cp):
+            return await _replay(run, op_id, branches, run.outcome(cp, None))
+        case Resume(cp):
+            started_at = cp.started_at or run.now()
+            if cp.result is not None:
+                begun = run.deserialize(cp.result, None, op_id)
+                _check_count(run, op_id, begun["branches"], total)
+        case Execute():
+            # An older version recorded no start: its branches may have begun already.
+            started_at = run.journal.first_start_under(op_id) or run.now()
+            begun = {"branches": total}
+            await run.checkpoint(
+                run.put(
+                    op_id,
+                    parent_id,
+                    op_type,
+                    name,
+                    OperationStatus.STARTED,
+                    result=run.serialize(begun, None, op_id, "batch summary"),
+                    started_at=started_at,
+                )
+            )
+    fan = _Fanout(run, op_id, branches, max_concurrency or max(total, 1), completion)
+    fan.launch()
+    try:
+        await fan.done
+    except BaseException:
+        await fan.stop()
+        raise
+    await fan.stop(decided=True)
+    if run.fatal is not None:  # a branch diverged from the history: record no outcome
+        raise NonDeterministicError(str(run.fatal))
+    recorded = run.journal.recorded_under(op_id)
+    final = [
+        item
+        if item is not None
+        else BatchItem(
+            index,
+            branches[index][0],
+            BatchItemStatus.CANCELLED
+            if fan.started[index] or _branch_id(op_id, index) in recorded
+            else BatchItemStatus.NOT_STARTED,
+        )
+        for index, item in enumerate(fan.items)
+    ]
+    assert fan.reason is not None
+    summary = {"reason": fan.reason.value, "items": encode_statuses(i.status for i in final)}
+    try:
+        data = run.serialize(summary, None, op_id, "batch summary")
+    except PayloadTooLarge:  # one letter per branch at worst: never refuse a finished batch
+        data = run.serdes.serialize(summary, SerDesContext(run.execution_id, op_id))
+    ended_at = run.now()
+    outcome = run.put(
+        op_id,
+        parent_id,
+        op_type,
+        name,
+        OperationStatus.SUCCEEDED,
+        result=data,
+        started_at=started_at,
+        ended_at=ended_at,
+    )
+    cancelled = [i for i, item in enumerate(final) if item.status is BatchItemStatus.CANCELLED]
+    if cancelled:
+        # Their records say so, and what they left open (a timer, a callback someone
+        # may still answer) ends with them, in the same transaction as the decision.
+        await run.checkpoint(_cancel(run, op_id, branches, cancelled, fan, outcome, ended_at))
+    else:
+        await run.checkpoint(outcome)
+    return BatchResult(final, fan.reason)
+
+
+def _cancel(
+    run: ExecutionRun,
+    op_id: str,
+    branches: Sequence[Branch],
+    cancelled: list[int],
+    fan: _Fanout,
+    outcome: Checkpoint,
+    ended_at: float,
+) -> CancelOperations:
+    records = []
+    for index in cancelled:
+        branch = _branch_id(op_id, index)
+        own = run.journal.get(branch)  # recorded STARTED as it began
+        began = (
+            (own.started_at if own is not None else None)
+            or run.journal.first_start_under(branch)
+            or fan.began.get(index, ended_at)
+        )
+        records.append(
+            run.put(
+                branch,
+                op_id,
+                OperationType.CONTEXT,
+                branches[index][0],
+                OperationStatus.CANCELLED,
+                started_at=began,
+                ended_at=ended_at,
+            )
+        )
+    open_ops = [op for i in cancelled for op in run.journal.unfinished(_branch_id(op_id, i))]
+    return CancelOperations(
+        operation=outcome, records=tuple(records), open_ops=tuple(open_ops), ended_at=ended_at
+    )
+
+
+def _check_count(run: ExecutionRun, op_id: str, recorded: int, given: int) -> None:
+    if recorded != given:
+        raise run.diverged(
+            f"batch operation {op_id} was recorded with {recorded} branches but the code "
+            f"now gives it {given}; the workflow code changed in a way that breaks replay"
+        )
+
+
+def _branch_id(op_id: str, index: int) -> str:
+    return f"{op_id}/{index + 1}"
+
+
+class _Fanout:
+    """Branch tasks of one live batch: started in index order, counted as they end.
+
+    `done` resolves once the batch is decided, or fails with the signal (suspension,
+    lost lease) that a branch raised. Between a branch's end and the next branch's
+    first operation the run counts as working, so a chain of branches that replay
+    at once never looks like a run whose branches are all blocked.
+    """
+
+    def __init__(
+        self,
+        run: ExecutionRun,
+        op_id: str,
+        branches: Sequence[Branch],
+        limit: int,
+        completion: CompletionConfig,
+    ) -> None:
+        self.run = run
+        self.op_id = op_id
+        self.branches = branches
+        self.limit = limit
+        self.completion = completion
+        total = len(branches)
+        self.items: list[BatchItem[Any] | None] = [None] * total
+        self.started = [False] * total
+        self.began: dict[int, float] = {}
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.next = 0
+        self.succeeded = 0
+        self.failed = 0
+        self.reason = decide(completion, total, 0, 0)
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unstarted: set[int] = set()
+        self._stopping = False
+        if self.reason is not None:
+            self.done.set_result(None)
+
+    def launch(self) -> None:
+        """Start branches while there is room and the batch is undecided."""
+        while (
+            self.reason is None
+            and not self.done.done()
+            and self.next < len(self.branches)
+            and len(self.tasks) < self.limit
+        ):
+            if self.run.suspended:
+                if not self.tasks:
+                    self.done.set_exception(Suspend())
+                return
+            index = self.next
+            self.next += 1
+            self.started[index] = True
+            self.began[index] = self.run.now()
+            self._unstarted.add(index)
+            self.run.begin_work()
+            task = asyncio.create_task(self._branch(index))
+            self.tasks[index] = task
+            task.add_done_callback(functools.partial(self._ended, index))
+
+    def _running(self, index: int) -> None:
+        if index in self._unstarted:
+            self._unstarted.discard(index)
+            self.run.end_work()
+
+    async def _branch(self, index: int) -> None:
+        self._running(index)
+        label, fn = self.branches[index]
+        try:
+            value = await run_child(self.run, _branch_id(self.op_id, index), self.op_id, fn, label)
+        except (Exception, CancelledError) as exc:
+            if cancelling(exc):
+                raise
+            self.items[index] = BatchItem(index, label, BatchItemStatus.FAILED, None, exc)
+            self.failed += 1
+        else:
+            self.items[index] = BatchItem(index, label, BatchItemStatus.SUCCEEDED, value)
+            self.succeeded += 1
+        del self.tasks[index]
+        if self.reason is None:
+            total = len(self.branches)
+            self.reason = decide(self.completion, total, self.succeeded, self.failed)
+        if self.reason is not None:
+            if not self.done.done():
+                self.done.set_result(None)
+        else:
+            self.launch()
+
+    def _ended(self, index: int, task: asyncio.Task[None]) -> None:
+        self._running(index)  # a task cancelled before its first step
+        self.tasks.pop(index, None)
+        if task.cancelled():
+            if not self._stopping and not self.done.done():
+                self.done.cancel()  # cancelled from elsewhere: the batch cannot be decided
+            return
+        signal = task.exception()
+        if signal is not None and not self.done.done():
+            self.done.set_exception(signal)
+
+    async def stop(self, *, decided: bool = False) -> None:
+        """Cancel the branches still running; once decided, refuse their later writes."""
+        self._stopping = True
+        running = list(self.tasks.items())
+        for index, task in running:
+            if decided:
+                self.run.close_prefix(_branch_id(self.op_id, index))
+            task.cancel()
+        await asyncio.gather(*(task for _, task in running), return_exceptions=True)
+
+
+async def _replay(
+    run: ExecutionRun, op_id: str, branches: Sequence[Branch], recorded: Any
+) -> BatchResult[Any]:
+    """Rebuild the recorded result: counted branches replay from their checkpoints."""
+    statuses = _recorded_statuses(recorded)
+    _check_count(run, op_id, len(statuses), len(branches))
+    final: list[BatchItem[Any]] = []
+    for index, status in enumerate(statuses):
+        label, fn = branches[index]
+        if status is BatchItemStatus.SUCCEEDED:
+            value = await run_child(run, _branch_id(op_id, index), op_id, fn, label)
+            final.append(BatchItem(index, label, status, value))
+        elif status is BatchItemStatus.FAILED:
+            try:
+                await run_child(run, _branch_id(op_id, index), op_id, fn, label)
+            except Exception as exc:
+                final.append(BatchItem(index, label, status, None, exc))
+            else:  # pragma: no cover - a recorded failure replays as a failure
+                raise RuntimeError(f"branch {index} of {op_id} replayed without its failure")
+        else:
+            final.append(BatchItem(index, label, status))
+    return BatchResult(final, CompletionReason(recorded["reason"]))
+
+
+_LETTER = {
+    BatchItemStatus.SUCCEEDED: "S",
+    BatchItemStatus.FAILED: "F",
+    BatchItemStatus.CANCELLED: "C",
+    BatchItemStatus.NOT_STARTED: "N",
+}
+_STATUS = {letter: status for status, letter in _LETTER.items()}
+_RUN = re.compile(r"([SFCN])(\d*)")
+
+
+def encode_statuses(statuses: Iterable[BatchItemStatus]) -> str:
+    """Branch statuses as runs, `S998F1S` for 998 successes, a failure, a success."""
+    out: list[str] = []
+    previous: BatchItemStatus | None = None
+    count = 0
+    for status in statuses:
+        if status is previous:
+            count += 1
+            continue
+        if previous is not None:
+            out.append(_LETTER[previous] + (str(count) if count > 1 else ""))
+        previous, count = status, 1
+    if previous is not None:
+        out.append(_LETTER[previous] + (str(count) if count > 1 else ""))
+    return "".join(out)
+
+
+def decode_statuses(text: str) -> list[BatchItemStatus]:
+    statuses: list[BatchItemStatus] = []
+    position = 0
+    while position < len(text):
+        match = _RUN.match(text, position)
+        if match is None:
+            raise ValueError(f"unreadable batch summary {text!r}")
+        statuses.extend([_STATUS[match[1]]] * int(match[2] or 1))
+        position = match.end()
+    return statuses
+
+
+def _recorded_statuses(recorded: Any) -> list[BatchItemStatus]:
+    if "items" in recorded:
+        return decode_statuses(recorded["items"])
+    return [BatchItemStatus(s) for s in recorded["statuses"]]  # the first summary format

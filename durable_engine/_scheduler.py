@@ -1,0 +1,240 @@
+"""Claims due executions, keeps this worker's lease alive, and wakes up without polling tables.
+
+Timers run on the engine's Clock (virtual in tests); leases always run on the real
+wall clock, because they track whether a process is alive.
+
+The worker sleeps until the earliest due timer (re-armed when an earlier one is
+added), or until another process commits: `PRAGMA data_version` on the writer's
+connection changes only for other connections' commits and is polled cheaply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
+from ._clock import Clock, TimerHandle
+from ._errors import StoreError
+from ._events import emit
+from ._models import ExecutionRecord
+from ._store import Store, WorkerInfo
+
+__all__ = ["Scheduler", "SchedulerHost", "new_worker_id"]
+
+_POLL_INTERVAL = 0.05
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SchedulerHost(Protocol):
+    """What the scheduler needs from the engine."""
+
+    def function_names(self) -> Sequence[str]: ...
+
+    def capacity(self) -> int: ...
+
+    def launch(self, record: ExecutionRecord) -> None: ...
+
+    def drop_all(self) -> None: ...
+
+    def external_change(self) -> None: ...
+
+
+class Scheduler:
+    """One per engine: a worker row with a lease, a claim loop and a heartbeat loop."""
+
+    def __init__(
+        self,
+        store: Store,
+        host: SchedulerHost,
+        clock: Clock,
+        *,
+        worker_id: str,
+        lease: float,
+        logger: logging.Logger,
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.clock = clock
+        self.worker_id = worker_id
+        self.lease = lease
+        self.logger = logger
+        self._poke = asyncio.Event()
+        self._timer: TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._claiming = True
+        self._membership = asyncio.Lock()
+        """Held by a claim, and by the heartbeat while it renews this worker's row or
+        rejoins: a claim made between dropping everything and releasing it would be
+        released at once, with its run still going."""
+        self._info = WorkerInfo(
+            worker_id=worker_id, host=socket.gethostname(), pid=os.getpid(), started_at=time.time()
+        )
+
+    async def start(self) -> None:
+        await self.store.register_worker(self._info, time.time() + self.lease)
+        await self._reap_dead_local_workers()
+        # The first claim is made before the engine counts as open: work a crash left
+        # behind is running again by then, and this claim does not queue behind the
+        # caller's first writes.
+        version = await self.store.data_version()
+        await self._claim_due()
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(version), name="durable-claims"),
+            asyncio.create_task(self._heartbeat_loop(), name="durable-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._disarm()
+
+    def poke(self) -> None:
+        """Look for due work now."""
+        self._poke.set()
+
+    def stop_claiming(self) -> None:
+        """Take no more work; the heartbeat goes on until `stop`."""
+        self._claiming = False
+
+    def wake_at(self, when: float | None) -> None:
+        """An unowned execution becomes due at `when`: arm the timer if it is earlier."""
+        if when is None:
+            return
+        if self._timer_at is None or when < self._timer_at:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        self._disarm()
+        self._timer_at = when
+        self._timer = self.clock.call_at(when, self.poke)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    async def _claim_due(self) -> None:
+        """Claim and launch due executions, then arm the timer for the next one due."""
+        self._poke.clear()
+        names = self.host.function_names()
+        try:
+            if names and self._claiming:
+                capacity = self.host.capacity()
+                if capacity > 0:
+                    async with self._membership:
+                        claimed = await self.store.claim(
+                            self.worker_id,
+                            names,
+                            self.clock.now(),
+                            capacity,
+                            lease_now=time.time(),
+                        )
+                        for record in claimed:
+                            self._log_claim(record)
+                            self.host.launch(record)
+                nxt = await self.store.next_wake_at(names)
+                self._disarm()
+                if nxt is not None:
+                    self._arm(nxt)
+        except StoreError as exc:
+            self.logger.warning("claiming work failed: %s", exc)
+
+    async def _claim_loop(self, last_version: int) -> None:
+        sweep_every = max(self.lease / 3, 0.05)
+        while True:
+            # Sleep until poked, a timer fires, another process commits, or a sweep is due.
+            deadline = time.monotonic() + sweep_every
+            while not self._poke.is_set() and time.monotonic() < deadline:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the poke does, and stop() would wait forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_POLL_INTERVAL):
+                        await self._poke.wait()
+                if self._poke.is_set():
+                    break
+                try:
+                    version = await self.store.data_version()
+                except StoreError:
+                    continue
+                if version != last_version:
+                    last_version = version
+                    self.host.external_change()
+                    break
+            await self._claim_due()
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.lease / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self._membership:
+                    await self._renew()
+                await self._reap_dead_local_workers()
+            except StoreError as exc:
+                self.logger.warning("heartbeat failed: %s", exc)
+
+    async def _renew(self) -> None:
+        """Extend this worker's lease; if it was given up meanwhile, rejoin empty-handed."""
+        if await self.store.renew_worker(self.worker_id, time.time() + self.lease):
+            return
+        emit(
+            self.logger,
+            "worker_lease_lost",
+            logging.WARNING,
+            worker=self.worker_id,
+            reason="paused past its lease: dropping its executions",
+        )
+        self.host.drop_all()
+        # Release what no one has taken over yet, so it does not wait on us.
+        await self.store.remove_worker(self.worker_id, self.clock.now())
+        await self.store.register_worker(self._info, time.time() + self.lease)
+
+    def _log_claim(self, record: ExecutionRecord) -> None:
+        emit(
+            self.logger,
+            "claim" if record.taken_from is None else "takeover",
+            execution_id=record.execution_id,
+            function=record.function,
+            epoch=record.epoch,
+            previous_owner=record.taken_from,
+        )
+
+    async def _reap_dead_local_workers(self) -> None:
+        """Workers on this host whose process is gone leave their work at once."""
+        dead = [
+            info.worker_id
+            for info, _ in await self.store.list_workers()
+            if info.host == self._info.host
+            and info.pid != self._info.pid
+            and not _pid_alive(info.pid)
+        ]
+        if dead:
+            self.logger.info("taking over from dead local workers: %s", ", ".join(dead))
+            await self.store.reap_workers(dead)
+            self.poke()

@@ -1,0 +1,160 @@
+"""The database schema, its version, and forward migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .._errors import StoreError
+
+SCHEMA_VERSION = 2
+"""`PRAGMA user_version` of a database this code writes."""
+
+# The operations table's columns, in the order of OP_COLUMNS (both versions have them).
+_OPERATION_TABLE = """
+    execution_id TEXT NOT NULL,
+    op_id        TEXT NOT NULL,
+    parent_id    TEXT,
+    type         TEXT NOT NULL,
+    name         TEXT,
+    status       TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    result       BLOB,
+    error        BLOB,
+    started_at   REAL,
+    ended_at     REAL,
+    wake_at      REAL,
+    ref          TEXT,
+"""
+
+_V1 = f"""
+CREATE TABLE executions (
+    execution_id TEXT PRIMARY KEY,
+    name         TEXT UNIQUE,
+    function     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    input        BLOB,
+    result       BLOB,
+    error        BLOB,
+    parent_id    TEXT,
+    created_at   REAL NOT NULL,
+    ended_at     REAL,
+    wake_at      REAL,
+    timeout_at   REAL,
+    owner        TEXT,
+    epoch        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX executions_due ON executions (wake_at) WHERE owner IS NULL;
+CREATE INDEX executions_owner ON executions (owner) WHERE owner IS NOT NULL;
+CREATE INDEX executions_listing ON executions (status, created_at);
+CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
+
+CREATE TABLE operations ({_OPERATION_TABLE}    PRIMARY KEY (execution_id, op_id)
+) WITHOUT ROWID;
+
+CREATE TABLE callbacks (
+    callback_id       TEXT PRIMARY KEY,
+    execution_id      TEXT NOT NULL,
+    op_id             TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    result            BLOB,
+    error             BLOB,
+    created_at        REAL NOT NULL,
+    resolved_at       REAL,
+    timeout_at        REAL,
+    heartbeat_timeout REAL,
+    heartbeat_at      REAL
+);
+CREATE INDEX callbacks_execution ON callbacks (execution_id, op_id);
+
+CREATE TABLE workers (
+    worker_id  TEXT PRIMARY KEY,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""
+
+OP_COLUMNS = (
+    "execution_id, op_id, parent_id, type, name, status, attempt, result, error, "
+    "started_at, ended_at, wake_at, ref"
+)
+"""The operations table's columns, in the order of a Checkpoint's fields."""
+
+# Version 2 stores operations in a rowid table, in the order they are written, with a
+# unique index on (execution_id, op_id). A batch of a thousand executions' checkpoints
+# then appends to the table's last pages and touches only the small index entries
+# elsewhere; keyed by (execution_id, op_id) itself, the batch rewrote a page of the
+# table for nearly every execution: several times the pages written to the WAL.
+_V2 = f"""
+CREATE TABLE operations_v2 ({_OPERATION_TABLE}    UNIQUE (execution_id, op_id)
+);
+INSERT INTO operations_v2 ({OP_COLUMNS}) SELECT {OP_COLUMNS} FROM operations;
+DROP TABLE operations;
+ALTER TABLE operations_v2 RENAME TO operations;
+"""
+
+_OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})
+
+
+def read_version(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """The file's schema version, and why it was not written by durable_engine (None if
+    it was, or is still empty). Reads only, both from one snapshot: another process may
+    be creating the schema meanwhile. `conn` must be in autocommit mode."""
+    conn.execute("BEGIN")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        return version, _not_ours(conn, version)
+    finally:
+        conn.execute("COMMIT")
+
+
+def not_ours_error(path: str, reason: str) -> StoreError:
+    """The error for a file `read_version` found was not written by durable_engine."""
+    return StoreError(f"{path} is not a durable_engine database: {reason}. It was left as it is")
+
+
+def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
+    tables = sorted(
+        str(row[0])
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+        )
+    )
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    if version == 0:
+        return f"it holds another application's tables ({shown})" if tables else None
+    # A newer version may have changed its tables, but not all of them at once.
+    ours = _OUR_TABLES & set(tables) if version > SCHEMA_VERSION else _OUR_TABLES - set(tables)
+    if (version > SCHEMA_VERSION and not ours) or (version <= SCHEMA_VERSION and ours):
+        held = f"; it holds {shown}" if tables else ""
+        return f"its user_version is {version} but it lacks durable_engine's tables{held}"
+    return None
+
+
+# MIGRATIONS[v] brings a database from version v to v + 1.
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to `SCHEMA_VERSION`; returns the version found."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        return found
+    version = found
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found

@@ -1,0 +1,122 @@
+"""Read-only views of stored executions: the operation tree a user or a test inspects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Self
+
+import serdes as _serdes
+from serdes import SerDes
+
+from ._errors import ErrorInfo, SerDesError, error_from_info
+from ._models import Checkpoint, OperationStatus, OperationType, timestamp_to_datetime
+
+__all__ = ["OperationInfo", "OperationNode", "build_operation_tree", "decode_error", "load_value"]
+
+
+class OperationNode:
+    """What every node of an operation tree offers: its time taken and its subtree."""
+
+    __slots__ = ()
+    started_at: datetime | None
+    ended_at: datetime | None
+    children: Sequence[Any]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (on the clock that timed them), once ended."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def walk(self) -> list[Self]:
+        """This operation and every descendant, depth first in call order."""
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
+
+
+@dataclass(slots=True, kw_only=True)
+class OperationInfo(OperationNode):
+    """One operation of an execution, with its children (for contexts, parallel, map)."""
+
+    operation_id: str
+    parent_id: str | None
+    name: str | None
+    type: OperationType
+    status: OperationStatus
+    attempt: int
+    result: Any
+    error: Exception | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    wake_at: datetime | None = None
+    ref: str | None = None
+    """A CALLBACK's callback id, an INVOKE's child execution id."""
+    children: list[OperationInfo] = field(default_factory=list)
+
+
+def load_value(codec: SerDes, data: bytes | None) -> Any:
+    """A stored value as a user sees it; a SerDesError in its place if it cannot be read."""
+    if data is None:
+        return None
+    try:
+        return codec.deserialize(data)
+    except _serdes.SerDesError as exc:
+        return SerDesError(f"stored value cannot be read: {exc}")
+
+
+def decode_error(data: bytes, error_serdes: SerDes) -> Exception:
+    try:
+        return error_from_info(ErrorInfo.from_dict(error_serdes.deserialize(data)))
+    except (_serdes.SerDesError, TypeError) as exc:
+        return SerDesError(f"stored error cannot be read: {exc}")
+
+
+def _sort_key(op_id: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in op_id.split("/"))
+
+
+def build_operation_tree(
+    checkpoints: list[Checkpoint], codec: SerDes, error_serdes: SerDes
+) -> list[OperationInfo]:
+    """Top-level operations in call order, each holding its children in call order."""
+    nodes: dict[str, OperationInfo] = {}
+    for cp in sorted(checkpoints, key=lambda c: _sort_key(c.op_id)):
+        error = None if cp.error is None else decode_error(cp.error, error_serdes)
+        nodes[cp.op_id] = OperationInfo(
+            operation_id=cp.op_id,
+            parent_id=cp.parent_id,
+            name=cp.name,
+            type=OperationType(cp.type),
+            status=OperationStatus(cp.status),
+            attempt=cp.attempt,
+            result=load_value(codec, cp.result),
+            error=error,
+            started_at=timestamp_to_datetime(cp.started_at),
+            ended_at=timestamp_to_datetime(cp.ended_at),
+            wake_at=timestamp_to_datetime(cp.wake_at),
+            ref=cp.ref,
+        )
+    roots: list[OperationInfo] = []
+    for node in nodes.values():
+        parent = _nearest_recorded(nodes, node.parent_id)
+        if parent is not None:
+            parent.children.append(node)
+        else:
+            roots.append(node)
+    return roots
+
+
+def _nearest_recorded(nodes: dict[str, OperationInfo], op_id: str | None) -> OperationInfo | None:
+    """The node of `op_id`, or of its nearest enclosing operation that has a row: a child
+    context that has not finished has none yet, so its operations show in its place."""
+    while op_id is not None:
+        node = nodes.get(op_id)
+        if node is not None:
+            return node
+        op_id = op_id.rpartition("/")[0] if "/" in op_id else None
+    return None
