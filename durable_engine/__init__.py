@@ -17,8 +17,6 @@ from ._config import JitterStrategy as JitterStrategy
 from ._config import StepConfig as StepConfig
 from ._config import StepSemantics as StepSemantics
 from ._context import DurableContext as DurableContext
-from ._context import StepContext as StepContext
-from ._context import durable_step as durable_step
 from ._engine import DurableFunction as DurableFunction
 from ._engine import Engine as Engine
 from ._engine import ExecutionHandle as ExecutionHandle
@@ -64,6 +62,8 @@ from ._retry import RetryPresets as RetryPresets
 from ._retry import RetryStrategyConfig as RetryStrategyConfig
 from ._retry import create_linear_retry_strategy as create_linear_retry_strategy
 from ._retry import create_retry_strategy as create_retry_strategy
+from ._step_context import StepContext as StepContext
+from ._step_context import durable_step as durable_step
 from ._store import SqliteStore as SqliteStore
 from ._store import Store as Store
 from ._views import OperationInfo as OperationInfo

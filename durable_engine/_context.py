@@ -7,14 +7,11 @@ Each operation gets its id when it is called, not when it is first awaited:
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
-from types import FunctionType
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from ._batch_config import BatchResult, MapConfig, ParallelBranch, ParallelConfig
 from ._config import (
@@ -26,130 +23,29 @@ from ._config import (
     to_seconds,
 )
 from ._errors import ExecutionAlreadyEnded, NonDeterministicError
-
-if TYPE_CHECKING:
-    from ._operations.callback import Callback, CallbackConfig, WaitForCallbackConfig
-    from ._operations.condition import WaitForConditionConfig
-    from ._operations.invoke import InvokeConfig
-    from ._run import ExecutionRun
+from ._operations import callback as _callback
+from ._operations import child as _child
+from ._operations import condition as _condition
+from ._operations import invoke as _invoke
+from ._operations import parallel_map as _batch
+from ._operations import step as _step
+from ._operations import values as _values
+from ._operations import wait as _wait
+from ._operations.callback import Callback, CallbackConfig, WaitForCallbackConfig
+from ._operations.condition import WaitForConditionConfig
+from ._operations.invoke import InvokeConfig
+from ._run import ExecutionRun
+from ._step_context import (
+    OperationInStepError,
+    ReplayAwareLogger,
+    StepContext,
+    durable_step,
+    step_name,
+)
 
 __all__ = ["DurableContext", "StepContext", "durable_step"]
 
 T = TypeVar("T")
-P = ParamSpec("P")
-
-StepFunction = Callable[["StepContext"], T] | Callable[["StepContext"], Awaitable[T]]
-
-
-class OperationInStepError(RuntimeError):
-    """A durable operation was called inside a step's body."""
-
-
-class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
-    """A logger that stays silent while its context runs code it ran before."""
-
-    def __init__(
-        self, logger: logging.Logger, replaying: Callable[[], bool], extra: dict[str, Any]
-    ) -> None:
-        super().__init__(logger, extra)
-        self._replaying = replaying
-
-    def isEnabledFor(self, level: int) -> bool:
-        return not self._replaying() and self.logger.isEnabledFor(level)
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._replaying():
-            return
-        super().log(level, msg, *args, **kwargs)
-
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
-        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
-        return msg, kwargs
-
-
-class StepContext:
-    """What a step's body is given: its attempt number (from 1) and a logger."""
-
-    __slots__ = ("_base_logger", "_logger", "attempt", "execution_id", "operation_id")
-
-    def __init__(
-        self, execution_id: str, operation_id: str, attempt: int, logger: logging.Logger
-    ) -> None:
-        self.execution_id = execution_id
-        self.operation_id = operation_id
-        self.attempt = attempt
-        self._base_logger = logger
-        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"StepContext(execution_id={self.execution_id!r}, "
-            f"operation_id={self.operation_id!r}, attempt={self.attempt})"
-        )
-
-    @property
-    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
-        """A logger whose records carry the execution, operation and attempt."""
-        if self._logger is None:
-            self._logger = logging.LoggerAdapter(
-                self._base_logger,
-                {
-                    "execution_id": self.execution_id,
-                    "operation_id": self.operation_id,
-                    "attempt": self.attempt,
-                },
-            )
-        return self._logger
-
-
-class _BoundStep(Generic[T]):
-    """A `durable_step` function with its arguments bound, waiting for its StepContext."""
-
-    __slots__ = ("_args", "_fn", "_kwargs", "is_async", "name")
-
-    def __init__(
-        self, fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
-        self._fn = fn
-        self._args = args
-        self._kwargs = kwargs
-        self.name = name
-        self.is_async = inspect.iscoroutinefunction(fn)
-
-    def __call__(self, step_ctx: StepContext) -> Any:
-        return self._fn(step_ctx, *self._args, **self._kwargs)
-
-
-def durable_step(fn: Callable[..., Any]) -> Callable[..., _BoundStep[Any]]:
-    """Bind a step's arguments: `@durable_step def add(step_ctx, a, b)` then
-    `await ctx.step(add(5, 3))`; the step's name defaults to the function's name."""
-
-    @functools.wraps(fn)
-    def bind(*args: Any, **kwargs: Any) -> _BoundStep[Any]:
-        return _BoundStep(fn, fn.__name__, args, kwargs)
-
-    return bind
-
-
-def step_name(fn: Callable[..., Any]) -> str | None:
-    """The name a step gets when none is given: its function's (a `durable_step`'s own)."""
-    if isinstance(fn, _BoundStep):
-        return fn.name
-    fn_name = getattr(fn, "__name__", None)
-    return None if fn_name in (None, "<lambda>") else str(fn_name)
-
-
-def is_async_callable(fn: Callable[..., Any]) -> bool:
-    if type(fn) is FunctionType and not fn.__dict__:  # plain: no wrapper, no marker
-        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
-    if isinstance(fn, _BoundStep):
-        return fn.is_async
-    target = fn.func if isinstance(fn, functools.partial) else fn
-    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
-        getattr(target, "__call__", None)  # noqa: B004 - an object's async __call__
-    )
 
 
 class DurableContext:
@@ -262,7 +158,7 @@ class DurableContext:
         """Run `fn(child_ctx)` with its own operation numbering under this operation's id."""
         check_callable(fn, "fn")
         check_name(name)
-        return _child.run_child(self._run, self._next_id(), self._parent_id, fn, name)
+        return _child.run_child(self._run, self._next_id(), self._parent_id, fn, name, self._child)
 
     def parallel(
         self,
@@ -284,6 +180,7 @@ class DurableContext:
             self._run,
             self._next_id(),
             self._parent_id,
+            self._child,
             listed,
             name,
             config or ParallelConfig(),
@@ -306,6 +203,7 @@ class DurableContext:
             self._run,
             self._next_id(),
             self._parent_id,
+            self._child,
             listed,
             fn,
             name,
@@ -318,7 +216,7 @@ class DurableContext:
         """A callback whose `callback_id` the outside world answers with
         `engine.send_callback_success/failure`; `await cb.result()` waits durably."""
         check_name(name)
-        check_instance(config, _callback.CallbackConfig, "config", optional=True)
+        check_instance(config, CallbackConfig, "config", optional=True)
         return _callback.create_callback(self._run, self._next_id(), self._parent_id, name, config)
 
     def wait_for_callback(
@@ -330,8 +228,8 @@ class DurableContext:
         """Create a callback, run `submitter(callback_id, step_ctx)` as a step, wait for it."""
         check_callable(submitter, "submitter")
         check_name(name)
-        check_instance(config, _callback.WaitForCallbackConfig, "config", optional=True)
-        return _callback.wait_for_callback(self, submitter, name, config)
+        check_instance(config, WaitForCallbackConfig, "config", optional=True)
+        return self._wait_for_callback(submitter, name, config or WaitForCallbackConfig())
 
     def wait_for_condition(
         self,
@@ -341,7 +239,7 @@ class DurableContext:
     ) -> Coroutine[Any, Any, Any]:
         """Poll `check(state, check_ctx)` until the wait strategy stops; returns the last state."""
         check_callable(check, "check")
-        check_instance(config, _condition.WaitForConditionConfig, "config")
+        check_instance(config, WaitForConditionConfig, "config")
         check_name(name)
         return _condition.run_condition(
             self._run, self._next_id(), self._parent_id, check, config, name
@@ -358,10 +256,44 @@ class DurableContext:
         (raise InvokeError with its error). The parent suspends while the child runs."""
         check_instance(function_name, str, "function_name")
         check_name(name)
-        check_instance(config, _invoke.InvokeConfig, "config", optional=True)
+        check_instance(config, InvokeConfig, "config", optional=True)
         return _invoke.run_invoke(
             self._run, self._next_id(), self._parent_id, function_name, payload, name, config
         )
+
+    async def _wait_for_callback(
+        self,
+        submitter: Callable[[str, StepContext], Any],
+        name: str | None,
+        cfg: WaitForCallbackConfig,
+    ) -> Any:
+        """A child context that creates the callback, hands its id to `submitter` in a
+        step, and waits for the answer."""
+
+        async def body(child: DurableContext) -> Any:
+            callback = await child.create_callback(
+                name=name,
+                config=CallbackConfig(
+                    timeout=cfg.timeout, heartbeat_timeout=cfg.heartbeat_timeout, serdes=cfg.serdes
+                ),
+            )
+
+            async def submit(step: StepContext) -> None:
+                # What the submitter returns (a client's response, say) is not part of
+                # the answer: it is not stored, so it need not be serializable.
+                await _step.call_body(submitter, callback.callback_id, step)
+
+            await child.step(
+                submit, name="submit", config=StepConfig(retry_strategy=cfg.retry_strategy)
+            )
+            return await callback.result()
+
+        return await self.run_in_child_context(body, name=name)
+
+    def _child(self, op_id: str, rerun: bool) -> DurableContext:
+        """The context of child operation `op_id` (`rerun`: it finished before, and runs
+        again to rebuild a result too large to store)."""
+        return DurableContext(self._run, op_id, rerun=rerun)
 
     def now(self) -> Coroutine[Any, Any, datetime]:
         """The current time (aware UTC), recorded so replay sees the same instant."""
@@ -387,14 +319,3 @@ def _listed(values: object, what: str) -> list[Any]:
     if not isinstance(values, Iterable):
         raise TypeError(f"{what} must be a sequence, not {type(values).__name__} {values!r}")
     return list(values)
-
-
-# Imported last: the operation modules use the classes defined above.
-from ._operations import callback as _callback  # noqa: E402
-from ._operations import child as _child  # noqa: E402
-from ._operations import condition as _condition  # noqa: E402
-from ._operations import invoke as _invoke  # noqa: E402
-from ._operations import parallel_map as _batch  # noqa: E402
-from ._operations import step as _step  # noqa: E402
-from ._operations import values as _values  # noqa: E402
-from ._operations import wait as _wait  # noqa: E402

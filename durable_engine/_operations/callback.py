@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from serdes import SerDes
 
 from .._config import (
     Duration,
     RetryStrategy,
-    StepConfig,
     check_callable,
     check_serdes,
     to_seconds,
@@ -22,17 +20,12 @@ from .._journal import Completed, Execute, Mismatch, Resume
 from .._models import Checkpoint, OperationStatus, OperationType
 from .._run import ExecutionRun
 from .._store import PutCallback
-from .step import call_body
-
-if TYPE_CHECKING:
-    from .._context import DurableContext, StepContext
 
 __all__ = [
     "Callback",
     "CallbackConfig",
     "WaitForCallbackConfig",
     "create_callback",
-    "wait_for_callback",
 ]
 
 
@@ -174,35 +167,3 @@ async def create_callback(
         )
     )
     return Callback(run, op_id, callback_id, cfg.serdes)
-
-
-async def wait_for_callback(
-    ctx: DurableContext,
-    submitter: Callable[[str, StepContext], Any],
-    name: str | None,
-    config: WaitForCallbackConfig | None,
-) -> Any:
-    """Create a callback, hand its id to `submitter` in a step, and wait for the answer."""
-    cfg = config or WaitForCallbackConfig()
-
-    async def body(child: DurableContext) -> Any:
-        callback = await child.create_callback(
-            name=name,
-            config=CallbackConfig(
-                timeout=cfg.timeout, heartbeat_timeout=cfg.heartbeat_timeout, serdes=cfg.serdes
-            ),
-        )
-
-        async def submit(step: StepContext) -> None:
-            # What the submitter returns (a client's response, say) is not part of the
-            # answer: it is not stored, so it need not be serializable.
-            await call_body(submitter, callback.callback_id, step)
-
-        await child.step(
-            submit,
-            name="submit",
-            config=StepConfig(retry_strategy=cfg.retry_strategy),
-        )
-        return await callback.result()
-
-    return await ctx.run_in_child_context(body, name=name)

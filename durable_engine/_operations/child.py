@@ -5,25 +5,27 @@ from __future__ import annotations
 import inspect
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import NonDeterministicError, PayloadTooLarge, error_from_info, error_info
 from .._journal import Completed, Execute, Mismatch, Resume
 from .._models import Checkpoint, OperationStatus, OperationType
 from .._run import ExecutionRun, cancelling
 
-if TYPE_CHECKING:
-    from .._context import DurableContext
+__all__ = ["ContextFactory", "run_child"]
 
-__all__ = ["run_child"]
+ContextFactory = Callable[[str, bool], Any]
+"""Makes the context of child operation `op_id`: `factory(op_id, rerun)`. The context
+layer above passes it down, so operations need not import it."""
 
 
 async def run_child(
     run: ExecutionRun,
     op_id: str,
     parent_id: str | None,
-    fn: Callable[[DurableContext], Awaitable[Any]],
+    fn: Callable[[Any], Awaitable[Any]],
     name: str | None,
+    make_context: ContextFactory,
     *,
     op_type: OperationType = OperationType.CONTEXT,
 ) -> Any:
@@ -33,8 +35,6 @@ async def run_child(
     whose result was too large to store records no result: on replay its body runs
     again and rebuilds the result from its children's checkpoints.
     """
-    from .._context import DurableContext
-
     started_at = run.now()
     rerun = begun = False
     match run.journal.resolve(op_id, op_type, name):
@@ -52,7 +52,7 @@ async def run_child(
             # a run before this one may have begun it.
             started_at = run.journal.first_start_under(op_id) or started_at
             begun = True
-    child = DurableContext(run, op_id, rerun=rerun)
+    child = make_context(op_id, rerun)
     if begun:  # recorded as it begins: replay compares its type and name from then on
         await run.checkpoint(
             run.put(op_id, parent_id, op_type, name, OperationStatus.STARTED, started_at=started_at)

@@ -23,12 +23,12 @@ from .._config import (
     to_seconds,
     wrong_answer,
 )
-from .._context import StepContext
 from .._errors import WaitForConditionError, error_from_info, error_info
 from .._journal import Completed, Execute, Mismatch, Resume
 from .._models import OperationStatus, OperationType
 from .._retry import apply_jitter
 from .._run import ExecutionRun, cancelling
+from .._step_context import StepContext
 from .step import call_body
 
 __all__ = [

@@ -15,7 +15,7 @@ import functools
 import re
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from serdes import SerDesContext
 
@@ -35,22 +35,21 @@ from .._journal import Completed, Execute, Mismatch, Resume
 from .._models import Checkpoint, OperationStatus, OperationType
 from .._run import ExecutionRun, Suspend, cancelling
 from .._store import CancelOperations
-from .child import run_child
-
-if TYPE_CHECKING:
-    from .._context import DurableContext
+from .child import ContextFactory, run_child
 
 __all__ = ["Branch", "decode_statuses", "encode_statuses", "run_batch", "run_map", "run_parallel"]
 
-Branch = tuple[str | None, Callable[["DurableContext"], Awaitable[Any]]]
-MapFunction = Callable[["DurableContext", Any, int, Sequence[Any]], Awaitable[Any]]
+Branch = tuple[str | None, Callable[[Any], Awaitable[Any]]]
+"""A branch's name and its function of a child context."""
+MapFunction = Callable[[Any, int, int, Sequence[Any]], Awaitable[Any]]
 
 
 async def run_parallel(
     run: ExecutionRun,
     op_id: str,
     parent_id: str | None,
-    branches: Sequence[Callable[[DurableContext], Awaitable[Any]] | ParallelBranch[Any]],
+    make_context: ContextFactory,
+    branches: Sequence[Callable[[Any], Awaitable[Any]] | ParallelBranch[Any]],
     name: str | None,
     config: ParallelConfig,
 ) -> BatchResult[Any]:
@@ -62,6 +61,7 @@ async def run_parallel(
         run,
         op_id,
         parent_id,
+        make_context,
         OperationType.PARALLEL,
         name,
         listed,
@@ -74,6 +74,7 @@ async def run_map(
     run: ExecutionRun,
     op_id: str,
     parent_id: str | None,
+    make_context: ContextFactory,
     items: Sequence[Any],
     fn: MapFunction,
     name: str | None,
@@ -94,6 +95,7 @@ async def run_map(
         run,
         op_id,
         parent_id,
+        make_context,
         OperationType.MAP,
         name,
         [bind(unit, index) for index, unit in enumerate(units)],
@@ -114,6 +116,7 @@ async def run_batch(
     run: ExecutionRun,
     op_id: str,
     parent_id: str | None,
+    make_context: ContextFactory,
     op_type: OperationType,
     name: str | None,
     branches: Sequence[Branch],
@@ -129,7 +132,7 @@ async def run_batch(
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp):
-            return await _replay(run, op_id, branches, run.outcome(cp, None))
+            return await _replay(run, op_id, make_context, branches, run.outcome(cp, None))
         case Resume(cp):
             started_at = cp.started_at or run.now()
             if cp.result is not None:
@@ -150,7 +153,7 @@ async def run_batch(
                     started_at=started_at,
                 )
             )
-    fan = _Fanout(run, op_id, branches, max_concurrency or max(total, 1), completion)
+    fan = _Fanout(run, op_id, make_context, branches, max_concurrency or max(total, 1), completion)
     fan.launch()
     try:
         await fan.done
@@ -260,12 +263,14 @@ class _Fanout:
         self,
         run: ExecutionRun,
         op_id: str,
+        make_context: ContextFactory,
         branches: Sequence[Branch],
         limit: int,
         completion: CompletionConfig,
     ) -> None:
         self.run = run
         self.op_id = op_id
+        self.make_context = make_context
         self.branches = branches
         self.limit = limit
         self.completion = completion
@@ -315,7 +320,8 @@ class _Fanout:
         self._running(index)
         label, fn = self.branches[index]
         try:
-            value = await run_child(self.run, _branch_id(self.op_id, index), self.op_id, fn, label)
+            branch_id = _branch_id(self.op_id, index)
+            value = await run_child(self.run, branch_id, self.op_id, fn, label, self.make_context)
         except (Exception, CancelledError) as exc:
             if cancelling(exc):
                 raise
@@ -357,7 +363,11 @@ class _Fanout:
 
 
 async def _replay(
-    run: ExecutionRun, op_id: str, branches: Sequence[Branch], recorded: Any
+    run: ExecutionRun,
+    op_id: str,
+    make_context: ContextFactory,
+    branches: Sequence[Branch],
+    recorded: Any,
 ) -> BatchResult[Any]:
     """Rebuild the recorded result: counted branches replay from their checkpoints."""
     statuses = _recorded_statuses(recorded)
@@ -366,11 +376,11 @@ async def _replay(
     for index, status in enumerate(statuses):
         label, fn = branches[index]
         if status is BatchItemStatus.SUCCEEDED:
-            value = await run_child(run, _branch_id(op_id, index), op_id, fn, label)
+            value = await run_child(run, _branch_id(op_id, index), op_id, fn, label, make_context)
             final.append(BatchItem(index, label, status, value))
         elif status is BatchItemStatus.FAILED:
             try:
-                await run_child(run, _branch_id(op_id, index), op_id, fn, label)
+                await run_child(run, _branch_id(op_id, index), op_id, fn, label, make_context)
             except Exception as exc:
                 final.append(BatchItem(index, label, status, None, exc))
             else:  # pragma: no cover - a recorded failure replays as a failure

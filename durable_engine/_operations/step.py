@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._config import StepConfig, StepSemantics, wrong_answer
-from .._context import OperationInStepError, StepContext, is_async_callable
 from .._errors import (
     ErrorInfo,
     PayloadTooLarge,
@@ -22,6 +21,7 @@ from .._journal import Completed, Execute, Mismatch, Resume
 from .._models import Checkpoint, OperationStatus, OperationType
 from .._retry import RetryDecision, RetryPresets
 from .._run import ExecutionRun, cancelling
+from .._step_context import OperationInStepError, StepContext, is_async_callable
 
 __all__ = ["call_body", "run_step"]
 
