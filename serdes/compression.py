@@ -22,6 +22,7 @@ from ._core import (
     read_header,
     shortened,
 )
+from .msgpack_codec import MsgpackSerDes
 
 __all__ = ["ZstdSerDes", "decompress"]
 
@@ -74,11 +75,7 @@ class ZstdSerDes:
     """
 
     def __init__(self, inner: SerDes | None = None, threshold: int = 1024, level: int = 3) -> None:
-        if inner is None:
-            from .msgpack_codec import MsgpackSerDes
-
-            inner = MsgpackSerDes()
-        self.inner: SerDes = inner
+        self.inner: SerDes = inner if inner is not None else MsgpackSerDes()
         if isinstance(threshold, bool) or not isinstance(threshold, int):
             raise TypeError(f"threshold must be an int (bytes), not {type(threshold).__name__}")
         if threshold < 0:

@@ -1,4 +1,8 @@
-"""`dumps` with the default codec, and `loads`, which reads any blob by its header."""
+"""`dumps` with the default codec, and `loads`, which reads any blob by its header.
+
+The one module that knows every codec: the codecs read blobs of the others through
+`serdes._reader`, which `loads` is installed in below.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from ._core import (
     make_header,
     read_header,
 )
+from ._reader import install
 from .compression import decompress
 from .json_codec import JsonSerDes
 from .msgpack_codec import MsgpackSerDes
@@ -56,3 +61,6 @@ def loads(data: Buffer, *, registry: TypeRegistry | None = None) -> object:
             "ZstdSerDes): read them with that ZstdSerDes"
         )
     return bytes(body)
+
+
+install(loads)

@@ -31,6 +31,7 @@ from ._core import (
     shortened,
 )
 from ._paths import describe_failure
+from ._reader import read_any
 from ._types import STD_BY_TAG, STD_BY_TYPE
 from .registry import DEFAULT_REGISTRY, TypeRegistry
 
@@ -101,9 +102,7 @@ class JsonSerDes:
     def deserialize(self, data: bytes, ctx: SerDesContext | None = None) -> object:
         if type(data) is bytes and data[:HEADER_SIZE] == _HEADER:
             return self.decode_body(data[HEADER_SIZE:])
-        from .dispatch import loads
-
-        return loads(data, registry=self.registry)
+        return read_any(data, self.registry)  # another codec's, or compressed
 
     def _to_json(self, v: Any, tag_surrogates: bool) -> Any:
         t = type(v)

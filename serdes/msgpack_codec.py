@@ -37,6 +37,7 @@ from ._core import (
     shortened,
 )
 from ._paths import describe_failure
+from ._reader import read_any
 from ._types import STD_BY_CODE, STD_BY_TYPE, StdType
 from .registry import DEFAULT_REGISTRY, TypeRegistry
 
@@ -271,6 +272,4 @@ class MsgpackSerDes:
     def deserialize(self, data: bytes, ctx: SerDesContext | None = None) -> object:
         if type(data) is bytes and data[:HEADER_SIZE] == _HEADER:
             return self.decode_body(data[HEADER_SIZE:])
-        from .dispatch import loads
-
-        return loads(data, registry=self.registry)
+        return read_any(data, self.registry)  # another codec's, or compressed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._core import CODEC_RAW, SerDesContext, SerDesError, make_header
-from .dispatch import loads
+from ._reader import read_any
 
 __all__ = ["PassThroughSerDes"]
 
@@ -19,7 +19,7 @@ class PassThroughSerDes:
         return _RAW_HEADER + bytes(value)
 
     def deserialize(self, data: bytes, ctx: SerDesContext | None = None) -> bytes:
-        value = loads(data)
+        value = read_any(data)
         if not isinstance(value, bytes):
             raise SerDesError(f"stored value is {type(value).__name__}, not bytes")
         return value
