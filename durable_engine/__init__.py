@@ -39,6 +39,7 @@ from ._errors import ExecutionTimedOut as ExecutionTimedOut
 from ._errors import FunctionNotRegistered as FunctionNotRegistered
 from ._errors import InvokeError as InvokeError
 from ._errors import NonDeterministicError as NonDeterministicError
+from ._errors import OperationInStepError as OperationInStepError
 from ._errors import PayloadTooLarge as PayloadTooLarge
 from ._errors import SerDesError as SerDesError
 from ._errors import StepError as StepError
@@ -108,6 +109,7 @@ __all__ = [
     "JitterStrategy",
     "MapConfig",
     "NonDeterministicError",
+    "OperationInStepError",
     "OperationInfo",
     "OperationStatus",
     "OperationType",

@@ -32,7 +32,7 @@ from . import _display as display
 from ._engine import Engine
 from ._errors import DurableError, ExecutionNotFound, NonDeterministicError
 from ._models import ExecutionInfo, ExecutionStatus
-from ._store.integrity import inspect_database
+from ._store import SqliteStore
 from ._worker import (
     AppError,
     UsageError,
@@ -231,7 +231,7 @@ async def _replay(args: argparse.Namespace, engine: Engine) -> int:
 
 def _db_check(args: argparse.Namespace) -> int:
     path = resolve_db(None, args.db, DEFAULT_DB)
-    report = inspect_database(path, full=args.full)
+    report = SqliteStore.inspect(path, full=args.full)
     data = report.to_dict()
     _print(args, data, display.report_table(data))
     return EXIT_OK if report.ok else EXIT_ERROR

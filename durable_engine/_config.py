@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from serdes import SerDes
 
-    from ._retry import RetryDecision
-
 __all__ = [
     "Duration",
     "JitterStrategy",
+    "RetryDecision",
     "RetryStrategy",
     "StepConfig",
     "StepSemantics",
@@ -177,3 +176,26 @@ class StepConfig:
         check_callable(self.retry_strategy, "retry_strategy", optional=True)
         check_instance(self.step_semantics, StepSemantics, "step_semantics")
         check_serdes(self.serdes)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """Whether to try again, and after how long."""
+
+    should_retry: bool
+    delay: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.delay, timedelta):
+            raise TypeError(
+                f"delay must be a timedelta, not {type(self.delay).__name__} {self.delay!r} "
+                "(RetryDecision.retry(delay) also takes seconds)"
+            )
+
+    @classmethod
+    def retry(cls, delay: Duration) -> RetryDecision:
+        return cls(True, timedelta(seconds=to_seconds(delay, what="retry delay")))
+
+    @classmethod
+    def no_retry(cls) -> RetryDecision:
+        return cls(False)

@@ -17,6 +17,7 @@
     ├── ExecutionAlreadyExists        same execution_name, different function or input
     ├── ExecutionAlreadyEnded         stop() of an execution that had already ended
     ├── FunctionNotRegistered
+    ├── OperationInStepError          an operation was called inside a step's body
     ├── CallbackError
     │   ├── CallbackNotFound
     │   ├── CallbackAlreadyResolved
@@ -59,6 +60,7 @@ __all__ = [
     "FunctionNotRegistered",
     "InvokeError",
     "NonDeterministicError",
+    "OperationInStepError",
     "PayloadTooLarge",
     "SerDesError",
     "StepError",
@@ -332,3 +334,8 @@ def error_from_info(info: ErrorInfo) -> Exception:
     return ExecutionFailedError(
         info.message, error_type=info.error_type, stack_trace=info.stack_trace, data=info.data
     )
+
+
+class OperationInStepError(DurableError, RuntimeError):
+    """A durable operation was called inside a step's body: a body runs once and only
+    its result is recorded, so it cannot hold operations."""

@@ -11,6 +11,7 @@ from datetime import timedelta
 from ._config import (
     Duration,
     JitterStrategy,
+    RetryDecision,
     RetryStrategy,
     check_delays,
     check_instance,
@@ -28,29 +29,6 @@ __all__ = [
     "create_linear_retry_strategy",
     "create_retry_strategy",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryDecision:
-    """Whether to try again, and after how long."""
-
-    should_retry: bool
-    delay: timedelta = timedelta(0)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.delay, timedelta):
-            raise TypeError(
-                f"delay must be a timedelta, not {type(self.delay).__name__} {self.delay!r} "
-                "(RetryDecision.retry(delay) also takes seconds)"
-            )
-
-    @classmethod
-    def retry(cls, delay: Duration) -> RetryDecision:
-        return cls(True, timedelta(seconds=to_seconds(delay, what="retry delay")))
-
-    @classmethod
-    def no_retry(cls) -> RetryDecision:
-        return cls(False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

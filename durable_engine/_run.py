@@ -1,9 +1,11 @@
-"""One execution in memory: its lease, journal, codecs, and when it must suspend.
+"""One execution in memory while a worker holds its lease: the interface operations use.
 
-An execution suspends when every live branch is blocked (on a timer, a retry delay
-or a callback): the blocked operations raise the private `Suspend` signal, which
-unwinds the coroutine; nothing of it stays in memory and its wake-up time goes to
-the database. Waits shorter than the in-memory threshold stay on a timer instead.
+An operation asks the run three kinds of thing: what the history says (`journal`),
+to record an outcome (`checkpoint`, `write`, and the few writes that carry more than
+an operation row: a callback, a child execution, a batch's cancellations), and to
+wait (`block`, with `Suspension` deciding when the run leaves memory). Values go
+through `values`, the execution's `ValueConverter`. The store behind it is reached
+only here: operations never see it nor build its records.
 """
 
 from __future__ import annotations
@@ -11,35 +13,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, cast
 
-import serdes as _serdes
-from serdes import SerDes, SerDesContext
+from serdes import SerDes
 
-from ._clock import Clock, TimerHandle
-from ._errors import (
-    ErrorInfo,
-    NonDeterministicError,
-    PayloadTooLarge,
-    SerDesError,
-    error_from_info,
-    shortened,
-)
+from ._clock import Clock
+from ._converter import ValueConverter
+from ._errors import FunctionNotRegistered, NonDeterministicError
 from ._journal import Journal, Mismatch
 from ._models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
-from ._store import CancelOperations, Fence, FinishExecution, Mutation, Store, operation_of
+from ._replaying import NoStore, Replay
+from ._store import (
+    CancelOperations,
+    Fence,
+    FinishExecution,
+    Mutation,
+    NewExecution,
+    PutCallback,
+    Store,
+    operation_of,
+)
+from ._suspension import RunState, Suspend, Suspension
 
-__all__ = ["ExecutionRun", "Limits", "RunHost", "Suspend", "cancelling"]
+__all__ = ["ExecutionRun", "RunHost", "Suspend", "cancelling"]
 
-_SETTLE_TICKS = 3
 _CANCELLED = OperationStatus.CANCELLED.value
-
-# The serdes package's own codecs never read the context they are given, so a value
-# they code needs none made for it. (Exact types: a subclass may read it.)
-_CONTEXT_FREE = frozenset({_serdes.MsgpackSerDes, _serdes.JsonSerDes, _serdes.PassThroughSerDes})
 
 
 def cancelling(exc: BaseException) -> bool:
@@ -51,10 +50,6 @@ def cancelling(exc: BaseException) -> bool:
         return False
     task = asyncio.current_task()
     return task is None or task.cancelling() > 0
-
-
-class Suspend(BaseException):
-    """Unwinds a blocked execution; user code's `except Exception` cannot swallow it."""
 
 
 class RunHost(Protocol):
@@ -69,20 +64,6 @@ class RunHost(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
-    payload_limit: int = 256 * 1024
-    in_memory_wait: float = 1.0
-    """Waits due sooner than this (seconds) stay in memory instead of suspending."""
-
-
-@dataclass(slots=True)
-class _Blocked:
-    wake_at: float | None
-    future: asyncio.Future[None]
-    timer: TimerHandle | None
-
-
 class ExecutionRun:
     """The in-memory state of one execution while a worker holds its lease."""
 
@@ -92,47 +73,62 @@ class ExecutionRun:
         record: ExecutionRecord,
         journal: Journal,
         store: Store,
-        serdes: SerDes,
-        error_serdes: SerDes,
+        values: ValueConverter,
         clock: Clock,
-        limits: Limits,
+        in_memory_wait: float,
         logger: logging.Logger,
         host: RunHost | None = None,
+        replay: Replay | None = None,
     ) -> None:
         self.record = record
         self.host = host
         self.execution_id = record.execution_id
         self.fence = Fence(record.execution_id, record.epoch)
         self.journal = journal
-        self.store = store
-        self.serdes = serdes
-        self._exact_types: Collection[type[Any]] = getattr(serdes, "exact_types", ())
-        self.error_serdes = error_serdes
+        self.replay = replay
+        """Set in replay mode: nothing is written, nothing runs, the history's end stops it."""
+        self._store: Store = store if replay is None else cast(Store, NoStore(replay))
+        self.values = values
+        """The execution's value path: codec, payload limit, error encoding."""
         self.clock = clock
         self.now: Callable[[], float] = clock.now
         """The clock's time (seconds since the epoch)."""
-        self.limits = limits
         self.logger = logger
-        self.suspend_wake_at: float | None = None
-        self.suspended = False
-        self.woken_while_suspending = False
-        """A wake-up came after the run began to suspend: look for due work once it has."""
+        self.waits = Suspension(clock, in_memory_wait)
+        """Blocked operations and work in flight: when the run leaves memory."""
         self.finished: FinishExecution | None = None
-        """The ending this run committed, once it has."""
+        """The ending this run committed, once it has (set by the executor)."""
         self.fatal: NonDeterministicError | None = None
         """Set once replay diverged: the execution fails even if user code caught it."""
-        self.ended = False
-        """Set once this run is over (it finished, suspended or lost its lease)."""
         self.in_body: set[Awaitable[Any]] = set()
         """The step bodies being awaited: no operation may be called from inside one."""
         self._loop_thread = threading.get_ident()
-        self._in_flight = 0
-        self._blocked: dict[str, _Blocked] = {}
         self._closed: list[str] = []
-        self._external: set[str] = set()
-        self._woken: set[str] = set()
-        self._generation = 0
-        self._check_scheduled = False
+        # The suspension tracker's calls, bound once: every step makes several.
+        self.begin_work = self.waits.begin_work
+        self.end_work = self.waits.end_work
+        self.block = self.waits.block if replay is None else replay.block
+        self.resolve = journal.resolve if replay is None else replay.resolve
+        """What to do with operation `op_id` asked for as `type_` named `name`."""
+        self.wake = self.waits.wake
+        self.wake_external = self.waits.wake_external
+        self.watch_external = self.waits.watch_external
+        self.unwatch_external = self.waits.unwatch_external
+        self.working = self.waits.working
+
+    @property
+    def state(self) -> RunState:
+        return self.waits.state
+
+    @property
+    def suspended(self) -> bool:
+        """Whether every branch was blocked and the run is leaving memory."""
+        return self.waits.state is RunState.SUSPENDING
+
+    @property
+    def ended(self) -> bool:
+        """Whether this run is over (it finished, suspended or lost its lease)."""
+        return self.waits.state is RunState.ENDED
 
     def inside_body(self) -> bool:
         """Whether the caller runs inside a step's body: a body coroutine is running
@@ -158,13 +154,12 @@ class ExecutionRun:
     async def checkpoint(self, mutation: Mutation) -> None:
         """Commit `mutation` under this run's lease. A refused write raises LeaseLost,
         which ends the run."""
-        self._in_flight += 1
+        waits = self.waits
+        waits.begin_work()
         try:
             await self.write(mutation)
         finally:
-            self._in_flight -= 1
-            if self._blocked:
-                self._changed()
+            waits.end_work()
 
     def write(self, mutation: Mutation) -> Awaitable[None]:
         """Queue `mutation` under this run's lease; the awaitable is its commit.
@@ -172,13 +167,15 @@ class ExecutionRun:
         `checkpoint` without a coroutine around it, for a caller that counts as working
         (`begin_work`) until the write is done, so the run cannot suspend meanwhile: a
         step's body and its outcome are one piece of work."""
+        if self.replay is not None:
+            return self.replay.write(mutation)
         if self._closed and self._is_closed(mutation):
             raise asyncio.CancelledError("the batch this operation belongs to was decided")
         if type(mutation) is Checkpoint:
             self.journal.record(mutation)
         else:
             self._record_other(mutation)
-        return self.store.commit(self.fence, mutation)
+        return self._store.commit(self.fence, mutation)
 
     def _record_other(self, mutation: Mutation) -> None:
         written = operation_of(mutation)
@@ -192,15 +189,6 @@ class ExecutionRun:
                 if cp is not None:
                     self.journal.record(cp._replace(status=_CANCELLED, ended_at=mutation.ended_at))
 
-    def begin_work(self) -> None:
-        """Mark real work (a step body) in progress, so the run does not suspend."""
-        self._in_flight += 1
-
-    def end_work(self) -> None:
-        self._in_flight -= 1
-        if self._blocked:
-            self._changed()
-
     def put(
         self,
         op_id: str,
@@ -210,90 +198,100 @@ class ExecutionRun:
         status: OperationStatus,
         **fields: Any,
     ) -> Checkpoint:
-        """The mutation that records operation `op_id` of this execution."""
+        """The record of operation `op_id` of this execution."""
         return Checkpoint(
             self.execution_id, op_id, parent_id, str(type_), name, str(status), **fields
         )
 
-    @contextmanager
-    def working(self) -> Iterator[None]:
-        """`begin_work` and `end_work` around a block."""
-        self.begin_work()
-        try:
-            yield
-        finally:
-            self.end_work()
+    def codec_for(self, function: str) -> SerDes:
+        """The codec of a function registered on the engine running this execution;
+        FunctionNotRegistered if there is none."""
+        if self.host is None:
+            raise FunctionNotRegistered(f"no durable function named {function!r} is registered")
+        return self.host.codec_for(function)
 
-    # -- values --------------------------------------------------------------
+    # -- writes that carry more than an operation row ---------------------------
 
-    def serialize(
+    async def start_callback(
         self,
-        value: Any,
-        codec: SerDes | None,
-        op_id: str | None,
-        what: str,
-        whose: str | None = None,
-    ) -> bytes:
-        """`value` as stored bytes; an error names it as `what` (followed by `whose`,
-        joined only if there is an error to report)."""
-        codec = codec or self.serdes
-        ctx = None if type(codec) in _CONTEXT_FREE else SerDesContext(self.execution_id, op_id)
-        try:
-            data = codec.serialize(value, ctx)
-        except _serdes.SerDesError as exc:
-            raise SerDesError(f"{_label(what, whose)} cannot be serialized: {exc}") from exc
-        if len(data) > self.limits.payload_limit:
-            raise PayloadTooLarge(len(data), self.limits.payload_limit, _label(what, whose))
-        return data
+        operation: Checkpoint,
+        *,
+        created_at: float,
+        timeout_at: float | None,
+        heartbeat_timeout: float | None,
+    ) -> None:
+        """Record `operation` with the pending callback it waits on (its `ref`), together."""
+        await self.checkpoint(
+            PutCallback(
+                callback_id=operation.ref or "",
+                operation=operation,
+                created_at=created_at,
+                timeout_at=timeout_at,
+                heartbeat_timeout=heartbeat_timeout,
+            )
+        )
 
-    def stored(self, value: Any, data: bytes, codec: SerDes | None, op_id: str | None) -> Any:
-        """What `value`, just stored as `data`, returns: exactly what a replay reads back.
+    async def reload(self, op_id: str) -> Checkpoint | None:
+        """Operation `op_id` as stored now (a callback answered from outside)."""
+        with self.working():
+            fresh = await self._store.load_operation(self.execution_id, op_id)
+        if fresh is not None:
+            self.journal.record(fresh)
+        return fresh
 
-        A codec may name types whose values come back unchanged (`exact_types`); such a
-        value is returned as it is, anything else is read back from `data`."""
-        exact = self._exact_types if codec is None else getattr(codec, "exact_types", ())
-        if type(value) in exact:
-            return value
-        codec = codec or self.serdes
-        return self.deserialize(data, codec, op_id)
+    async def time_out_callback(self, operation: Checkpoint, error: bytes) -> Checkpoint:
+        """Mark the callback of `operation` timed out if it is still pending and due;
+        returns the operation as stored now."""
+        with self.working():
+            fresh = await self._store.time_out_callback(
+                self.fence, operation.ref or "", operation.op_id, self.now(), error
+            )
+        self.journal.record(fresh)
+        return fresh
 
-    def deserialize(self, data: bytes | None, codec: SerDes | None, op_id: str | None) -> Any:
-        if data is None:
-            return None
-        codec = codec or self.serdes
-        ctx = None if type(codec) in _CONTEXT_FREE else SerDesContext(self.execution_id, op_id)
-        try:
-            return codec.deserialize(data, ctx)
-        except _serdes.SerDesError as exc:
-            raise SerDesError(f"stored value of operation {op_id} cannot be read: {exc}") from exc
+    async def start_child_execution(
+        self, execution_id: str, function: str, input: bytes, created_at: float
+    ) -> None:
+        """Create an execution invoked by this one, for any worker to run (a second call
+        with the same id finds the first one's row)."""
+        new = NewExecution(
+            execution_id=execution_id,
+            name=None,
+            function=function,
+            input=input,
+            created_at=created_at,
+            owner=None,
+            parent_id=self.execution_id,
+        )
+        with self.working():
+            await self._store.create_execution(new)
+        if self.host is not None:
+            self.host.poke()
 
-    def encode_error(self, info: ErrorInfo) -> bytes:
-        """The stored form of an error: data that cannot be serialized is kept as its
-        repr, and an error larger than the payload limit is shortened to fit, so that a
-        failure is always recorded."""
-        try:
-            data = self.error_serdes.serialize(info.to_dict())
-        except _serdes.SerDesError:
-            info = replace(info, data=repr(info.data))
-            data = self.error_serdes.serialize(info.to_dict())
-        if len(data) > self.limits.payload_limit:
-            data = self.error_serdes.serialize(shortened(info, self.limits.payload_limit).to_dict())
-        return data
+    async def read_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """Another execution's record (an invoked child's)."""
+        with self.working():
+            return await self._store.get_execution(execution_id)
 
-    def decode_error(self, data: bytes | None) -> Exception:
-        if data is None:
-            return error_from_info(ErrorInfo(kind="", error_type="Error", message="unknown error"))
-        try:
-            raw = self.error_serdes.deserialize(data)
-            return error_from_info(ErrorInfo.from_dict(raw))
-        except (_serdes.SerDesError, TypeError) as exc:
-            return SerDesError(f"stored error cannot be read: {exc}")
+    async def cancel(
+        self,
+        operation: Checkpoint,
+        records: Sequence[Checkpoint],
+        open_ops: Sequence[str],
+        ended_at: float,
+    ) -> None:
+        """Record `operation` and `records`, and end each of `open_ops` still open as
+        CANCELLED with its pending callback, in one transaction."""
+        await self.checkpoint(
+            CancelOperations(
+                operation=operation,
+                records=tuple(records),
+                open_ops=tuple(open_ops),
+                ended_at=ended_at,
+            )
+        )
 
-    def outcome(self, cp: Checkpoint, codec: SerDes | None) -> Any:
-        """The value a completed checkpoint returns, or raise its stored error."""
-        if cp.error is not None and cp.result is None:
-            raise self.decode_error(cp.error)
-        return self.deserialize(cp.result, codec, cp.op_id)
+    # -- divergence ------------------------------------------------------------
 
     def diverged(self, what: str) -> NonDeterministicError:
         """The error for code that no longer matches the history (`what` says how); the
@@ -312,111 +310,6 @@ class ExecutionRun:
         described = self.journal.unasked(context_id)
         return None if described is None else self.diverged(described)
 
-    # -- blocking and suspension -----------------------------------------------
-
-    async def block(self, op_id: str, wake_at: float | None) -> None:
-        """Wait until `wake_at` (or `wake(op_id)`); raises `Suspend` if the run suspends."""
-        if wake_at is not None and wake_at <= self.clock.now():
-            return
-        if op_id in self._woken:  # woken between its last look and this wait
-            self._woken.discard(op_id)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        timer = None
-        if wake_at is not None:
-            timer = self.clock.call_at(wake_at, lambda: _resolve(future))
-        self._blocked[op_id] = _Blocked(wake_at, future, timer)
-        self._changed()
-        try:
-            await future
-        finally:
-            if timer is not None:
-                timer.cancel()
-            self._blocked.pop(op_id, None)
-            self._changed()
-
-    def wake(self, op_id: str) -> bool:
-        """Wake a blocked operation (a callback was resolved in this process)."""
-        if self.suspended:
-            self.woken_while_suspending = True
-            return True
-        blocked = self._blocked.get(op_id)
-        if blocked is not None:
-            _resolve(blocked.future)
-            return True
-        if op_id in self._external:  # not blocked yet: its next `block` returns at once
-            self._woken.add(op_id)
-            return True
-        return False
-
-    def watch_external(self, op_id: str) -> None:
-        """`op_id` waits on something outside this run: a callback, an invoked execution."""
-        self._external.add(op_id)
-
-    def unwatch_external(self, op_id: str) -> None:
-        self._external.discard(op_id)
-        self._woken.discard(op_id)
-
-    def wake_external(self) -> None:
-        """Something changed outside: operations waiting on it look at the database again."""
-        if self.suspended:
-            self.woken_while_suspending = True
-        for op_id in list(self._external):
-            self.wake(op_id)
-
-    def wake_all(self) -> None:
-        for blocked in list(self._blocked.values()):
-            _resolve(blocked.future)
-
     def close(self) -> None:
-        self.ended = True
-        for blocked in self._blocked.values():
-            if blocked.timer is not None:
-                blocked.timer.cancel()
-
-    def _changed(self) -> None:
-        """Something that bears on suspension changed; while an operation is blocked,
-        look again once the loop settles. (With nothing blocked there is nothing to
-        look at: a later `block` counts as a change itself.)"""
-        if not self._blocked:
-            return
-        self._generation += 1
-        if not self._check_scheduled:
-            self._check_scheduled = True
-            asyncio.get_running_loop().call_soon(self._check, self._generation, 0)
-
-    def _check(self, generation: int, ticks: int) -> None:
-        if not self._blocked or self._in_flight or self.suspended:
-            self._check_scheduled = False
-            return
-        if generation != self._generation:
-            asyncio.get_running_loop().call_soon(self._check, self._generation, 0)
-            return
-        if ticks < _SETTLE_TICKS:
-            asyncio.get_running_loop().call_soon(self._check, generation, ticks + 1)
-            return
-        self._check_scheduled = False
-        self._all_blocked()
-
-    def _all_blocked(self) -> None:
-        wakes = [b.wake_at for b in self._blocked.values() if b.wake_at is not None]
-        earliest = min(wakes, default=None)
-        if earliest is not None and earliest - self.clock.now() <= self.limits.in_memory_wait:
-            return  # a timer is armed and due soon: stay in memory
-        self.suspended = True
-        self.suspend_wake_at = earliest
-        for blocked in list(self._blocked.values()):
-            if not blocked.future.done():
-                blocked.future.set_exception(Suspend())
-
-    def blocked_ops(self) -> Sequence[str]:
-        return list(self._blocked)
-
-
-def _label(what: str, whose: str | None) -> str:
-    return what if whose is None else f"{what} {whose}"
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+        """The run is over: its context takes no more operations, its timers stop."""
+        self.waits.end()

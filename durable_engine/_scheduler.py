@@ -117,6 +117,10 @@ class Scheduler:
         """Look for due work now."""
         self._poke.set()
 
+    def poked(self) -> bool:
+        """Whether a look for due work was asked for and has not happened yet."""
+        return self._poke.is_set()
+
     def stop_claiming(self) -> None:
         """Take no more work; the heartbeat goes on until `stop`."""
         self._claiming = False

@@ -12,6 +12,8 @@ from collections.abc import Callable, MutableMapping
 from types import FunctionType
 from typing import Any, Generic, TypeVar
 
+from ._errors import OperationInStepError
+
 __all__ = [
     "OperationInStepError",
     "ReplayAwareLogger",
@@ -22,10 +24,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-class OperationInStepError(RuntimeError):
-    """A durable operation was called inside a step's body."""
 
 
 class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):

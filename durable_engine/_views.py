@@ -7,13 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
-import serdes as _serdes
-from serdes import SerDes
-
-from ._errors import ErrorInfo, SerDesError, error_from_info
+from ._converter import ValueConverter
 from ._models import Checkpoint, OperationStatus, OperationType, timestamp_to_datetime
 
-__all__ = ["OperationInfo", "OperationNode", "build_operation_tree", "decode_error", "load_value"]
+__all__ = ["OperationInfo", "OperationNode", "build_operation_tree"]
 
 
 class OperationNode:
@@ -59,34 +56,18 @@ class OperationInfo(OperationNode):
     children: list[OperationInfo] = field(default_factory=list)
 
 
-def load_value(codec: SerDes, data: bytes | None) -> Any:
-    """A stored value as a user sees it; a SerDesError in its place if it cannot be read."""
-    if data is None:
-        return None
-    try:
-        return codec.deserialize(data)
-    except _serdes.SerDesError as exc:
-        return SerDesError(f"stored value cannot be read: {exc}")
-
-
-def decode_error(data: bytes, error_serdes: SerDes) -> Exception:
-    try:
-        return error_from_info(ErrorInfo.from_dict(error_serdes.deserialize(data)))
-    except (_serdes.SerDesError, TypeError) as exc:
-        return SerDesError(f"stored error cannot be read: {exc}")
-
-
 def _sort_key(op_id: str) -> tuple[int, ...]:
     return tuple(int(part) if part.isdigit() else 0 for part in op_id.split("/"))
 
 
 def build_operation_tree(
-    checkpoints: list[Checkpoint], codec: SerDes, error_serdes: SerDes
+    checkpoints: list[Checkpoint], values: ValueConverter
 ) -> list[OperationInfo]:
-    """Top-level operations in call order, each holding its children in call order."""
+    """Top-level operations in call order, each holding its children in call order;
+    values read with `values` (one that cannot be read shows as a SerDesError)."""
     nodes: dict[str, OperationInfo] = {}
     for cp in sorted(checkpoints, key=lambda c: _sort_key(c.op_id)):
-        error = None if cp.error is None else decode_error(cp.error, error_serdes)
+        error = None if cp.error is None else values.decode_error(cp.error)
         nodes[cp.op_id] = OperationInfo(
             operation_id=cp.op_id,
             parent_id=cp.parent_id,
@@ -94,7 +75,7 @@ def build_operation_tree(
             type=OperationType(cp.type),
             status=OperationStatus(cp.status),
             attempt=cp.attempt,
-            result=load_value(codec, cp.result),
+            result=values.view(cp.result),
             error=error,
             started_at=timestamp_to_datetime(cp.started_at),
             ended_at=timestamp_to_datetime(cp.ended_at),

@@ -31,7 +31,7 @@ from ._engine import Engine
 from ._errors import StoreError
 from ._events import emit
 from ._fs_check import network_mount
-from ._store.integrity import preflight
+from ._store import SqliteStore
 
 __all__ = ["AppError", "JsonLineHandler", "WorkerOptions", "load_app", "run_worker"]
 
@@ -151,7 +151,7 @@ def prepare(options: WorkerOptions) -> Engine:
     if not engine.function_names():
         raise AppError(f"{options.app} has no durable functions registered: nothing to serve")
     refuse_network_fs(engine.path, options.allow_network_fs)
-    preflight(engine.path)
+    SqliteStore.preflight(engine.path)
     if options.concurrency:
         engine.max_concurrent_executions = options.concurrency
     if options.worker_id:
@@ -204,7 +204,7 @@ async def serve(engine: Engine, grace_seconds: float, early: Sequence[str] = ())
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            still_running = engine.max_concurrent_executions - engine.capacity()
+            still_running = engine.max_concurrent_executions - engine.executor.capacity()
         emit(
             logger,
             "stop",

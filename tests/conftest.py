@@ -6,10 +6,13 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from durable_engine import Engine, ExecutionHandle, ExecutionStatus
+
+T = TypeVar("T")
 
 
 class Effects:
@@ -29,6 +32,12 @@ class Effects:
 
     def count(self, line: str) -> int:
         return self.lines().count(line)
+
+
+def recorded(effects: Effects, line: str, value: T) -> T:
+    """Record `line`, then return `value`: a step body with a side effect and a result."""
+    effects.record(line)
+    return value
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:

@@ -19,7 +19,6 @@ from .._errors import CallbackTimeoutError, ErrorInfo
 from .._journal import Completed, Execute, Mismatch, Resume
 from .._models import Checkpoint, OperationStatus, OperationType
 from .._run import ExecutionRun
-from .._store import PutCallback
 
 __all__ = [
     "Callback",
@@ -96,28 +95,20 @@ class Callback:
                 run.unwatch_external(op_id)
         if cp.status == OperationStatus.TIMED_OUT:
             raise CallbackTimeoutError(f"callback {cp.name or op_id} timed out")
-        return run.outcome(cp, self._codec)
+        return run.values.outcome(cp, self._codec)
 
 
 async def _refresh(run: ExecutionRun, cp: Checkpoint) -> Checkpoint:
     """The callback's operation as stored now, timing it out if its deadline passed."""
-    run.begin_work()
-    try:
-        if cp.wake_at is not None and run.now() >= cp.wake_at:
-            info = ErrorInfo(
-                kind="CallbackTimeoutError",
-                error_type="CallbackTimeoutError",
-                message=f"callback {cp.name or cp.op_id} timed out",
-            )
-            fresh: Checkpoint | None = await run.store.time_out_callback(
-                run.fence, cp.ref or "", cp.op_id, run.now(), run.encode_error(info)
-            )
-        else:
-            fresh = await run.store.load_operation(run.execution_id, cp.op_id)
-    finally:
-        run.end_work()
+    if cp.wake_at is not None and run.now() >= cp.wake_at:
+        info = ErrorInfo(
+            kind="CallbackTimeoutError",
+            error_type="CallbackTimeoutError",
+            message=f"callback {cp.name or cp.op_id} timed out",
+        )
+        return await run.time_out_callback(cp, run.values.encode_error(info))
+    fresh = await run.reload(cp.op_id)
     assert fresh is not None
-    run.journal.record(fresh)
     return fresh
 
 
@@ -129,7 +120,7 @@ async def create_callback(
     config: CallbackConfig | None,
 ) -> Callback:
     cfg = config or CallbackConfig()
-    match run.journal.resolve(op_id, OperationType.CALLBACK, name):
+    match run.resolve(op_id, OperationType.CALLBACK, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp) | Resume(cp):
@@ -157,13 +148,7 @@ async def create_callback(
         wake_at=min(deadlines, default=None),
         ref=callback_id,
     )
-    await run.checkpoint(
-        PutCallback(
-            callback_id=callback_id,
-            operation=put,
-            created_at=now,
-            timeout_at=timeout_at,
-            heartbeat_timeout=heartbeat,
-        )
+    await run.start_callback(
+        put, created_at=now, timeout_at=timeout_at, heartbeat_timeout=heartbeat
     )
     return Callback(run, op_id, callback_id, cfg.serdes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .._errors import NonDeterministicError, PayloadTooLarge, error_from_info, error_info
 from .._journal import Completed, Execute, Mismatch, Resume
@@ -37,11 +37,11 @@ async def run_child(
     """
     started_at = run.now()
     rerun = begun = False
-    match run.journal.resolve(op_id, op_type, name):
+    match run.resolve(op_id, op_type, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp) if cp.result is not None or cp.status != OperationStatus.SUCCEEDED:
-            return run.outcome(cp, None)
+            return run.values.outcome(cp, None)
         case Completed(cp):  # its result was too large to store: its body runs again
             started_at = cp.started_at or started_at
             rerun = True
@@ -71,29 +71,51 @@ async def run_child(
         )
 
     try:
-        body = fn(child)
-        if not inspect.isawaitable(body):
-            raise TypeError(
-                f"the function of context {name or op_id} must be async (or return an "
-                f"awaitable), but it returned {type(body).__name__}"
-            )
-        value = await body
+        value = await _call(fn, child, name or op_id)
     except (Exception, CancelledError) as exc:
         if cancelling(exc):
             raise
-        if run.fatal is not None:  # the code changed: record nothing more for it
-            if isinstance(exc, NonDeterministicError):
-                raise
-            raise NonDeterministicError(str(run.fatal)) from exc
-        info = error_info(exc, default_kind="ChildContextError")
-        await run.checkpoint(record(OperationStatus.FAILED, error=run.encode_error(info)))
-        raise error_from_info(info) from exc
+        await _fail(run, exc, record)
+    return await _succeed(run, op_id, name, value, record)
+
+
+async def _fail(
+    run: ExecutionRun, exc: BaseException, record: Callable[..., Checkpoint]
+) -> NoReturn:
+    """Record the child as failed with `exc`, and raise what a replay raises; if the
+    code diverged, record nothing more for it."""
+    if run.fatal is not None:
+        if isinstance(exc, NonDeterministicError):
+            raise exc
+        raise NonDeterministicError(str(run.fatal)) from exc
+    info = error_info(exc, default_kind="ChildContextError")
+    await run.checkpoint(record(OperationStatus.FAILED, error=run.values.encode_error(info)))
+    raise error_from_info(info) from exc
+
+
+async def _succeed(
+    run: ExecutionRun, op_id: str, name: str | None, value: Any, record: Callable[..., Checkpoint]
+) -> Any:
+    """Record the child's result (none if too large: a replay runs it again)."""
     diverged = run.fatal or run.unasked(op_id)
     if diverged is not None:  # e.g. ended early: recording it would change the outcome
         raise NonDeterministicError(str(diverged))
     try:
-        data: bytes | None = run.serialize(value, None, op_id, "result of context", name or op_id)
+        data: bytes | None = run.values.encode(
+            value, None, op_id, "result of context", name or op_id
+        )
     except PayloadTooLarge:
         data = None
     await run.checkpoint(record(OperationStatus.SUCCEEDED, result=data))
-    return value if data is None else run.deserialize(data, None, op_id)
+    return value if data is None else run.values.decode(data, None, op_id)
+
+
+async def _call(fn: Callable[[Any], Awaitable[Any]], child: Any, label: str) -> Any:
+    """`fn(child)`, awaited; TypeError if it gives nothing to await."""
+    body = fn(child)
+    if not inspect.isawaitable(body):
+        raise TypeError(
+            f"the function of context {label} must be async (or return an "
+            f"awaitable), but it returned {type(body).__name__}"
+        )
+    return await body

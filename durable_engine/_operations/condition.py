@@ -129,13 +129,13 @@ async def run_condition(
     state = config.initial_state
     attempt = 1
     started_at = run.now()
-    match run.journal.resolve(op_id, OperationType.CONDITION, name):
+    match run.resolve(op_id, OperationType.CONDITION, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp):
-            return run.outcome(cp, codec)
+            return run.values.outcome(cp, codec)
         case Resume(cp):
-            state = run.deserialize(cp.result, codec, op_id)
+            state = run.values.decode(cp.result, codec, op_id)
             started_at = cp.started_at or started_at
             await run.block(op_id, cp.wake_at)
             attempt = cp.attempt + 1
@@ -163,20 +163,22 @@ async def run_condition(
                     WaitForConditionDecision,
                     f"check {attempt}",
                 )
-            data = run.serialize(state, codec, op_id, "state of condition", name or op_id)
+            data = run.values.encode(state, codec, op_id, "state of condition", name or op_id)
         except (Exception, CancelledError) as exc:
             if cancelling(exc):
                 raise
             info = error_info(exc, default_kind="StepError")
             await run.checkpoint(
-                record(OperationStatus.FAILED, error=run.encode_error(info), ended_at=run.now())
+                record(
+                    OperationStatus.FAILED, error=run.values.encode_error(info), ended_at=run.now()
+                )
             )
             raise error_from_info(info) from None
         finally:
             run.end_work()
         if not decision.should_continue:
             await run.checkpoint(record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now()))
-            return run.deserialize(data, codec, op_id)
+            return run.values.decode(data, codec, op_id)
         wake_at = run.now() + decision.delay.total_seconds()
         await run.checkpoint(record(OperationStatus.PENDING, result=data, wake_at=wake_at))
         await run.block(op_id, wake_at)

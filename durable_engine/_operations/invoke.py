@@ -19,7 +19,6 @@ from .._errors import (
 from .._journal import Completed, Execute, Mismatch, Resume
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus, OperationStatus, OperationType
 from .._run import ExecutionRun
-from .._store import NewExecution
 
 __all__ = ["InvokeConfig", "child_execution_id", "run_invoke"]
 
@@ -60,11 +59,10 @@ class _Invoke:
         self.started_at = run.now()
         self.codec: SerDes | None = None
         """The child's codec if its function is registered here (results are read with it)."""
-        if run.host is not None:
-            try:
-                self.codec = run.host.codec_for(function_name)
-            except FunctionNotRegistered:
-                self.codec = None
+        try:
+            self.codec = run.codec_for(function_name)
+        except FunctionNotRegistered:
+            self.codec = None
 
     def record(self, status: OperationStatus, **fields: Any) -> Checkpoint:
         return self.run.put(
@@ -79,7 +77,7 @@ class _Invoke:
 
     async def fail(self, info: ErrorInfo, ref: str | None = None) -> NoReturn:
         run = self.run
-        error = run.encode_error(info)
+        error = run.values.encode_error(info)
         await run.checkpoint(
             self.record(OperationStatus.FAILED, error=error, ended_at=run.now(), ref=ref)
         )
@@ -90,29 +88,15 @@ class _Invoke:
         run = self.run
         try:
             if self.codec is None:
-                assert run.host is not None
-                run.host.codec_for(self.function_name)  # raises FunctionNotRegistered
+                run.codec_for(self.function_name)  # raises FunctionNotRegistered
             what = f"payload of {self.function_name}"
-            data = run.serialize(payload, self.codec, self.op_id, what)
+            data = run.values.encode(payload, self.codec, self.op_id, what)
         except (FunctionNotRegistered, SerDesError, PayloadTooLarge) as exc:
             await self.fail(error_info(exc))
         child_id = child_execution_id(run.execution_id, self.op_id)
         # The child first: if the process dies before the checkpoint below, a replay finds
         # the child by its id. The other order could leave the parent waiting for nothing.
-        with run.working():
-            await run.store.create_execution(
-                NewExecution(
-                    execution_id=child_id,
-                    name=None,
-                    function=self.function_name,
-                    input=data,
-                    created_at=self.started_at,
-                    owner=None,
-                    parent_id=run.execution_id,
-                )
-            )
-        assert run.host is not None
-        run.host.poke()
+        await run.start_child_execution(child_id, self.function_name, data, self.started_at)
         await run.checkpoint(self.record(OperationStatus.STARTED, wake_at=deadline, ref=child_id))
         return child_id
 
@@ -120,8 +104,7 @@ class _Invoke:
         """The child's result once it ends; InvokeError if it failed or the deadline passed."""
         run = self.run
         while True:
-            with run.working():
-                child = await run.store.get_execution(child_id)
+            child = await run.read_execution(child_id)
             if child is None:  # created before the operation was recorded: never so
                 await self.fail(
                     ErrorInfo(
@@ -156,8 +139,8 @@ class _Invoke:
                     ref=child.execution_id,
                 )
             )
-            return run.deserialize(child.result, self.codec, self.op_id)
-        cause = None if child.error is None else run.decode_error(child.error)
+            return run.values.decode(child.result, self.codec, self.op_id)
+        cause = None if child.error is None else run.values.decode_error(child.error)
         info = ErrorInfo(
             kind="InvokeError",
             error_type=getattr(cause, "error_type", type(cause).__name__ if cause else "Error"),
@@ -179,11 +162,11 @@ async def run_invoke(
 ) -> Any:
     cfg = config or InvokeConfig()
     call = _Invoke(run, op_id, parent_id, name or function_name, function_name)
-    match run.journal.resolve(op_id, OperationType.INVOKE, call.name):
+    match run.resolve(op_id, OperationType.INVOKE, call.name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp):
-            return run.outcome(cp, call.codec)
+            return run.values.outcome(cp, call.codec)
         case Resume(cp):
             child_id, deadline = cp.ref or "", cp.wake_at
             call.started_at = cp.started_at or call.started_at

@@ -34,7 +34,6 @@ from .._errors import NonDeterministicError, PayloadTooLarge
 from .._journal import Completed, Execute, Mismatch, Resume
 from .._models import Checkpoint, OperationStatus, OperationType
 from .._run import ExecutionRun, Suspend, cancelling
-from .._store import CancelOperations
 from .child import ContextFactory, run_child
 
 __all__ = ["Branch", "decode_statuses", "encode_statuses", "run_batch", "run_map", "run_parallel"]
@@ -107,7 +106,7 @@ async def run_map(
 def _size(run: ExecutionRun, op_id: str, item: Any) -> int:
     """An item's serialized size with the execution's codec."""
     try:
-        return len(run.serialize(item, None, op_id, "a map item"))
+        return len(run.values.encode(item, None, op_id, "a map item"))
     except PayloadTooLarge as exc:
         return exc.size
 
@@ -128,15 +127,15 @@ async def run_batch(
     completion.validate(total)
     if max_concurrency is not None and max_concurrency < 1:
         raise ValueError("max_concurrency must be at least 1")
-    match run.journal.resolve(op_id, op_type, name):
+    match run.resolve(op_id, op_type, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp):
-            return await _replay(run, op_id, make_context, branches, run.outcome(cp, None))
+            return await _replay(run, op_id, make_context, branches, run.values.outcome(cp, None))
         case Resume(cp):
             started_at = cp.started_at or run.now()
             if cp.result is not None:
-                begun = run.deserialize(cp.result, None, op_id)
+                begun = run.values.decode(cp.result, None, op_id)
                 _check_count(run, op_id, begun["branches"], total)
         case Execute():
             # An older version recorded no start: its branches may have begun already.
@@ -149,7 +148,7 @@ async def run_batch(
                     op_type,
                     name,
                     OperationStatus.STARTED,
-                    result=run.serialize(begun, None, op_id, "batch summary"),
+                    result=run.values.encode(begun, None, op_id, "batch summary"),
                     started_at=started_at,
                 )
             )
@@ -179,9 +178,9 @@ async def run_batch(
     assert fan.reason is not None
     summary = {"reason": fan.reason.value, "items": encode_statuses(i.status for i in final)}
     try:
-        data = run.serialize(summary, None, op_id, "batch summary")
+        data = run.values.encode(summary, None, op_id, "batch summary")
     except PayloadTooLarge:  # one letter per branch at worst: never refuse a finished batch
-        data = run.serdes.serialize(summary, SerDesContext(run.execution_id, op_id))
+        data = run.values.codec.serialize(summary, SerDesContext(run.execution_id, op_id))
     ended_at = run.now()
     outcome = run.put(
         op_id,
@@ -197,21 +196,22 @@ async def run_batch(
     if cancelled:
         # Their records say so, and what they left open (a timer, a callback someone
         # may still answer) ends with them, in the same transaction as the decision.
-        await run.checkpoint(_cancel(run, op_id, branches, cancelled, fan, outcome, ended_at))
+        records, open_ops = _cancelled(run, op_id, branches, cancelled, fan, ended_at)
+        await run.cancel(outcome, records, open_ops, ended_at)
     else:
         await run.checkpoint(outcome)
     return BatchResult(final, fan.reason)
 
 
-def _cancel(
+def _cancelled(
     run: ExecutionRun,
     op_id: str,
     branches: Sequence[Branch],
     cancelled: list[int],
     fan: _Fanout,
-    outcome: Checkpoint,
     ended_at: float,
-) -> CancelOperations:
+) -> tuple[list[Checkpoint], list[str]]:
+    """The records of the cancelled branches, and the operations left open in them."""
     records = []
     for index in cancelled:
         branch = _branch_id(op_id, index)
@@ -233,9 +233,7 @@ def _cancel(
             )
         )
     open_ops = [op for i in cancelled for op in run.journal.unfinished(_branch_id(op_id, i))]
-    return CancelOperations(
-        operation=outcome, records=tuple(records), open_ops=tuple(open_ops), ended_at=ended_at
-    )
+    return records, open_ops
 
 
 def _check_count(run: ExecutionRun, op_id: str, recorded: int, given: int) -> None:

@@ -76,13 +76,13 @@ async def run_step(
     pending_error: BaseException | None = None
     started_at: float | None
 
-    match run.journal.resolve(op_id, _STEP, name):
+    match run.resolve(op_id, _STEP, name):
         case Execute():  # first, so a first run pays one check
             attempt, started_at = 1, run.now()
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp):
-            return run.outcome(cp, codec)
+            return run.values.outcome(cp, codec)
         case Resume(cp) if cp.status == _PENDING:
             started_at = cp.started_at
             await run.block(op_id, cp.wake_at)
@@ -117,7 +117,7 @@ async def run_step(
                     value = await body
                 finally:
                     bodies.discard(body)
-                data = run.serialize(value, codec, op_id, "result of step", name or op_id)
+                data = run.values.encode(value, codec, op_id, "result of step", name or op_id)
                 await run.write(
                     _record(
                         run,
@@ -132,7 +132,7 @@ async def run_step(
                         run.now(),
                     )
                 )
-                return run.stored(value, data, codec, op_id)
+                return run.values.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 info = _step_failure(exc)
                 await _fail(run, op_id, parent_id, name, attempt, started_at, info)
@@ -166,7 +166,7 @@ async def run_step(
             await _fail(run, op_id, parent_id, name, attempt, started_at, info)
             raise error_from_info(info) from None
         wake_at = run.now() + decision.delay.total_seconds()
-        error = run.encode_error(info)
+        error = run.values.encode_error(info)
         await run.checkpoint(
             _record(
                 run,
@@ -230,7 +230,7 @@ async def _fail(
     started_at: float | None,
     info: ErrorInfo,
 ) -> None:
-    error = run.encode_error(info)
+    error = run.values.encode_error(info)
     await run.checkpoint(
         _record(run, op_id, parent_id, name, _FAILED, attempt, started_at, None, error, run.now())
     )

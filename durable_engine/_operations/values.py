@@ -20,15 +20,15 @@ _rng = random.SystemRandom()
 async def _recorded(
     run: ExecutionRun, op_id: str, parent_id: str | None, name: str, make: Callable[[], Any]
 ) -> Any:
-    match run.journal.resolve(op_id, OperationType.STEP, name):
+    match run.resolve(op_id, OperationType.STEP, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed(cp):
-            return run.outcome(cp, None)
+            return run.values.outcome(cp, None)
         case _:
             pass
     now = run.now()
-    data = run.serialize(make(), None, op_id, name)
+    data = run.values.encode(make(), None, op_id, name)
     await run.checkpoint(
         run.put(
             op_id,
@@ -41,7 +41,7 @@ async def _recorded(
             ended_at=now,
         )
     )
-    return run.deserialize(data, None, op_id)
+    return run.values.decode(data, None, op_id)
 
 
 async def recorded_now(run: ExecutionRun, op_id: str, parent_id: str | None) -> datetime:

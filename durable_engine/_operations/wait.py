@@ -12,7 +12,7 @@ __all__ = ["run_wait"]
 async def run_wait(
     run: ExecutionRun, op_id: str, parent_id: str | None, seconds: float, name: str | None
 ) -> None:
-    match run.journal.resolve(op_id, OperationType.WAIT, name):
+    match run.resolve(op_id, OperationType.WAIT, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
         case Completed():

@@ -14,8 +14,6 @@ from typing import Protocol
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 
 __all__ = [
-    "CallbackRecord",
-    "CallbackStatus",
     "CancelOperations",
     "Fence",
     "FinishExecution",
@@ -125,29 +123,6 @@ def operation_of(mutation: Mutation) -> Checkpoint | None:
     return None
 
 
-class CallbackStatus:
-    PENDING = "PENDING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
-    CANCELLED = "CANCELLED"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallbackRecord:
-    callback_id: str
-    execution_id: str
-    op_id: str
-    status: str
-    result: bytes | None
-    error: bytes | None
-    created_at: float
-    resolved_at: float | None
-    timeout_at: float | None
-    heartbeat_timeout: float | None
-    heartbeat_at: float | None
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerInfo:
     worker_id: str
@@ -157,17 +132,52 @@ class WorkerInfo:
 
 
 class Store(Protocol):
-    """Everything the engine reads from and writes to its database."""
+    """Everything the engine reads from and writes to its database.
 
-    async def open(self) -> None: ...
+    **Atomicity.** Every write below is applied all or nothing: in one transaction,
+    which it may share with other writes queued at the same time (group commit), but
+    a write that fails is undone alone and the others still commit. When its awaitable
+    completes the write is durable (to the store's `synchronous` setting).
 
-    async def close(self) -> None: ...
+    **Fencing.** A fenced write names the lease it was made under (`Fence`: an
+    execution and the epoch its claim gave it). It is refused with `LeaseLost`, and
+    writes nothing, unless that execution exists, is not ended (SUCCEEDED, FAILED,
+    TIMED_OUT, STOPPED) and is still at that epoch. The epoch moves on when a worker
+    claims or takes over the execution, and when it is stopped or timed out, so a
+    worker that lost its lease cannot write stale results. Unfenced writes come from
+    outside any run (the command line, another process, the scheduler) and say so.
 
-    async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
-        """Insert `new`, or return the execution that already has its name (created=False)."""
+    Reads see one committed snapshot each; they do not wait for writes still queued.
+    Errors of the database itself are `StoreError` (`DatabaseCorrupt` for a damaged file).
+    """
+
+    async def open(self) -> None:
+        """Open the database, creating it and bringing its schema up to date if needed.
+
+        Raises StoreError, having written nothing, for a database this code must not
+        use: another application's, a newer schema version's, a damaged or unreadable
+        file. A store may be opened again after `close`."""
         ...
 
-    async def get_execution(self, execution_id: str) -> ExecutionRecord | None: ...
+    async def close(self) -> None:
+        """Commit the writes already queued, then release the database. A write queued
+        afterwards raises StoreError ("the store is not open")."""
+        ...
+
+    async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
+        """Insert `new`; returns `(record, True)`.
+
+        With `new.owner` set the execution is RUNNING, owned by that worker at epoch 1
+        and not due; with no owner it is RUNNING at epoch 0, unowned and due at
+        `created_at`, for any worker to claim. If an execution already has `new`'s id
+        or its name, returns that one as stored, `(existing, False)`, and changes
+        nothing (deduplication: the caller compares function and input). One
+        transaction; unfenced."""
+        ...
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """The execution with this id, or None. A read."""
+        ...
 
     async def list_executions(
         self,
@@ -177,85 +187,145 @@ class Store(Protocol):
         parent_id: str | None = None,
         name: str | None = None,
         limit: int | None = None,
-    ) -> list[ExecutionRecord]: ...
+    ) -> list[ExecutionRecord]:
+        """The executions matching every filter given (None: any), oldest first (by
+        `created_at`, then id), at most `limit` of them. A read."""
+        ...
 
     async def load_operations(self, execution_id: str) -> list[Checkpoint]:
-        """Every checkpoint of an execution, in one query."""
+        """Every checkpoint of an execution (none for an unknown id), in no particular
+        order, read in one query from one snapshot: what a replay starts from."""
+        ...
+
+    async def load_operation(self, execution_id: str, op_id: str) -> Checkpoint | None:
+        """One checkpoint, or None if the execution has no operation `op_id`. A read."""
         ...
 
     def commit(self, fence: Fence, mutation: Mutation) -> Awaitable[None]:
-        """Queue `mutation`, applied if the fence holds; awaiting the result waits for
-        the commit, or raises `LeaseLost`. (Not a coroutine: the write is queued when
-        this is called, and no coroutine is made for every checkpoint.)"""
+        """Queue `mutation` for the execution `fence` names; the awaitable completes
+        once it is committed, or raises `LeaseLost` (fenced: nothing written) or
+        StoreError. Not a coroutine: the write is queued when this is called, and no
+        coroutine is made for every checkpoint. Each mutation is all or nothing:
+
+        - `Checkpoint`: inserts the operation row, or replaces it.
+        - `FinishExecution`: the terminal status, result, error and `ended_at`; no owner,
+          no wake-up (the epoch stays). Each of `open_ops` still STARTED or PENDING
+          becomes CANCELLED, with its pending callback. A parent execution (it invoked
+          this one) that has not ended is due at `ended_at` at the latest. Later
+          writes are refused.
+        - `SuspendExecution`: SUSPENDED and unowned (the epoch stays until the next
+          claim), due at the earliest of `wake_at`, a wake-up recorded meanwhile (a
+          callback resolved) and the execution's `timeout_at`, whichever are set; with
+          none set it waits for something to wake it.
+        - `PutCallback`: the operation row and a PENDING callback row together.
+        - `CancelOperations`: the operation and `records` rows, and each of `open_ops`
+          still STARTED or PENDING becomes CANCELLED, with its pending callback (an
+          operation resolved meanwhile keeps its outcome).
+        """
         ...
 
-    async def register_worker(self, worker: WorkerInfo, expires_at: float) -> None: ...
+    async def register_worker(self, worker: WorkerInfo, expires_at: float) -> None:
+        """Insert the worker's heartbeat row, or replace it, with its lease until
+        `expires_at`. One transaction; unfenced."""
+        ...
 
     async def renew_worker(self, worker_id: str, expires_at: float) -> bool:
-        """Extend a worker's lease; False if it was given up meanwhile."""
+        """Extend the worker's lease to `expires_at`. False, changing nothing, if its
+        row is gone (it was reaped, or a claim found its lease expired): its executions
+        may have been taken over, and it must drop them. One transaction; unfenced."""
         ...
 
     async def remove_worker(self, worker_id: str, release_wake_at: float) -> None:
-        """Drop a worker and release what it owns, due at `release_wake_at`."""
+        """Delete the worker's row and release every execution it owns: SUSPENDED,
+        unowned, due at `release_wake_at` or at its earlier wake-up. Epochs stay: the
+        worker must have stopped writing for them. One transaction; unfenced."""
         ...
 
     async def reap_workers(self, worker_ids: Sequence[str]) -> None:
-        """Forget workers known to be dead, so their executions can be taken over."""
+        """Delete these workers' rows (unknown ids are ignored): workers known to be
+        dead, whose executions the next claim may take over. One transaction;
+        unfenced."""
         ...
 
-    async def list_workers(self) -> list[tuple[WorkerInfo, float]]: ...
+    async def list_workers(self) -> list[tuple[WorkerInfo, float]]:
+        """Every worker row with its lease's expiry, expired or not. A read."""
+        ...
 
     async def claim(
         self, worker_id: str, functions: Sequence[str], now: float, limit: int, *, lease_now: float
     ) -> list[ExecutionRecord]:
-        """Take up to `limit` executions due by `now` or whose owner's lease expired by
-        `lease_now` (real wall-clock time, while `now` may be virtual)."""
+        """Take up to `limit` executions of `functions` for `worker_id`; returns them
+        as now stored: RUNNING, owned by `worker_id`, not due, epoch one higher.
+
+        Deletes the rows of workers whose lease expired by `lease_now` (real wall-clock
+        time, while `now` may be virtual), then takes executions that are unowned and
+        due by `now`, and unended ones whose owner (another worker) has no row any
+        more: a takeover, with `taken_from` naming that owner. Writes fenced with the
+        old epoch are refused from then on. One transaction, so claimers racing for
+        the same executions get disjoint sets."""
         ...
 
     async def next_wake_at(self, functions: Sequence[str]) -> float | None:
-        """The earliest instant an unowned execution of `functions` is due."""
+        """The earliest `wake_at` of an unowned execution of `functions`, or None if
+        none is waiting for an instant. A read."""
         ...
 
     async def stop_execution(self, execution_id: str, now: float, error: bytes) -> str | None:
-        """Stop an unfinished execution for good (new epoch, callbacks cancelled); returns
-        the status of an execution that had already ended, changing nothing."""
+        """Stop an unfinished execution for good; returns None.
+
+        STOPPED with `error`, ended at `now`, unowned, not due, epoch one higher (so
+        its owner's writes are refused from then on); its pending callbacks and its
+        STARTED or PENDING operations become CANCELLED, and its parent, if any, is due
+        at `now` at the latest. For an execution that had already ended returns that
+        status, changing nothing; raises ExecutionNotFound for an unknown id. One
+        transaction; unfenced (it comes from outside the run)."""
         ...
 
     async def time_out_execution(self, fence: Fence, now: float, error: bytes) -> None:
-        """End the execution as TIMED_OUT (callbacks and timers cancelled) if `fence` still
-        holds it, else raise `LeaseLost`."""
-        ...
-
-    async def check(self) -> dict[str, object]:
-        """Integrity and schema version of the database."""
+        """End the execution as TIMED_OUT, as `stop_execution` stops one (epoch one
+        higher, callbacks and open operations cancelled, parent woken). Fenced: raises
+        `LeaseLost`, writing nothing, if `fence` no longer holds. One transaction."""
         ...
 
     async def resolve_callback(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float
     ) -> tuple[str, str]:
-        """Resolve a pending callback once; returns its (execution_id, op_id).
+        """Resolve a pending callback once (`status` SUCCEEDED or FAILED); returns its
+        `(execution_id, op_id)`.
 
-        Raises CallbackNotFound, CallbackAlreadyResolved or CallbackNotPending, changing
-        nothing, when the id is unknown, already resolved, timed out, or its execution ended.
-        """
+        Writes the callback row, its operation row (so a replay sees the outcome) and
+        the execution's wake-up (due at `now` at the latest) together. Raises, changing
+        nothing, CallbackNotFound for an unknown id, CallbackAlreadyResolved for one
+        already resolved, CallbackNotPending for one timed out (by its status or its
+        deadline passed by `now`), cancelled, or whose execution ended. One
+        transaction; unfenced: it leaves the epoch alone, so the owner's writes go on."""
         ...
 
     async def heartbeat_callback(self, callback_id: str, now: float) -> tuple[str, str]:
-        """Push a pending callback's heartbeat deadline; same errors as resolve_callback."""
+        """Record a heartbeat at `now` for a pending callback: its operation's
+        `wake_at` moves to the new deadline (the earlier of `timeout_at` and
+        `now + heartbeat_timeout`), and a suspended unowned execution that was due at
+        the old deadline follows. Returns `(execution_id, op_id)`; same errors as
+        `resolve_callback`, changing nothing. One transaction; unfenced."""
         ...
 
     async def callback_function(self, callback_id: str) -> str | None:
-        """The function of the execution a callback belongs to (None for an unknown id)."""
+        """The function of the execution a callback belongs to (None for an unknown
+        id), whatever the callback's state. A read."""
         ...
 
     async def time_out_callback(
         self, fence: Fence, callback_id: str, op_id: str, now: float, error: bytes
     ) -> Checkpoint:
-        """Mark the callback timed out if it is still pending and due; returns its operation."""
+        """If the callback is still PENDING and its deadline has passed by `now`, mark
+        it TIMED_OUT and its operation `op_id` TIMED_OUT with `error`; otherwise change
+        nothing (it was resolved, or its deadline moved). Returns the operation as
+        stored afterwards, whichever happened. Fenced: raises `LeaseLost`, writing
+        nothing, if `fence` no longer holds. One transaction."""
         ...
 
-    async def load_operation(self, execution_id: str, op_id: str) -> Checkpoint | None: ...
-
     async def data_version(self) -> int:
-        """A number that changes whenever another process commits to the database."""
+        """A number that changes whenever another connection (another process, another
+        store on the same database) commits, and not for this store's own writes:
+        cheap enough to poll for changes made elsewhere. A read."""
         ...

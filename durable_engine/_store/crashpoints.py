@@ -1,42 +1,32 @@
-"""A test hook: end the process abruptly at its k-th persistence point.
+"""A test hook called at each persistence point of the SQLite store.
 
-With `DURABLE_CRASH_AT=k` in the environment, the store's writer counts two points
-per transaction, one just before `COMMIT` and one just after, and calls `os._exit`
-when it reaches the k-th, as a SIGKILL at that instant would. Without the variable
-a point costs one comparison.
+The store's writer has two persistence points per transaction: just before its
+`COMMIT` and just after. A hook installed with `install` (or
+`SqliteStore.set_persistence_hook`) is called at each with `"before commit"` or
+`"after commit"`, on the database thread. Crash tests install one that ends the
+process at the k-th point, as a SIGKILL at that instant would; a hook that raises
+before the commit makes that transaction fail. With no hook (the default) a point
+costs one comparison per transaction.
+
+The hook is process-wide, like the crash it stands for: it applies to every store
+of the process.
 """
 
 from __future__ import annotations
 
-import os
-import sys
+from collections.abc import Callable
 
-__all__ = ["CRASH_EXIT_CODE", "ENV_VAR", "point"]
+__all__ = ["PersistenceHook", "hook", "install"]
 
-ENV_VAR = "DURABLE_CRASH_AT"
-CRASH_EXIT_CODE = 86
-"""The exit status of a process that crashed on purpose."""
+PersistenceHook = Callable[[str], None]
+"""Called with the point reached: `"before commit"` or `"after commit"`."""
 
-
-def _target() -> int:
-    raw = os.environ.get(ENV_VAR, "")
-    try:
-        return int(raw) if raw else 0
-    except ValueError:
-        return 0
+hook: PersistenceHook | None = None
+"""The hook installed, if any."""
 
 
-_target_point = _target()
-_count = 0
-
-
-def point(where: str) -> None:
-    """Count one persistence point; exit at once if it is the k-th."""
-    global _count
-    if not _target_point:
-        return
-    _count += 1
-    if _count == _target_point:
-        sys.stderr.write(f'{{"event": "crash_point", "point": {_count}, "where": "{where}"}}\n')
-        sys.stderr.flush()
-        os._exit(CRASH_EXIT_CODE)
+def install(new: PersistenceHook | None) -> PersistenceHook | None:
+    """Install `new` (None: remove the hook); returns the hook it replaces."""
+    global hook
+    previous, hook = hook, new
+    return previous

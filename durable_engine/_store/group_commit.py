@@ -32,7 +32,14 @@ from .executions import CreateExecution, create_executions
 from .rows import in_statements
 from .schema import OP_COLUMNS
 
-__all__ = ["OP_COLUMNS", "WAKE_PARENT", "Job", "apply_batch", "row_to_checkpoint"]
+__all__ = [
+    "OP_COLUMNS",
+    "WAKE_PARENT",
+    "Job",
+    "apply_batch",
+    "register_adapters",
+    "row_to_checkpoint",
+]
 
 _LOCK_RETRIES = 8
 _new_tuple = tuple.__new__
@@ -41,8 +48,8 @@ _new_tuple = tuple.__new__
 # adaptation protocol on them, and on Python 3.11 that look raises and clears two
 # AttributeErrors per value: once a third of the database thread's time. A registered
 # adapter is found before that look. These bind each value exactly as sqlite3 would
-# anyway (None as NULL, bytes as a blob, a StrEnum as its text); an adapter someone
-# else registered first for None or bytes is left in place.
+# anyway (None as NULL, bytes as a blob, a StrEnum as its text). sqlite3 keeps its
+# adapters process-wide, so they are registered when a store opens, not on import.
 _ADAPTERS: tuple[tuple[type[Any], Callable[[Any], Any]], ...] = (
     (type(None), {}.get),  # a C callable that returns None
     (bytes, bytes.__bytes__),  # returns the same object, cheaper to call than `bytes`
@@ -50,9 +57,15 @@ _ADAPTERS: tuple[tuple[type[Any], Callable[[Any], Any]], ...] = (
     (OperationStatus, str),
     (OperationType, str),
 )
-for _type, _adapter in _ADAPTERS:
-    if (_type, sqlite3.PrepareProtocol) not in sqlite3.adapters:
-        sqlite3.register_adapter(_type, _adapter)
+
+
+def register_adapters() -> None:
+    """Register the adapters above (once; any adapter someone else registered first for
+    one of these types is left in place)."""
+    for type_, adapter in _ADAPTERS:
+        if (type_, sqlite3.PrepareProtocol) not in sqlite3.adapters:
+            sqlite3.register_adapter(type_, adapter)
+
 
 _TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
 
@@ -136,6 +149,7 @@ Outcome = tuple[asyncio.Future[Any], bool, Any]
 def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     """Apply `jobs` in one transaction. Returns the outcome of every job that failed or
     returned a value; each job left out succeeded with None (most commits, by far)."""
+    hook = crashpoints.hook
     _begin(conn)
     try:
         try:
@@ -144,13 +158,15 @@ def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
             conn.execute("ROLLBACK")
             _begin(conn)
             outcomes = _one_by_one(conn, jobs)
-        crashpoints.point("before commit")
+        if hook is not None:
+            hook("before commit")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    crashpoints.point("after commit")
+    if hook is not None:
+        hook("after commit")
     return outcomes
 
 
@@ -207,6 +223,20 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
             cancels.extend(_cancels(fence.execution_id, m.open_ops, m.ended_at))
         else:  # pragma: no cover - the Mutation union is closed
             raise TypeError(f"unknown mutation {m!r}")
+    _write_rows(conn, ops, callbacks, cancels, finishes, wake_parents, suspends)
+    return outcomes
+
+
+def _write_rows(
+    conn: sqlite3.Connection,
+    ops: list[Checkpoint],
+    callbacks: list[tuple[Any, ...]],
+    cancels: list[dict[str, Any]],
+    finishes: list[tuple[Any, ...]],
+    wake_parents: list[dict[str, Any]],
+    suspends: list[dict[str, Any]],
+) -> None:
+    """Write what a batch's commits gathered, each kind with as few statements as can be."""
     if ops:
         _put_operations(conn, ops)
     if callbacks:
@@ -220,7 +250,6 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
         conn.executemany(WAKE_PARENT, wake_parents)
     if suspends:
         conn.executemany(_SUSPEND, suspends)
-    return outcomes
 
 
 def _cancels(execution_id: str, op_ids: Sequence[str], at: float) -> list[dict[str, Any]]:

@@ -4,6 +4,10 @@ Every write goes through one list of pending jobs. The writer task takes whateve
 applies it in one `BEGIN IMMEDIATE` transaction on the database thread, commits,
 then resolves each caller's future: a thousand executions share one commit, and a
 batch costs one thread round trip whatever its size.
+
+Two connections, each with a thread of its own (`ThreadedConnection`): the writer's,
+and a read-only one for reads, so reads do not queue behind commits. An in-memory
+database has one connection for both.
 """
 
 from __future__ import annotations
@@ -13,24 +17,22 @@ import contextlib
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import aiosqlite
-
-from .._errors import DatabaseCorrupt, StoreError
+from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import callbacks, endings
+from . import callbacks, crashpoints, endings, integrity
 from .base import (
     Fence,
     Mutation,
     NewExecution,
     WorkerInfo,
 )
+from .connection import ThreadedConnection
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
-from .group_commit import OP_COLUMNS, Job, apply_batch, row_to_checkpoint
-from .integrity import check_path
+from .files import create_private_file, open_hint, store_error, use_wal
+from .group_commit import OP_COLUMNS, Job, apply_batch, register_adapters, row_to_checkpoint
 from .schema import SCHEMA_VERSION, migrate, not_ours_error, read_version
 
 __all__ = ["SqliteStore"]
@@ -59,30 +61,60 @@ class SqliteStore:
         self.memory = self.path == ":memory:" or self.path.startswith("file::memory:")
         self._sync = sync
         self._busy_ms = int(busy_timeout * 1000)
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: ThreadedConnection | None = None
+        self._reader: ThreadedConnection | None = None
         self._pending: list[Job] = []
         self._wakeup: asyncio.Future[None] | None = None
         self._closing = False
         self._writer_task: asyncio.Task[None] | None = None
 
+    # -- outside an opened store -------------------------------------------
+
+    @staticmethod
+    def inspect(path: str | os.PathLike[str], *, full: bool = False) -> integrity.DatabaseReport:
+        """A read-only look at the database file `path` (what `db check` prints): its
+        integrity (`quick_check`, or `integrity_check` if `full`), schema version, journal
+        mode and executions per status. Writes nothing, even to a damaged file or one of
+        another application or version. Raises StoreError if the file is missing or is not
+        an SQLite database."""
+        return integrity.inspect_database(path, full=full)
+
+    @staticmethod
+    def preflight(path: str | os.PathLike[str]) -> integrity.DatabaseReport | None:
+        """Refuse, before anything is written, a database file a worker must not open:
+        StoreError for a file that is not a durable_engine database, is damaged or has a
+        newer schema, and for a path that is a directory or whose folder does not exist.
+        None if the file does not exist yet (opening will create it)."""
+        return integrity.preflight(path)
+
+    @staticmethod
+    def set_persistence_hook(
+        hook: crashpoints.PersistenceHook | None,
+    ) -> crashpoints.PersistenceHook | None:
+        """For tests: call `hook("before commit")` and `hook("after commit")` around each
+        transaction of the writer, on the database thread, in every store of the process
+        (None: no hook, the default). Returns the hook it replaces. Crash tests end the
+        process from it at a chosen point."""
+        return crashpoints.install(hook)
+
     # -- lifecycle ---------------------------------------------------------
 
     async def open(self) -> None:
         self._closing = False  # a store may be opened again after it was closed
+        register_adapters()
         if not self.memory:
-            _create_private_file(self.path)
+            create_private_file(self.path)
         try:
-            self._writer = await _connect(self.path)
-            await _on_thread(self._writer, self._setup, True)
+            self._writer = await ThreadedConnection.open(self.path)
+            await self._writer.run(self._setup, True)
             if self.memory:
                 self._reader = self._writer
             else:
-                self._reader = await _connect(self.path)
-                await _on_thread(self._reader, self._setup, False)
+                self._reader = await ThreadedConnection.open(self.path)
+                await self._reader.run(self._setup, False)
         except sqlite3.DatabaseError as exc:
             await self._close_connections()
-            hint = _open_hint(exc)
+            hint = open_hint(exc)
             raise StoreError(
                 f"{self.path} cannot be opened as a durable_engine database: {exc} ({hint})"
             ) from exc
@@ -103,7 +135,7 @@ class SqliteStore:
                 f"durable_engine (this one reads up to {SCHEMA_VERSION}); upgrade to open it"
             )
         if not self.memory:
-            _use_wal(conn)
+            use_wal(conn)
         conn.execute(f"PRAGMA synchronous = {self._sync}")
         if write:
             migrate(conn)
@@ -166,7 +198,7 @@ class SqliteStore:
                 continue
             jobs, self._pending = self._pending, []
             try:
-                outcomes = await _on_thread(writer, apply_batch, jobs)
+                outcomes = await writer.run(apply_batch, jobs)
             except Exception as exc:
                 error = self._error(exc)
                 if not isinstance(error, StoreError):
@@ -188,18 +220,7 @@ class SqliteStore:
                     future.set_result(None)
 
     def _error(self, exc: BaseException) -> BaseException:
-        """Database errors become StoreError, DatabaseCorrupt for a damaged file; the
-        engine's own signals (and StoreErrors) pass through."""
-        if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.IntegrityError):
-            return exc
-        if exc.sqlite_errorcode & 0xFF in _DAMAGED:
-            return DatabaseCorrupt(
-                f"{self.path} is damaged: {exc} (restore it from a backup, or run "
-                "`sqlite3 .recover`)"
-            )
-        if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
-            return StoreError(f"{self.path} cannot be written: {exc} ({_READ_ONLY})")
-        return StoreError(f"database error: {exc}")
+        return store_error(self.path, exc)
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue `fn` to run in the writer's next transaction; the future is its value."""
@@ -212,7 +233,7 @@ class SqliteStore:
         if reader is None:
             raise StoreError("the store is not open")
         try:
-            return await _on_thread(reader, fn)
+            return await reader.run(fn)
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
 
@@ -382,21 +403,6 @@ class SqliteStore:
         """End the execution as TIMED_OUT if `fence` still holds it, else raise LeaseLost."""
         await self._write(lambda conn: endings.time_out(conn, fence, now, error))
 
-    async def check(self) -> dict[str, object]:
-        """Integrity (PRAGMA quick_check) and schema version."""
-
-        def read(conn: sqlite3.Connection) -> dict[str, object]:
-            rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            return {
-                "path": self.path,
-                "integrity": "ok" if rows == ["ok"] else "; ".join(map(str, rows)),
-                "schema_version": version,
-                "supported_schema_version": SCHEMA_VERSION,
-            }
-
-        return await self._read(read)
-
     async def resolve_callback(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float
     ) -> tuple[str, str]:
@@ -434,89 +440,10 @@ class SqliteStore:
         if writer is None:
             raise StoreError("the store is not open")
         try:
-            return await _on_thread(
-                writer, lambda conn: int(conn.execute("PRAGMA data_version").fetchone()[0])
-            )
+            return await writer.run(_data_version)
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
-    """An aiosqlite connection to `path`. If it cannot be opened, its thread has ended
-    before the error is raised: left running, it could outlive the event loop and print
-    a traceback as the program exits."""
-    conn = aiosqlite.connect(path, isolation_level=None)
-    try:
-        return await conn
-    except BaseException:
-        thread = getattr(conn, "_thread", None)  # aiosqlite stops it, without waiting
-        for _ in range(1000):
-            if thread is None or not thread.is_alive():
-                break
-            await asyncio.sleep(0.001)
-        raise
-
-
-async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn(sqlite3_connection, *args)` on the connection's own thread: one round trip,
-    however many statements `fn` runs. (aiosqlite has no public call for this.)"""
-    result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
-    return result
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL (once, when it is new). The switch needs the file to
-    itself, and SQLite does not wait for that: while another process opens the same
-    new file, it is tried again, for about as long as the busy timeout."""
-    for attempt in range(_LOCK_TRIES):
-        try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == _LOCK_TRIES - 1:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-
-
-_LOCK_TRIES = 30
-_READ_ONLY = "the file or its folder cannot be written by this user"
-_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-def _open_hint(exc: sqlite3.DatabaseError) -> str:
-    """What to look at when SQLite refused to open the file with `exc`."""
-    if isinstance(exc, sqlite3.OperationalError):
-        if "readonly" in str(exc):
-            return _READ_ONLY
-        if "unable to open" in str(exc):
-            return "check the path, and that its folder exists and can be written"
-        if "locked" in str(exc):
-            return "another process kept it locked; try again"
-    return "the file is corrupt or is not an SQLite database"
-
-
-def _create_private_file(path: str) -> None:
-    """Create the database file readable by its owner only (0600), if it does not exist;
-    StoreError if it cannot be, if `path` is a directory, or if the file cannot be written."""
-    if path.startswith("file:"):
-        return
-    check_path(path)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        _check_writable(path)
-        return
-    except OSError as exc:  # no permission, a read-only filesystem
-        raise StoreError(f"cannot create the database file {path}: {exc.strerror}") from exc
-    os.close(fd)
-
-
-def _check_writable(path: str) -> None:
-    """StoreError if this user cannot write the existing file: an engine writes to it."""
-    try:
-        os.close(os.open(path, os.O_RDWR))
-    except OSError as exc:
-        raise StoreError(
-            f"{path} cannot be written by this user ({exc.strerror}): an engine writes to "
-            "its database, so every command but `db check` needs write access"
-        ) from exc
+def _data_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])

@@ -1,8 +1,8 @@
 """Knowing when an engine has nothing left to do until (virtual) time passes.
 
 The engine is idle when no database call is in flight, no execution is loading or
-running a step body, the scheduler has not been poked, and the event loop has no
-other callback ready to run. Database calls are counted by wrapping the store, so
+running a step body, the scheduler has not been poked, and this holds for enough
+loop turns in a row with no database call. Database calls are counted by wrapping the store, so
 the check needs no real-time sleep to tell "waiting for a timer" from "working".
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = ["IdleProbe", "TrackedStore"]
 
-_QUIET_TICKS = 2
-"""Loop turns in a row with nothing ready, when the loop's ready queue can be read."""
-_BLIND_QUIET_TICKS = 25
-"""Loop turns in a row without activity, when the ready queue cannot be read or never
-empties."""
+_QUIET_TICKS = 25
+"""Loop turns in a row with nothing busy and no database call: idle."""
+_BUSY_SPIN_TICKS = 10
+"""Loop turns spent busy before pausing for a database call or a thread to finish."""
 _WORK_POLL = 0.002
 """Longest real-time pause while a database call or a step body is in progress."""
 
@@ -78,33 +76,26 @@ class IdleProbe:
         """Something is in progress that does not wait for time to pass."""
         if self.store.in_flight:
             return True
-        scheduler = self.engine._scheduler
-        if scheduler is not None and scheduler._poke.is_set():
-            return True
-        # An execution still loading, or one running a step body, is busy.
-        return any(run is None or run._in_flight for run, _ in self.engine._runs.values())
+        # A poke not yet looked at, an execution still loading or running a step body.
+        return self.engine.wants_to_look() or self.engine.executor.busy()
 
     async def settle(self) -> None:
-        """Return once nothing in the engine can move on without time passing."""
-        loop = asyncio.get_running_loop()
-        ready: deque[Any] | None = getattr(loop, "_ready", None)
-        if not isinstance(ready, deque):
-            ready = None
-        quiet = blind = 0
+        """Return once nothing in the engine can move on without time passing: enough
+        loop turns in a row with nothing busy and no database call."""
+        quiet = busy_turns = 0
         last_calls = -1
         while True:
             if self.busy():
-                quiet = blind = 0
-                if ready is not None and not ready:  # only threads are working: wait for them
+                quiet = 0
+                busy_turns += 1
+                if busy_turns > _BUSY_SPIN_TICKS:  # a thread is at work: wait for it
                     await self.store.wait_for_change(_WORK_POLL)
                 else:
                     await asyncio.sleep(0)
                 continue
-            quiet = quiet + 1 if ready is not None and not ready else 0
-            # The ready queue may never empty (another runner settling, a task polling
-            # with sleep(0)): then enough turns with no database call will do.
-            blind = blind + 1 if self.store.calls == last_calls else 0
+            busy_turns = 0
+            quiet = quiet + 1 if self.store.calls == last_calls else 0
             last_calls = self.store.calls
-            if quiet >= _QUIET_TICKS or blind >= _BLIND_QUIET_TICKS:
+            if quiet >= _QUIET_TICKS:
                 return
             await asyncio.sleep(0)

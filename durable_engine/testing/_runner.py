@@ -89,13 +89,13 @@ class DurableTestRunner:
         self.engine = Engine(
             path,
             serdes=None if source is None else source.serdes,
-            payload_limit=256 * 1024 if source is None else source.limits.payload_limit,
+            payload_limit=256 * 1024 if source is None else source.values.payload_limit,
             in_memory_wait=0,
             clock=self.clock,
             store=cast(Store, self._store),
         )
         if source is not None:
-            for registered in source._functions.values():
+            for registered in source.registry.functions():
                 self.engine.durable_function(name=registered.name, serdes=registered.serdes)(
                     registered.fn
                 )
@@ -326,7 +326,7 @@ class DurableTestRunner:
     # -- internals ---------------------------------------------------------------
 
     def _require_open(self) -> None:
-        if not self.engine._open:
+        if not self.engine.is_open:
             raise RuntimeError(
                 "the runner is not open: use it inside `async with DurableTestRunner(...) as r:`"
             )
@@ -335,7 +335,7 @@ class DurableTestRunner:
         """A function not registered yet is registered under its `__qualname__`."""
         if isinstance(fn_or_name, str):
             return fn_or_name
-        if not any(r.fn is fn_or_name for r in self.engine._functions.values()):
+        if not any(r.fn is fn_or_name for r in self.engine.registry.functions()):
             if not inspect.iscoroutinefunction(fn_or_name):
                 raise TypeError(f"a durable function must be `async def`, not {fn_or_name!r}")
             self.engine.durable_function(fn_or_name)

@@ -49,8 +49,8 @@ def test_start_worker_list_show_history_callback_stop(tmp_path: Path) -> None:
         assert shown["result"] == "hello ana" and shown["input"] == {"name": "ana"}
         assert shown["error"] is None and shown["duration"] >= 0
         assert shown["created_at"].endswith("+00:00") and shown["ended_at"] >= shown["created_at"]
-        table = cli(tmp_path, "show", greeting, "--db", "app.db").stdout
-        assert "SUCCEEDED" in table and '"hello ana"' in table
+        text = cli(tmp_path, "show", greeting, "--db", "app.db").stdout
+        assert "SUCCEEDED" in text and '"hello ana"' in text
         history = json.loads(cli(tmp_path, "history", greeting, "--db", "app.db", "--json").stdout)
         assert [(op["type"], op["name"], op["status"], op["attempt"]) for op in history] == [
             ("STEP", "say", "SUCCEEDED", 1)

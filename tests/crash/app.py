@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from durable_engine import (
     DurableContext,
@@ -27,9 +28,12 @@ from durable_engine import (
     StepSemantics,
     WaitForCallbackConfig,
 )
+from tests.crash.crash_hook import install_from_environment
 
+T = TypeVar("T")
 DB, EFFECTS = sys.argv[1], Path(sys.argv[2])
 engine = Engine(DB, in_memory_wait=0, lease=3)
+install_from_environment()  # DURABLE_CRASH_AT=k: exit at persistence point k
 
 
 def record(line: str) -> None:
@@ -38,12 +42,18 @@ def record(line: str) -> None:
         f.flush()
 
 
+def noted(line: str, value: T) -> T:
+    """Record `line`, then return `value`: a step body's effect and its result."""
+    record(line)
+    return value
+
+
 @engine.durable_function(name="three_steps")
 async def three_steps(ctx: DurableContext, order: int) -> dict[str, int]:
-    a = await ctx.step(lambda s: record("step1") or order + 1, name="step1")
-    b = await ctx.step(lambda s: record("step2") or a * 2, name="step2")
+    a = await ctx.step(lambda s: noted("step1", order + 1), name="step1")
+    b = await ctx.step(lambda s: noted("step2", a * 2), name="step2")
     await ctx.wait(1.5, name="cool-off")
-    c = await ctx.step(lambda s: record("step3") or b + 100, name="step3")
+    c = await ctx.step(lambda s: noted("step3", b + 100), name="step3")
     return {"a": a, "b": b, "c": c}
 
 
@@ -104,7 +114,7 @@ async def map_waits(ctx: DurableContext, count: int) -> list[int]:
     async def item(child: DurableContext, n: int, index: int, items: Sequence[int]) -> int:
         await child.step(lambda s: record(f"item {n} before"), name="before")
         await child.wait(0.3 + 0.1 * (n % 4), name="nap")
-        return await child.step(lambda s: record(f"item {n} after") or n * n, name="after")
+        return await child.step(lambda s: noted(f"item {n} after", n * n), name="after")
 
     result = await ctx.map(list(range(count)), item, config=MapConfig(max_concurrency=4))
     return result.get_results()

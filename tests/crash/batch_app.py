@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from durable_engine import (
     CompletionConfig,
@@ -22,9 +23,12 @@ from durable_engine import (
     MapConfig,
     ParallelBranch,
 )
+from tests.crash.crash_hook import install_from_environment
 
+T = TypeVar("T")
 DB, EFFECTS = sys.argv[1], Path(sys.argv[2])
 engine = Engine(DB, in_memory_wait=0, lease=2)
+install_from_environment()  # DURABLE_CRASH_AT=k: exit at persistence point k
 
 
 def record(line: str) -> None:
@@ -33,20 +37,26 @@ def record(line: str) -> None:
         f.flush()
 
 
+def noted(line: str, value: T) -> T:
+    """Record `line`, then return `value`: a step body's effect and its result."""
+    record(line)
+    return value
+
+
 async def nested_item(ctx: DurableContext, n: int, index: int, items: Sequence[int]) -> int:
     await ctx.step(lambda s: record(f"item {n} before"), name="before")
     await ctx.wait(0.2 + 0.1 * (n % 3), name="nap")
 
     async def left(c: DurableContext) -> int:
-        return await c.step(lambda s: record(f"item {n} left") or n, name="left")
+        return await c.step(lambda s: noted(f"item {n} left", n), name="left")
 
     async def right(c: DurableContext) -> int:
         await c.wait(0.1, name="pause")
-        return await c.step(lambda s: record(f"item {n} right") or n * n, name="right")
+        return await c.step(lambda s: noted(f"item {n} right", n * n), name="right")
 
     sides = await ctx.parallel([ParallelBranch(left, "left"), ParallelBranch(right, "right")])
     total = sum(sides.get_results())
-    return await ctx.step(lambda s: record(f"item {n} after") or total, name="after")
+    return await ctx.step(lambda s: noted(f"item {n} after", total), name="after")
 
 
 @engine.durable_function(name="nested_fan")
@@ -60,7 +70,7 @@ async def nested_fan(ctx: DurableContext, count: int) -> list[int]:
 async def race_item(ctx: DurableContext, n: int, index: int, items: Sequence[int]) -> int:
     await ctx.step(lambda s: record(f"item {n} start"), name="start")
     await ctx.wait(0.5 if n == 0 else 600, name="nap")
-    return await ctx.step(lambda s: record(f"item {n} done") or n, name="done")
+    return await ctx.step(lambda s: noted(f"item {n} done", n), name="done")
 
 
 @engine.durable_function(name="first_wins")

@@ -17,13 +17,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from tests.crash.crash_hook import CRASH_EXIT_CODE, ENV_VAR
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.crash.worker_app:engine"
-CRASH_EXIT = 86  # durable_engine._store.crashpoints.CRASH_EXIT_CODE
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 _START_LOCK = threading.Lock()
+N = TypeVar("N", int, float)
 
 
 @dataclass
@@ -54,9 +56,9 @@ def _env(
         "DURABLE_LEASE": str(lease),
         "DURABLE_BODY_SECONDS": str(body_seconds),
     }
-    env.pop("DURABLE_CRASH_AT", None)
+    env.pop(ENV_VAR, None)
     if crash_at is not None:
-        env["DURABLE_CRASH_AT"] = str(crash_at)
+        env[ENV_VAR] = str(crash_at)  # read by worker_app, which installs the crash hook
     return env
 
 
@@ -133,7 +135,7 @@ class Cluster:
             if code is None:
                 continue
             w.ended = True
-            if code == CRASH_EXIT and w.crash_at is not None:
+            if code == CRASH_EXIT_CODE and w.crash_at is not None:
                 self.disruptions.append(Disruption("crash", w.proc.pid, time.time()))
             else:
                 problems.append(f"worker {w.name} exited by itself with {code}: {_tail(w.log)}")
@@ -172,7 +174,7 @@ class Cluster:
                 code = w.proc.wait()
                 problems.append(f"worker {w.name} did not stop on SIGTERM")
             w.ended = True
-            if code == CRASH_EXIT and w.crash_at is not None:
+            if code == CRASH_EXIT_CODE and w.crash_at is not None:
                 self.disruptions.append(Disruption("crash", w.proc.pid, time.time()))
             elif code != 0:
                 problems.append(f"worker {w.name} exited {code} on SIGTERM: {_tail(w.log)}")
@@ -197,14 +199,14 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 def start_executions(
-    db: Path, effects: Path, lease: float, plan: list[tuple[str, int]]
-) -> dict[str, tuple[str, int]]:
+    db: Path, effects: Path, lease: float, plan: list[tuple[str, N]]
+) -> dict[str, tuple[str, N]]:
     """Store one execution per (function, n) for the workers to claim; returns them by id."""
     from tests.crash import worker_app
 
     engine = worker_app.engine
 
-    async def go() -> dict[str, tuple[str, int]]:
+    async def go() -> dict[str, tuple[str, N]]:
         engine.retarget(db)
         engine.serve = False
         async with engine:

@@ -1,7 +1,8 @@
 """Every crash point: a worker that exits at its k-th persistence point, for k = 1, 2, ...
 
-With DURABLE_CRASH_AT=k the worker's store exits the process (`os._exit`) at the
-k-th point it counts: just before and just after each COMMIT. For each k a fresh
+With DURABLE_CRASH_AT=k the worker process installs a store persistence hook
+(`tests.crash.crash_hook`) that exits the process (`os._exit`) at the k-th point it
+counts: just before and just after each COMMIT. For each k a fresh
 database gets the same executions, a worker runs them until it crashes, a second
 worker finishes them, and the invariants of `tests.crash.invariants` are checked.
 The sweep ends at the first k the crashing worker never reached: that run completed

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -78,6 +79,12 @@ def worker_events(cluster: Cluster) -> list[dict[str, Any]]:
     return events
 
 
+Starts = dict[tuple[str, str, str, int], list[dict[str, Any]]]
+"""The runs of each step attempt: (kind, execution, operation, attempt) -> start records."""
+OpRows = dict[tuple[str, str], tuple[str, str, int, Any, Any]]
+"""(execution, operation) -> (type, status, attempt, wake_at, ended_at) as stored."""
+
+
 def check(
     db: Path,
     effects: Path,
@@ -86,10 +93,34 @@ def check(
     outcome: Outcome,
     problems: list[str],
 ) -> None:
-    from tests.crash.worker_app import RETRY_DELAY, expected
-
     v = outcome.violations
     v.extend(problems)
+    rows, ops = _read_database(db, v)
+    _check_results(effects, started, rows, ops, outcome)
+    died, losses = _check_worker_logs(cluster, outcome)
+    disrupted = len(cluster.disruptions) + sum(len(x) for x in losses.values())
+
+    def explained(rec: dict[str, Any]) -> bool:
+        pid, t = rec["pid"], rec["t"]
+        if pid in died and died[pid] + _EPS >= t:
+            return True
+        return any(at + _EPS >= t for at in losses.get(pid, []))
+
+    recs = effects_of(effects)
+    starts: Starts = defaultdict(list)
+    for rec in recs:
+        if rec["ph"] == "start":
+            starts[(rec["k"], rec["x"], rec["op"], rec["a"])].append(rec)
+    op_rows: OpRows = {
+        (x, op): (typ, st, att, wake, ended) for x, op, typ, st, att, wake, ended, _ in ops
+    }
+    _check_runs(starts, op_rows, explained, disrupted, outcome)
+    _check_timers(starts, op_rows, v)
+    _check_retries(recs, starts, v)
+
+
+def _read_database(db: Path, v: list[str]) -> tuple[list[Any], list[Any]]:
+    """The executions' and operations' rows, after checking the file's integrity."""
     conn = sqlite3.connect(db, timeout=10)
     try:
         integrity = conn.execute("PRAGMA integrity_check").fetchall()
@@ -104,9 +135,21 @@ def check(
         ).fetchall()
     finally:
         conn.close()
+    return rows, ops
 
+
+def _check_results(
+    effects: Path,
+    started: dict[str, tuple[str, int]],
+    rows: list[Any],
+    ops: list[Any],
+    outcome: Outcome,
+) -> None:
+    """Every execution is there and ended SUCCEEDED with its fault-free result."""
     import serdes
+    from tests.crash.worker_app import expected
 
+    v = outcome.violations
     codec = serdes.MsgpackSerDes()
     ends = {
         (rec["x"], rec["op"], rec["tok"])
@@ -130,6 +173,12 @@ def check(
         if result != expected(function, n):
             v.append(f"{function}({n}) gave {result!r}, not {expected(function, n)!r}")
 
+
+def _check_worker_logs(
+    cluster: Cluster, outcome: Outcome
+) -> tuple[dict[int, float], dict[int, list[float]]]:
+    """Count the disruptions; returns when each process died, and when each lost a lease."""
+    v = outcome.violations
     events = worker_events(cluster)
     finishes = Counter(e["execution_id"] for e in events if e.get("event") == "finish")
     for execution_id, count in finishes.items():
@@ -147,20 +196,18 @@ def check(
     outcome.kills += sum(1 for d in cluster.disruptions if d.kind == "kill")
     outcome.crashes += sum(1 for d in cluster.disruptions if d.kind == "crash")
     outcome.stops += sum(1 for d in cluster.disruptions if d.kind == "stop")
-    disrupted = len(cluster.disruptions) + sum(len(x) for x in losses.values())
+    return died, losses
 
-    def explained(rec: dict[str, Any]) -> bool:
-        pid, t = rec["pid"], rec["t"]
-        if pid in died and died[pid] + _EPS >= t:
-            return True
-        return any(at + _EPS >= t for at in losses.get(pid, []))
 
-    recs = effects_of(effects)
-    starts: dict[tuple[str, str, str, int], list[dict[str, Any]]] = defaultdict(list)
-    for rec in recs:
-        if rec["ph"] == "start":
-            starts[(rec["k"], rec["x"], rec["op"], rec["a"])].append(rec)
-    op_rows = {(x, op): (typ, st, att, wake, ended) for x, op, typ, st, att, wake, ended, _ in ops}
+def _check_runs(
+    starts: Starts,
+    op_rows: OpRows,
+    explained: Callable[[dict[str, Any]], bool],
+    disrupted: int,
+    outcome: Outcome,
+) -> None:
+    """At-most-once bodies ran once per attempt; extra at-least-once runs are explained."""
+    v = outcome.violations
     for (kind, x, op, attempt), runs in starts.items():
         if kind == "amo" and len(runs) > 1:
             v.append(f"at-most-once {x} {op} attempt {attempt} ran {len(runs)} times")
@@ -182,7 +229,10 @@ def check(
             v.append(f"step {x} {op} succeeded at attempt {attempt} with no run recorded")
         if "amo" in kinds and attempt > 1:
             outcome.interrupted_amo += attempt - 1
-    # Timers: a WAIT ends at or after its instant; the step after it starts after it too.
+
+
+def _check_timers(starts: Starts, op_rows: OpRows, v: list[str]) -> None:
+    """A WAIT ends at or after its instant; the step after it starts after it too."""
     for (x, op), (typ, status, _att, wake, ended) in op_rows.items():
         if typ == "WAIT" and status == "SUCCEEDED" and (ended is None or ended < wake):
             v.append(f"wait {x} {op} ended at {ended}, before its instant {wake}")
@@ -198,6 +248,12 @@ def check(
         for r in runs:
             if r["t"] < wait[3]:
                 v.append(f"{x} {op} ran at {r['t']}, before the wait's instant {wait[3]}")
+
+
+def _check_retries(recs: list[dict[str, Any]], starts: Starts, v: list[str]) -> None:
+    """A retry starts at least the retry delay after the failed attempt before it."""
+    from tests.crash.worker_app import RETRY_DELAY
+
     fails = defaultdict(list)
     for rec in recs:
         if rec["k"] == "flaky" and rec["ph"] == "fail":

@@ -14,7 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.crash.cluster import CallbackAnswerer, Cluster, all_ended, start_executions, statuses
+from tests.crash.cluster import (
+    CallbackAnswerer,
+    Cluster,
+    Worker,
+    all_ended,
+    start_executions,
+    statuses,
+)
 from tests.crash.invariants import Outcome, check
 
 
@@ -71,17 +78,7 @@ def run_trial(root: Path, seed: int, profile: Profile = Profile()) -> Outcome:
             if budget > 0 and now >= next_action and running:
                 budget -= 1
                 next_action = now + rng.uniform(0.1, 0.7)
-                action = rng.choice(
-                    ["kill", "kill", "stop", "crash"] if profile.crash_points else ["kill", "stop"]
-                )
-                victim = rng.choice(running)
-                if action == "kill":
-                    cluster.kill(victim)
-                    pending_restarts.append(now + rng.uniform(0.0, 0.6))
-                elif action == "stop" and len(running) > 1:
-                    cluster.stop(victim, profile.lease + rng.uniform(0.5, 1.5))
-                elif len(cluster.live()) < 4:
-                    cluster.spawn(crash_at=rng.randint(1, 60))
+                _disrupt(cluster, running, rng, profile, now, pending_restarts)
             if not cluster.live() and not pending_restarts:
                 cluster.spawn()
             time.sleep(0.05)
@@ -91,3 +88,26 @@ def run_trial(root: Path, seed: int, profile: Profile = Profile()) -> Outcome:
     outcome.seconds = time.monotonic() - began
     check(db, effects, started, cluster, outcome, problems)
     return outcome
+
+
+def _disrupt(
+    cluster: Cluster,
+    running: list[Worker],
+    rng: random.Random,
+    profile: Profile,
+    now: float,
+    pending_restarts: list[float],
+) -> None:
+    """Kill a running worker (to restart it soon), pause one past its lease, or start
+    one that crashes at a persistence point."""
+    action = rng.choice(
+        ["kill", "kill", "stop", "crash"] if profile.crash_points else ["kill", "stop"]
+    )
+    victim = rng.choice(running)
+    if action == "kill":
+        cluster.kill(victim)
+        pending_restarts.append(now + rng.uniform(0.0, 0.6))
+    elif action == "stop" and len(running) > 1:
+        cluster.stop(victim, profile.lease + rng.uniform(0.5, 1.5))
+    elif len(cluster.live()) < 4:
+        cluster.spawn(crash_at=rng.randint(1, 60))

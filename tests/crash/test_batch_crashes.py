@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from tests.crash.harness import finish, integrity, kill, lines, operation_rows, spawn, wait_until
@@ -13,12 +14,16 @@ def _count(effects: Path, suffix: str) -> int:
     return sum(line.endswith(suffix) for line in lines(effects))
 
 
+def _done(effects: Path, items: int) -> bool:
+    return _count(effects, " after") >= items
+
+
 def test_nested_map_killed_three_times_gives_the_right_result(tmp_path: Path) -> None:
     db, effects = tmp_path / "crash.db", tmp_path / "effects.log"
     count, kills = 9, 0
     proc = spawn(db, effects, "start", "nested_fan", "fan", str(count), module=APP)
     for done in (1, 4, 7):
-        wait_until(lambda d=done: _count(effects, " after") >= d, f"{done} items done", proc)
+        wait_until(partial(_done, effects, done), f"{done} items done", proc)
         kill(proc)
         kills += 1
         proc = spawn(db, effects, "resume", "fan", module=APP)

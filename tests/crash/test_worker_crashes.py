@@ -100,6 +100,7 @@ def test_a_worker_paused_past_its_lease_has_its_write_refused(tmp_path: Path) ->
         conn.close()
     assert status == "SUCCEEDED"
     result = serdes.MsgpackSerDes().deserialize(data)
+    assert isinstance(result, dict)
     stall_runs = [r for r in effects_of(effects) if r["op"] == "1" and r["ph"] == "end"]
     by_pid = {r["pid"]: r["tok"] for r in stall_runs}
     # The paused worker finished its body after the takeover; its result never landed.

@@ -26,12 +26,14 @@ from durable_engine import (
     StepSemantics,
     WaitForCallbackConfig,
 )
+from tests.crash.crash_hook import install_from_environment
 
 LEASE = float(os.environ.get("DURABLE_LEASE", "1.5"))
 EFFECTS = os.environ.get("DURABLE_EFFECTS", "effects.jsonl")
 BODY_SECONDS = float(os.environ.get("DURABLE_BODY_SECONDS", "0.05"))
 
 engine = Engine(os.environ.get("DURABLE_DB", "crash.db"), lease=LEASE, in_memory_wait=0.25)
+install_from_environment()  # DURABLE_CRASH_AT=k: exit at persistence point k
 
 _AMO = StepConfig(
     step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,

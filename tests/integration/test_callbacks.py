@@ -80,7 +80,7 @@ async def test_approval_answered_in_process(engine: Engine) -> None:
     async with engine:
         handle = await engine.start(approval, 500)
         await wait_for_status(handle, ExecutionStatus.SUSPENDED)  # no memory held meanwhile
-        assert engine.live_run(handle.execution_id) is None
+        assert engine.executor.live_run(handle.execution_id) is None
         [callback_id] = handed_out
         assert len(callback_id) >= 43 + 3  # 256 bits, url-safe, after "cb_"
         assert callback_id.startswith("cb_")  # never "-...", which a command line misreads
@@ -313,11 +313,12 @@ async def test_wait_for_condition_finishes_on_the_third_poll_across_a_restart(
                     jitter=JitterStrategy.NONE,
                 )
             )
-            return await ctx.wait_for_condition(
+            state: dict[str, int] = await ctx.wait_for_condition(
                 poll,
                 config=WaitForConditionConfig(wait_strategy=strategy, initial_state={"polls": 0}),
                 name="until ready",
             )
+            return state
 
         return engine
 
@@ -369,7 +370,7 @@ async def test_callbacks_inside_a_child_context(engine: Engine) -> None:
         assert await handle.result() == "inside"
 
 
-def _row(db: Path, sql: str, *args: object) -> Any:
+def _row(db: str | Path, sql: str, *args: object) -> Any:
     conn = sqlite3.connect(db)
     try:
         return conn.execute(sql, args).fetchone()

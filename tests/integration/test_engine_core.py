@@ -10,6 +10,7 @@ import random
 import sqlite3
 import stat
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +41,7 @@ from durable_engine import (
     durable_step,
 )
 from durable_engine._models import ExecutionRecord
-from tests.conftest import Effects, rows, until, wait_for_status
+from tests.conftest import Effects, recorded, rows, until, wait_for_status
 
 
 async def test_sync_and_async_steps_return_checkpointed_results(engine: Engine) -> None:
@@ -102,7 +103,7 @@ async def test_wait_suspends_and_leaves_memory(engine: Engine) -> None:
     async with engine:
         handle = await engine.start(sleeper)
         await wait_for_status(handle, ExecutionStatus.SUSPENDED)
-        assert engine.live_run(handle.execution_id) is None
+        assert engine.executor.live_run(handle.execution_id) is None
         [op] = await engine.get_operations(handle.execution_id)
         assert op.type is OperationType.WAIT and op.status is OperationStatus.STARTED
         assert op.wake_at is not None and op.started_at is not None
@@ -252,7 +253,9 @@ async def test_a_waiter_gets_exactly_what_the_database_holds(engine: Engine) -> 
 
     @engine.durable_function
     async def bad(ctx: DurableContext, n: int) -> None:
-        await ctx.step(lambda s: n / 0, name="div", config=StepConfig(RetryPresets.none()))
+        await ctx.step(
+            lambda s: n / 0, name="div", config=StepConfig(retry_strategy=RetryPresets.none())
+        )
 
     async with engine:
         for fn in (ok, bad):
@@ -289,7 +292,7 @@ async def test_several_waiters_for_one_execution_all_get_its_result(engine: Engi
             handle.result(),
             engine.wait_for(handle.execution_id),
         )
-        assert results[:2] == [42, 42] and results[2].result == 42
+        assert list(results[:2]) == [42, 42] and results[2].result == 42
 
 
 async def test_recorded_values_are_identical_on_replay(engine: Engine) -> None:
@@ -398,8 +401,7 @@ async def _make_due(engine: Engine, execution_id: str) -> None:
     with conn:
         conn.execute("UPDATE executions SET wake_at = 0 WHERE execution_id = ?", (execution_id,))
     conn.close()
-    assert engine._scheduler is not None
-    engine._scheduler.poke()
+    engine.poke()
 
 
 async def test_deduplication_by_execution_name(engine: Engine, effects: Effects) -> None:
@@ -791,10 +793,13 @@ async def test_a_child_result_over_the_payload_limit_is_rebuilt_on_replay(
 ) -> None:
     engine = Engine(db_path, in_memory_wait=0, payload_limit=2048)
 
+    def piece(i: int) -> Callable[[StepContext], str]:
+        return lambda s: recorded(effects, f"p{i}", str(i) * 1000)
+
     async def pieces(child: DurableContext) -> list[str]:
-        parts = []
+        parts: list[str] = []
         for i in range(3):  # each step's result fits; together they do not
-            parts.append(await child.step(lambda s, i=i: effects.record(f"p{i}") or str(i) * 1000))
+            parts.append(await child.step(piece(i)))
         return parts
 
     @engine.durable_function

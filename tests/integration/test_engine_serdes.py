@@ -56,8 +56,8 @@ async def test_a_registered_class_survives_restart_and_replay(db_path: Path) -> 
     for value in (first_run, replayed, info.result):
         assert type(value) is Quote
         assert value == first_run
-        assert value.valid_until.tzinfo == ZoneInfo("Europe/Paris")  # type: ignore[attr-defined]
-        assert str(value.price) == "19.990"  # type: ignore[attr-defined]
+        assert value.valid_until.tzinfo == ZoneInfo("Europe/Paris")
+        assert str(value.price) == "19.990"
 
 
 async def test_codec_per_function_and_per_step(db_path: Path) -> None:

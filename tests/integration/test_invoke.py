@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -22,7 +23,7 @@ from durable_engine import (
 )
 from durable_engine._models import ExecutionRecord
 from durable_engine._store import LeaseLost, NewExecution, SqliteStore
-from tests.conftest import Effects, until
+from tests.conftest import Effects, recorded, until
 
 
 def build(db_path: Path, effects: Effects) -> Engine:
@@ -36,12 +37,14 @@ def build(db_path: Path, effects: Effects) -> Engine:
                 name="check",
                 config=StepConfig(retry_strategy=RetryPresets.none()),
             )
-        return await ctx.step(lambda s: effects.record(f"grandchild {n}") or n * 10, name="times10")
+        return await ctx.step(
+            lambda s: recorded(effects, f"grandchild {n}", n * 10), name="times10"
+        )
 
     @engine.durable_function(name="child")
     async def child(ctx: DurableContext, n: int) -> int:
         await ctx.wait(0.05, name="pause")
-        return await ctx.invoke("grandchild", n) + 1
+        return cast(int, await ctx.invoke("grandchild", n)) + 1
 
     @engine.durable_function(name="parent")
     async def parent(ctx: DurableContext, n: int) -> dict[str, object]:
@@ -107,7 +110,7 @@ async def test_invoke_inside_a_child_context(db_path: Path, effects: Effects) ->
     @engine.durable_function(name="wrapper")
     async def wrapper(ctx: DurableContext, n: int) -> int:
         async def block(child: DurableContext) -> int:
-            return await child.invoke("grandchild", n)
+            return cast(int, await child.invoke("grandchild", n))
 
         return await ctx.run_in_child_context(block, name="block")
 
@@ -165,11 +168,11 @@ async def test_a_parent_that_dies_around_creating_its_child_finishes(
 
         @engine.durable_function(name="leaf")
         async def leaf(ctx: DurableContext, n: int) -> int:
-            return await ctx.step(lambda s: effects.record(f"leaf {n}") or n + 1, name="add")
+            return await ctx.step(lambda s: recorded(effects, f"leaf {n}", n + 1), name="add")
 
         @engine.durable_function(name="root")
         async def root(ctx: DurableContext, n: int) -> int:
-            return await ctx.invoke("leaf", n) * 2
+            return cast(int, await ctx.invoke("leaf", n)) * 2
 
         return engine
 
@@ -177,7 +180,7 @@ async def test_a_parent_that_dies_around_creating_its_child_finishes(
     first = build(store)
     async with first:
         handle = await first.start("root", 20)
-        await until(lambda: store.fired and first.live_run(handle.execution_id) is None)
+        await until(lambda: store.fired and first.executor.live_run(handle.execution_id) is None)
         assert (await first.get_execution(handle.execution_id)).status is ExecutionStatus.RUNNING
     second = build()
     async with second, asyncio.timeout(30):  # a parent waiting for no child would hang

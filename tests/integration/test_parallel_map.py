@@ -28,7 +28,7 @@ from durable_engine import (
     StepContext,
     StepError,
 )
-from tests.conftest import Effects
+from tests.conftest import Effects, recorded
 
 NO_RETRY = StepConfig(retry_strategy=RetryPresets.none())
 
@@ -62,7 +62,7 @@ async def test_parallel_branches_with_names_and_replay_from_the_recorded_decisio
 ) -> None:
     async def branch(tag: str) -> ParallelBranch[str]:
         async def run(ctx: DurableContext) -> str:
-            return await ctx.step(lambda s: effects.record(tag) or tag.upper(), name=tag)
+            return await ctx.step(lambda s: recorded(effects, tag, tag.upper()), name=tag)
 
         return ParallelBranch(run, tag)
 
@@ -89,7 +89,7 @@ async def test_min_successful_stops_the_rest_and_their_effects_never_happen(
     async def item(ctx: DurableContext, n: int, index: int, items: Sequence[int]) -> int:
         if n > 0:
             await ctx.wait(0.2, name="slow")  # still waiting when the batch is decided
-        return await ctx.step(lambda s: effects.record(f"item {n}") or n, name="work")
+        return await ctx.step(lambda s: recorded(effects, f"item {n}", n), name="work")
 
     @engine.durable_function
     async def first(ctx: DurableContext, _: None) -> list[str]:
@@ -281,7 +281,7 @@ async def test_blocked_branches_suspend_the_execution_and_resume(
     async def item(ctx: DurableContext, n: int, index: int, items: Sequence[int]) -> int:
         await ctx.step(lambda s: effects.record(f"before {n}"), name="before")
         await ctx.wait(0.05 * (n + 1), name="nap")
-        return await ctx.step(lambda s: effects.record(f"after {n}") or n, name="after")
+        return await ctx.step(lambda s: recorded(effects, f"after {n}", n), name="after")
 
     @engine.durable_function
     async def sleepy(ctx: DurableContext, _: None) -> list[int]:

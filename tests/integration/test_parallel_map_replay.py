@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,11 @@ from durable_engine import (
     NonDeterministicError,
     RetryPresets,
     StepConfig,
+    StepContext,
 )
 from durable_engine._operations.parallel_map import decode_statuses, encode_statuses
 from durable_engine.testing._clock import VirtualClock
-from tests.conftest import Effects, wait_for_status
+from tests.conftest import Effects, recorded, wait_for_status
 
 HOUR = 3600.0
 
@@ -47,7 +48,7 @@ async def test_a_long_wait_suspends_the_execution_while_the_other_branches_finis
         await ctx.step(lambda s: effects.record(f"before {n}"), name="before")
         if n == 1:
             await ctx.wait(HOUR, name="long")
-        return await ctx.step(lambda s: effects.record(f"after {n}") or n * 10, name="after")
+        return await ctx.step(lambda s: recorded(effects, f"after {n}", n * 10), name="after")
 
     @engine.durable_function
     async def fan(ctx: DurableContext, _: None) -> list[int]:
@@ -78,7 +79,7 @@ async def test_replayed_branches_start_the_next_ones_without_waiting_for_a_block
 
     async def item(ctx: DurableContext, n: int, index: int, items: Sequence[int]) -> int:
         await ctx.wait(HOUR if n == 0 else 60, name="nap")
-        return await ctx.step(lambda s: effects.record(f"after {n}") or n, name="after")
+        return await ctx.step(lambda s: recorded(effects, f"after {n}", n), name="after")
 
     @engine.durable_function
     async def chain(ctx: DurableContext, _: None) -> list[int]:
@@ -143,13 +144,11 @@ async def test_an_oversized_branch_result_is_rebuilt_from_its_steps(
 ) -> None:
     engine = Engine(db_path, in_memory_wait=0, payload_limit=2048)
 
+    def part(n: int, k: int) -> Callable[[StepContext], str]:
+        return lambda s: recorded(effects, f"part {n} {k}", str(n) * 600)
+
     async def item(ctx: DurableContext, n: int, index: int, items: Sequence[int]) -> str:
-        parts = [
-            await ctx.step(
-                lambda s, k=k: effects.record(f"part {n} {k}") or str(n) * 600, name=f"part-{k}"
-            )
-            for k in range(4)
-        ]
+        parts = [await ctx.step(part(n, k), name=f"part-{k}") for k in range(4)]
         return "".join(parts)  # 2,400 characters: over the payload limit
 
     @engine.durable_function

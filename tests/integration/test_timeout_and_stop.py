@@ -175,5 +175,5 @@ async def test_a_waiter_here_sees_a_stop_made_by_another_process(
         await other.stop(handle.execution_id)
         info = await asyncio.wait_for(waiting, timeout=30)
         assert info.status is ExecutionStatus.STOPPED
-        assert engine.live_run(handle.execution_id) is not None  # its body still runs
+        assert engine.executor.live_run(handle.execution_id) is not None  # its body still runs
     assert rows(db_path, "SELECT COUNT(*) FROM operations") == [(0,)]

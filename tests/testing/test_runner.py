@@ -458,7 +458,7 @@ async def test_a_child_context_resumed_later_keeps_the_instant_it_began() -> Non
     context, first = result.get_context("block"), result.get_step("first")
     assert result.result == 3
     assert context.started_at == first.started_at  # not the instant of the replay
-    assert context.ended_at is not None and first.started_at is not None
+    assert context.ended_at is not None and context.started_at is not None
     assert context.ended_at - context.started_at >= timedelta(days=1)
 
 

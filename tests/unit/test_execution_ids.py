@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from durable_engine._engine import new_execution_id
+from durable_engine._ids import new_execution_id
 
 
 def test_ids_are_unique_and_start_with_their_creation_time() -> None:

@@ -35,3 +35,40 @@ def test_error_tree_docstring_names_every_error() -> None:
         obj = getattr(errors, name)
         if inspect.isclass(obj) and issubclass(obj, Exception):
             assert name in doc, f"{name} missing from the error tree in errors.py"
+
+
+def _public_modules() -> list[str]:
+    """Modules a user imports: the package and the test kit (everything else is private)."""
+    return ["durable_engine", "durable_engine.testing"]
+
+
+def test_every_public_name_is_exported_and_every_exported_name_is_documented() -> None:
+    import importlib
+
+    for module_name in _public_modules():
+        module = importlib.import_module(module_name)
+        exported = set(module.__all__)
+        public = {
+            name
+            for name, obj in vars(module).items()
+            if not name.startswith("_")
+            and not inspect.ismodule(obj)
+            and name not in {"annotations"}
+            and (inspect.isclass(obj) or inspect.isfunction(obj))
+        }
+        assert public <= exported, f"{module_name}: not in __all__: {sorted(public - exported)}"
+        for name in exported:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert inspect.getdoc(obj), f"{module_name}.{name} has no docstring"
+
+
+def test_internal_modules_are_private() -> None:
+    import pkgutil
+
+    for info in pkgutil.iter_modules(durable_engine.__path__):
+        assert info.name.startswith("_") or info.name == "testing", info.name
+    import durable_engine.testing as testing
+
+    for info in pkgutil.iter_modules(testing.__path__):
+        assert info.name.startswith("_") or info.name == "pytest_plugin", info.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from durable_engine._converter import ValueConverter
 from durable_engine._models import Checkpoint, timestamp_to_datetime
 from durable_engine._views import build_operation_tree
 from serdes import MsgpackSerDes
@@ -23,8 +24,7 @@ def test_operations_of_a_context_with_no_row_show_under_its_nearest_recorded_anc
         _op("1/1/2/1", "1/1/2", "WAIT", "CANCELLED"),
         _op("3/1", "3", "STEP", "SUCCEEDED"),  # a context still running at the top
     ]
-    codec = MsgpackSerDes()
-    tree = build_operation_tree(rows, codec, codec)
+    tree = build_operation_tree(rows, ValueConverter(MsgpackSerDes(), payload_limit=1024))
     assert [node.operation_id for node in tree] == ["1", "2", "3/1"]
     [branch] = tree[0].children
     assert [child.operation_id for child in branch.children] == ["1/1/2/1"]

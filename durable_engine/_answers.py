@@ -1,0 +1,73 @@
+"""Answers from outside: a callback's result, failure or heartbeat, stored and delivered.
+
+An answer is committed by the store (once: a second answer, an unknown id or an
+ended execution is refused there), then the run waiting for it in this process is
+woken; if none is, the scheduler looks for the execution it made due.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._clock import Clock
+from ._converter import ValueConverter
+from ._errors import ErrorInfo
+from ._executor import Executor
+from ._registry import Registry
+from ._store import Store
+
+__all__ = ["Answers"]
+
+
+class Answers:
+    """Delivers the answers sent to callbacks of executions on one database."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        values: ValueConverter,
+        executor: Executor,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.values = values
+        self.executor = executor
+        self.clock = clock
+
+    async def succeed(self, callback_id: str, result: Any) -> None:
+        """Resolve the callback with `result`, stored with its execution's codec."""
+        function = await self.store.callback_function(callback_id)
+        codec = None if function is None else self.registry.codec_of(function)
+        data = self.values.encode(result, codec, None, "the callback result")
+        await self._resolve(callback_id, "SUCCEEDED", data, None)
+
+    async def fail(self, callback_id: str, error_type: str, message: str, data: Any) -> None:
+        """Resolve the callback as failed; refused whole if `data` cannot be stored."""
+        info = ErrorInfo(
+            kind="CallbackFailedError",
+            error_type=error_type or "CallbackFailedError",
+            message=message,
+            data=data,
+        )
+        error = self.values.encode_error_exactly(info, "the callback failure")
+        await self._resolve(callback_id, "FAILED", None, error)
+
+    async def heartbeat(self, callback_id: str) -> None:
+        """Push the callback's heartbeat deadline; a run waiting here re-reads it."""
+        execution_id, op_id = await self.store.heartbeat_callback(callback_id, self.clock.now())
+        run = self.executor.live_run(execution_id)
+        if run is not None:
+            run.wake(op_id)
+
+    async def _resolve(
+        self, callback_id: str, status: str, result: bytes | None, error: bytes | None
+    ) -> None:
+        execution_id, op_id = await self.store.resolve_callback(
+            callback_id, status, result, error, self.clock.now()
+        )
+        run = self.executor.live_run(execution_id)
+        if run is None or not run.wake(op_id):
+            self.executor.poke()

@@ -1,0 +1,167 @@
+"""The one value path: a value to the bytes the store keeps, and back.
+
+Everything the engine stores of a user's values passes through a `ValueConverter`:
+the codec is chosen (an operation's own, else the function's, else the engine's),
+the payload limit is applied, errors are encoded so that a failure is always
+recorded, and stored bytes come back as values or as the exceptions they hold.
+The store below sees only bytes; the run, the operations, the engine's public
+calls and the views above all come here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import replace
+from typing import Any
+
+import serdes as _serdes
+from serdes import SerDes, SerDesContext
+
+from ._errors import ErrorInfo, PayloadTooLarge, SerDesError, error_from_info, shortened
+from ._models import Checkpoint
+
+__all__ = ["ValueConverter"]
+
+# The serdes package's own codecs never read the context they are given, so a value
+# they code needs none made for it. (Exact types: a subclass may read it.)
+_CONTEXT_FREE = frozenset({_serdes.MsgpackSerDes, _serdes.JsonSerDes, _serdes.PassThroughSerDes})
+
+
+class ValueConverter:
+    """Values to stored bytes and back, for one codec and payload limit (and, once
+    bound with `bind`, one execution, named in the context a codec is given)."""
+
+    __slots__ = ("_exact_types", "codec", "error_codec", "execution_id", "payload_limit")
+
+    def __init__(
+        self,
+        codec: SerDes,
+        *,
+        payload_limit: int,
+        error_codec: SerDes | None = None,
+        execution_id: str | None = None,
+    ) -> None:
+        self.codec = codec
+        self.payload_limit = payload_limit
+        self.error_codec: SerDes = error_codec or _serdes.MsgpackSerDes()
+        self.execution_id = execution_id
+        self._exact_types: Collection[type[Any]] = getattr(codec, "exact_types", ())
+
+    def bind(self, execution_id: str, codec: SerDes | None = None) -> ValueConverter:
+        """This converter for one execution, with its function's codec if given."""
+        return ValueConverter(
+            codec or self.codec,
+            payload_limit=self.payload_limit,
+            error_codec=self.error_codec,
+            execution_id=execution_id,
+        )
+
+    def _context(self, codec: SerDes, op_id: str | None) -> SerDesContext | None:
+        if type(codec) in _CONTEXT_FREE:
+            return None
+        return SerDesContext(self.execution_id or "", op_id)
+
+    # -- values ----------------------------------------------------------------
+
+    def encode(
+        self,
+        value: Any,
+        codec: SerDes | None = None,
+        op_id: str | None = None,
+        what: str = "the value",
+        whose: str | None = None,
+    ) -> bytes:
+        """`value` as stored bytes, or SerDesError / PayloadTooLarge before anything is
+        stored; an error names the value as `what` (followed by `whose`, joined only
+        when there is an error to report)."""
+        codec = codec or self.codec
+        try:
+            data = codec.serialize(value, self._context(codec, op_id))
+        except _serdes.SerDesError as exc:
+            raise SerDesError(f"{_label(what, whose)} cannot be serialized: {exc}") from exc
+        if len(data) > self.payload_limit:
+            raise PayloadTooLarge(len(data), self.payload_limit, _label(what, whose))
+        return data
+
+    def decode(
+        self, data: bytes | None, codec: SerDes | None = None, op_id: str | None = None
+    ) -> Any:
+        """The value stored as `data`; SerDesError if it cannot be read."""
+        if data is None:
+            return None
+        codec = codec or self.codec
+        try:
+            return codec.deserialize(data, self._context(codec, op_id))
+        except _serdes.SerDesError as exc:
+            where = "stored value" if op_id is None else f"stored value of operation {op_id}"
+            raise SerDesError(f"{where} cannot be read: {exc}") from exc
+
+    def stored(self, value: Any, data: bytes, codec: SerDes | None, op_id: str | None) -> Any:
+        """What `value`, just stored as `data`, returns: exactly what a replay reads back.
+
+        A codec may name types whose values come back unchanged (`exact_types`); such a
+        value is returned as it is, anything else is read back from `data`."""
+        exact = self._exact_types if codec is None else getattr(codec, "exact_types", ())
+        if type(value) in exact:
+            return value
+        return self.decode(data, codec, op_id)
+
+    def view(self, data: bytes | None, codec: SerDes | None = None) -> Any:
+        """A stored value as a user looking at it sees it: a SerDesError in its place
+        if it cannot be read, rather than no view at all."""
+        try:
+            return self.decode(data, codec)
+        except SerDesError as exc:
+            return exc
+
+    # -- errors ------------------------------------------------------------------
+
+    def encode_error(self, info: ErrorInfo) -> bytes:
+        """The stored form of an error: data that cannot be serialized is kept as its
+        repr, and an error larger than the payload limit is shortened to fit, so that a
+        failure is always recorded."""
+        try:
+            data = self.error_codec.serialize(info.to_dict())
+        except _serdes.SerDesError:
+            info = replace(info, data=repr(info.data))
+            data = self.error_codec.serialize(info.to_dict())
+        if len(data) > self.payload_limit:
+            data = self.error_codec.serialize(shortened(info, self.payload_limit).to_dict())
+        return data
+
+    def encode_error_exactly(self, info: ErrorInfo, what: str) -> bytes:
+        """The stored form of an error someone sends (a callback's failure): refused with
+        SerDesError or PayloadTooLarge rather than altered, so the sender knows."""
+        try:
+            data = self.error_codec.serialize(info.to_dict())
+        except _serdes.SerDesError as exc:
+            raise SerDesError(f"the data of {what} cannot be serialized: {exc}") from exc
+        if len(data) > self.payload_limit:
+            raise PayloadTooLarge(len(data), self.payload_limit, what)
+        return data
+
+    def decode_error(self, data: bytes | None) -> Exception:
+        """The exception a stored error raises; a SerDesError if it cannot be read."""
+        if data is None:
+            return error_from_info(ErrorInfo(kind="", error_type="Error", message="unknown error"))
+        try:
+            return error_from_info(ErrorInfo.from_dict(self.error_codec.deserialize(data)))
+        except (_serdes.SerDesError, TypeError) as exc:
+            return SerDesError(f"stored error cannot be read: {exc}")
+
+    def error_info(self, data: bytes) -> ErrorInfo | None:
+        """The stored error's fields, or None if they cannot be read."""
+        try:
+            return ErrorInfo.from_dict(self.error_codec.deserialize(data))
+        except (_serdes.SerDesError, TypeError):
+            return None
+
+    def outcome(self, cp: Checkpoint, codec: SerDes | None) -> Any:
+        """The value a completed checkpoint returns, or raise its stored error."""
+        if cp.error is not None and cp.result is None:
+            raise self.decode_error(cp.error)
+        return self.decode(cp.result, codec, cp.op_id)
+
+
+def _label(what: str, whose: str | None) -> str:
+    return what if whose is None else f"{what} {whose}"

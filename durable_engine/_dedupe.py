@@ -1,0 +1,54 @@
+"""Starting again under an execution name: the same execution, or an error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import serdes as _serdes
+from serdes import SerDes
+
+from ._errors import ExecutionAlreadyExists
+from ._models import ExecutionRecord
+from ._registry import DurableFunction
+
+__all__ = ["check_duplicate"]
+
+
+def check_duplicate(
+    record: ExecutionRecord, function: DurableFunction, input: Any, codec: SerDes
+) -> None:
+    """Refuse starting `function` with `input` under the name of `record`, unless it is
+    the same function with the same input (then the start returns that execution)."""
+    if record.function != function.name:
+        raise ExecutionAlreadyExists(
+            f"execution {record.name!r} already exists for function {record.function!r}, "
+            f"not {function.name!r}"
+        )
+    try:
+        stored = codec.deserialize(record.input) if record.input is not None else None
+        same = _same_input(stored, codec.deserialize(codec.serialize(input)), codec.serialize)
+    except _serdes.SerDesError:
+        same = False
+    if not same:
+        raise ExecutionAlreadyExists(
+            f"execution {record.name!r} already exists with a different input"
+        )
+
+
+def _same_input(a: Any, b: Any, encode: Callable[[Any], bytes]) -> bool:
+    """Of the same types all the way down, with containers alike in their contents
+    (in any order for dicts and sets) and other values stored alike by `encode`: `1`,
+    `1.0` and `True`, or `0.0` and `-0.0`, are equal in Python but different inputs;
+    two NaNs are the same input."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_input(v, b[k], encode) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(
+            _same_input(x, y, encode) for x, y in zip(a, b, strict=True)
+        )
+    if isinstance(a, set | frozenset):
+        return a == b and {type(x) for x in a} == {type(x) for x in b}
+    return a is b or encode(a) == encode(b)

@@ -1,0 +1,145 @@
+"""Driving one run: the workflow from the top until it ends, suspends or times out.
+
+An execution's total timeout is stored on the execution, so it holds across
+suspensions and crashes: a suspended execution is due at its deadline at the
+latest (the store clamps its wake-up), and a run claimed after the deadline ends at
+once without running any code. A live run gets a timer on the engine's clock that
+cancels it and then commits TIMED_OUT under the run's lease; if the run ended first,
+or lost its lease, that commit is refused and nothing changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from asyncio import CancelledError
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._context import DurableContext
+from ._errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_info
+from ._models import ExecutionStatus, timestamp_to_datetime
+from ._run import ExecutionRun, Suspend, cancelling
+from ._store import FinishExecution, LeaseLost, SuspendExecution
+
+__all__ = ["RunOutcome", "Workflow", "drive", "drive_until_deadline"]
+
+Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
+
+
+class RunOutcome(enum.StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SUSPENDED = "SUSPENDED"
+    TIMED_OUT = "TIMED_OUT"
+    DROPPED = "DROPPED"
+    """The lease was lost: another worker or a stop took the execution over."""
+
+
+async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome:
+    """Run `fn` against the execution's journal until it ends or suspends."""
+    ctx = DurableContext(run)
+    try:
+        try:
+            value = await fn(ctx, input_value)
+        except Suspend:
+            await run.checkpoint(SuspendExecution(run.waits.wake_at))
+            return RunOutcome.SUSPENDED
+        except (Exception, CancelledError) as exc:
+            if cancelling(exc):
+                raise
+            # No check for operations left unasked: an error replayed at once may end
+            # the code before a task of its own gets to its next operation.
+            return await _finish_failed(run, run.fatal or exc)
+        fatal = run.fatal or run.unasked()
+        if fatal is not None:
+            return await _finish_failed(run, fatal)
+        try:
+            data = run.values.encode(value, None, None, "the execution's result")
+        except (PayloadTooLarge, SerDesError) as exc:
+            return await _finish_failed(run, exc)
+        await _finish(run, ExecutionStatus.SUCCEEDED, data, None)
+        return RunOutcome.SUCCEEDED
+    except LeaseLost:
+        return RunOutcome.DROPPED
+    finally:
+        run.close()
+
+
+async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:
+    if isinstance(exc, NonDeterministicError):
+        run.logger.error("%s", exc)
+    await _finish(run, ExecutionStatus.FAILED, None, run.values.encode_error(error_info(exc)))
+    return RunOutcome.FAILED
+
+
+async def _finish(
+    run: ExecutionRun, status: ExecutionStatus, result: bytes | None, error: bytes | None
+) -> None:
+    ending = FinishExecution(
+        status=status,
+        result=result,
+        error=error,
+        ended_at=run.now(),
+        open_ops=run.journal.unfinished(),
+    )
+    await run.checkpoint(ending)
+    run.finished = ending
+
+
+def drive_until_deadline(
+    run: ExecutionRun, fn: Workflow, input_value: Any, time_out: TimeOut
+) -> Awaitable[RunOutcome]:
+    """`drive` the run, unless or until its execution's timeout passes, when `time_out`
+    commits the ending. (With no timeout this is `drive` itself, with no coroutine
+    around it.)"""
+    timeout_at = run.record.timeout_at
+    if timeout_at is None:
+        return drive(run, fn, input_value)
+    return _drive_with_deadline(run, fn, input_value, timeout_at, time_out)
+
+
+TimeOut = Callable[[ExecutionRun, bytes], Awaitable[None]]
+"""Ends the run's execution as TIMED_OUT with this error, or raises LeaseLost."""
+
+
+async def _drive_with_deadline(
+    run: ExecutionRun, fn: Workflow, input_value: Any, timeout_at: float, time_out: TimeOut
+) -> RunOutcome:
+    if run.now() >= timeout_at:
+        return await _time_out(run, timeout_at, time_out)
+    task = asyncio.create_task(drive(run, fn, input_value), name=f"drive-{run.execution_id}")
+    fired = False
+
+    def expire() -> None:
+        nonlocal fired
+        if not task.done():
+            fired = True
+            task.cancel()
+
+    timer = run.clock.call_at(timeout_at, expire)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not fired or (current is not None and current.cancelling()):
+            raise
+    finally:
+        timer.cancel()
+        if not task.done():
+            task.cancel()
+    return await _time_out(run, timeout_at, time_out)
+
+
+async def _time_out(run: ExecutionRun, timeout_at: float, time_out: TimeOut) -> RunOutcome:
+    at = timestamp_to_datetime(timeout_at).isoformat(timespec="milliseconds")
+    info = ErrorInfo(
+        kind="ExecutionTimedOut",
+        error_type="ExecutionTimedOut",
+        message=f"execution {run.execution_id} passed its timeout ({at})",
+    )
+    try:
+        await time_out(run, run.values.encode_error(info))
+    except LeaseLost:
+        return RunOutcome.DROPPED
+    return RunOutcome.TIMED_OUT

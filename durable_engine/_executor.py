@@ -1,0 +1,354 @@
+"""The executor: the executions this worker runs, each one task that it owns.
+
+A claimed execution is launched here: its journal is loaded in one query, a run is
+made over it, and `drive_until_deadline` runs the workflow until it ends, suspends
+or times out. The executor keeps the running set, hands each ending to whoever
+waits for it, and unwinds everything on close. `replay` runs a stored history
+against the code with nothing written and nothing run: the test kit and the
+`replay` command use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from serdes import SerDes
+
+from ._clock import Clock
+from ._context import DurableContext
+from ._converter import ValueConverter
+from ._drive import RunOutcome, Workflow, drive_until_deadline
+from ._errors import DatabaseCorrupt, NonDeterministicError, StoreError
+from ._events import run_ended
+from ._journal import Journal
+from ._models import Checkpoint, ExecutionRecord, ExecutionStatus
+from ._registry import Registry
+from ._replaying import Replay
+from ._run import ExecutionRun, Suspend
+from ._store import Fence, FinishExecution, LeaseLost, Store, SuspendExecution
+
+__all__ = ["Executor", "Replayed", "RunOutcome"]
+
+
+@dataclass(slots=True)
+class _Running:
+    run: ExecutionRun | None
+    """None until its journal is loaded."""
+    task: asyncio.Task[None]
+
+
+class Executor:
+    """Runs the executions this worker holds the lease of."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        values: ValueConverter,
+        clock: Clock,
+        in_memory_wait: float,
+        max_running: int,
+        logger: logging.Logger,
+        function_names: Callable[[], Sequence[str]],
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.values = values
+        self.clock = clock
+        self.in_memory_wait = in_memory_wait
+        self.max_running = max_running
+        self.logger = logger
+        self._function_names = function_names
+        self.poke: Callable[[], None] = _nothing
+        """Look for due work now: the scheduler's, once it runs."""
+        self.wake_at: Callable[[float | None], None] = _ignore
+        """Look for due work at an instant: the scheduler's, once it runs."""
+        self.open = False
+        self._runs: dict[str, _Running] = {}
+        self._waiters: dict[str, asyncio.Future[None]] = {}
+        """What waiters for an execution await: resolved when they should look again."""
+        self._ended: dict[str, tuple[ExecutionRecord, FinishExecution]] = {}
+        """How executions ended here, kept for their waiters until they look."""
+        self._broken: dict[str, DatabaseCorrupt] = {}
+        """Executions whose last run here stopped on a damaged database: what waiters get."""
+
+    # -- what the scheduler asks ----------------------------------------------------
+
+    def function_names(self) -> Sequence[str]:
+        return self._function_names()
+
+    def capacity(self) -> int:
+        return self.max_running - len(self._runs)
+
+    def launch(self, record: ExecutionRecord, *, fresh: bool = False) -> None:
+        """Run an execution this worker holds the lease of; `fresh` if it was just
+        created here, so it has no operations to load.
+
+        A claim always brings a new epoch: a run of the same execution still here lost its
+        lease (its writes would be refused), so it is cancelled and the new run replaces it.
+        """
+        previous = self._runs.get(record.execution_id)
+        if previous is not None:
+            previous.task.cancel()
+        self._broken.pop(record.execution_id, None)
+        task = asyncio.create_task(
+            self._run(record, fresh), name=f"execution-{record.execution_id}"
+        )
+        task.add_done_callback(_passed_on)
+        self._runs[record.execution_id] = _Running(None, task)
+
+    def drop_all(self) -> None:
+        """This worker lost its lease: abandon every execution it was running."""
+        for running in list(self._runs.values()):
+            running.task.cancel()
+
+    def external_change(self) -> None:
+        """Another process committed: whoever waits for an execution looks again."""
+        for execution_id in list(self._waiters):
+            self.wake_waiters(execution_id)
+        for running in self._runs.values():
+            if running.run is not None:
+                running.run.wake_external()
+
+    # -- the running set ----------------------------------------------------------------
+
+    def is_running(self, execution_id: str) -> bool:
+        return execution_id in self._runs
+
+    def live_run(self, execution_id: str) -> ExecutionRun | None:
+        running = self._runs.get(execution_id)
+        return None if running is None else running.run
+
+    def busy(self) -> bool:
+        """Whether a run here is loading its journal or doing real work (a step body,
+        a write): it will reach its next operation without anything from outside."""
+        return any(r.run is None or r.run.waits.busy for r in self._runs.values())
+
+    def cancel(self, execution_id: str) -> None:
+        """Unwind the run of `execution_id` here, if there is one (it was stopped)."""
+        running = self._runs.get(execution_id)
+        if running is not None:
+            running.task.cancel()
+
+    async def drain(self, grace: float) -> None:
+        """Give running executions `grace` seconds to finish or suspend."""
+        tasks = [running.task for running in self._runs.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+
+    async def close(self) -> None:
+        """Unwind every run (each stays resumable) and wake whoever waits."""
+        self.open = False
+        tasks = [running.task for running in self._runs.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wake_everyone(self) -> None:
+        for execution_id in list(self._waiters):
+            self.wake_waiters(execution_id)
+
+    # -- one run --------------------------------------------------------------------------
+
+    def new_run(
+        self, record: ExecutionRecord, journal: Journal, replay: Replay | None = None
+    ) -> ExecutionRun:
+        """A run of `record` over `journal`, with the function's codec and this engine's
+        clock and limits (in replay mode with `replay`)."""
+        return ExecutionRun(
+            record=record,
+            journal=journal,
+            store=self.store,
+            replay=replay,
+            values=self.values.bind(record.execution_id, self.registry.codec_of(record.function)),
+            clock=self.clock,
+            in_memory_wait=self.in_memory_wait,
+            logger=self.logger,
+            host=self,
+        )
+
+    def codec_for(self, function: str) -> SerDes:
+        """The codec of a function registered here (what a run's invoke reads with)."""
+        return self.registry.codec_for(function)
+
+    async def replay(self, record: ExecutionRecord, fn: Workflow | None = None) -> Replayed:
+        """Run `fn` (default: the function registered for `record`) over the execution's
+        stored history in replay mode: recorded outcomes come back, nothing is written,
+        nothing runs, and the replay stops where the history ends."""
+        if fn is None:
+            fn = self.registry.get(record.function).fn
+        journal = Journal(await self.store.load_operations(record.execution_id))
+        ended = record.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
+        replay = Replay(journal, record.execution_id, ended)
+        run = self.new_run(record, journal, replay)
+        value: Any = None
+        error: Exception | None = None
+        try:
+            value = await fn(DurableContext(run), run.values.decode(record.input))
+        except Suspend:
+            pass
+        except Exception as exc:
+            error = exc
+        unasked = None
+        if replay.frontier is None and error is None:
+            unasked = journal.unasked()  # the code returned: a resume would end it so, too
+        return Replayed(
+            value=value,
+            error=error,
+            frontier=replay.frontier,
+            divergence=run.fatal or replay.divergence,
+            unasked=unasked,
+            values=run.values,
+        )
+
+    async def _load(self, record: ExecutionRecord, fresh: bool) -> Sequence[Checkpoint]:
+        return () if fresh else await self.store.load_operations(record.execution_id)
+
+    async def _time_out(self, run: ExecutionRun, error: bytes) -> None:
+        await self.store.time_out_execution(run.fence, run.now(), error)
+
+    async def _run(self, record: ExecutionRecord, fresh: bool) -> None:
+        execution_id = record.execution_id
+        outcome = RunOutcome.DROPPED
+        ending: FinishExecution | None = None
+        me = asyncio.current_task()
+        try:
+            function = self.registry.get(record.function)
+            run = self.new_run(record, Journal(await self._load(record, fresh)))
+            running = self._runs.get(execution_id)
+            if running is not None and running.task is me:
+                running.run = run
+            input_value = run.values.decode(record.input)
+            outcome = await drive_until_deadline(run, function.fn, input_value, self._time_out)
+            ending = run.finished
+            # A suspended execution is due at its timeout at the latest (the store clamps).
+            wakes = [t for t in (run.waits.wake_at, record.timeout_at) if t is not None]
+            wake_at = min(wakes, default=None)
+            run_ended(self.logger, execution_id, outcome, wake_at)
+            if outcome is RunOutcome.SUSPENDED:
+                self.wake_at(wake_at)
+                if run.waits.woken_while_suspending:  # a callback resolved as it suspended
+                    self.poke()
+        except StoreError as exc:
+            await self._hand_back(record, exc)
+        except Exception:
+            self.logger.exception("execution %s failed inside the engine", execution_id)
+        finally:
+            self._ran(record, me, ending, outcome)
+
+    async def _hand_back(self, record: ExecutionRecord, exc: StoreError) -> None:
+        """A run stopped on a database error: hand the execution back, due in a second,
+        rather than hold a lease that nothing here uses."""
+        execution_id = record.execution_id
+        self.logger.error("execution %s stopped on a database error: %s", execution_id, exc)
+        if isinstance(exc, DatabaseCorrupt):
+            self._broken[execution_id] = exc
+        with contextlib.suppress(Exception, LeaseLost):
+            await self.store.commit(
+                Fence(execution_id, record.epoch), SuspendExecution(self.clock.now() + 1.0)
+            )
+
+    def _ran(
+        self,
+        record: ExecutionRecord,
+        me: asyncio.Task[None] | None,
+        ending: FinishExecution | None,
+        outcome: RunOutcome,
+    ) -> None:
+        """A run is over: it leaves the running set, and whoever waits on it looks."""
+        execution_id = record.execution_id
+        running = self._runs.get(execution_id)
+        if running is not None and running.task is me:
+            del self._runs[execution_id]
+        if execution_id in self._waiters:
+            if ending is not None:  # what it committed: `wait_for` need not read it back
+                self._ended[execution_id] = (record, ending)
+            self.wake_waiters(execution_id)
+        if record.parent_id is not None:  # the invoking execution may go on
+            parent = self.live_run(record.parent_id)
+            if parent is not None:
+                parent.wake_external()
+            else:
+                self.poke()
+        if outcome is RunOutcome.DROPPED:
+            self.poke()
+
+    # -- waiting for an end ----------------------------------------------------------------
+
+    async def wait_ended(
+        self, execution_id: str, read: Callable[[str], Awaitable[ExecutionRecord]]
+    ) -> tuple[ExecutionRecord, FinishExecution | None]:
+        """The execution's record once it has ended, with the ending a run here committed
+        (then the record is as it was when the run began), or None (then the record was
+        read after the end, with `read`)."""
+        # Running here: its end wakes the waiters and leaves how it ended, so the first
+        # look can wait for that. Any later wake-up (a stop, another process) reads the row.
+        look = execution_id not in self._runs
+        try:
+            while True:
+                # An ending is left only for a waiter registered below before the run ended.
+                ended = self._ended.pop(execution_id, None)
+                if ended is not None:
+                    return ended
+                broken = self._broken.get(execution_id)
+                if broken is not None:  # it cannot go on: waiting would be for ever
+                    raise broken
+                woken = self._waiters.get(execution_id)
+                if woken is None or woken.done():  # waiters share one until it is resolved
+                    woken = self._waiters[execution_id] = asyncio.get_running_loop().create_future()
+                if not self.open:
+                    raise RuntimeError("the engine closed before the execution ended")
+                if look:
+                    record = await read(execution_id)
+                    if record.status.is_terminal:
+                        return record, None
+                look = True
+                await woken
+        finally:
+            self._waiters.pop(execution_id, None)
+            self._ended.pop(execution_id, None)
+
+    def wake_waiters(self, execution_id: str) -> None:
+        woken = self._waiters.get(execution_id)
+        if woken is not None and not woken.done():
+            woken.set_result(None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Replayed:
+    """What replaying a history found."""
+
+    value: Any
+    """What the code returned (None if it raised or the history ended first)."""
+    error: Exception | None
+    """What the code raised."""
+    frontier: str | None
+    """The first operation the history has no outcome for, if the replay reached one."""
+    divergence: NonDeterministicError | None
+    """How the code diverged from the history, if it did."""
+    unasked: str | None
+    """Recorded operations the code returned without asking for, described."""
+    values: ValueConverter
+    """The execution's value path, to compare what came back with what was stored."""
+
+
+def _nothing() -> None:
+    pass
+
+
+def _ignore(_: float | None) -> None:
+    pass
+
+
+def _passed_on(task: asyncio.Task[None]) -> None:
+    """A run ends with an exception only when it is SystemExit or KeyboardInterrupt,
+    which the loop passes on to its caller: mark it seen, so it is not reported again
+    as never retrieved when the task is collected."""
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,141 @@
+"""One SQLite connection served by a thread of its own.
+
+A `ThreadedConnection` owns a plain `sqlite3.Connection` (autocommit mode:
+`isolation_level=None`) that only its thread ever touches. The event loop hands it
+jobs through a queue; `run(fn, *args)` calls `fn(connection, *args)` on that thread
+and returns a future of its value: one thread round trip, however many statements
+`fn` runs. The result goes back with `loop.call_soon_threadsafe`, which wakes the
+event loop through its self-pipe: the one unavoidable cost of a round trip.
+
+The thread is started by `open` and ends with `close`, or as soon as the connection
+cannot be opened: an error from `open` is raised once the thread has ended. It is a
+daemon thread, so a connection left open never holds up the interpreter's exit (an
+SQLite file stays consistent whenever its process stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from queue import SimpleQueue
+from typing import Any, TypeVar
+
+__all__ = ["ThreadedConnection"]
+
+T = TypeVar("T")
+
+_Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
+"""`(fn, args, future)`: run `fn(connection, *args)`, settle `future` with the outcome."""
+
+
+def _close(conn: sqlite3.Connection) -> None:
+    """The last job of every connection: its thread ends after it."""
+    conn.close()
+
+
+class ThreadedConnection:
+    """A `sqlite3.Connection` used from asyncio through a dedicated thread."""
+
+    __slots__ = ("_closed", "_jobs", "_thread")
+
+    def __init__(self, jobs: SimpleQueue[_Job], thread: threading.Thread) -> None:
+        """Use `ThreadedConnection.open`."""
+        self._jobs = jobs
+        self._thread = thread
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str) -> ThreadedConnection:
+        """Start a thread that opens `path` and serves this connection's jobs.
+
+        Raises what `sqlite3.connect` raised, after the thread has ended."""
+        jobs: SimpleQueue[_Job] = SimpleQueue()
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        thread = threading.Thread(
+            target=_serve, args=(path, jobs, opened), name="durable-sqlite", daemon=True
+        )
+        thread.start()
+        connection = cls(jobs, thread)
+        try:
+            await opened
+        except asyncio.CancelledError:
+            connection._stop()  # it ends on its own once it has opened (or failed to)
+            raise
+        except BaseException:
+            thread.join()  # it reported its failure as its last act
+            raise
+        return connection
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run `fn(connection, *args)` on the connection's thread; the future is its
+        value or its exception. Jobs run one at a time, in the order given."""
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put((fn, args, future))
+        return future
+
+    async def close(self) -> None:
+        """Close the connection once the jobs queued before have run; the thread ends."""
+        if self._closed:
+            return
+        if not self._thread.is_alive():  # it ended as its event loop closed under it
+            self._closed = True
+            return
+        future = self.run(_close)
+        self._closed = True
+        try:
+            await asyncio.shield(future)
+        finally:
+            if future.done():  # else cancelled meanwhile: the thread ends on its own
+                self._thread.join()
+
+    def _stop(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._jobs.put((_close, (), None))
+
+
+def _serve(path: str, jobs: SimpleQueue[_Job], opened: asyncio.Future[None]) -> None:
+    """The connection's thread: open `path`, then run jobs until the closing one."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except BaseException as exc:
+        _report(opened, False, exc)
+        return
+    if not _report(opened, True, None):
+        conn.close()
+        return
+    while True:
+        fn, args, future = jobs.get()
+        try:
+            value, ok = fn(conn, *args), True
+        except BaseException as exc:
+            value, ok = exc, False
+        if fn is _close:
+            if future is not None:
+                _report(future, ok, value)
+            return
+        if not _report(future, ok, value):  # type: ignore[arg-type]
+            conn.close()  # its event loop is gone: no one awaits the jobs any more
+            return
+
+
+def _report(future: asyncio.Future[Any], ok: bool, value: Any) -> bool:
+    """Settle `future` on its event loop; False if that loop has closed."""
+    try:
+        future.get_loop().call_soon_threadsafe(_settle, future, ok, value)
+    except RuntimeError:  # the event loop is closed
+        return False
+    return True
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # cancelled meanwhile
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
