@@ -42,8 +42,11 @@ from ._step_context import (
     durable_step,
     step_name,
 )
+from ._suspension import RunState
 
 __all__ = ["DurableContext", "StepContext", "durable_step"]
+
+_ENDED = RunState.ENDED
 
 T = TypeVar("T")
 
@@ -95,8 +98,9 @@ class DurableContext:
                 "workflow, or group them with ctx.run_in_child_context"
             )
         run = self._run
-        if run.fatal is not None or run.ended:
-            if run.ended:
+        # Read on every operation: the state itself, not the `ended` property.
+        if run.fatal is not None or run.waits.state is _ENDED:
+            if run.waits.state is _ENDED:
                 raise ExecutionAlreadyEnded(
                     f"this run of execution {run.execution_id} is over (it ended, suspended "
                     "or was taken over): a context is used only while its workflow runs, "

@@ -39,7 +39,7 @@ class ValueConverter:
         *,
         payload_limit: int,
         error_codec: SerDes | None = None,
-        execution_id: str | None = None,
+        execution_id: str = "",
     ) -> None:
         self.codec = codec
         self.payload_limit = payload_limit
@@ -48,18 +48,17 @@ class ValueConverter:
         self._exact_types: Collection[type[Any]] = getattr(codec, "exact_types", ())
 
     def bind(self, execution_id: str, codec: SerDes | None = None) -> ValueConverter:
-        """This converter for one execution, with its function's codec if given."""
-        return ValueConverter(
-            codec or self.codec,
-            payload_limit=self.payload_limit,
-            error_codec=self.error_codec,
-            execution_id=execution_id,
-        )
-
-    def _context(self, codec: SerDes, op_id: str | None) -> SerDesContext | None:
-        if type(codec) in _CONTEXT_FREE:
-            return None
-        return SerDesContext(self.execution_id or "", op_id)
+        """This converter for one execution, with its function's codec if given. (A
+        copy of the slots, made for every run and every result read.)"""
+        bound = object.__new__(ValueConverter)
+        bound.payload_limit = self.payload_limit
+        bound.error_codec = self.error_codec
+        bound.execution_id = execution_id
+        if codec is None or codec is self.codec:
+            bound.codec, bound._exact_types = self.codec, self._exact_types
+        else:
+            bound.codec, bound._exact_types = codec, getattr(codec, "exact_types", ())
+        return bound
 
     # -- values ----------------------------------------------------------------
 
@@ -75,8 +74,10 @@ class ValueConverter:
         stored; an error names the value as `what` (followed by `whose`, joined only
         when there is an error to report)."""
         codec = codec or self.codec
+        # Written out here and in `decode`, not a helper: every step passes both.
+        ctx = None if type(codec) in _CONTEXT_FREE else SerDesContext(self.execution_id, op_id)
         try:
-            data = codec.serialize(value, self._context(codec, op_id))
+            data = codec.serialize(value, ctx)
         except _serdes.SerDesError as exc:
             raise SerDesError(f"{_label(what, whose)} cannot be serialized: {exc}") from exc
         if len(data) > self.payload_limit:
@@ -90,8 +91,9 @@ class ValueConverter:
         if data is None:
             return None
         codec = codec or self.codec
+        ctx = None if type(codec) in _CONTEXT_FREE else SerDesContext(self.execution_id, op_id)
         try:
-            return codec.deserialize(data, self._context(codec, op_id))
+            return codec.deserialize(data, ctx)
         except _serdes.SerDesError as exc:
             where = "stored value" if op_id is None else f"stored value of operation {op_id}"
             raise SerDesError(f"{where} cannot be read: {exc}") from exc

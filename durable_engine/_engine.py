@@ -377,9 +377,8 @@ class Engine:
     async def get_operations(self, execution_id: str) -> list[OperationInfo]:
         """The execution's operations as a tree (top-level operations, each with children)."""
         record = await self._record(execution_id)
-        values = self.values.bind(execution_id, self.registry.codec_of(record.function))
         checkpoints = await self.store.load_operations(execution_id)
-        return build_operation_tree(checkpoints, values)
+        return build_operation_tree(checkpoints, self._values_of(record))
 
     async def wait_for(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; return its info."""

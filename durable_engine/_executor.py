@@ -26,7 +26,7 @@ from ._drive import RunOutcome, Workflow, drive_until_deadline
 from ._errors import DatabaseCorrupt, NonDeterministicError, StoreError
 from ._events import run_ended
 from ._journal import Journal
-from ._models import Checkpoint, ExecutionRecord, ExecutionStatus
+from ._models import ExecutionRecord, ExecutionStatus
 from ._registry import Registry
 from ._replaying import Replay
 from ._run import ExecutionRun, Suspend
@@ -110,8 +110,7 @@ class Executor:
 
     def external_change(self) -> None:
         """Another process committed: whoever waits for an execution looks again."""
-        for execution_id in list(self._waiters):
-            self.wake_waiters(execution_id)
+        self.wake_everyone()
         for running in self._runs.values():
             if running.run is not None:
                 running.run.wake_external()
@@ -143,7 +142,7 @@ class Executor:
             await asyncio.wait(tasks, timeout=grace)
 
     async def close(self) -> None:
-        """Unwind every run (each stays resumable) and wake whoever waits."""
+        """Unwind every run (each stays resumable)."""
         self.open = False
         tasks = [running.task for running in self._runs.values()]
         for task in tasks:
@@ -151,6 +150,7 @@ class Executor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def wake_everyone(self) -> None:
+        """Whoever waits for an execution looks again."""
         for execution_id in list(self._waiters):
             self.wake_waiters(execution_id)
 
@@ -207,9 +207,6 @@ class Executor:
             values=run.values,
         )
 
-    async def _load(self, record: ExecutionRecord, fresh: bool) -> Sequence[Checkpoint]:
-        return () if fresh else await self.store.load_operations(record.execution_id)
-
     async def _time_out(self, run: ExecutionRun, error: bytes) -> None:
         await self.store.time_out_execution(run.fence, run.now(), error)
 
@@ -220,7 +217,8 @@ class Executor:
         me = asyncio.current_task()
         try:
             function = self.registry.get(record.function)
-            run = self.new_run(record, Journal(await self._load(record, fresh)))
+            checkpoints = () if fresh else await self.store.load_operations(execution_id)
+            run = self.new_run(record, Journal(checkpoints))
             running = self._runs.get(execution_id)
             if running is not None and running.task is me:
                 running.run = run

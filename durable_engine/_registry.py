@@ -9,7 +9,6 @@ from typing import Any, TypeVar, cast
 
 from serdes import SerDes
 
-from ._config import check_name, check_serdes
 from ._errors import FunctionNotRegistered
 
 __all__ = ["DurableFunction", "Registry", "Workflow"]
@@ -37,9 +36,8 @@ class Registry:
         self._functions: dict[str, DurableFunction] = {}
 
     def register(self, fn: F, name: str | None, codec: SerDes | None) -> F:
-        """Register `fn` under `name` (default: its `__qualname__`)."""
-        check_name(name)
-        check_serdes(codec)
+        """Register `fn` under `name` (default: its `__qualname__`); the caller has
+        checked `name` and `codec`."""
         if not inspect.iscoroutinefunction(cast(Any, fn)):
             raise TypeError(f"a durable function must be `async def`, not {fn!r}")
         _check_signature(fn)

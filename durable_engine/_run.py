@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol, cast
 
 from serdes import SerDes
@@ -117,18 +117,9 @@ class ExecutionRun:
         self.working = self.waits.working
 
     @property
-    def state(self) -> RunState:
-        return self.waits.state
-
-    @property
     def suspended(self) -> bool:
         """Whether every branch was blocked and the run is leaving memory."""
         return self.waits.state is RunState.SUSPENDING
-
-    @property
-    def ended(self) -> bool:
-        """Whether this run is over (it finished, suspended or lost its lease)."""
-        return self.waits.state is RunState.ENDED
 
     def inside_body(self) -> bool:
         """Whether the caller runs inside a step's body: a body coroutine is running
@@ -151,15 +142,11 @@ class ExecutionRun:
         op = written.op_id
         return any(op == c or op.startswith(c + "/") for c in self._closed)
 
-    async def checkpoint(self, mutation: Mutation) -> None:
-        """Commit `mutation` under this run's lease. A refused write raises LeaseLost,
-        which ends the run."""
-        waits = self.waits
-        waits.begin_work()
-        try:
-            await self.write(mutation)
-        finally:
-            waits.end_work()
+    def checkpoint(self, mutation: Mutation) -> Coroutine[Any, Any, None]:
+        """Commit `mutation` under this run's lease, counted as work until it is done. A
+        refused write raises LeaseLost, which ends the run. (The write is queued at the
+        call; the one coroutine is the wait for its commit.)"""
+        return self.waits.during(self.write(mutation))
 
     def write(self, mutation: Mutation) -> Awaitable[None]:
         """Queue `mutation` under this run's lease; the awaitable is its commit.

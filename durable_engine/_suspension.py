@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ._clock import Clock, TimerHandle
 
 __all__ = ["RunState", "Suspend", "Suspension"]
+
+T = TypeVar("T")
 
 _SETTLE_TICKS = 3
 
@@ -78,6 +81,16 @@ class Suspension:
         self._in_flight -= 1
         if self._blocked:
             self.changed()
+
+    async def during(self, work: Awaitable[T]) -> T:
+        """Await `work` counted as work in flight (a write being committed)."""
+        self._in_flight += 1
+        try:
+            return await work
+        finally:
+            self._in_flight -= 1
+            if self._blocked:
+                self.changed()
 
     @contextmanager
     def working(self) -> Iterator[None]:
