@@ -285,7 +285,7 @@ class DurableContext:
             async def submit(step: StepContext) -> None:
                 # What the submitter returns (a client's response, say) is not part of
                 # the answer: it is not stored, so it need not be serializable.
-                await _step.call_body(submitter, callback.callback_id, step)
+                await _step.call_body(self._run.threads, submitter, callback.callback_id, step)
 
             await child.step(
                 submit, name="submit", config=StepConfig(retry_strategy=cfg.retry_strategy)

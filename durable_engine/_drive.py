@@ -10,11 +10,12 @@ or lost its lease, that commit is refused and nothing changes.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import anyio
 
 from ._context import DurableContext
 from ._errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_info
@@ -108,26 +109,14 @@ async def _drive_with_deadline(
 ) -> RunOutcome:
     if run.now() >= timeout_at:
         return await _time_out(run, timeout_at, time_out)
-    task = asyncio.create_task(drive(run, fn, input_value), name=f"drive-{run.execution_id}")
-    fired = False
-
-    def expire() -> None:
-        nonlocal fired
-        if not task.done():
-            fired = True
-            task.cancel()
-
-    timer = run.clock.call_at(timeout_at, expire)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if not fired or (current is not None and current.cancelling()):
-            raise
-    finally:
-        timer.cancel()
-        if not task.done():
-            task.cancel()
+    # The deadline is on the engine's clock (virtual in tests), so a timer cancels the
+    # scope rather than a deadline of the scope's own.
+    with anyio.CancelScope() as deadline:
+        timer = run.clock.call_at(timeout_at, deadline.cancel)
+        try:
+            return await drive(run, fn, input_value)
+        finally:
+            timer.cancel()
     return await _time_out(run, timeout_at, time_out)
 
 

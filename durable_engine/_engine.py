@@ -81,6 +81,7 @@ class Engine:
         lease: timedelta | float = 15.0,
         in_memory_wait: timedelta | float = 1.0,
         max_concurrent_executions: int = 10_000,
+        max_step_threads: int = 40,
         clock: Clock | None = None,
         store: Store | None = None,
         worker_id: str | None = None,
@@ -88,6 +89,7 @@ class Engine:
         check_serdes(serdes)
         check_int(payload_limit, "payload_limit", 1)
         check_int(max_concurrent_executions, "max_concurrent_executions", 1)
+        check_int(max_step_threads, "max_step_threads", 1)
         lease_seconds = to_seconds(lease, what="lease")
         if lease_seconds == 0:
             raise ValueError(f"lease must be longer than 0 seconds, not {lease!r}")
@@ -113,6 +115,7 @@ class Engine:
             clock=self.clock,
             in_memory_wait=to_seconds(in_memory_wait, what="in_memory_wait"),
             max_running=max_concurrent_executions,
+            max_step_threads=max_step_threads,
             logger=self.logger,
             function_names=self.function_names,
         )
@@ -124,8 +127,6 @@ class Engine:
             executor=self.executor,
             clock=self.clock,
         )
-        self._adopting: set[asyncio.Task[None]] = set()
-        """Creations whose start was cancelled, being looked after (see `_adopt`)."""
         self._scheduler: Scheduler | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         """The loop the engine was opened on: the only one it may be called from."""
@@ -195,8 +196,10 @@ class Engine:
             logger=self.logger,
         )
         try:
-            await scheduler.start()
+            await self.executor.start()
+            await scheduler.start(self.executor.tasks)
         except BaseException:
+            await self.executor.close()
             await self.store.close()
             raise
         self._scheduler = scheduler
@@ -285,9 +288,7 @@ class Engine:
             record, created = await self.store.create_execution(new)
         except asyncio.CancelledError:
             if run_here:  # the creation is queued and may commit: then it must run
-                adopt = asyncio.create_task(self._adopt(new), name=f"adopt-{new.execution_id}")
-                self._adopting.add(adopt)
-                adopt.add_done_callback(self._adopting.discard)
+                self.executor.tasks.spawn(self._adopt, new, name=f"adopt-{new.execution_id}")
             raise
         if not created:
             check_duplicate(record, function, input, codec)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,15 +33,21 @@ from ._registry import Registry
 from ._replaying import Replay
 from ._run import ExecutionRun, Suspend
 from ._store import Fence, FinishExecution, LeaseLost, Store, SuspendExecution
+from ._tasks import TaskHost
 
 __all__ = ["Executor", "Replayed", "RunOutcome"]
 
 
 @dataclass(slots=True)
 class _Running:
-    run: ExecutionRun | None
+    task: asyncio.Task[None] | None = None
+    """Cancelled to unwind the run (a stop, a lost lease, closing); waited for by a drain."""
+    run: ExecutionRun | None = None
     """None until its journal is loaded."""
-    task: asyncio.Task[None]
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
 
 
 class Executor:
@@ -54,6 +62,7 @@ class Executor:
         clock: Clock,
         in_memory_wait: float,
         max_running: int,
+        max_step_threads: int,
         logger: logging.Logger,
         function_names: Callable[[], Sequence[str]],
     ) -> None:
@@ -63,6 +72,7 @@ class Executor:
         self.clock = clock
         self.in_memory_wait = in_memory_wait
         self.max_running = max_running
+        self.max_step_threads = max_step_threads
         self.logger = logger
         self._function_names = function_names
         self.poke: Callable[[], None] = _nothing
@@ -70,6 +80,11 @@ class Executor:
         self.wake_at: Callable[[float | None], None] = _ignore
         """Look for due work at an instant: the scheduler's, once it runs."""
         self.open = False
+        self.tasks = TaskHost("durable-engine")
+        """Owns every task the engine starts: the runs, the scheduler's loops."""
+        self.threads: ThreadPoolExecutor | None = None
+        """The threads sync step bodies run in, at most `max_step_threads` (made as the
+        executor starts, shut down as it closes)."""
         self._runs: dict[str, _Running] = {}
         self._waiters: dict[str, asyncio.Future[None]] = {}
         """What waiters for an execution await: resolved when they should look again."""
@@ -77,6 +92,11 @@ class Executor:
         """How executions ended here, kept for their waiters until they look."""
         self._broken: dict[str, DatabaseCorrupt] = {}
         """Executions whose last run here stopped on a damaged database: what waiters get."""
+
+    async def start(self) -> None:
+        """Open the task group runs are started in."""
+        self.threads = ThreadPoolExecutor(self.max_step_threads, thread_name_prefix="durable-step")
+        await self.tasks.start()
 
     # -- what the scheduler asks ----------------------------------------------------
 
@@ -93,20 +113,19 @@ class Executor:
         A claim always brings a new epoch: a run of the same execution still here lost its
         lease (its writes would be refused), so it is cancelled and the new run replaces it.
         """
-        previous = self._runs.get(record.execution_id)
+        execution_id = record.execution_id
+        previous = self._runs.get(execution_id)
         if previous is not None:
-            previous.task.cancel()
-        self._broken.pop(record.execution_id, None)
-        task = asyncio.create_task(
-            self._run(record, fresh), name=f"execution-{record.execution_id}"
-        )
-        task.add_done_callback(_passed_on)
-        self._runs[record.execution_id] = _Running(None, task)
+            previous.cancel()
+        self._broken.pop(execution_id, None)
+        running = self._runs[execution_id] = _Running()
+        name = f"execution-{execution_id}"
+        running.task = self.tasks.spawn(self._run, record, fresh, running, name=name)
 
     def drop_all(self) -> None:
         """This worker lost its lease: abandon every execution it was running."""
-        for running in list(self._runs.values()):
-            running.task.cancel()
+        for running in self._runs.values():
+            running.cancel()
 
     def external_change(self) -> None:
         """Another process committed: whoever waits for an execution looks again."""
@@ -133,21 +152,28 @@ class Executor:
         """Unwind the run of `execution_id` here, if there is one (it was stopped)."""
         running = self._runs.get(execution_id)
         if running is not None:
-            running.task.cancel()
+            running.cancel()
 
     async def drain(self, grace: float) -> None:
-        """Give running executions `grace` seconds to finish or suspend."""
-        tasks = [running.task for running in self._runs.values()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=grace)
+        """Give the runs here now `grace` seconds to finish or suspend."""
+        await self._runs_end(grace)
 
     async def close(self) -> None:
-        """Unwind every run (each stays resumable)."""
+        """Unwind every run (each stays resumable), then every task the engine started."""
         self.open = False
-        tasks = [running.task for running in self._runs.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for running in self._runs.values():
+            running.cancel()
+        await self._runs_end(math.inf)
+        if self.threads is not None:  # a body still running is abandoned, not waited for
+            self.threads.shutdown(wait=False, cancel_futures=True)
+            self.threads = None
+        await self.tasks.aclose()
+
+    async def _runs_end(self, seconds: float) -> None:
+        """Wait up to `seconds` for the runs here now to leave the running set."""
+        tasks = [running.task for running in self._runs.values() if running.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=None if math.isinf(seconds) else seconds)
 
     def wake_everyone(self) -> None:
         """Whoever waits for an execution looks again."""
@@ -171,6 +197,7 @@ class Executor:
             in_memory_wait=self.in_memory_wait,
             logger=self.logger,
             host=self,
+            threads=self.threads,
         )
 
     def codec_for(self, function: str) -> SerDes:
@@ -210,35 +237,35 @@ class Executor:
     async def _time_out(self, run: ExecutionRun, error: bytes) -> None:
         await self.store.time_out_execution(run.fence, run.now(), error)
 
-    async def _run(self, record: ExecutionRecord, fresh: bool) -> None:
+    async def _run(self, record: ExecutionRecord, fresh: bool, running: _Running) -> None:
         execution_id = record.execution_id
         outcome = RunOutcome.DROPPED
         ending: FinishExecution | None = None
-        me = asyncio.current_task()
         try:
             function = self.registry.get(record.function)
             checkpoints = () if fresh else await self.store.load_operations(execution_id)
-            run = self.new_run(record, Journal(checkpoints))
-            running = self._runs.get(execution_id)
-            if running is not None and running.task is me:
-                running.run = run
+            run = running.run = self.new_run(record, Journal(checkpoints))
             input_value = run.values.decode(record.input)
             outcome = await drive_until_deadline(run, function.fn, input_value, self._time_out)
             ending = run.finished
-            # A suspended execution is due at its timeout at the latest (the store clamps).
-            wakes = [t for t in (run.waits.wake_at, record.timeout_at) if t is not None]
-            wake_at = min(wakes, default=None)
-            run_ended(self.logger, execution_id, outcome, wake_at)
-            if outcome is RunOutcome.SUSPENDED:
-                self.wake_at(wake_at)
-                if run.waits.woken_while_suspending:  # a callback resolved as it suspended
-                    self.poke()
+            self._after(run, outcome)
         except StoreError as exc:
             await self._hand_back(record, exc)
         except Exception:
             self.logger.exception("execution %s failed inside the engine", execution_id)
         finally:
-            self._ran(record, me, ending, outcome)
+            self._ran(record, running, ending, outcome)
+
+    def _after(self, run: ExecutionRun, outcome: RunOutcome) -> None:
+        """Log how a run ended; a suspended one is due again at its wake-up."""
+        # A suspended execution is due at its timeout at the latest (the store clamps).
+        wakes = [t for t in (run.waits.wake_at, run.record.timeout_at) if t is not None]
+        wake_at = min(wakes, default=None)
+        run_ended(self.logger, run.execution_id, outcome, wake_at)
+        if outcome is RunOutcome.SUSPENDED:
+            self.wake_at(wake_at)
+            if run.waits.woken_while_suspending:  # a callback resolved as it suspended
+                self.poke()
 
     async def _hand_back(self, record: ExecutionRecord, exc: StoreError) -> None:
         """A run stopped on a database error: hand the execution back, due in a second,
@@ -255,14 +282,13 @@ class Executor:
     def _ran(
         self,
         record: ExecutionRecord,
-        me: asyncio.Task[None] | None,
+        running: _Running,
         ending: FinishExecution | None,
         outcome: RunOutcome,
     ) -> None:
         """A run is over: it leaves the running set, and whoever waits on it looks."""
         execution_id = record.execution_id
-        running = self._runs.get(execution_id)
-        if running is not None and running.task is me:
+        if self._runs.get(execution_id) is running:  # not replaced by a newer claim
             del self._runs[execution_id]
         if execution_id in self._waiters:
             if ending is not None:  # what it committed: `wait_for` need not read it back
@@ -342,11 +368,3 @@ def _nothing() -> None:
 
 def _ignore(_: float | None) -> None:
     pass
-
-
-def _passed_on(task: asyncio.Task[None]) -> None:
-    """A run ends with an exception only when it is SystemExit or KeyboardInterrupt,
-    which the loop passes on to its caller: mark it seen, so it is not reported again
-    as never retrieved when the task is collected."""
-    if not task.cancelled():
-        task.exception()

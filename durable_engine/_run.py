@@ -14,6 +14,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, cast
 
 from serdes import SerDes
@@ -79,9 +80,12 @@ class ExecutionRun:
         logger: logging.Logger,
         host: RunHost | None = None,
         replay: Replay | None = None,
+        threads: ThreadPoolExecutor | None = None,
     ) -> None:
         self.record = record
         self.host = host
+        self.threads = threads
+        """The threads sync step bodies run in (None: the loop's default executor)."""
         self.execution_id = record.execution_id
         self.fence = Fence(record.execution_id, record.epoch)
         self.journal = journal

@@ -20,11 +20,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
+import anyio
+
 from ._clock import Clock, TimerHandle
 from ._errors import StoreError
 from ._events import emit
 from ._models import ExecutionRecord
 from ._store import Store, WorkerInfo
+from ._tasks import TaskHost
 
 __all__ = ["Scheduler", "SchedulerHost", "new_worker_id"]
 
@@ -81,7 +84,10 @@ class Scheduler:
         self._poke = asyncio.Event()
         self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = anyio.CancelScope()
+        """Around the claim and heartbeat loops: cancelled by `stop`."""
+        self._stopped: asyncio.Event | None = None
+        """Set once the loops have ended; None until they are started."""
         self._claiming = True
         self._membership = asyncio.Lock()
         """Held by a claim, and by the heartbeat while it renews this worker's row or
@@ -91,7 +97,8 @@ class Scheduler:
             worker_id=worker_id, host=socket.gethostname(), pid=os.getpid(), started_at=time.time()
         )
 
-    async def start(self) -> None:
+    async def start(self, tasks: TaskHost) -> None:
+        """Join the workers, claim what is due, and run the loops as children of `tasks`."""
         await self.store.register_worker(self._info, time.time() + self.lease)
         await self._reap_dead_local_workers()
         # The first claim is made before the engine counts as open: work a crash left
@@ -99,18 +106,23 @@ class Scheduler:
         # caller's first writes.
         version = await self.store.data_version()
         await self._claim_due()
-        self._tasks = [
-            asyncio.create_task(self._claim_loop(version), name="durable-claims"),
-            asyncio.create_task(self._heartbeat_loop(), name="durable-heartbeat"),
-        ]
+        stopped = self._stopped = asyncio.Event()
+        tasks.spawn(self._serve, version, stopped, name="durable-scheduler")
+
+    async def _serve(self, version: int, stopped: asyncio.Event) -> None:
+        try:
+            with self._loops:
+                async with anyio.create_task_group() as loops:
+                    loops.start_soon(self._claim_loop, version, name="durable-claims")
+                    loops.start_soon(self._heartbeat_loop, name="durable-heartbeat")
+        finally:
+            stopped.set()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        """End the loops (this worker's row stays until the engine removes it)."""
+        self._loops.cancel()
+        if self._stopped is not None:
+            await self._stopped.wait()
         self._disarm()
 
     def poke(self) -> None:

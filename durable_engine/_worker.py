@@ -12,7 +12,6 @@ running in a thread then is abandoned, as if the process had been killed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import json
 import logging
@@ -26,6 +25,8 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+import anyio
 
 from ._engine import Engine
 from ._errors import StoreError
@@ -197,13 +198,7 @@ async def serve(engine: Engine, grace_seconds: float, early: Sequence[str] = ())
             await stop.wait()
             emit(logger, "stopping", signal=received[0], grace_seconds=grace_seconds)
             started = time.monotonic()
-            drain = asyncio.create_task(engine.drain(grace_seconds))
-            forced = asyncio.create_task(force.wait())
-            await asyncio.wait({drain, forced}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (drain, forced):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await _drain_unless_forced(engine, grace_seconds, force)
             still_running = engine.max_concurrent_executions - engine.executor.capacity()
         emit(
             logger,
@@ -218,6 +213,19 @@ async def serve(engine: Engine, grace_seconds: float, early: Sequence[str] = ())
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
         logger.propagate = previous_propagate
+
+
+async def _drain_unless_forced(engine: Engine, grace: float, force: asyncio.Event) -> None:
+    """Give running executions `grace` seconds, cut short by a second signal."""
+    async with anyio.create_task_group() as group:
+
+        async def on_force() -> None:
+            await force.wait()
+            group.cancel_scope.cancel()
+
+        group.start_soon(on_force, name="durable-force")
+        await engine.drain(grace)
+        group.cancel_scope.cancel()
 
 
 def run_worker(options: WorkerOptions) -> int:

@@ -152,7 +152,7 @@ async def run_condition(
         run.begin_work()
         try:
             state = await call_body(
-                check, state, StepContext(run.execution_id, op_id, attempt, run.logger)
+                run.threads, check, state, StepContext(run.execution_id, op_id, attempt, run.logger)
             )
             decision = config.wait_strategy(state, attempt)
             if not isinstance(decision, WaitForConditionDecision):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from .._config import StepConfig, StepSemantics, wrong_answer
@@ -39,19 +42,24 @@ _AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
 _new_tuple = tuple.__new__
 
 
-def call_body(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-    """Call a sync or async body: async on the loop, sync in a worker thread.
+def call_body(threads: Executor | None, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    """Call a sync or async body: async on the loop, sync in one of `threads` (the
+    loop's default executor if None).
 
     An async body's own coroutine is returned, with no wrapper around it: every step
     awaits one."""
     if is_async_callable(fn):
         body: Awaitable[Any] = fn(*args)
         return body
-    return _in_thread(fn, *args)
+    return _in_thread(threads, fn, *args)
 
 
-async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    result = await asyncio.to_thread(fn, *args)
+async def _in_thread(threads: Executor | None, fn: Callable[..., Any], *args: Any) -> Any:
+    # The body sees the caller's context variables, as with asyncio.to_thread. Cancelling
+    # the run abandons the thread (its body may block for hours): the outcome is never
+    # recorded, and the step runs again where the execution resumes.
+    call = functools.partial(contextvars.copy_context().run, fn, *args)
+    result = await asyncio.get_running_loop().run_in_executor(threads, call)
     if inspect.isawaitable(result):  # e.g. a lambda that returns a coroutine
         result = await result
     return result
@@ -110,7 +118,9 @@ async def run_step(
                     )
                 step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
                 # `call_body` in place, one call fewer on every step's path.
-                body = fn(step_ctx) if is_async_callable(fn) else _in_thread(fn, step_ctx)
+                body = (
+                    fn(step_ctx) if is_async_callable(fn) else _in_thread(run.threads, fn, step_ctx)
+                )
                 bodies = run.in_body  # so that an operation called inside it is refused
                 bodies.add(body)
                 try:

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +330,52 @@ async def test_an_engine_closed_or_not_yet_open_says_so(engine: Engine) -> None:
         await waiter
     with pytest.raises(RuntimeError, match="not open"):
         await engine.get_execution(handle.execution_id)
+
+
+async def test_sync_step_bodies_run_in_at_most_max_step_threads_threads(db_path: Path) -> None:
+    """A thousand blocking bodies at once must not make a thousand threads: they queue
+    for the engine's `max_step_threads`, and every one of them still runs."""
+    engine = Engine(db_path, max_step_threads=2)
+    lock = threading.Lock()
+    inside = [0]
+    most = [0]
+    names: set[str] = set()
+
+    def blocking(step: StepContext) -> int:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            names.add(threading.current_thread().name)
+        time.sleep(0.01)  # a blocking call: the next bodies queue meanwhile
+        with lock:
+            inside[0] -= 1
+        return step.attempt
+
+    @engine.durable_function
+    async def fan_out(ctx: DurableContext, count: int) -> int:
+        async def one(child: DurableContext, item: int, index: int, items: Any) -> int:
+            return int(await child.step(blocking, name=f"block-{item}"))
+
+        return sum((await ctx.map(range(count), one)).get_results())
+
+    async with engine:
+        assert await engine.run(fan_out, 12) == 12
+    assert most[0] == 2
+    assert len(names) == 2 and all(name.startswith("durable-step") for name in names)
+
+
+async def test_closing_an_engine_leaves_no_task_of_its_own_behind(db_path: Path) -> None:
+    """Every task the engine starts (runs, branches, the scheduler's loops) has an
+    owner, and closing waits for all of them: a service's loop is left as it was."""
+    engine = Engine(db_path)
+
+    @engine.durable_function
+    async def waits(ctx: DurableContext, _: None) -> None:
+        await ctx.parallel([lambda c: c.wait(3600), lambda c: c.wait(7200)])
+
+    before = asyncio.all_tasks()
+    async with engine:
+        await engine.start(waits)
+        await engine.start(waits)
+        assert len(asyncio.all_tasks() - before) > 1
+    assert asyncio.all_tasks() - before == set()

@@ -442,6 +442,8 @@ ENGINE_MISTAKES: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"lease": timedelta(0)}, ValueError, "lease"),
     ({"max_concurrent_executions": "10"}, TypeError, "max_concurrent_executions"),
     ({"max_concurrent_executions": 0}, ValueError, "max_concurrent_executions"),
+    ({"max_step_threads": 0}, ValueError, "max_step_threads"),
+    ({"max_step_threads": 2.5}, TypeError, "max_step_threads"),
 ]
 
 

@@ -1,0 +1,78 @@
+"""Tasks with an owner: one task group for as long as an engine is open.
+
+An engine may be opened in one task and closed in another (a test fixture, a
+service's startup and shutdown hooks), and a task group must be entered and left
+by one task. So one host task holds the group: every task the engine starts (a
+run, the scheduler's loops, an adopted creation) is a child of it, and `aclose`
+cancels what is left and waits for all of it to end. A child that fails with
+anything but a cancellation fails the group, and `aclose` raises it: nothing the
+engine starts can end unseen.
+
+The group is asyncio's own `TaskGroup`: it starts a task for about a third of what
+an anyio group's `start_soon` costs, and every execution is one task, so the
+checkpoint benchmark's many short executions feel the difference (see
+ARCHITECTURE.md). Cancel scopes inside the tasks are anyio's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVarTuple
+
+__all__ = ["TaskHost"]
+
+Args = TypeVarTuple("Args")
+
+
+class TaskHost:
+    """A task group kept open by a task of its own, between `start` and `aclose`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._group: asyncio.TaskGroup | None = None
+        self._host: asyncio.Task[None] | None = None
+        self._closing: asyncio.Event | None = None
+        self._children: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Open the group; `spawn` may be called once this returns."""
+        ready = asyncio.get_running_loop().create_future()
+        closing = self._closing = asyncio.Event()
+        self._host = asyncio.create_task(self._hold(ready, closing), name=self.name)
+        await ready
+
+    async def _hold(self, ready: asyncio.Future[None], closing: asyncio.Event) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                ready.set_result(None)
+                await closing.wait()
+                for task in self._children:
+                    task.cancel()
+        except (SystemExit, KeyboardInterrupt):
+            # A child's, which has already left the event loop for its caller: the
+            # group need not report it again.
+            pass
+
+    def spawn(
+        self, fn: Callable[[*Args], Coroutine[Any, Any, None]], *args: *Args, name: str
+    ) -> asyncio.Task[None]:
+        """Run `fn(*args)` as a child of the group."""
+        if self._group is None:
+            raise RuntimeError("the engine is not open: no task can be started")
+        task = self._group.create_task(fn(*args), name=name)
+        self._children.add(task)
+        task.add_done_callback(self._children.discard)
+        return task
+
+    async def aclose(self) -> None:
+        """Cancel every child, wait for all of them, and raise what any of them raised."""
+        host, closing = self._host, self._closing
+        self._host = self._group = self._closing = None
+        if host is None or closing is None:
+            return
+        closing.set()
+        await asyncio.wait([host])  # the host's outcome is raised below, not by the wait
+        if not host.cancelled():  # cancelled only with the whole loop, as asyncio.run ends
+            host.result()
