@@ -39,15 +39,17 @@ class Mismatch:
     """The code asks for a different operation than the one recorded at this position."""
 
     op_id: str
-    recorded_type: str
+    recorded_type: OperationType | None
+    """None: the id has no record of its own, only records inside it (a container
+    not finished yet)."""
     recorded_name: str | None
-    requested_type: str
+    requested_type: OperationType
     requested_name: str | None
 
     def describe(self) -> str:
         recorded = (
             f"was recorded as {self.recorded_type} {self.recorded_name!r}"
-            if self.recorded_type != _UNFINISHED_CONTAINER
+            if self.recorded_type is not None
             else "holds operations recorded in it (a child context, parallel or map "
             "not finished yet)"
         )
@@ -63,12 +65,8 @@ Outcome = Execute | Completed | Resume | Mismatch
 _EXECUTE = Execute()
 """The one `Execute` outcome (it carries nothing): no object is made per new operation."""
 
-CONTAINERS = frozenset(
-    t.value for t in (OperationType.CONTEXT, OperationType.PARALLEL, OperationType.MAP)
-)
+CONTAINERS = frozenset((OperationType.CONTEXT, OperationType.PARALLEL, OperationType.MAP))
 """Operations that hold others, the only ones with ids recorded under theirs."""
-_UNFINISHED_CONTAINER = "unfinished container"
-"""The recorded type of an id that has no record of its own, only records inside it."""
 
 
 class Journal:
@@ -106,13 +104,12 @@ class Journal:
         top level) than operation number `position`: the code there is running again."""
         return self._latest.get(context_id, 0) > position
 
-    def resolve(self, op_id: str, type_: str, name: str | None) -> Outcome:
-        """What to do with operation `op_id`, asked for as `type_` (an OperationType or
-        its value) named `name`."""
+    def resolve(self, op_id: str, type_: OperationType, name: str | None) -> Outcome:
+        """What to do with operation `op_id`, asked for as `type_` named `name`."""
         cp = self._records.get(op_id)
         if cp is None:
             if self._holders and op_id in self._holders and type_ not in CONTAINERS:
-                return Mismatch(op_id, _UNFINISHED_CONTAINER, None, type_, name)
+                return Mismatch(op_id, None, None, type_, name)
             self._unasked.discard(op_id)
             return _EXECUTE
         self._unasked.discard(op_id)

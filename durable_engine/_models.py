@@ -101,17 +101,14 @@ class Checkpoint(NamedTuple):
     """One operation's stored state; `result` and `error` are serialized bytes.
 
     A tuple in the column order of the operations table, so the store writes it
-    as it is: a checkpoint is made for every step and must cost little. `type` and
-    `status` hold the values of an OperationType and an OperationStatus as plain
-    strings (compare them with `==`): the database binds a plain string without an
-    adapter lookup."""
+    as it is: a checkpoint is made for every step and must cost little."""
 
     execution_id: str
     op_id: str
     parent_id: str | None
-    type: str
+    type: OperationType
     name: str | None
-    status: str
+    status: OperationStatus
     attempt: int = 1
     result: bytes | None = None
     error: bytes | None = None
@@ -123,12 +120,9 @@ class Checkpoint(NamedTuple):
     """What the operation points at: a callback id, an invoked execution's id."""
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionRecord:
-    """One execution as stored; `input`, `result` and `error` are serialized bytes.
-
-    Read-only by convention, not frozen: a frozen dataclass sets each of its fields
-    through `object.__setattr__`, and one of these is made for every execution."""
+    """One execution as stored; `input`, `result` and `error` are serialized bytes."""
 
     execution_id: str
     name: str | None

@@ -16,13 +16,13 @@ from typing import Any, NoReturn
 
 from ._errors import NonDeterministicError
 from ._journal import CONTAINERS, Execute, Journal, Outcome, Resume
-from ._models import Checkpoint, ExecutionRecord, OperationStatus
+from ._models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
 from ._store import Mutation, operation_of
 from ._suspension import Suspend
 
 __all__ = ["Replay"]
 
-_STARTED = OperationStatus.STARTED.value
+_STARTED = OperationStatus.STARTED
 
 
 class Replay:
@@ -37,7 +37,7 @@ class Replay:
         """The first operation the history has no outcome for, once the replay met it."""
         self.divergence: NonDeterministicError | None = None
 
-    def resolve(self, op_id: str, type_: str, name: str | None) -> Outcome:
+    def resolve(self, op_id: str, type_: OperationType, name: str | None) -> Outcome:
         outcome = self.journal.resolve(op_id, type_, name)
         match outcome:
             case Execute() if self.ended:

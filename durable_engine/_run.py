@@ -39,7 +39,7 @@ from ._suspension import RunState, Suspend, Suspension
 
 __all__ = ["ExecutionRun", "RunHost", "Suspend", "cancelling"]
 
-_CANCELLED = OperationStatus.CANCELLED.value
+_CANCELLED = OperationStatus.CANCELLED
 
 
 def cancelling(exc: BaseException) -> bool:
@@ -190,9 +190,7 @@ class ExecutionRun:
         **fields: Any,
     ) -> Checkpoint:
         """The record of operation `op_id` of this execution."""
-        return Checkpoint(
-            self.execution_id, op_id, parent_id, str(type_), name, str(status), **fields
-        )
+        return Checkpoint(self.execution_id, op_id, parent_id, type_, name, status, **fields)
 
     def codec_for(self, function: str) -> SerDes:
         """The codec of a function registered on the engine running this execution;

@@ -32,12 +32,12 @@ _DEFAULT_CONFIG = StepConfig()
 _DEFAULT_STRATEGY = RetryPresets.default()
 _NO_RETRY = RetryDecision.no_retry()
 
-# A checkpoint holds plain strings (see Checkpoint), read once here.
-_STEP = OperationType.STEP.value
-_STARTED = OperationStatus.STARTED.value
-_SUCCEEDED = OperationStatus.SUCCEEDED.value
-_PENDING = OperationStatus.PENDING.value
-_FAILED = OperationStatus.FAILED.value
+# Looked up once here rather than on every step.
+_STEP = OperationType.STEP
+_STARTED = OperationStatus.STARTED
+_SUCCEEDED = OperationStatus.SUCCEEDED
+_PENDING = OperationStatus.PENDING
+_FAILED = OperationStatus.FAILED
 _AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
 _new_tuple = tuple.__new__
 

@@ -50,9 +50,9 @@ class Fence:
         object.__setattr__(self, "json_member", member)
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewExecution:
-    """An execution to create (read-only by convention, not frozen: see ExecutionRecord)."""
+    """An execution to create."""
 
     execution_id: str
     name: str | None
@@ -65,10 +65,9 @@ class NewExecution:
     timeout_at: float | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FinishExecution:
-    """End the execution with a terminal status and release it (read-only by convention,
-    not frozen: see ExecutionRecord)."""
+    """End the execution with a terminal status and release it."""
 
     status: ExecutionStatus
     result: bytes | None

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
 
-from .._errors import StoreError
+from .._errors import DatabaseCorrupt, StoreError
 from .._models import Checkpoint, ExecutionStatus, OperationStatus, OperationType
 from . import crashpoints
 from .base import (
@@ -121,9 +121,20 @@ Job = tuple[
 (`fence` and `mutation`). A plain tuple: made and unpacked without Python code running."""
 
 
+_TYPES: dict[str, OperationType] = {t.value: t for t in OperationType}
+_STATUSES: dict[str, OperationStatus] = {s.value: s for s in OperationStatus}
+
+
 def row_to_checkpoint(row: Sequence[Any]) -> Checkpoint:
     """A row of OP_COLUMNS as a checkpoint (a checkpoint is written as the row it is)."""
-    return _new_tuple(Checkpoint, row)
+    try:
+        type_, status = _TYPES[row[3]], _STATUSES[row[5]]
+    except KeyError:
+        raise DatabaseCorrupt(
+            f"operation {row[1]} of execution {row[0]} has an unknown type or status "
+            f"({row[3]!r}, {row[5]!r})"
+        ) from None
+    return _new_tuple(Checkpoint, (row[0], row[1], row[2], type_, row[4], status, *row[6:]))
 
 
 def _begin(conn: sqlite3.Connection) -> None:

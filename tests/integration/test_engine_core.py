@@ -849,3 +849,29 @@ def _damage_last_page(path: Path) -> None:
     with path.open("r+b") as f:
         f.seek(last_page + 100)
         f.write(random.Random(1).randbytes(2000))
+
+
+async def test_an_operation_row_of_an_unknown_type_fails_the_wait_instead_of_hanging(
+    db_path: Path,
+) -> None:
+    """A row this version cannot read (a newer version wrote it, or a hand edit): the
+    execution cannot be resumed, and whoever waits for it is told so, with the row."""
+    engine = Engine(db_path, in_memory_wait=0)
+
+    @engine.durable_function(name="napper")
+    async def napper(ctx: DurableContext, _: None) -> str:
+        await ctx.wait(0.2, name="nap")
+        return "rested"
+
+    async with engine:
+        handle = await engine.start(napper)
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE operations SET type = 'TELEPORT' WHERE name = 'nap'")
+    conn.close()
+    unknown = r"operation 1 of execution \w+ has an unknown type or status \('TELEPORT'"
+    async with engine:
+        with pytest.raises(DatabaseCorrupt, match=unknown):
+            await engine.get_operations(handle.execution_id)
+        with pytest.raises(DatabaseCorrupt, match=unknown):
+            await asyncio.wait_for(handle.result(), timeout=60)

@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from durable_engine import ExecutionStatus, OperationStatus, Store, StoreError
+from durable_engine import ExecutionStatus, OperationStatus, OperationType, Store, StoreError
 from durable_engine._models import ExecutionRecord
 from durable_engine._store import Fence, SuspendExecution
 from tests.store.conftest import Stores
@@ -153,7 +153,8 @@ async def test_checkpoints_round_trip_in_one_load(store: Store) -> None:
     assert await store.load_operation("e1", "1") == done
     assert await store.load_operation("e1", "3") is None
     loaded = await store.load_operation("e1", "2")
-    assert loaded is not None and type(loaded.status) is str  # plain, as a checkpoint holds it
+    assert loaded is not None and loaded.status is OperationStatus.PENDING  # the enum, typed
+    assert loaded.type is OperationType.STEP
 
 
 async def test_data_version_moves_for_another_stores_commits_only(shared: Stores) -> None:

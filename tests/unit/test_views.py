@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from durable_engine._converter import ValueConverter
-from durable_engine._models import Checkpoint, timestamp_to_datetime
+from durable_engine._models import (
+    Checkpoint,
+    OperationStatus,
+    OperationType,
+    timestamp_to_datetime,
+)
 from durable_engine._views import build_operation_tree
 from serdes import MsgpackSerDes
 
 
 def _op(op_id: str, parent_id: str | None, type_: str, status: str) -> Checkpoint:
-    return Checkpoint("e1", op_id, parent_id, type_, None, status)
+    return Checkpoint("e1", op_id, parent_id, OperationType(type_), None, OperationStatus(status))
 
 
 def test_operations_of_a_context_with_no_row_show_under_its_nearest_recorded_ancestor() -> None:
