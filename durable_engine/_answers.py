@@ -60,7 +60,7 @@ class Answers:
         execution_id, op_id = await self.store.heartbeat_callback(callback_id, self.clock.now())
         run = self.executor.live_run(execution_id)
         if run is not None:
-            run.wake(op_id)
+            run.waits.wake(op_id)
 
     async def _resolve(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None
@@ -69,5 +69,5 @@ class Answers:
             callback_id, status, result, error, self.clock.now()
         )
         run = self.executor.live_run(execution_id)
-        if run is None or not run.wake(op_id):
+        if run is None or not run.waits.wake(op_id):
             self.executor.poke()

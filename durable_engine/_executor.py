@@ -38,18 +38,6 @@ from ._tasks import TaskHost
 __all__ = ["Executor", "Replayed", "RunOutcome"]
 
 
-@dataclass(slots=True)
-class _Running:
-    task: asyncio.Task[None] | None = None
-    """Cancelled to unwind the run (a stop, a lost lease, closing); waited for by a drain."""
-    run: ExecutionRun | None = None
-    """None until its journal is loaded."""
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-
 class Executor:
     """Runs the executions this worker holds the lease of."""
 
@@ -85,7 +73,10 @@ class Executor:
         self.threads: ThreadPoolExecutor | None = None
         """The threads sync step bodies run in, at most `max_step_threads` (made as the
         executor starts, shut down as it closes)."""
-        self._runs: dict[str, _Running] = {}
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        """The task of each execution running here."""
+        self._live: dict[str, ExecutionRun] = {}
+        """The run of each execution running here, once its journal is loaded."""
         self._waiters: dict[str, asyncio.Future[None]] = {}
         """What waiters for an execution await: resolved when they should look again."""
         self._ended: dict[str, tuple[ExecutionRecord, FinishExecution]] = {}
@@ -118,9 +109,8 @@ class Executor:
         if previous is not None:
             previous.cancel()
         self._broken.pop(execution_id, None)
-        running = self._runs[execution_id] = _Running()
         name = f"execution-{execution_id}"
-        running.task = self.tasks.spawn(self._run, record, fresh, running, name=name)
+        self._runs[execution_id] = self.tasks.spawn(self._run, record, fresh, name=name)
 
     def drop_all(self) -> None:
         """This worker lost its lease: abandon every execution it was running."""
@@ -130,9 +120,8 @@ class Executor:
     def external_change(self) -> None:
         """Another process committed: whoever waits for an execution looks again."""
         self.wake_everyone()
-        for running in self._runs.values():
-            if running.run is not None:
-                running.run.wake_external()
+        for run in self._live.values():
+            run.waits.wake_external()
 
     # -- the running set ----------------------------------------------------------------
 
@@ -140,13 +129,14 @@ class Executor:
         return execution_id in self._runs
 
     def live_run(self, execution_id: str) -> ExecutionRun | None:
-        running = self._runs.get(execution_id)
-        return None if running is None else running.run
+        return self._live.get(execution_id)
 
     def busy(self) -> bool:
         """Whether a run here is loading its journal or doing real work (a step body,
         a write): it will reach its next operation without anything from outside."""
-        return any(r.run is None or r.run.waits.busy for r in self._runs.values())
+        return len(self._live) < len(self._runs) or any(
+            run.waits.busy for run in self._live.values()
+        )
 
     def cancel(self, execution_id: str) -> None:
         """Unwind the run of `execution_id` here, if there is one (it was stopped)."""
@@ -171,7 +161,7 @@ class Executor:
 
     async def _runs_end(self, seconds: float) -> None:
         """Wait up to `seconds` for the runs here now to leave the running set."""
-        tasks = [running.task for running in self._runs.values() if running.task is not None]
+        tasks = list(self._runs.values())
         if tasks:
             await asyncio.wait(tasks, timeout=None if math.isinf(seconds) else seconds)
 
@@ -237,14 +227,17 @@ class Executor:
     async def _time_out(self, run: ExecutionRun, error: bytes) -> None:
         await self.store.time_out_execution(run.fence, run.now(), error)
 
-    async def _run(self, record: ExecutionRecord, fresh: bool, running: _Running) -> None:
+    async def _run(self, record: ExecutionRecord, fresh: bool) -> None:
         execution_id = record.execution_id
         outcome = RunOutcome.DROPPED
         ending: FinishExecution | None = None
+        me = asyncio.current_task()
         try:
             function = self.registry.get(record.function)
             checkpoints = () if fresh else await self.store.load_operations(execution_id)
-            run = running.run = self.new_run(record, Journal(checkpoints))
+            run = self.new_run(record, Journal(checkpoints))
+            if self._runs.get(execution_id) is me:  # not replaced by a newer claim meanwhile
+                self._live[execution_id] = run
             input_value = run.values.decode(record.input)
             outcome = await drive_until_deadline(run, function.fn, input_value, self._time_out)
             ending = run.finished
@@ -254,7 +247,7 @@ class Executor:
         except Exception:
             self.logger.exception("execution %s failed inside the engine", execution_id)
         finally:
-            self._ran(record, running, ending, outcome)
+            self._ran(record, me, ending, outcome)
 
     def _after(self, run: ExecutionRun, outcome: RunOutcome) -> None:
         """Log how a run ended; a suspended one is due again at its wake-up."""
@@ -282,14 +275,15 @@ class Executor:
     def _ran(
         self,
         record: ExecutionRecord,
-        running: _Running,
+        me: asyncio.Task[Any] | None,
         ending: FinishExecution | None,
         outcome: RunOutcome,
     ) -> None:
         """A run is over: it leaves the running set, and whoever waits on it looks."""
         execution_id = record.execution_id
-        if self._runs.get(execution_id) is running:  # not replaced by a newer claim
+        if self._runs.get(execution_id) is me:  # not replaced by a newer claim
             del self._runs[execution_id]
+            self._live.pop(execution_id, None)
         if execution_id in self._waiters:
             if ending is not None:  # what it committed: `wait_for` need not read it back
                 self._ended[execution_id] = (record, ending)
@@ -297,7 +291,7 @@ class Executor:
         if record.parent_id is not None:  # the invoking execution may go on
             parent = self.live_run(record.parent_id)
             if parent is not None:
-                parent.wake_external()
+                parent.waits.wake_external()
             else:
                 self.poke()
         if outcome is RunOutcome.DROPPED:

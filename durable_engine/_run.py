@@ -22,7 +22,7 @@ from serdes import SerDes
 from ._clock import Clock
 from ._converter import ValueConverter
 from ._errors import FunctionNotRegistered, NonDeterministicError
-from ._journal import Journal, Mismatch
+from ._journal import Journal, Mismatch, Outcome
 from ._models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
 from ._replaying import NoStore, Replay
 from ._store import (
@@ -108,17 +108,16 @@ class ExecutionRun:
         """The step bodies being awaited: no operation may be called from inside one."""
         self._loop_thread = threading.get_ident()
         self._closed: list[str] = []
-        # The suspension tracker's calls, bound once: every step makes several.
-        self.begin_work = self.waits.begin_work
-        self.end_work = self.waits.end_work
-        self.block = self.waits.block if replay is None else replay.block
-        self.resolve = journal.resolve if replay is None else replay.resolve
+        history: Journal | Replay = journal if replay is None else replay
+        # Bound once rather than forwarded: every operation asks it first.
+        self.resolve: Callable[[str, OperationType, str | None], Outcome] = history.resolve
         """What to do with operation `op_id` asked for as `type_` named `name`."""
-        self.wake = self.waits.wake
-        self.wake_external = self.waits.wake_external
-        self.watch_external = self.waits.watch_external
-        self.unwatch_external = self.waits.unwatch_external
-        self.working = self.waits.working
+
+    def block(self, op_id: str, wake_at: float | None) -> Awaitable[None]:
+        """Wait until `wake_at` or a wake-up; raises Suspend if the run leaves memory."""
+        if self.replay is not None:
+            return self.replay.block(op_id, wake_at)
+        return self.waits.block(op_id, wake_at)
 
     @property
     def suspended(self) -> bool:
@@ -222,7 +221,7 @@ class ExecutionRun:
 
     async def reload(self, op_id: str) -> Checkpoint | None:
         """Operation `op_id` as stored now (a callback answered from outside)."""
-        with self.working():
+        with self.waits.working():
             fresh = await self._store.load_operation(self.execution_id, op_id)
         if fresh is not None:
             self.journal.record(fresh)
@@ -231,7 +230,7 @@ class ExecutionRun:
     async def time_out_callback(self, operation: Checkpoint, error: bytes) -> Checkpoint:
         """Mark the callback of `operation` timed out if it is still pending and due;
         returns the operation as stored now."""
-        with self.working():
+        with self.waits.working():
             fresh = await self._store.time_out_callback(
                 self.fence, operation.ref or "", operation.op_id, self.now(), error
             )
@@ -252,14 +251,14 @@ class ExecutionRun:
             owner=None,
             parent_id=self.execution_id,
         )
-        with self.working():
+        with self.waits.working():
             await self._store.create_execution(new)
         if self.host is not None:
             self.host.poke()
 
     async def read_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Another execution's record (an invoked child's)."""
-        with self.working():
+        with self.waits.working():
             return await self._store.get_execution(execution_id)
 
     async def cancel(

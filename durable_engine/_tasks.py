@@ -32,24 +32,19 @@ class TaskHost:
         self.name = name
         self._group: asyncio.TaskGroup | None = None
         self._host: asyncio.Task[None] | None = None
-        self._closing: asyncio.Event | None = None
-        self._children: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Open the group; `spawn` may be called once this returns."""
         ready = asyncio.get_running_loop().create_future()
-        closing = self._closing = asyncio.Event()
-        self._host = asyncio.create_task(self._hold(ready, closing), name=self.name)
+        self._host = asyncio.create_task(self._hold(ready), name=self.name)
         await ready
 
-    async def _hold(self, ready: asyncio.Future[None], closing: asyncio.Event) -> None:
+    async def _hold(self, ready: asyncio.Future[None]) -> None:
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 ready.set_result(None)
-                await closing.wait()
-                for task in self._children:
-                    task.cancel()
+                await asyncio.get_running_loop().create_future()  # until `aclose` cancels
         except (SystemExit, KeyboardInterrupt):
             # A child's, which has already left the event loop for its caller: the
             # group need not report it again.
@@ -61,18 +56,15 @@ class TaskHost:
         """Run `fn(*args)` as a child of the group."""
         if self._group is None:
             raise RuntimeError("the engine is not open: no task can be started")
-        task = self._group.create_task(fn(*args), name=name)
-        self._children.add(task)
-        task.add_done_callback(self._children.discard)
-        return task
+        return self._group.create_task(fn(*args), name=name)
 
     async def aclose(self) -> None:
         """Cancel every child, wait for all of them, and raise what any of them raised."""
-        host, closing = self._host, self._closing
-        self._host = self._group = self._closing = None
-        if host is None or closing is None:
+        host = self._host
+        self._host = self._group = None
+        if host is None:
             return
-        closing.set()
+        host.cancel()  # the group cancels its children, and waits for them
         await asyncio.wait([host])  # the host's outcome is raised below, not by the wait
-        if not host.cancelled():  # cancelled only with the whole loop, as asyncio.run ends
+        if not host.cancelled():  # a child failed: the group raises that instead
             host.result()

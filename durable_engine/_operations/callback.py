@@ -85,14 +85,14 @@ class Callback:
         assert cp is not None
         if cp.status == OperationStatus.STARTED:
             # Watch before looking, so an answer that lands in between still wakes us.
-            run.watch_external(op_id)
+            run.waits.watch_external(op_id)
             try:
                 cp = await _refresh(run, cp)
                 while cp.status == OperationStatus.STARTED:
                     await run.block(op_id, cp.wake_at)
                     cp = await _refresh(run, cp)
             finally:
-                run.unwatch_external(op_id)
+                run.waits.unwatch_external(op_id)
         if cp.status == OperationStatus.TIMED_OUT:
             raise CallbackTimeoutError(f"callback {cp.name or op_id} timed out")
         return run.values.outcome(cp, self._codec)

@@ -149,7 +149,7 @@ async def run_condition(
         )  # fmt: skip
 
     while True:
-        run.begin_work()
+        run.waits.begin_work()
         try:
             state = await call_body(
                 run.threads, check, state, StepContext(run.execution_id, op_id, attempt, run.logger)
@@ -175,7 +175,7 @@ async def run_condition(
             )
             raise error_from_info(info) from None
         finally:
-            run.end_work()
+            run.waits.end_work()
         if not decision.should_continue:
             await run.checkpoint(record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now()))
             return run.values.decode(data, codec, op_id)

@@ -175,8 +175,8 @@ async def run_invoke(
             deadline = None if timeout is None else call.started_at + timeout
             child_id = await call.start(payload, deadline)
     # Watch before looking, so a child that ends in between still wakes this wait.
-    run.watch_external(op_id)
+    run.waits.watch_external(op_id)
     try:
         return await call.wait(child_id, deadline)
     finally:
-        run.unwatch_external(op_id)
+        run.waits.unwatch_external(op_id)

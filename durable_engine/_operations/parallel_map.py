@@ -289,7 +289,7 @@ class _Fanout:
                     self._launch()
             finally:
                 for _ in self._unstarted:  # cancelled before their first step
-                    self.run.end_work()
+                    self.run.waits.end_work()
                 self._unstarted.clear()
         if self.signal is not None:
             raise self.signal
@@ -312,12 +312,12 @@ class _Fanout:
             self.started[index] = True
             self.began[index] = self.run.now()
             self._unstarted.add(index)
-            self.run.begin_work()
+            self.run.waits.begin_work()
             self.running[index] = self._group.create_task(self._branch(index))
 
     async def _branch(self, index: int) -> None:
         self._unstarted.discard(index)
-        self.run.end_work()
+        self.run.waits.end_work()
         label, fn = self.branches[index]
         try:
             branch_id = _branch_id(self.op_id, index)

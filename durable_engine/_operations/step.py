@@ -108,7 +108,7 @@ async def run_step(
     at_most_once = cfg.step_semantics is _AT_MOST_ONCE
     while True:
         if pending_error is None:
-            run.begin_work()
+            run.waits.begin_work()
             try:
                 # The attempt is work from its first write to its last: `write`, with
                 # no coroutine around it, is enough.
@@ -152,7 +152,7 @@ async def run_step(
                     raise
                 pending_error = exc
             finally:
-                run.end_work()
+                run.waits.end_work()
         decision = (
             _NO_RETRY  # the same mistake again on every attempt
             if isinstance(pending_error, OperationInStepError)
