@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._clock import Clock
-from ._converter import ValueConverter
 from ._errors import ErrorInfo
 from ._executor import Executor
-from ._registry import Registry
 from ._store import Store
 
 __all__ = ["Answers"]
@@ -22,20 +19,15 @@ __all__ = ["Answers"]
 class Answers:
     """Delivers the answers sent to callbacks of executions on one database."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        registry: Registry,
-        values: ValueConverter,
-        executor: Executor,
-        clock: Clock,
-    ) -> None:
-        self.store = store
-        self.registry = registry
-        self.values = values
+    def __init__(self, executor: Executor) -> None:
         self.executor = executor
-        self.clock = clock
+        self.registry = executor.registry
+        self.values = executor.values
+        self.clock = executor.clock
+
+    @property
+    def store(self) -> Store:
+        return self.executor.store
 
     async def succeed(self, callback_id: str, result: Any) -> None:
         """Resolve the callback with `result`, stored with its execution's codec."""

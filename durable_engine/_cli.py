@@ -26,6 +26,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import _display as display
@@ -252,6 +253,22 @@ _EXECUTION_HELP = "an execution's id, or the name it was started with (--name)"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="durable-engine",
+        description="Run and inspect durable executions kept in one SQLite file.",
+        epilog="Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
+    verbs = _Verbs(sub, _common_options())
+    _add_run_commands(verbs)
+    _add_inspect_commands(verbs)
+    _add_control_commands(verbs)
+    _add_check_commands(verbs)
+    return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The options every verb takes: --db, --json, --allow-network-fs."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--db",
@@ -271,15 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="open a database on NFS/SMB/sshfs/FUSE anyway (SQLite locking is unreliable there)",
     )
-    parser = argparse.ArgumentParser(
-        prog="durable-engine",
-        description="Run and inspect durable executions kept in one SQLite file.",
-        epilog="Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
+    return common
 
-    def verb(name: str, help: str, app: bool | None = False) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, parents=[common])
+
+@dataclass(frozen=True, slots=True)
+class _Verbs:
+    """Adds verbs to the parser, each with the common options."""
+
+    sub: argparse._SubParsersAction[argparse.ArgumentParser]
+    common: argparse.ArgumentParser
+
+    def add(self, name: str, help: str, app: bool | None = False) -> argparse.ArgumentParser:
+        """A verb's parser; `--app` is required if `app`, optional if False, absent if None."""
+        p = self.sub.add_parser(name, help=help, description=help, parents=[self.common])
         if app is not None:
             p.add_argument(
                 "--app",
@@ -289,7 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
         return p
 
-    w = verb("worker", "serve the functions of an Engine until SIGTERM/SIGINT", app=True)
+
+def _add_run_commands(verbs: _Verbs) -> None:
+    """The verbs that run executions: worker, start."""
+    w = verbs.add("worker", "serve the functions of an Engine until SIGTERM/SIGINT", app=True)
     w.add_argument("--concurrency", type=_positive_int, help="most executions run at once")
     w.add_argument("--worker-id", help="this worker's name in leases and logs")
     w.add_argument(
@@ -298,41 +322,52 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="on a signal, how long running executions get to finish or suspend (default 10)",
     )
-    s = verb("start", "store a new execution for a worker to run; prints its id", app=True)
+    s = verbs.add("start", "store a new execution for a worker to run; prints its id", app=True)
     s.add_argument("function")
     given = s.add_mutually_exclusive_group()
     given.add_argument("--input", metavar="JSON")
     given.add_argument("--input-file", metavar="FILE", help="a JSON file, or - for stdin")
     s.add_argument("--name", help="an execution name: starting it again returns the same one")
     s.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS")
-    ls = verb("list", "list executions, oldest first")
+
+
+def _add_inspect_commands(verbs: _Verbs) -> None:
+    """The verbs that read executions: list, show, history."""
+    ls = verbs.add("list", "list executions, oldest first")
     ls.add_argument("--status", choices=[st.value for st in ExecutionStatus], type=str.upper)
     ls.add_argument("--function")
     ls.add_argument("--name", help="the execution started with this name")
     ls.add_argument("--limit", type=_positive_int)
-    verb("show", "one execution: status, input, result or error, timings").add_argument(
+    verbs.add("show", "one execution: status, input, result or error, timings").add_argument(
         "execution", help=_EXECUTION_HELP
     )
-    verb("history", "an execution's operations as a tree").add_argument(
+    verbs.add("history", "an execution's operations as a tree").add_argument(
         "execution", help=_EXECUTION_HELP
     )
-    cb = verb("callback", "answer a callback")
+
+
+def _add_control_commands(verbs: _Verbs) -> None:
+    """The verbs that act on running executions: callback, stop."""
+    cb = verbs.add("callback", "answer a callback")
     cb.add_argument("action", choices=["succeed", "fail", "heartbeat"])
     cb.add_argument("callback_id")
     cb.add_argument("--result", metavar="JSON", help="succeed: the result")
     cb.add_argument("--error-type", help="fail: the error's type name")
     cb.add_argument("--message", help="fail: the error message")
     cb.add_argument("--data", metavar="JSON", help="fail: data attached to the error")
-    verb("stop", "stop an execution for good").add_argument("execution", help=_EXECUTION_HELP)
-    verb(
+    verbs.add("stop", "stop an execution for good").add_argument("execution", help=_EXECUTION_HELP)
+
+
+def _add_check_commands(verbs: _Verbs) -> None:
+    """The verbs that check, writing nothing: replay, db."""
+    verbs.add(
         "replay",
         "replay an execution's history against the current code, running nothing",
         app=True,
     ).add_argument("execution", help=_EXECUTION_HELP)
-    db = verb("db", "check the database without writing to it", app=None)
+    db = verbs.add("db", "check the database without writing to it", app=None)
     db.add_argument("action", choices=["check"])
     db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
-    return parser
 
 
 def _one_line(text: str) -> str:

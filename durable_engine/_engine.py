@@ -2,8 +2,10 @@
 
 It keeps the registry of durable functions and the engine's lifecycle (`async with
 engine:` opens the store, starts the scheduler and the executor), and answers the
-public calls: start, run, get, list, stop, send a callback's answer. Running
-executions is the executor's; finding due work is the scheduler's.
+public calls: start, run, get, list, stop, send a callback's answer, each handed to
+the part that owns it. Running executions is the executor's; finding due work is
+the scheduler's; starting and stopping them the starter's; reading them the
+reader's; callback answers from outside are `_answers`'.
 """
 
 from __future__ import annotations
@@ -24,20 +26,15 @@ from ._answers import Answers
 from ._clock import Clock, SystemClock
 from ._config import check_instance, check_int, check_name, check_serdes, to_seconds
 from ._converter import ValueConverter
-from ._dedupe import check_duplicate
-from ._errors import (
-    ErrorInfo,
-    ExecutionAlreadyEnded,
-    ExecutionNotFound,
-    StoreError,
-)
+from ._errors import StoreError
 from ._executor import Executor
-from ._ids import new_execution_id
-from ._models import ExecutionInfo, ExecutionRecord, ExecutionStatus, timestamp_to_datetime
+from ._models import ExecutionInfo, ExecutionStatus
+from ._reading import ExecutionReader
 from ._registry import DurableFunction, Registry
 from ._scheduler import Scheduler, new_worker_id
-from ._store import FinishExecution, NewExecution, SqliteStore, Store
-from ._views import OperationInfo, build_operation_tree
+from ._starting import Starter
+from ._store import SqliteStore, Store
+from ._views import OperationInfo
 
 __all__ = ["DurableFunction", "Engine", "ExecutionHandle"]
 
@@ -61,7 +58,7 @@ class ExecutionHandle:
 
     async def result(self) -> Any:
         """Wait for the execution to end; return its result or raise its error."""
-        return await self._engine._result(self.execution_id)
+        return await self._engine._reader.result(self.execution_id)
 
 
 class Engine:
@@ -120,13 +117,9 @@ class Engine:
             function_names=self.function_names,
         )
         """Runs the executions this engine holds."""
-        self._answers = Answers(
-            store=self.store,
-            registry=self.registry,
-            values=self.values,
-            executor=self.executor,
-            clock=self.clock,
-        )
+        self._answers = Answers(self.executor)
+        self._reader = ExecutionReader(self.executor, self._require_open)
+        self._starter = Starter(self.executor, self.worker_id, self.poke)
         self._scheduler: Scheduler | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         """The loop the engine was opened on: the only one it may be called from."""
@@ -227,7 +220,7 @@ class Engine:
             raise RuntimeError("cannot change the database of an open engine")
         self.path = os.fspath(path)
         self.store = SqliteStore(self.path, synchronous=self._synchronous)
-        self.executor.store = self._answers.store = self.store
+        self.executor.store = self.store
 
     async def drain(self, grace: float) -> None:
         """Stop claiming work, and give running executions `grace` seconds to finish or suspend."""
@@ -271,47 +264,12 @@ class Engine:
             raise ValueError("execution_name must not be empty: give a name, or None for none")
         self._require_open()
         function = self.registry.resolve(fn_or_name)
+        seconds = None if timeout is None else to_seconds(timeout, what="timeout")
         codec = function.serdes or self.serdes
-        data = self.values.encode(input, codec, None, f"the input of {function.name!r}")
-        now = self.clock.now()
-        timeout_at = None if timeout is None else now + to_seconds(timeout, what="timeout")
-        new = NewExecution(
-            execution_id=new_execution_id(),
-            name=execution_name,
-            function=function.name,
-            input=data,
-            created_at=now,
-            owner=self.worker_id if run_here else None,
-            timeout_at=timeout_at,
+        started = await self._starter.start(
+            function, codec, input, execution_name, seconds, run_here
         )
-        try:
-            record, created = await self.store.create_execution(new)
-        except asyncio.CancelledError:
-            if run_here:  # the creation is queued and may commit: then it must run
-                self.executor.tasks.spawn(self._adopt, new, name=f"adopt-{new.execution_id}")
-            raise
-        if not created:
-            check_duplicate(record, function, input, codec)
-        elif run_here:
-            self.executor.launch(record, fresh=True)
-        else:
-            self.poke()
-        return ExecutionHandle(self, record.execution_id)
-
-    async def _adopt(self, new: NewExecution) -> None:
-        """Run an execution whose start was cancelled while it was being created, if the
-        creation committed: it is this worker's, and no other worker would take it."""
-        with contextlib.suppress(StoreError, RuntimeError):
-            # The same creation again finds the row the first one made, if it made one.
-            record, _ = await self.store.create_execution(new)
-            if (
-                self.is_open
-                and record.execution_id == new.execution_id
-                and record.owner == self.worker_id
-                and not record.status.is_terminal
-                and not self.executor.is_running(record.execution_id)
-            ):
-                self.executor.launch(record, fresh=True)
+        return ExecutionHandle(self, started)
 
     async def run(
         self,
@@ -328,29 +286,13 @@ class Engine:
     async def stop(self, execution_id: str) -> None:
         """End an execution as STOPPED: its timers and callbacks are cancelled, it never resumes."""
         self._require_open()
-        info = ErrorInfo(
-            kind="ExecutionStopped", error_type="ExecutionStopped", message="stopped from outside"
-        )
-        ended = await self.store.stop_execution(
-            execution_id, self.clock.now(), self.values.encode_error(info)
-        )
-        if ended is not None:
-            raise ExecutionAlreadyEnded(f"execution {execution_id} already ended ({ended})")
-        self.executor.cancel(execution_id)
-        self.executor.wake_waiters(execution_id)
+        await self._starter.stop(execution_id)
 
     # -- reading executions ----------------------------------------------------------
 
     async def get_execution(self, execution_id: str) -> ExecutionInfo:
-        return self._info(await self._record(execution_id))
-
-    async def _record(self, execution_id: str) -> ExecutionRecord:
-        """The execution's stored record; ExecutionNotFound if there is none."""
-        self._require_open()
-        record = await self.store.get_execution(execution_id)
-        if record is None:
-            raise ExecutionNotFound(f"no execution with id {execution_id!r}")
-        return record
+        """The execution as it is now; ExecutionNotFound if there is none."""
+        return self._reader.info(await self._reader.record(execution_id))
 
     async def list_executions(
         self,
@@ -366,57 +308,16 @@ class Engine:
         check_name(name, "name")
         if limit is not None:
             check_int(limit, "limit", 1)
-        self._require_open()
-        records = await self.store.list_executions(
-            status=None if status is None else ExecutionStatus(status),
-            function=function,
-            name=name,
-            limit=limit,
-        )
-        return [self._info(r) for r in records]
+        wanted = None if status is None else ExecutionStatus(status)
+        return await self._reader.find(wanted, function, name, limit)
 
     async def get_operations(self, execution_id: str) -> list[OperationInfo]:
         """The execution's operations as a tree (top-level operations, each with children)."""
-        record = await self._record(execution_id)
-        checkpoints = await self.store.load_operations(execution_id)
-        return build_operation_tree(checkpoints, self._values_of(record))
+        return await self._reader.operations(execution_id)
 
     async def wait_for(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; return its info."""
-        self._require_open()
-        return self._info(*await self.executor.wait_ended(execution_id, self._record))
-
-    async def _result(self, execution_id: str) -> Any:
-        """Wait for the execution to end; return its result or raise its error."""
-        self._require_open()
-        record, ending = await self.executor.wait_ended(execution_id, self._record)
-        end = record if ending is None else ending
-        if end.status is ExecutionStatus.SUCCEEDED:
-            return self._values_of(record).view(end.result)
-        raise self._info(record, ending).error
-
-    def _values_of(self, record: ExecutionRecord) -> ValueConverter:
-        return self.values.bind(record.execution_id, self.registry.codec_of(record.function))
-
-    def _info(
-        self, record: ExecutionRecord, ending: FinishExecution | None = None
-    ) -> ExecutionInfo:
-        """What a user sees of `record`; of how it ended, if `ending` (just committed
-        here) says so."""
-        values = self._values_of(record)
-        end = record if ending is None else ending
-        return ExecutionInfo(
-            execution_id=record.execution_id,
-            name=record.name,
-            function=record.function,
-            status=end.status,
-            input=values.view(record.input),
-            result=values.view(end.result),
-            error=None if end.error is None else values.decode_error(end.error),
-            created_at=timestamp_to_datetime(record.created_at),
-            ended_at=timestamp_to_datetime(end.ended_at),
-            parent_id=record.parent_id,
-        )
+        return await self._reader.wait_for(execution_id)
 
     # -- callbacks ---------------------------------------------------------------------
 

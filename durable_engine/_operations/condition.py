@@ -141,6 +141,33 @@ async def run_condition(
             attempt = cp.attempt + 1
         case Execute():
             pass
+    return await _poll(
+        run,
+        op_id,
+        parent_id,
+        check,
+        config,
+        name,
+        state=state,
+        attempt=attempt,
+        started_at=started_at,
+    )
+
+
+async def _poll(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    check: Callable[[Any, StepContext], Any],
+    config: WaitForConditionConfig,
+    name: str | None,
+    *,
+    state: Any,
+    attempt: int,
+    started_at: float,
+) -> Any:
+    """Check, decide and checkpoint until the strategy stops polling or the check fails."""
+    codec = config.serdes
 
     def record(status: OperationStatus, **fields: Any) -> Any:
         return run.put(

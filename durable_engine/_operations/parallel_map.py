@@ -126,6 +126,29 @@ async def run_batch(
     completion.validate(total)
     if max_concurrency is not None and max_concurrency < 1:
         raise ValueError("max_concurrency must be at least 1")
+    started = await _from_journal(run, op_id, parent_id, make_context, op_type, name, branches)
+    if isinstance(started, BatchResult):  # decided on an earlier run: replayed
+        return started
+    fan = _Fanout(run, op_id, make_context, branches, max_concurrency or max(total, 1), completion)
+    reason = await fan.decide()
+    if run.fatal is not None:  # a branch diverged from the history: record no outcome
+        raise NonDeterministicError(str(run.fatal))
+    return await _record_decision(
+        run, op_id, parent_id, op_type, name, branches, fan, reason, started
+    )
+
+
+async def _from_journal(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    make_context: ContextFactory,
+    op_type: OperationType,
+    name: str | None,
+    branches: Sequence[Branch],
+) -> BatchResult[Any] | float:
+    """The replayed result of a decided batch, else when it started (recorded on a first start)."""
+    total = len(branches)
     match run.resolve(op_id, op_type, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
@@ -151,10 +174,21 @@ async def run_batch(
                     started_at=started_at,
                 )
             )
-    fan = _Fanout(run, op_id, make_context, branches, max_concurrency or max(total, 1), completion)
-    reason = await fan.decide()
-    if run.fatal is not None:  # a branch diverged from the history: record no outcome
-        raise NonDeterministicError(str(run.fatal))
+    return started_at
+
+
+async def _record_decision(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    op_type: OperationType,
+    name: str | None,
+    branches: Sequence[Branch],
+    fan: _Fanout,
+    reason: CompletionReason,
+    started_at: float,
+) -> BatchResult[Any]:
+    """The decided batch's items, recorded with its outcome and its cancelled branches."""
     recorded = run.journal.recorded_under(op_id)
     final = [
         item

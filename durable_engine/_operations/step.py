@@ -79,11 +79,11 @@ async def run_step(
     name: str | None,
     config: StepConfig | None,
 ) -> Any:
+    """`ctx.step`: the recorded outcome, or run the body, record its outcome, retry."""
     cfg = config or _DEFAULT_CONFIG
     codec = cfg.serdes
     pending_error: BaseException | None = None
     started_at: float | None
-
     match run.resolve(op_id, _STEP, name):
         case Execute():  # first, so a first run pays one check
             attempt, started_at = 1, run.now()
@@ -91,117 +91,117 @@ async def run_step(
             raise run.nondeterminism(mismatch)
         case Completed(cp):
             return run.values.outcome(cp, codec)
-        case Resume(cp) if cp.status == _PENDING:
-            started_at = cp.started_at
-            await run.block(op_id, cp.wake_at)
-            attempt = cp.attempt + 1
         case Resume(cp):
-            # An at-most-once attempt started and never finished: the process died.
-            started_at, attempt = cp.started_at, cp.attempt
-            pending_error = StepInterruptedError(
-                f"step {name or op_id} attempt {cp.attempt} was interrupted before its "
-                "outcome was recorded",
-                error_type="StepInterruptedError",
-            )
+            attempt, started_at, pending_error = await _resume(run, op_id, name, cp)
 
+    key: _Key = (run.execution_id, op_id, parent_id, _STEP, name)
     strategy = cfg.retry_strategy or _DEFAULT_STRATEGY
     at_most_once = cfg.step_semantics is _AT_MOST_ONCE
     while True:
         if pending_error is None:
             run.waits.begin_work()
             try:
-                # The attempt is work from its first write to its last: `write`, with
-                # no coroutine around it, is enough.
+                # Work from its first write to its last (`write` needs no coroutine around).
                 if at_most_once:
-                    await run.write(
-                        _record(run, op_id, parent_id, name, _STARTED, attempt, started_at)
-                    )
-                step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
-                # `call_body` in place, one call fewer on every step's path.
-                body = (
-                    fn(step_ctx) if is_async_callable(fn) else _in_thread(run.threads, fn, step_ctx)
-                )
-                bodies = run.in_body  # so that an operation called inside it is refused
-                bodies.add(body)
+                    await run.write(_record(key, _STARTED, attempt, started_at))
+                body = _body(run, fn, op_id, attempt)
                 try:
                     value = await body
                 finally:
-                    bodies.discard(body)
+                    run.in_body.discard(body)
                 data = run.values.encode(value, codec, op_id, "result of step", name or op_id)
                 await run.write(
-                    _record(
-                        run,
-                        op_id,
-                        parent_id,
-                        name,
-                        _SUCCEEDED,
-                        attempt,
-                        started_at,
-                        data,
-                        None,
-                        run.now(),
-                    )
+                    _record(key, _SUCCEEDED, attempt, started_at, data, None, run.now())
                 )
                 return run.values.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
-                info = _step_failure(exc)
-                await _fail(run, op_id, parent_id, name, attempt, started_at, info)
-                raise error_from_info(info) from None
+                raise await _fail(run, key, attempt, started_at, _step_failure(exc)) from None
             except (Exception, CancelledError) as exc:
                 if cancelling(exc):
                     raise
                 pending_error = exc
             finally:
                 run.waits.end_work()
-        decision = (
-            _NO_RETRY  # the same mistake again on every attempt
-            if isinstance(pending_error, OperationInStepError)
-            else strategy(pending_error, attempt)
-        )
-        if isinstance(decision, RetryDecision):
-            info = _step_failure(pending_error)
-        else:  # the step fails with the strategy's mistake, never retried
-            mistake = wrong_answer(
-                "retry_strategy",
-                strategy,
-                decision,
-                RetryDecision,
-                f"attempt {attempt} failed with {type(pending_error).__name__}: {pending_error}",
-            )
-            mistake.__cause__ = pending_error  # the error the strategy was asked about
-            info = _step_failure(mistake)
-            decision = _NO_RETRY
+        info, decision = _decide(strategy, pending_error, attempt)
         pending_error = None
         if not decision.should_retry:
-            await _fail(run, op_id, parent_id, name, attempt, started_at, info)
-            raise error_from_info(info) from None
-        wake_at = run.now() + decision.delay.total_seconds()
-        error = run.values.encode_error(info)
-        await run.checkpoint(
-            _record(
-                run,
-                op_id,
-                parent_id,
-                name,
-                _PENDING,
-                attempt,
-                started_at,
-                None,
-                error,
-                None,
-                wake_at,
-            )
-        )
-        await run.block(op_id, wake_at)
+            raise await _fail(run, key, attempt, started_at, info) from None
+        await _retry_later(run, key, attempt, started_at, info, decision)
         attempt += 1
 
 
-def _record(
+def _body(
+    run: ExecutionRun, fn: Callable[[StepContext], Any], op_id: str, attempt: int
+) -> Awaitable[Any]:
+    """The attempt's body, called (`call_body` in place: one call fewer on every step's
+    path) and marked as running, so that an operation called inside it is refused."""
+    step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
+    body: Awaitable[Any] = (
+        fn(step_ctx) if is_async_callable(fn) else _in_thread(run.threads, fn, step_ctx)
+    )
+    run.in_body.add(body)
+    return body
+
+
+async def _resume(
+    run: ExecutionRun, op_id: str, name: str | None, cp: Checkpoint
+) -> tuple[int, float | None, BaseException | None]:
+    """Where a step left off: its next attempt once its retry is due, or the error of an
+    at-most-once attempt the process died in. (attempt, started_at, error)"""
+    if cp.status is _PENDING:
+        await run.block(op_id, cp.wake_at)
+        return cp.attempt + 1, cp.started_at, None
+    interrupted = StepInterruptedError(
+        f"step {name or op_id} attempt {cp.attempt} was interrupted before its "
+        "outcome was recorded",
+        error_type="StepInterruptedError",
+    )
+    return cp.attempt, cp.started_at, interrupted
+
+
+def _decide(
+    strategy: Callable[[BaseException, int], Any], error: BaseException, attempt: int
+) -> tuple[ErrorInfo, RetryDecision]:
+    """What the retry strategy decides about a failed attempt, with the error to record.
+    A strategy that answers with something else fails the step, never retried."""
+    if isinstance(error, OperationInStepError):  # the same mistake again on every attempt
+        return _step_failure(error), _NO_RETRY
+    decision = strategy(error, attempt)
+    if isinstance(decision, RetryDecision):
+        return _step_failure(error), decision
+    mistake = wrong_answer(
+        "retry_strategy",
+        strategy,
+        decision,
+        RetryDecision,
+        f"attempt {attempt} failed with {type(error).__name__}: {error}",
+    )
+    mistake.__cause__ = error  # the error the strategy was asked about
+    return _step_failure(mistake), _NO_RETRY
+
+
+async def _retry_later(
     run: ExecutionRun,
-    op_id: str,
-    parent_id: str | None,
-    name: str | None,
-    status: str,
+    key: _Key,
+    attempt: int,
+    started_at: float | None,
+    info: ErrorInfo,
+    decision: RetryDecision,
+) -> None:
+    """Record the failed attempt as PENDING with its retry's time, and wait for it."""
+    wake_at = run.now() + decision.delay.total_seconds()
+    error = run.values.encode_error(info)
+    await run.checkpoint(_record(key, _PENDING, attempt, started_at, None, error, None, wake_at))
+    await run.block(key[1], wake_at)
+
+
+_Key = tuple[str, str, str | None, OperationType, str | None]
+"""The first five fields of every checkpoint of one step: execution, id, parent, STEP, name."""
+
+
+def _record(
+    key: _Key,
+    status: OperationStatus,
     attempt: int,
     started_at: float | None,
     result: bytes | None = None,
@@ -211,36 +211,14 @@ def _record(
 ) -> Checkpoint:
     """A checkpoint of this step. Built as the tuple it is: Checkpoint's own __new__ is
     Python code, and every step makes one of these."""
-    return _new_tuple(
-        Checkpoint,
-        (
-            run.execution_id,
-            op_id,
-            parent_id,
-            _STEP,
-            name,
-            status,
-            attempt,
-            result,
-            error,
-            started_at,
-            ended_at,
-            wake_at,
-            None,
-        ),
-    )
+    fields = (status, attempt, result, error, started_at, ended_at, wake_at, None)
+    return _new_tuple(Checkpoint, key + fields)
 
 
 async def _fail(
-    run: ExecutionRun,
-    op_id: str,
-    parent_id: str | None,
-    name: str | None,
-    attempt: int,
-    started_at: float | None,
-    info: ErrorInfo,
-) -> None:
+    run: ExecutionRun, key: _Key, attempt: int, started_at: float | None, info: ErrorInfo
+) -> Exception:
+    """Record the step as FAILED with `info`; the error to raise to the workflow."""
     error = run.values.encode_error(info)
-    await run.checkpoint(
-        _record(run, op_id, parent_id, name, _FAILED, attempt, started_at, None, error, run.now())
-    )
+    await run.checkpoint(_record(key, _FAILED, attempt, started_at, None, error, run.now()))
+    return error_from_info(info)

@@ -1,0 +1,99 @@
+"""Reading executions for the engine's public calls, shown as a user sees them.
+
+A stored record holds serialized bytes; what `get_execution`, `list_executions`,
+`wait_for` and `handle.result()` return is decoded here with the function's own
+codec. An ending a run here has just committed is used as it is, rather than read
+back from the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._converter import ValueConverter
+from ._errors import ExecutionNotFound
+from ._executor import Executor
+from ._models import ExecutionInfo, ExecutionRecord, ExecutionStatus, timestamp_to_datetime
+from ._store import FinishExecution, Store
+from ._views import OperationInfo, build_operation_tree
+
+__all__ = ["ExecutionReader"]
+
+
+class ExecutionReader:
+    """The engine's reads of executions: records, their operations, their endings."""
+
+    def __init__(self, executor: Executor, require_open: Callable[[], None]) -> None:
+        self.executor = executor
+        self.registry = executor.registry
+        self.values = executor.values
+        self._require_open = require_open
+
+    @property
+    def store(self) -> Store:
+        return self.executor.store
+
+    async def record(self, execution_id: str) -> ExecutionRecord:
+        """The execution's stored record; ExecutionNotFound if there is none."""
+        self._require_open()
+        record = await self.store.get_execution(execution_id)
+        if record is None:
+            raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+        return record
+
+    async def find(
+        self,
+        status: ExecutionStatus | None,
+        function: str | None,
+        name: str | None,
+        limit: int | None,
+    ) -> list[ExecutionInfo]:
+        """Executions, oldest first, as users see them."""
+        self._require_open()
+        records = await self.store.list_executions(
+            status=status, function=function, name=name, limit=limit
+        )
+        return [self.info(r) for r in records]
+
+    async def operations(self, execution_id: str) -> list[OperationInfo]:
+        """The execution's operations as a tree."""
+        record = await self.record(execution_id)
+        checkpoints = await self.store.load_operations(execution_id)
+        return build_operation_tree(checkpoints, self.values_of(record))
+
+    async def wait_for(self, execution_id: str) -> ExecutionInfo:
+        """The execution's info once it has ended."""
+        self._require_open()
+        return self.info(*await self.executor.wait_ended(execution_id, self.record))
+
+    async def result(self, execution_id: str) -> Any:
+        """Wait for the execution to end; return its result or raise its error."""
+        self._require_open()
+        record, ending = await self.executor.wait_ended(execution_id, self.record)
+        end = record if ending is None else ending
+        if end.status is ExecutionStatus.SUCCEEDED:
+            return self.values_of(record).view(end.result)
+        raise self.info(record, ending).error
+
+    def values_of(self, record: ExecutionRecord) -> ValueConverter:
+        """The value path of `record`'s execution: its function's codec."""
+        return self.values.bind(record.execution_id, self.registry.codec_of(record.function))
+
+    def info(self, record: ExecutionRecord, ending: FinishExecution | None = None) -> ExecutionInfo:
+        """What a user sees of `record`; of how it ended, if `ending` (just committed
+        here) says so."""
+        values = self.values_of(record)
+        end = record if ending is None else ending
+        return ExecutionInfo(
+            execution_id=record.execution_id,
+            name=record.name,
+            function=record.function,
+            status=end.status,
+            input=values.view(record.input),
+            result=values.view(end.result),
+            error=None if end.error is None else values.decode_error(end.error),
+            created_at=timestamp_to_datetime(record.created_at),
+            ended_at=timestamp_to_datetime(end.ended_at),
+            parent_id=record.parent_id,
+        )

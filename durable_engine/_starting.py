@@ -1,0 +1,105 @@
+"""Starting and stopping executions for the engine's callers.
+
+A start stores the execution (or finds the one already started under its name) and,
+unless it is left for any worker, runs it here at once. A caller cancelled while
+the creation is queued does not stop it: if the creation commits, the execution is
+this worker's and still runs here. A stop ends the execution in the database and
+unwinds its run here, if there is one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from serdes import SerDes
+
+from ._dedupe import check_duplicate
+from ._errors import ErrorInfo, ExecutionAlreadyEnded, StoreError
+from ._executor import Executor
+from ._ids import new_execution_id
+from ._registry import DurableFunction
+from ._store import NewExecution, Store
+
+__all__ = ["Starter"]
+
+_STOPPED = ErrorInfo(
+    kind="ExecutionStopped", error_type="ExecutionStopped", message="stopped from outside"
+)
+
+
+class Starter:
+    """Creates executions and stops them."""
+
+    def __init__(self, executor: Executor, worker_id: str, poke: Callable[[], None]) -> None:
+        self.executor = executor
+        self.values = executor.values
+        self.clock = executor.clock
+        self.worker_id = worker_id
+        self._poke = poke
+
+    @property
+    def store(self) -> Store:
+        return self.executor.store
+
+    async def start(
+        self,
+        function: DurableFunction,
+        codec: SerDes,
+        input: Any,
+        name: str | None,
+        timeout_seconds: float | None,
+        run_here: bool,
+    ) -> str:
+        """Store an execution of `function` (or find the one started as `name`) and run
+        it here if `run_here`; its id."""
+        data = self.values.encode(input, codec, None, f"the input of {function.name!r}")
+        now = self.clock.now()
+        new = NewExecution(
+            execution_id=new_execution_id(),
+            name=name,
+            function=function.name,
+            input=data,
+            created_at=now,
+            owner=self.worker_id if run_here else None,
+            timeout_at=None if timeout_seconds is None else now + timeout_seconds,
+        )
+        try:
+            record, created = await self.store.create_execution(new)
+        except asyncio.CancelledError:
+            if run_here:  # the creation is queued and may commit: then it must run
+                self.executor.tasks.spawn(self._adopt, new, name=f"adopt-{new.execution_id}")
+            raise
+        if not created:
+            check_duplicate(record, function, input, codec)
+        elif run_here:
+            self.executor.launch(record, fresh=True)
+        else:
+            self._poke()
+        return record.execution_id
+
+    async def _adopt(self, new: NewExecution) -> None:
+        """Run an execution whose start was cancelled while it was being created, if the
+        creation committed: it is this worker's, and no other worker would take it."""
+        with contextlib.suppress(StoreError, RuntimeError):
+            # The same creation again finds the row the first one made, if it made one.
+            record, _ = await self.store.create_execution(new)
+            if (
+                self.executor.open
+                and record.execution_id == new.execution_id
+                and record.owner == self.worker_id
+                and not record.status.is_terminal
+                and not self.executor.is_running(record.execution_id)
+            ):
+                self.executor.launch(record, fresh=True)
+
+    async def stop(self, execution_id: str) -> None:
+        """End the execution as STOPPED and unwind its run here, if there is one."""
+        error = self.values.encode_error(_STOPPED)
+        ended = await self.store.stop_execution(execution_id, self.clock.now(), error)
+        if ended is not None:
+            raise ExecutionAlreadyEnded(f"execution {execution_id} already ended ({ended})")
+        self.executor.cancel(execution_id)
+        self.executor.wake_waiters(execution_id)
