@@ -120,9 +120,12 @@ class Checkpoint(NamedTuple):
     """What the operation points at: a callback id, an invoked execution's id."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecutionRecord:
-    """One execution as stored; `input`, `result` and `error` are serialized bytes."""
+class ExecutionRecord(NamedTuple):
+    """One execution as stored; `input`, `result` and `error` are serialized bytes.
+
+    Immutable, like every record here, but a named tuple rather than a frozen
+    dataclass: one is made for every execution, and a frozen dataclass sets each of
+    its fifteen fields through `object.__setattr__` (1.8 us against 0.5 us to make)."""
 
     execution_id: str
     name: str | None

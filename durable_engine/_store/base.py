@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 
@@ -50,9 +50,8 @@ class Fence:
         object.__setattr__(self, "json_member", member)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewExecution:
-    """An execution to create."""
+class NewExecution(NamedTuple):
+    """An execution to create (a named tuple, like ExecutionRecord: one per execution)."""
 
     execution_id: str
     name: str | None
@@ -65,9 +64,9 @@ class NewExecution:
     timeout_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FinishExecution:
-    """End the execution with a terminal status and release it."""
+class FinishExecution(NamedTuple):
+    """End the execution with a terminal status and release it (a named tuple, like
+    ExecutionRecord: one per execution)."""
 
     status: ExecutionStatus
     result: bytes | None

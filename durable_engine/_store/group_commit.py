@@ -290,10 +290,23 @@ def _created(futures: list[asyncio.Future[Any]], values: list[Any]) -> list[Outc
     return [(future, True, value) for future, value in zip(futures, values, strict=True)]
 
 
+_COLUMNS = len(Checkpoint._fields)
+_TYPE_AT = Checkpoint._fields.index("type")
+_STATUS_AT = Checkpoint._fields.index("status")
+_PLAIN = {member: member.value for member in (*OperationType, *OperationStatus)}.__getitem__
+"""An operation type or status as the plain string it is stored as."""
+
+
 def _put_operations(conn: sqlite3.Connection, rows: Sequence[Checkpoint]) -> None:
     """Write `rows` with a few multi-row statements rather than one per row."""
-    for sql, chunk in in_statements(_PUT_OPS, len(Checkpoint._fields), "", rows):
-        conn.execute(sql, list(chain.from_iterable(chunk)))
+    for sql, chunk in in_statements(_PUT_OPS, _COLUMNS, "", rows):
+        params = list(chain.from_iterable(chunk))
+        # sqlite3 binds an enum member only through its adapter (about 140 ns each, on
+        # the database thread): the two enum columns go in as their plain strings,
+        # swapped in by two slice assignments that run in C.
+        params[_TYPE_AT::_COLUMNS] = map(_PLAIN, params[_TYPE_AT::_COLUMNS])
+        params[_STATUS_AT::_COLUMNS] = map(_PLAIN, params[_STATUS_AT::_COLUMNS])
+        conn.execute(sql, params)
 
 
 def _fence_state(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pytest
 
@@ -239,7 +238,7 @@ async def test_a_taken_over_runs_writes_are_refused_and_write_nothing(
     await store.commit(old, callback("e1", "2", "cb-2", timeout_at=NOW + 5))
     [taken] = await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW + 10)
     before = (await execution(store, "e1"), await operations(store, "e1"))
-    assert before[0] == dataclasses.replace(taken, taken_from=None)
+    assert before[0] == taken._replace(taken_from=None)
     with pytest.raises(LeaseLost):
         await _write(store, old, write)
     assert (await execution(store, "e1"), await operations(store, "e1")) == before
