@@ -58,7 +58,8 @@ class ExecutionHandle:
 
     async def result(self) -> Any:
         """Wait for the execution to end; return its result or raise its error."""
-        return await self._engine._reader.result(self.execution_id)
+        reader = self._engine._reader
+        return reader.outcome(*await reader.ended(self.execution_id))
 
 
 class Engine:
@@ -317,7 +318,7 @@ class Engine:
 
     async def wait_for(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; return its info."""
-        return await self._reader.wait_for(execution_id)
+        return self._reader.info(*await self._reader.ended(execution_id))
 
     # -- callbacks ---------------------------------------------------------------------
 

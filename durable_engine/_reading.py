@@ -8,7 +8,7 @@ back from the database.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ._converter import ValueConverter
@@ -62,15 +62,17 @@ class ExecutionReader:
         checkpoints = await self.store.load_operations(execution_id)
         return build_operation_tree(checkpoints, self.values_of(record))
 
-    async def wait_for(self, execution_id: str) -> ExecutionInfo:
-        """The execution's info once it has ended."""
+    def ended(
+        self, execution_id: str
+    ) -> Coroutine[Any, Any, tuple[ExecutionRecord, FinishExecution | None]]:
+        """The execution's record once it has ended, with the ending a run here committed
+        (see `Executor.wait_ended`). The executor's own coroutine, with none around it:
+        every caller of `handle.result()` holds one while it waits."""
         self._require_open()
-        return self.info(*await self.executor.wait_ended(execution_id, self.record))
+        return self.executor.wait_ended(execution_id, self.record)
 
-    async def result(self, execution_id: str) -> Any:
-        """Wait for the execution to end; return its result or raise its error."""
-        self._require_open()
-        record, ending = await self.executor.wait_ended(execution_id, self.record)
+    def outcome(self, record: ExecutionRecord, ending: FinishExecution | None) -> Any:
+        """An ended execution's result; raises its error."""
         end = record if ending is None else ending
         if end.status is ExecutionStatus.SUCCEEDED:
             return self.values_of(record).view(end.result)

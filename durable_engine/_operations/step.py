@@ -94,7 +94,6 @@ async def run_step(
         case Resume(cp):
             attempt, started_at, pending_error = await _resume(run, op_id, name, cp)
 
-    key: _Key = (run.execution_id, op_id, parent_id, _STEP, name)
     strategy = cfg.retry_strategy or _DEFAULT_STRATEGY
     at_most_once = cfg.step_semantics is _AT_MOST_ONCE
     while True:
@@ -103,19 +102,22 @@ async def run_step(
             try:
                 # Work from its first write to its last (`write` needs no coroutine around).
                 if at_most_once:
-                    await run.write(_record(key, _STARTED, attempt, started_at))
+                    await run.write(
+                        _record(run, op_id, parent_id, name, _STARTED, attempt, started_at)
+                    )
                 body = _body(run, fn, op_id, attempt)
                 try:
                     value = await body
                 finally:
                     run.in_body.discard(body)
+                    del body  # not kept while the outcome commits
                 data = run.values.encode(value, codec, op_id, "result of step", name or op_id)
-                await run.write(
-                    _record(key, _SUCCEEDED, attempt, started_at, data, None, run.now())
-                )
+                await run.write(_succeeded(run, op_id, parent_id, name, attempt, started_at, data))
                 return run.values.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
-                raise await _fail(run, key, attempt, started_at, _step_failure(exc)) from None
+                raise await _fail(
+                    run, op_id, parent_id, name, attempt, started_at, _step_failure(exc)
+                ) from None
             except (Exception, CancelledError) as exc:
                 if cancelling(exc):
                     raise
@@ -125,8 +127,8 @@ async def run_step(
         info, decision = _decide(strategy, pending_error, attempt)
         pending_error = None
         if not decision.should_retry:
-            raise await _fail(run, key, attempt, started_at, info) from None
-        await _retry_later(run, key, attempt, started_at, info, decision)
+            raise await _fail(run, op_id, parent_id, name, attempt, started_at, info) from None
+        await _retry_later(run, op_id, parent_id, name, attempt, started_at, info, decision)
         attempt += 1
 
 
@@ -182,7 +184,9 @@ def _decide(
 
 async def _retry_later(
     run: ExecutionRun,
-    key: _Key,
+    op_id: str,
+    parent_id: str | None,
+    name: str | None,
     attempt: int,
     started_at: float | None,
     info: ErrorInfo,
@@ -191,16 +195,18 @@ async def _retry_later(
     """Record the failed attempt as PENDING with its retry's time, and wait for it."""
     wake_at = run.now() + decision.delay.total_seconds()
     error = run.values.encode_error(info)
-    await run.checkpoint(_record(key, _PENDING, attempt, started_at, None, error, None, wake_at))
-    await run.block(key[1], wake_at)
-
-
-_Key = tuple[str, str, str | None, OperationType, str | None]
-"""The first five fields of every checkpoint of one step: execution, id, parent, STEP, name."""
+    pending = _record(
+        run, op_id, parent_id, name, _PENDING, attempt, started_at, None, error, None, wake_at
+    )
+    await run.checkpoint(pending)
+    await run.block(op_id, wake_at)
 
 
 def _record(
-    key: _Key,
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    name: str | None,
     status: OperationStatus,
     attempt: int,
     started_at: float | None,
@@ -211,14 +217,53 @@ def _record(
 ) -> Checkpoint:
     """A checkpoint of this step. Built as the tuple it is: Checkpoint's own __new__ is
     Python code, and every step makes one of these."""
-    fields = (status, attempt, result, error, started_at, ended_at, wake_at, None)
-    return _new_tuple(Checkpoint, key + fields)
+    return _new_tuple(
+        Checkpoint,
+        (
+            run.execution_id,
+            op_id,
+            parent_id,
+            _STEP,
+            name,
+            status,
+            attempt,
+            result,
+            error,
+            started_at,
+            ended_at,
+            wake_at,
+            None,
+        ),
+    )
+
+
+def _succeeded(
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    name: str | None,
+    attempt: int,
+    started_at: float | None,
+    result: bytes,
+) -> Checkpoint:
+    """The checkpoint of a successful attempt, ended now."""
+    return _record(
+        run, op_id, parent_id, name, _SUCCEEDED, attempt, started_at, result, None, run.now()
+    )
 
 
 async def _fail(
-    run: ExecutionRun, key: _Key, attempt: int, started_at: float | None, info: ErrorInfo
+    run: ExecutionRun,
+    op_id: str,
+    parent_id: str | None,
+    name: str | None,
+    attempt: int,
+    started_at: float | None,
+    info: ErrorInfo,
 ) -> Exception:
     """Record the step as FAILED with `info`; the error to raise to the workflow."""
     error = run.values.encode_error(info)
-    await run.checkpoint(_record(key, _FAILED, attempt, started_at, None, error, run.now()))
+    await run.checkpoint(
+        _record(run, op_id, parent_id, name, _FAILED, attempt, started_at, None, error, run.now())
+    )
     return error_from_info(info)

@@ -821,8 +821,8 @@ async def test_a_child_result_over_the_payload_limit_is_rebuilt_on_replay(
 async def test_a_database_damaged_while_closed_fails_the_wait_instead_of_hanging(
     db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Its last page overwritten while no engine ran: the engine opens, reads what it
-    can, and a new execution's first write finds the damage. The execution cannot go
+    """A page overwritten while no engine ran: the engine opens, reads what it can,
+    and a new execution's first write finds the damage. The execution cannot go
     on, so `run` raises rather than wait for ever (its run is retried every second)."""
 
     def make() -> Engine:
@@ -836,7 +836,7 @@ async def test_a_database_damaged_while_closed_fails_the_wait_instead_of_hanging
 
     async with make() as engine:
         await asyncio.gather(*(engine.run("quick", i) for i in range(300)))
-    _damage_last_page(db_path)
+    _damage_operations_index(db_path)
     async with make() as engine:
         assert len(await engine.list_executions()) == 300
         with pytest.raises(DatabaseCorrupt, match="is damaged: database disk image is malformed"):
@@ -844,11 +844,17 @@ async def test_a_database_damaged_while_closed_fails_the_wait_instead_of_hanging
     assert "stopped on a database error" in caplog.text
 
 
-def _damage_last_page(path: Path) -> None:
-    last_page = (path.stat().st_size // 4096 - 1) * 4096
+def _damage_operations_index(path: Path) -> None:
+    """Overwrite the root page of the index every new operation row goes into: the
+    executions stay readable, and the first checkpoint written meets the damage."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations'"
+        ).fetchone()
     with path.open("r+b") as f:
-        f.seek(last_page + 100)
-        f.write(random.Random(1).randbytes(2000))
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * 64 + random.Random(1).randbytes(page_size - 64))
 
 
 async def test_an_operation_row_of_an_unknown_type_fails_the_wait_instead_of_hanging(
