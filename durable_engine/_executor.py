@@ -251,14 +251,16 @@ class Executor:
 
     def _after(self, run: ExecutionRun, outcome: RunOutcome) -> None:
         """Log how a run ended; a suspended one is due again at its wake-up."""
+        if outcome is not RunOutcome.SUSPENDED:
+            run_ended(self.logger, run.execution_id, outcome, None)
+            return
         # A suspended execution is due at its timeout at the latest (the store clamps).
         wakes = [t for t in (run.waits.wake_at, run.record.timeout_at) if t is not None]
         wake_at = min(wakes, default=None)
         run_ended(self.logger, run.execution_id, outcome, wake_at)
-        if outcome is RunOutcome.SUSPENDED:
-            self.wake_at(wake_at)
-            if run.waits.woken_while_suspending:  # a callback resolved as it suspended
-                self.poke()
+        self.wake_at(wake_at)
+        if run.waits.woken_while_suspending:  # a callback resolved as it suspended
+            self.poke()
 
     async def _hand_back(self, record: ExecutionRecord, exc: StoreError) -> None:
         """A run stopped on a database error: hand the execution back, due in a second,

@@ -61,8 +61,9 @@ class Suspension:
         """A wake-up came after the run began to suspend: look for due work once it has."""
         self._in_flight = 0
         self._blocked: dict[str, _Blocked] = {}
-        self._external: set[str] = set()
-        self._woken: set[str] = set()
+        # Made at the first callback or invoke: most runs never wait on anything outside.
+        self._external: set[str] | None = None
+        self._woken: set[str] | None = None
         self._generation = 0
         self._check_scheduled = False
 
@@ -107,7 +108,7 @@ class Suspension:
         """Wait until `wake_at` (or `wake(op_id)`); raises `Suspend` if the run suspends."""
         if wake_at is not None and wake_at <= self.clock.now():
             return
-        if op_id in self._woken:  # woken between its last look and this wait
+        if self._woken and op_id in self._woken:  # woken between its last look and now
             self._woken.discard(op_id)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -133,24 +134,30 @@ class Suspension:
         if blocked is not None:
             _resolve(blocked.future)
             return True
-        if op_id in self._external:  # not blocked yet: its next `block` returns at once
+        if self._external and op_id in self._external:  # its next `block` returns at once
+            if self._woken is None:
+                self._woken = set()
             self._woken.add(op_id)
             return True
         return False
 
     def watch_external(self, op_id: str) -> None:
         """`op_id` waits on something outside this run: a callback, an invoked execution."""
+        if self._external is None:
+            self._external = set()
         self._external.add(op_id)
 
     def unwatch_external(self, op_id: str) -> None:
-        self._external.discard(op_id)
-        self._woken.discard(op_id)
+        if self._external:
+            self._external.discard(op_id)
+        if self._woken:
+            self._woken.discard(op_id)
 
     def wake_external(self) -> None:
         """Something changed outside: operations waiting on it look at the database again."""
         if self.state is not RunState.RUNNING:
             self.woken_while_suspending = True
-        for op_id in list(self._external):
+        for op_id in list(self._external or ()):
             self.wake(op_id)
 
     def end(self) -> None:

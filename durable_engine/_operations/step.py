@@ -20,7 +20,7 @@ from .._errors import (
     error_from_info,
     error_info,
 )
-from .._journal import Completed, Execute, Mismatch, Resume
+from .._journal import Completed, Execute, Mismatch, Outcome, Resume
 from .._models import Checkpoint, OperationStatus, OperationType
 from .._retry import RetryDecision, RetryPresets
 from .._run import ExecutionRun, cancelling
@@ -87,15 +87,13 @@ async def run_step(
     match run.resolve(op_id, _STEP, name):
         case Execute():  # first, so a first run pays one check
             attempt, started_at = 1, run.now()
-        case Mismatch() as mismatch:
-            raise run.nondeterminism(mismatch)
         case Completed(cp):
             return run.values.outcome(cp, codec)
-        case Resume(cp):
-            attempt, started_at, pending_error = await _resume(run, op_id, name, cp)
-
+        case other:
+            attempt, started_at, pending_error = await _resume(run, op_id, name, other)
     strategy = cfg.retry_strategy or _DEFAULT_STRATEGY
     at_most_once = cfg.step_semantics is _AT_MOST_ONCE
+    on_loop = is_async_callable(fn)  # else in a worker thread (`call_body`, in place)
     while True:
         if pending_error is None:
             run.waits.begin_work()
@@ -105,7 +103,9 @@ async def run_step(
                     await run.write(
                         _record(run, op_id, parent_id, name, _STARTED, attempt, started_at)
                     )
-                body = _body(run, fn, op_id, attempt)
+                step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
+                body = fn(step_ctx) if on_loop else _in_thread(run.threads, fn, step_ctx)
+                run.in_body.add(body)  # so that an operation called inside it is refused
                 try:
                     value = await body
                 finally:
@@ -132,24 +132,15 @@ async def run_step(
         attempt += 1
 
 
-def _body(
-    run: ExecutionRun, fn: Callable[[StepContext], Any], op_id: str, attempt: int
-) -> Awaitable[Any]:
-    """The attempt's body, called (`call_body` in place: one call fewer on every step's
-    path) and marked as running, so that an operation called inside it is refused."""
-    step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
-    body: Awaitable[Any] = (
-        fn(step_ctx) if is_async_callable(fn) else _in_thread(run.threads, fn, step_ctx)
-    )
-    run.in_body.add(body)
-    return body
-
-
 async def _resume(
-    run: ExecutionRun, op_id: str, name: str | None, cp: Checkpoint
+    run: ExecutionRun, op_id: str, name: str | None, outcome: Outcome
 ) -> tuple[int, float | None, BaseException | None]:
     """Where a step left off: its next attempt once its retry is due, or the error of an
     at-most-once attempt the process died in. (attempt, started_at, error)"""
+    if isinstance(outcome, Mismatch):
+        raise run.nondeterminism(outcome)
+    assert isinstance(outcome, Resume)
+    cp = outcome.checkpoint
     if cp.status is _PENDING:
         await run.block(op_id, cp.wake_at)
         return cp.attempt + 1, cp.started_at, None
