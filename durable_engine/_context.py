@@ -54,6 +54,8 @@ T = TypeVar("T")
 class DurableContext:
     """The handle a durable function uses for every operation it wants checkpointed."""
 
+    __slots__ = ("_counter", "_logger", "_parent_id", "_rerun", "_run")
+
     def __init__(
         self, run: ExecutionRun, parent_id: str | None = None, *, rerun: bool = False
     ) -> None:

@@ -46,6 +46,8 @@ logger = logging.getLogger("durable_engine")
 class ExecutionHandle:
     """A started execution: its id, its status, and its result once it ends."""
 
+    __slots__ = ("_engine", "execution_id")
+
     def __init__(self, engine: Engine, execution_id: str) -> None:
         self._engine = engine
         self.execution_id = execution_id
@@ -59,7 +61,8 @@ class ExecutionHandle:
     async def result(self) -> Any:
         """Wait for the execution to end; return its result or raise its error."""
         reader = self._engine._reader
-        return reader.outcome(*await reader.ended(self.execution_id))
+        record, ending = await reader.ended(self.execution_id)
+        return reader.outcome(record, ending)
 
 
 class Engine:

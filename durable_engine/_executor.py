@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from serdes import SerDes
 
@@ -302,11 +302,11 @@ class Executor:
     # -- waiting for an end ----------------------------------------------------------------
 
     async def wait_ended(
-        self, execution_id: str, read: Callable[[str], Awaitable[ExecutionRecord]]
+        self, execution_id: str, records: RecordReader
     ) -> tuple[ExecutionRecord, FinishExecution | None]:
         """The execution's record once it has ended, with the ending a run here committed
         (then the record is as it was when the run began), or None (then the record was
-        read after the end, with `read`)."""
+        read after the end, from `records`)."""
         # Running here: its end wakes the waiters and leaves how it ended, so the first
         # look can wait for that. Any later wake-up (a stop, another process) reads the row.
         look = execution_id not in self._runs
@@ -325,7 +325,7 @@ class Executor:
                 if not self.open:
                     raise RuntimeError("the engine closed before the execution ended")
                 if look:
-                    record = await read(execution_id)
+                    record = await records.record(execution_id)
                     if record.status.is_terminal:
                         return record, None
                 look = True
@@ -338,6 +338,12 @@ class Executor:
         woken = self._waiters.get(execution_id)
         if woken is not None and not woken.done():
             woken.set_result(None)
+
+
+class RecordReader(Protocol):
+    """Reads an execution's stored record (ExecutionNotFound if there is none)."""
+
+    async def record(self, execution_id: str) -> ExecutionRecord: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -69,7 +69,7 @@ class ExecutionReader:
         (see `Executor.wait_ended`). The executor's own coroutine, with none around it:
         every caller of `handle.result()` holds one while it waits."""
         self._require_open()
-        return self.executor.wait_ended(execution_id, self.record)
+        return self.executor.wait_ended(execution_id, self)
 
     def outcome(self, record: ExecutionRecord, ending: FinishExecution | None) -> Any:
         """An ended execution's result; raises its error."""

@@ -68,6 +68,28 @@ class RunHost(Protocol):
 class ExecutionRun:
     """The in-memory state of one execution while a worker holds its lease."""
 
+    __slots__ = (
+        "_closed",
+        "_loop_thread",
+        "_store",
+        "clock",
+        "execution_id",
+        "fatal",
+        "fence",
+        "finished",
+        "host",
+        "in_body",
+        "journal",
+        "logger",
+        "now",
+        "record",
+        "replay",
+        "resolve",
+        "threads",
+        "values",
+        "waits",
+    )
+
     def __init__(
         self,
         *,

@@ -51,6 +51,20 @@ class Suspension:
     """Tracks one run's blocked operations and work in flight, and decides when it
     suspends: once the loop has settled with every operation blocked."""
 
+    __slots__ = (
+        "_blocked",
+        "_check_scheduled",
+        "_external",
+        "_generation",
+        "_in_flight",
+        "_woken",
+        "clock",
+        "in_memory_wait",
+        "state",
+        "wake_at",
+        "woken_while_suspending",
+    )
+
     def __init__(self, clock: Clock, in_memory_wait: float) -> None:
         self.clock = clock
         self.in_memory_wait = in_memory_wait
