@@ -241,7 +241,7 @@ class Engine:
         return self._scheduler is not None and self._scheduler.poked()
 
     def _require_open(self) -> None:
-        if not self.is_open:
+        if not self.executor.open:
             raise RuntimeError("the engine is not open: use `async with engine:` first")
         if asyncio.get_running_loop() is not self._loop:
             raise RuntimeError(

@@ -67,7 +67,7 @@ class Starter:
             timeout_at=None if timeout_seconds is None else now + timeout_seconds,
         )
         try:
-            record, created = await self.store.create_execution(new)
+            record, created = await self.executor.store.create_execution(new)
         except asyncio.CancelledError:
             if run_here:  # the creation is queued and may commit: then it must run
                 self.executor.tasks.spawn(self._adopt, new, name=f"adopt-{new.execution_id}")

@@ -35,7 +35,7 @@ _NO_RETRY = RetryDecision.no_retry()
 # Looked up once here rather than on every step.
 _STEP = OperationType.STEP
 _STARTED = OperationStatus.STARTED
-_SUCCEEDED = OperationStatus.SUCCEEDED
+_DONE = OperationStatus.SUCCEEDED
 _PENDING = OperationStatus.PENDING
 _FAILED = OperationStatus.FAILED
 _AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
@@ -83,14 +83,14 @@ async def run_step(
     cfg = config or _DEFAULT_CONFIG
     codec = cfg.serdes
     pending_error: BaseException | None = None
-    started_at: float | None
+    began: float | None
     match run.resolve(op_id, _STEP, name):
         case Execute():  # first, so a first run pays one check
-            attempt, started_at = 1, run.now()
+            attempt, began = 1, run.now()
         case Completed(cp):
             return run.values.outcome(cp, codec)
         case other:
-            attempt, started_at, pending_error = await _resume(run, op_id, name, other)
+            attempt, began, pending_error = await _resume(run, op_id, name, other)
     strategy = cfg.retry_strategy or _DEFAULT_STRATEGY
     at_most_once = cfg.step_semantics is _AT_MOST_ONCE
     on_loop = is_async_callable(fn)  # else in a worker thread (`call_body`, in place)
@@ -100,9 +100,7 @@ async def run_step(
             try:
                 # Work from its first write to its last (`write` needs no coroutine around).
                 if at_most_once:
-                    await run.write(
-                        _record(run, op_id, parent_id, name, _STARTED, attempt, started_at)
-                    )
+                    await run.write(_record(run, op_id, parent_id, name, _STARTED, attempt, began))
                 step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
                 body = fn(step_ctx) if on_loop else _in_thread(run.threads, fn, step_ctx)
                 run.in_body.add(body)  # so that an operation called inside it is refused
@@ -112,11 +110,12 @@ async def run_step(
                     run.in_body.discard(body)
                     del body  # not kept while the outcome commits
                 data = run.values.encode(value, codec, op_id, "result of step", name or op_id)
-                await run.write(_succeeded(run, op_id, parent_id, name, attempt, started_at, data))
+                done = _record(run, op_id, parent_id, name, _DONE, attempt, began, data, run.now())
+                await run.write(done)
                 return run.values.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 raise await _fail(
-                    run, op_id, parent_id, name, attempt, started_at, _step_failure(exc)
+                    run, op_id, parent_id, name, attempt, began, _step_failure(exc)
                 ) from None
             except (Exception, CancelledError) as exc:
                 if cancelling(exc):
@@ -127,8 +126,8 @@ async def run_step(
         info, decision = _decide(strategy, pending_error, attempt)
         pending_error = None
         if not decision.should_retry:
-            raise await _fail(run, op_id, parent_id, name, attempt, started_at, info) from None
-        await _retry_later(run, op_id, parent_id, name, attempt, started_at, info, decision)
+            raise await _fail(run, op_id, parent_id, name, attempt, began, info) from None
+        await _retry_later(run, op_id, parent_id, name, attempt, began, info, decision)
         attempt += 1
 
 
@@ -187,7 +186,7 @@ async def _retry_later(
     wake_at = run.now() + decision.delay.total_seconds()
     error = run.values.encode_error(info)
     pending = _record(
-        run, op_id, parent_id, name, _PENDING, attempt, started_at, None, error, None, wake_at
+        run, op_id, parent_id, name, _PENDING, attempt, started_at, None, None, error, wake_at
     )
     await run.checkpoint(pending)
     await run.block(op_id, wake_at)
@@ -202,8 +201,8 @@ def _record(
     attempt: int,
     started_at: float | None,
     result: bytes | None = None,
-    error: bytes | None = None,
     ended_at: float | None = None,
+    error: bytes | None = None,
     wake_at: float | None = None,
 ) -> Checkpoint:
     """A checkpoint of this step. Built as the tuple it is: Checkpoint's own __new__ is
@@ -228,21 +227,6 @@ def _record(
     )
 
 
-def _succeeded(
-    run: ExecutionRun,
-    op_id: str,
-    parent_id: str | None,
-    name: str | None,
-    attempt: int,
-    started_at: float | None,
-    result: bytes,
-) -> Checkpoint:
-    """The checkpoint of a successful attempt, ended now."""
-    return _record(
-        run, op_id, parent_id, name, _SUCCEEDED, attempt, started_at, result, None, run.now()
-    )
-
-
 async def _fail(
     run: ExecutionRun,
     op_id: str,
@@ -255,6 +239,6 @@ async def _fail(
     """Record the step as FAILED with `info`; the error to raise to the workflow."""
     error = run.values.encode_error(info)
     await run.checkpoint(
-        _record(run, op_id, parent_id, name, _FAILED, attempt, started_at, None, error, run.now())
+        _record(run, op_id, parent_id, name, _FAILED, attempt, started_at, None, run.now(), error)
     )
     return error_from_info(info)

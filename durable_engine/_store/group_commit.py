@@ -301,11 +301,13 @@ def _put_operations(conn: sqlite3.Connection, rows: Sequence[Checkpoint]) -> Non
     """Write `rows` with a few multi-row statements rather than one per row."""
     for sql, chunk in in_statements(_PUT_OPS, _COLUMNS, "", rows):
         params = list(chain.from_iterable(chunk))
-        # sqlite3 binds an enum member only through its adapter (about 140 ns each, on
-        # the database thread): the two enum columns go in as their plain strings,
-        # swapped in by two slice assignments that run in C.
-        params[_TYPE_AT::_COLUMNS] = map(_PLAIN, params[_TYPE_AT::_COLUMNS])
-        params[_STATUS_AT::_COLUMNS] = map(_PLAIN, params[_STATUS_AT::_COLUMNS])
+        if len(chunk) >= 4:
+            # sqlite3 binds an enum member only through its adapter (about 140 ns each,
+            # on the database thread): the two enum columns go in as their plain strings,
+            # swapped in by two slice assignments that run in C. (Below four rows the
+            # slicing costs more than the adapter.)
+            params[_TYPE_AT::_COLUMNS] = map(_PLAIN, params[_TYPE_AT::_COLUMNS])
+            params[_STATUS_AT::_COLUMNS] = map(_PLAIN, params[_STATUS_AT::_COLUMNS])
         conn.execute(sql, params)
 
 
