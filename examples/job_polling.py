@@ -57,7 +57,7 @@ async def run_job(ctx: DurableContext, seconds: float) -> dict[str, Any]:
             initial_delay=0.5,
             max_delay=2,
             backoff_rate=1.5,
-            jitter=JitterStrategy.NONE,
+            jitter_strategy=JitterStrategy.NONE,
         )
     )
     final = await ctx.wait_for_condition(

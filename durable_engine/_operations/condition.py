@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
 from asyncio import CancelledError
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -86,15 +88,25 @@ class WaitStrategyConfig:
     initial_delay: Duration = timedelta(seconds=5)
     max_delay: Duration = timedelta(minutes=5)
     backoff_rate: float = 1.5
-    jitter: JitterStrategy = JitterStrategy.FULL
+    jitter_strategy: JitterStrategy = JitterStrategy.FULL
+    jitter: InitVar[JitterStrategy | None] = None
+    """Deprecated: the old name of `jitter_strategy` (it warns)."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, jitter: JitterStrategy | None) -> None:
+        if jitter is not None:
+            warnings.warn(
+                "WaitStrategyConfig(jitter=...) is deprecated: use jitter_strategy=, "
+                "as for retries",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            object.__setattr__(self, "jitter_strategy", jitter)
         check_callable(self.should_continue_polling, "should_continue_polling")
         check_int(self.max_attempts, "max_attempts", 1)
         check_delays(self.initial_delay, self.max_delay)
         if not check_number(self.backoff_rate, "backoff_rate") > 0:
             raise ValueError(f"backoff_rate must be more than 0, not {self.backoff_rate!r}")
-        check_instance(self.jitter, JitterStrategy, "jitter")
+        check_instance(self.jitter_strategy, JitterStrategy, "jitter_strategy")
 
 
 def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
@@ -112,7 +124,9 @@ def create_wait_strategy(config: WaitStrategyConfig) -> WaitStrategy:
         delay = exponential_delay(
             config.initial_delay, config.backoff_rate, attempt, config.max_delay
         )
-        return WaitForConditionDecision.continue_waiting(apply_jitter(delay, config.jitter))
+        return WaitForConditionDecision.continue_waiting(
+            apply_jitter(delay, config.jitter_strategy)
+        )
 
     return strategy
 
@@ -126,7 +140,8 @@ async def run_condition(
     name: str | None,
 ) -> Any:
     codec = config.serdes
-    state = config.initial_state
+    # Each execution polls from its own copy: a check may change the state it is given.
+    state = copy.deepcopy(config.initial_state)
     attempt = 1
     started_at = run.now()
     match run.resolve(op_id, OperationType.CONDITION, name):

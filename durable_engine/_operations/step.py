@@ -155,10 +155,15 @@ def _decide(
     strategy: Callable[[BaseException, int], Any], error: BaseException, attempt: int
 ) -> tuple[ErrorInfo, RetryDecision]:
     """What the retry strategy decides about a failed attempt, with the error to record.
-    A strategy that answers with something else fails the step, never retried."""
+    A strategy that raises, or answers with something else, fails the step with that
+    mistake, never retried."""
     if isinstance(error, OperationInStepError):  # the same mistake again on every attempt
         return _step_failure(error), _NO_RETRY
-    decision = strategy(error, attempt)
+    try:
+        decision = strategy(error, attempt)
+    except Exception as raised:  # the step fails with the strategy's own error
+        raised.__context__ = error
+        return _step_failure(raised), _NO_RETRY
     if isinstance(decision, RetryDecision):
         return _step_failure(error), decision
     mistake = wrong_answer(

@@ -310,7 +310,7 @@ async def test_wait_for_condition_finishes_on_the_third_poll_across_a_restart(
                 WaitStrategyConfig(
                     should_continue_polling=lambda s: s["polls"] < 3,
                     initial_delay=0.2,
-                    jitter=JitterStrategy.NONE,
+                    jitter_strategy=JitterStrategy.NONE,
                 )
             )
             state: dict[str, int] = await ctx.wait_for_condition(
@@ -440,7 +440,7 @@ async def test_wait_for_condition_inside_a_child_context_across_a_restart(
                 WaitStrategyConfig(
                     should_continue_polling=lambda n: n < 2,
                     initial_delay=0.1,
-                    jitter=JitterStrategy.NONE,
+                    jitter_strategy=JitterStrategy.NONE,
                 )
             )
             return int(

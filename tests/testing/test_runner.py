@@ -229,7 +229,7 @@ async def test_wait_for_condition_polls_on_virtual_time() -> None:
             initial_delay=timedelta(hours=2),
             max_delay=timedelta(hours=2),
             backoff_rate=1.0,
-            jitter=JitterStrategy.NONE,
+            jitter_strategy=JitterStrategy.NONE,
         )
     )
 

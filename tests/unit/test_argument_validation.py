@@ -189,9 +189,11 @@ CONFIG_MISTAKES: list[tuple[Callable[[], object], type[Exception], str]] = [
         "initial_delay",
     ),
     (
-        lambda: WaitStrategyConfig(should_continue_polling=_keep_polling, jitter=bad("FULL")),
+        lambda: WaitStrategyConfig(
+            should_continue_polling=_keep_polling, jitter_strategy=bad("FULL")
+        ),
         TypeError,
-        "jitter",
+        "jitter_strategy",
     ),
     (lambda: InvokeConfig(timeout=bad("1h")), TypeError, "timeout"),
     (lambda: InvokeConfig(timeout=float("inf")), ValueError, "timeout"),

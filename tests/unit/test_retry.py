@@ -45,7 +45,7 @@ def test_a_backoff_too_large_for_a_float_is_the_cap() -> None:
         WaitStrategyConfig(
             should_continue_polling=lambda state: True,
             max_attempts=5000,
-            jitter=JitterStrategy.NONE,
+            jitter_strategy=JitterStrategy.NONE,
         )
     )
     assert poll(None, 2000) == WaitForConditionDecision.continue_waiting(timedelta(minutes=5))
