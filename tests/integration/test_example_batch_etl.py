@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +56,8 @@ def test_batch_etl_runs_end_to_end(tmp_path: Path) -> None:
     assert again.stdout.splitlines()[0] == proc.stdout.splitlines()[0]
 
 
-async def test_fan_out_variant_in_process(tmp_path: Path) -> None:
+def _load_example(tmp_path: Path) -> Any:
+    """The example module, its engine on `etl.db` in `tmp_path`."""
     spec = importlib.util.spec_from_file_location("batch_etl", ROOT / "examples" / "batch_etl.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -62,11 +65,37 @@ async def test_fan_out_variant_in_process(tmp_path: Path) -> None:
     os.chdir(tmp_path)
     try:
         spec.loader.exec_module(module)
-        engine: Engine = module.engine
-        async with engine:
-            result = await engine.run("etl_fan_out", {"records": 12, "batch_size": 5})
     finally:
         os.chdir(cwd)
+    module.engine.retarget(tmp_path / "etl.db")
+    return module
+
+
+async def test_the_sliced_variant_leaves_memory_between_slices(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What its docstring promises: between two slices the execution suspends, holding
+    no memory, and comes back for the next slice."""
+    module = _load_example(tmp_path)
+    engine: Engine = module.engine
+    caplog.set_level(logging.INFO, logger="durable_engine")
+    async with engine:
+        handle = await engine.start("etl_in_slices", {"records": 40, "batch_size": 10})
+        result = await handle.result()
+    assert result["rows"] == 40
+    suspended = [
+        r
+        for r in caplog.records
+        if getattr(r, "event", None) == "suspend" and handle.execution_id in r.getMessage()
+    ]
+    assert len(suspended) == 3  # after each of the first three slices of four
+
+
+async def test_fan_out_variant_in_process(tmp_path: Path) -> None:
+    module = _load_example(tmp_path)
+    engine: Engine = module.engine
+    async with engine:
+        result = await engine.run("etl_fan_out", {"records": 12, "batch_size": 5})
     assert result["rows"] == 12
     expected = sum(r["amount_cents"] for r in module.extract(12)) / 100
     assert sum(result["totals"].values()) == pytest.approx(expected)
