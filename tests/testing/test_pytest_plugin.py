@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,32 @@ def test_the_fixture_from_the_entry_point_under_auto_mode(tmp_path: Path) -> Non
     done = run_pytest(tmp_path, AUTO_TESTS + STRICT_TESTS, "--asyncio-mode=auto")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 passed" in done.stdout
+
+
+def test_the_readmes_test_example_runs_as_written_in_a_fresh_project(tmp_path: Path) -> None:
+    """The example under "Testing your workflows", copied into a folder with no
+    configuration at all, passes with what the `testing` extra installs."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Testing your workflows", 1)[1].split("\n## ", 1)[0]
+    [example] = [
+        block for block in re.findall(r"```python\n(.*?)```", section, re.S) if "def test_" in block
+    ]
+    (tmp_path / "test_subscriptions.py").write_text(example)
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["testing"]
+    assert {re.split(r"[<>=!~ ]", req)[0] for req in extra} >= {"pytest", "pytest-asyncio"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTEST_ADDOPTS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_subscriptions.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    tests = example.count("def test_")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{tests} passed" in done.stdout
+    assert not (tmp_path / "subscriptions.db").exists()
