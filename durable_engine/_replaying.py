@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 from typing import Any, NoReturn
 
 from ._errors import NonDeterministicError
-from ._journal import CONTAINERS, Execute, Journal, Outcome, Resume
+from ._journal import CONTAINERS, Completed, Execute, Journal, Outcome, Resume
 from ._models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
 from ._store import Mutation, operation_of
 from ._suspension import Suspend
@@ -23,6 +23,7 @@ from ._suspension import Suspend
 __all__ = ["Replay"]
 
 _STARTED = OperationStatus.STARTED
+_CANCELLED = OperationStatus.CANCELLED
 
 
 class Replay:
@@ -51,6 +52,11 @@ class Replay:
             case Execute() | Resume() if type_ in CONTAINERS:
                 pass  # entering one runs nothing of the code's: the replay goes on inside
             case Execute() | Resume():
+                self.stop(op_id)
+            case Completed(cp) if cp.status is _CANCELLED:
+                # Cancelled as the execution was stopped or timed out: the code never
+                # saw an outcome here, and neither does its replay. (A batch's cancelled
+                # branches are not entered: the batch's record says so.)
                 self.stop(op_id)
         return outcome
 

@@ -113,6 +113,39 @@ async def test_a_failed_execution_replays_its_failure() -> None:
     assert runs == []
 
 
+@pytest.mark.parametrize("ending", ["stopped", "timed out"])
+async def test_a_stopped_or_timed_out_execution_replays_up_to_where_it_was_ended(
+    ending: str,
+) -> None:
+    """The operations the stop or the timeout cancelled had no outcome for the code: the
+    replay stops there, rather than run past them to a result the execution never had."""
+
+    async def napping(ctx: DurableContext, _: Any) -> Any:
+        await ctx.step(lambda s: work("before", 1), name="before")
+        await ctx.wait(timedelta(hours=1), name="nap")
+        return "rested"
+
+    async def renamed(ctx: DurableContext, _: Any) -> Any:
+        await ctx.step(lambda s: work("before", 1), name="renamed")
+
+    async with DurableTestRunner([napping], skip_time=False) as runner:
+        if ending == "stopped":
+            handle = await runner.start(napping)
+            await runner.advance(timedelta(minutes=1))  # it waits for the rest of its nap
+            await runner.engine.stop(handle.execution_id)
+            status = ExecutionStatus.STOPPED
+        else:
+            handle = await runner.start(napping, timeout=timedelta(minutes=5))
+            await runner.advance(timedelta(minutes=6))
+            status = ExecutionStatus.TIMED_OUT
+        assert (await runner.snapshot(handle)).status is status
+        runs.clear()
+        assert await runner.replay(handle) is None  # stopped where the execution was
+        with pytest.raises(NonDeterministicError, match="'before'"):
+            await runner.replay(handle, fn=renamed)
+    assert runs == []
+
+
 async def test_an_unfinished_execution_replays_up_to_where_it_waits() -> None:
     async def waiting(ctx: DurableContext, _: Any) -> Any:
         await ctx.step(lambda s: work("before", 1), name="before")
