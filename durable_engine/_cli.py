@@ -2,7 +2,10 @@
 
 Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop,
 replay, db check. Each takes `--db PATH` (default: $DURABLE_DB, else the `--app`
-engine's own file, else ./durable.db) and `--json` for machine-readable output.
+engine's own file, else ./durable.db) and `--json` for machine-readable output; each
+takes `--app MODULE:ATTR` too, which brings that engine's database with it. `list`
+shows the newest executions first (`--reverse`: the oldest first). `--version` prints
+the installed version.
 
 Exit codes:
   0  success; a worker that stopped cleanly after SIGTERM or SIGINT
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import importlib.metadata
 import json
 import os
 import sys
@@ -103,9 +107,10 @@ def _engine_for(args: argparse.Namespace) -> Engine:
     if os.path.isdir(path):
         raise CommandError(f"{path} is a directory, not a database file")
     if args.command != "start" and not os.path.isfile(path):
+        app_hint = "" if args.app else ", or pass --app MODULE:ATTR for that engine's file"
         raise CommandError(
-            f"no database file at {path} (pass --db PATH or set $DURABLE_DB; `start` or a "
-            "worker creates it)"
+            f"no database file at {path} (pass --db PATH or set $DURABLE_DB{app_hint}; "
+            "`start` or a worker creates it)"
         )
     if args.command != "start" and os.path.getsize(path) == 0:
         raise CommandError(f"{path} is empty: `start` or a worker makes a database of it")
@@ -145,7 +150,11 @@ async def _start(args: argparse.Namespace, engine: Engine) -> int:
 async def _list(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
         infos = await engine.list_executions(
-            status=args.status, function=args.function, name=args.name, limit=args.limit
+            status=args.status,
+            function=args.function,
+            name=args.name,
+            limit=args.limit,
+            newest_first=not args.reverse,
         )
     _print(args, [display.execution_json(i) for i in infos], display.executions_table(infos))
     return EXIT_OK
@@ -231,7 +240,8 @@ async def _replay(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def _db_check(args: argparse.Namespace) -> int:
-    path = resolve_db(None, args.db, DEFAULT_DB)
+    app = load_app(args.app) if args.app else None  # only for its engine's path
+    path = resolve_db(app, args.db, DEFAULT_DB)
     report = SqliteStore.inspect(path, full=args.full)
     data = report.to_dict()
     _print(args, data, display.report_table(data))
@@ -252,12 +262,23 @@ _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int
 _EXECUTION_HELP = "an execution's id, or the name it was started with (--name)"
 
 
+def _version() -> str:
+    """The installed distribution's version, else the package's own `__version__`."""
+    try:
+        return importlib.metadata.version("durable-engine")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="durable-engine",
         description="Run and inspect durable executions kept in one SQLite file.",
         epilog="Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
     verbs = _Verbs(sub, _common_options())
     _add_run_commands(verbs)
@@ -306,7 +327,10 @@ class _Verbs:
                 "--app",
                 metavar="MODULE:ATTR",
                 required=app,
-                help="the Engine the functions are registered on (and its serdes)",
+                help=(
+                    "the Engine the functions are registered on (and its serdes); without "
+                    "--db and $DURABLE_DB, its database file is the one used"
+                ),
             )
         return p
 
@@ -333,11 +357,14 @@ def _add_run_commands(verbs: _Verbs) -> None:
 
 def _add_inspect_commands(verbs: _Verbs) -> None:
     """The verbs that read executions: list, show, history."""
-    ls = verbs.add("list", "list executions, oldest first")
+    ls = verbs.add("list", "list executions, newest first")
     ls.add_argument("--status", choices=[st.value for st in ExecutionStatus], type=str.upper)
     ls.add_argument("--function")
     ls.add_argument("--name", help="the execution started with this name")
-    ls.add_argument("--limit", type=_positive_int)
+    ls.add_argument(
+        "--limit", type=_positive_int, help="at most this many: the newest (--reverse: oldest)"
+    )
+    ls.add_argument("--reverse", action="store_true", help="oldest first")
     verbs.add("show", "one execution: status, input, result or error, timings").add_argument(
         "execution", help=_EXECUTION_HELP
     )
@@ -365,7 +392,7 @@ def _add_check_commands(verbs: _Verbs) -> None:
         "replay an execution's history against the current code, running nothing",
         app=True,
     ).add_argument("execution", help=_EXECUTION_HELP)
-    db = verbs.add("db", "check the database without writing to it", app=None)
+    db = verbs.add("db", "check the database without writing to it")
     db.add_argument("action", choices=["check"])
     db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
 

@@ -305,15 +305,17 @@ class Engine:
         *,
         name: str | None = None,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[ExecutionInfo]:
-        """Executions, oldest first; `name` finds the one started with that
-        `execution_name`."""
+        """Executions, oldest first (newest first if `newest_first`; with `limit`, then,
+        the newest); `name` finds the one started with that `execution_name`."""
         check_name(function, "function")
         check_name(name, "name")
         if limit is not None:
             check_int(limit, "limit", 1)
+        check_instance(newest_first, bool, "newest_first")
         wanted = None if status is None else ExecutionStatus(status)
-        return await self._reader.find(wanted, function, name, limit)
+        return await self._reader.find(wanted, function, name, limit, newest_first=newest_first)
 
     async def get_operations(self, execution_id: str) -> list[OperationInfo]:
         """The execution's operations as a tree (top-level operations, each with children)."""

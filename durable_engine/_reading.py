@@ -48,11 +48,13 @@ class ExecutionReader:
         function: str | None,
         name: str | None,
         limit: int | None,
+        *,
+        newest_first: bool = False,
     ) -> list[ExecutionInfo]:
-        """Executions, oldest first, as users see them."""
+        """Executions, oldest first (newest first if `newest_first`), as users see them."""
         self._require_open()
         records = await self.store.list_executions(
-            status=status, function=function, name=name, limit=limit
+            status=status, function=function, name=name, limit=limit, newest_first=newest_first
         )
         return [self.info(r) for r in records]
 

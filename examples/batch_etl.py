@@ -4,9 +4,10 @@
 
 Runs on `etl.db` in the current folder. The sequential variant processes slices in
 order, each slice a uniquely named step, with a short durable wait between slices
-during which the execution leaves memory, so no single run holds the process for long. The fan-out variant maps over the records,
-each in its own child context, at most 8 at a time. Kill it at any moment and run it
-again: finished slices are not redone.
+during which the execution leaves memory, so no single run holds the process for
+long. The fan-out variant maps over the records, each in its own child context, at
+most 8 at a time. Kill it at any moment and run it again: finished slices are not
+redone.
 """
 
 from __future__ import annotations

@@ -185,9 +185,14 @@ class Store(Protocol):
         parent_id: str | None = None,
         name: str | None = None,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[ExecutionRecord]:
         """The executions matching every filter given (None: any), oldest first (by
-        `created_at`, then id), at most `limit` of them. A read."""
+        `created_at`, then id), at most `limit` of them. A read.
+
+        With `newest_first`, the same order reversed (by `created_at`, then id, both
+        descending), and `limit` keeps the newest: the order is applied before the
+        limit, so `limit=N, newest_first=True` gives the N newest, newest first."""
         ...
 
     async def load_operations(self, execution_id: str) -> list[Checkpoint]:

@@ -259,6 +259,7 @@ class SqliteStore:
         parent_id: str | None = None,
         name: str | None = None,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[ExecutionRecord]:
         where, args = [], []
         filters = {"status": status, "function": function, "parent_id": parent_id, "name": name}
@@ -269,7 +270,11 @@ class SqliteStore:
         sql = f"SELECT {EXEC_COLUMNS} FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, execution_id"
+        sql += (
+            " ORDER BY created_at DESC, execution_id DESC"
+            if newest_first
+            else " ORDER BY created_at, execution_id"
+        )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
 

@@ -283,7 +283,7 @@ def test_an_execution_is_found_by_the_name_it_was_started_with(tmp_path: Path) -
     assert (stopped["execution_id"], stopped["status"]) == (named, "STOPPED")
     assert show(tmp_path, named)["status"] == "STOPPED"
     other = [e for e in json.loads(cli(tmp_path, "list", "--db", "app.db", "--json").stdout)]
-    assert [(e["name"], e["status"]) for e in other] == [("nap-1", "STOPPED"), ("nap-2", "RUNNING")]
+    assert [(e["name"], e["status"]) for e in other] == [("nap-2", "RUNNING"), ("nap-1", "STOPPED")]
     missing = cli(tmp_path, "show", "nap-3", "--db", "app.db", check=False)
     assert missing.returncode == 1
     assert missing.stderr == "error: ExecutionNotFound: no execution with id or name 'nap-3'\n"
@@ -311,5 +311,5 @@ def test_a_database_locked_by_another_process_for_a_while_is_waited_for(tmp_path
         timer.join()
         holder.close()
     assert late.returncode == 0, late.stderr
-    listed = json.loads(cli(tmp_path, "list", "--db", "app.db", "--json").stdout)
+    listed = json.loads(cli(tmp_path, "list", "--db", "app.db", "--reverse", "--json").stdout)
     assert [e["input"] for e in listed] == [{"name": "a"}, {"name": "b"}]

@@ -140,6 +140,29 @@ async def test_list_executions_applies_every_filter(
         assert record == await store.get_execution(record.execution_id)
 
 
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, ["e4", "e5", "e3", "e2", "e1"]),  # by created_at, then by id, both descending
+        ({"limit": 2}, ["e4", "e5"]),  # the two newest, not the two oldest reversed
+        ({"limit": 3}, ["e4", "e5", "e3"]),  # a tie on created_at broken by id
+        ({"status": ExecutionStatus.RUNNING, "limit": 2}, ["e4", "e5"]),
+        ({"function": "other"}, ["e4", "e2"]),
+        ({"parent_id": "p1", "limit": 1}, ["e2"]),
+        ({"limit": 0}, []),
+    ],
+)
+async def test_list_executions_newest_first_reverses_the_order_before_the_limit(
+    store: Store, filters: dict[str, object], expected: list[str]
+) -> None:
+    await _listing_fixture(store)
+    found = await store.list_executions(newest_first=True, **filters)  # type: ignore[arg-type]
+    assert [r.execution_id for r in found] == expected
+    oldest_first = await store.list_executions(newest_first=False, **filters)  # type: ignore[arg-type]
+    if "limit" not in filters:
+        assert oldest_first == found[::-1]
+
+
 async def test_checkpoints_round_trip_in_one_load(store: Store) -> None:
     fence = await running(store, "e1")
     await store.commit(fence, op("e1", "1", OperationStatus.STARTED, started_at=NOW))
