@@ -213,6 +213,9 @@ async def _stop(args: argparse.Namespace, engine: Engine) -> int:
     return EXIT_OK
 
 
+_ENDED_FROM_OUTSIDE = {ExecutionStatus.STOPPED: "stopped", ExecutionStatus.TIMED_OUT: "timed out"}
+
+
 async def _replay(args: argparse.Namespace, engine: Engine) -> int:
     from .testing._replay import replay_execution  # the test kit's replay, running nothing
 
@@ -221,8 +224,12 @@ async def _replay(args: argparse.Namespace, engine: Engine) -> int:
         try:
             value = await replay_execution(engine, info.execution_id)
             raised: Exception | None = None
-        except NonDeterministicError:
-            raise
+        except NonDeterministicError as exc:
+            if not args.json:
+                raise  # one line on stderr, exit 1
+            diverged = {"execution_id": info.execution_id, "status": info.status.value}
+            _print(args, {**diverged, "deterministic": False, "divergence": str(exc)}, "")
+            return EXIT_ERROR
         except Exception as exc:  # the execution's own recorded failure, raised again
             value, raised = None, exc
     data = {
@@ -233,7 +240,12 @@ async def _replay(args: argparse.Namespace, engine: Engine) -> int:
         "error": display.error_json(raised),
     }
     outcome = display.readable(raised) if raised is not None else display.readable(value)
-    ending = f": {outcome}" if info.status.is_terminal else " so far (it has not ended)"
+    if info.status in _ENDED_FROM_OUTSIDE:  # the replay stopped where it was ended
+        ending = f" up to where it was {_ENDED_FROM_OUTSIDE[info.status]}"
+    elif info.status.is_terminal:
+        ending = f": {outcome}"
+    else:
+        ending = " so far (it has not ended)"
     text = f"replay of {info.execution_id} ({info.status.value}) matches its history{ending}"
     _print(args, data, text)
     return EXIT_OK

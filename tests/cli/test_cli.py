@@ -266,6 +266,31 @@ def test_replay_checks_the_history_against_the_current_code(tmp_path: Path) -> N
     changed = cli(tmp_path, "replay", done, "--app", "app:engine", check=False)
     assert changed.returncode == 1
     assert changed.stderr.startswith("error: NonDeterministicError:") and "shout" in changed.stderr
+    as_json = cli(tmp_path, "replay", done, "--app", "app:engine", "--json", check=False)
+    assert as_json.returncode == 1
+    diverged = json.loads(as_json.stdout)  # a script reading stdout learns why, too
+    assert (diverged["execution_id"], diverged["deterministic"]) == (done, False)
+    assert "shout" in diverged["divergence"] and diverged["status"] == "SUCCEEDED"
+
+
+def test_replay_of_a_stopped_execution_stops_where_it_was_stopped(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    napping = cli(
+        tmp_path, "start", "sleepy", "--app", "app:engine", "--input", "3600"
+    ).stdout.strip()
+    proc = worker(tmp_path, "--grace-seconds", "1")
+    try:
+        wait_status(tmp_path, napping, "SUSPENDED")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    cli(tmp_path, "stop", napping, "--app", "app:engine")
+    replayed = cli(tmp_path, "replay", napping, "--app", "app:engine").stdout.strip()
+    assert replayed == (
+        f"replay of {napping} (STOPPED) matches its history up to where it was stopped"
+    )
+    data = json.loads(cli(tmp_path, "replay", napping, "--app", "app:engine", "--json").stdout)
+    assert (data["deterministic"], data["result"], data["error"]) == (True, None, None)
 
 
 def test_an_execution_is_found_by_the_name_it_was_started_with(tmp_path: Path) -> None:
