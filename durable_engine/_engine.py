@@ -202,6 +202,7 @@ class Engine:
         self._scheduler = scheduler
         self.executor.poke = scheduler.poke
         self.executor.wake_at = scheduler.wake_at
+        self.executor.capacity_freed = scheduler.capacity_freed
         self._loop = asyncio.get_running_loop()
         self.executor.open = True
 

@@ -67,7 +67,10 @@ class Executor:
         """Look for due work now: the scheduler's, once it runs."""
         self.wake_at: Callable[[float | None], None] = _ignore
         """Look for due work at an instant: the scheduler's, once it runs."""
+        self.capacity_freed: Callable[[], None] = _nothing
+        """A place to run an execution became free: the scheduler's, once it runs."""
         self.open = False
+        self._reserved = 0
         self.tasks = TaskHost("durable-engine")
         """Owns every task the engine starts: the runs, the scheduler's loops."""
         self.threads: ThreadPoolExecutor | None = None
@@ -95,15 +98,34 @@ class Executor:
         return self._function_names()
 
     def capacity(self) -> int:
-        return self.max_running - len(self._runs)
+        """How many more executions may run here (`max_running` less those running and
+        those reserved by starts being created)."""
+        return self.max_running - len(self._runs) - self._reserved
 
-    def launch(self, record: ExecutionRecord, *, fresh: bool = False) -> None:
+    def reserve(self) -> bool:
+        """Hold a place for an execution being created here, if there is one: the
+        creation then `launch`es it with `reserved=True`, or gives it back (`unreserve`)."""
+        if self.capacity() <= 0:
+            return False
+        self._reserved += 1
+        return True
+
+    def unreserve(self) -> None:
+        self._reserved -= 1
+        self.capacity_freed()
+
+    def launch(
+        self, record: ExecutionRecord, *, fresh: bool = False, reserved: bool = False
+    ) -> None:
         """Run an execution this worker holds the lease of; `fresh` if it was just
-        created here, so it has no operations to load.
+        created here, so it has no operations to load; `reserved` if its place was
+        reserved for it (`reserve`).
 
         A claim always brings a new epoch: a run of the same execution still here lost its
         lease (its writes would be refused), so it is cancelled and the new run replaces it.
         """
+        if reserved:
+            self._reserved -= 1
         execution_id = record.execution_id
         previous = self._runs.get(execution_id)
         if previous is not None:
@@ -286,6 +308,7 @@ class Executor:
         if self._runs.get(execution_id) is me:  # not replaced by a newer claim
             del self._runs[execution_id]
             self._live.pop(execution_id, None)
+            self.capacity_freed()
         if execution_id in self._waiters:
             if ending is not None:  # what it committed: `wait_for` need not read it back
                 self._ended[execution_id] = (record, ending)

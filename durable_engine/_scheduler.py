@@ -89,6 +89,8 @@ class Scheduler:
         self._stopped: asyncio.Event | None = None
         """Set once the loops have ended; None until they are started."""
         self._claiming = True
+        self._full = False
+        """Due work was left unclaimed for want of room here."""
         self._membership = asyncio.Lock()
         """Held by a claim, and by the heartbeat while it renews this worker's row or
         rejoins: a claim made between dropping everything and releasing it would be
@@ -133,6 +135,12 @@ class Scheduler:
         """Whether a look for due work was asked for and has not happened yet."""
         return self._poke.is_set()
 
+    def capacity_freed(self) -> None:
+        """A run here ended: look for due work again if it was left waiting for room."""
+        if self._full:
+            self._full = False
+            self.poke()
+
     def stop_claiming(self) -> None:
         """Take no more work; the heartbeat goes on until `stop`."""
         self._claiming = False
@@ -162,18 +170,19 @@ class Scheduler:
         try:
             if names and self._claiming:
                 capacity = self.host.capacity()
-                if capacity > 0:
-                    async with self._membership:
-                        claimed = await self.store.claim(
-                            self.worker_id,
-                            names,
-                            self.clock.now(),
-                            capacity,
-                            lease_now=time.time(),
-                        )
-                        for record in claimed:
-                            self._log_claim(record)
-                            self.host.launch(record)
+                if capacity <= 0:
+                    # Full: what is due waits in the database until a run here ends
+                    # (`capacity_freed`), rather than a timer firing again and again.
+                    self._full = True
+                    self._disarm()
+                    return
+                async with self._membership:
+                    claimed = await self.store.claim(
+                        self.worker_id, names, self.clock.now(), capacity, lease_now=time.time()
+                    )
+                    for record in claimed:
+                        self._log_claim(record)
+                        self.host.launch(record)
                 nxt = await self.store.next_wake_at(names)
                 self._disarm()
                 if nxt is not None:

@@ -57,25 +57,35 @@ class Starter:
         it here if `run_here`; its id."""
         data = self.values.encode(input, codec, None, f"the input of {function.name!r}")
         now = self.clock.now()
+        # Run here now only if there is room: else it is stored due, for the scheduler
+        # to claim here (or any worker elsewhere) once a place is free.
+        run_now = run_here and self.executor.reserve()
         new = NewExecution(
             execution_id=new_execution_id(),
             name=name,
             function=function.name,
             input=data,
             created_at=now,
-            owner=self.worker_id if run_here else None,
+            owner=self.worker_id if run_now else None,
             timeout_at=None if timeout_seconds is None else now + timeout_seconds,
         )
         try:
             record, created = await self.executor.store.create_execution(new)
         except asyncio.CancelledError:
-            if run_here:  # the creation is queued and may commit: then it must run
+            if run_now:  # the creation is queued and may commit: then it must run
                 self.executor.tasks.spawn(self._adopt, new, name=f"adopt-{new.execution_id}")
             raise
+        except BaseException:
+            if run_now:
+                self.executor.unreserve()
+            raise
+        if run_now and created:
+            self.executor.launch(record, fresh=True, reserved=True)
+            return record.execution_id
+        if run_now:
+            self.executor.unreserve()
         if not created:
             check_duplicate(record, function, input, codec)
-        elif run_here:
-            self.executor.launch(record, fresh=True)
         else:
             self._poke()
         return record.execution_id
@@ -83,17 +93,23 @@ class Starter:
     async def _adopt(self, new: NewExecution) -> None:
         """Run an execution whose start was cancelled while it was being created, if the
         creation committed: it is this worker's, and no other worker would take it."""
-        with contextlib.suppress(StoreError, RuntimeError):
-            # The same creation again finds the row the first one made, if it made one.
-            record, _ = await self.store.create_execution(new)
-            if (
-                self.executor.open
-                and record.execution_id == new.execution_id
-                and record.owner == self.worker_id
-                and not record.status.is_terminal
-                and not self.executor.is_running(record.execution_id)
-            ):
-                self.executor.launch(record, fresh=True)
+        launched = False
+        try:
+            with contextlib.suppress(StoreError, RuntimeError):
+                # The same creation again finds the row the first one made, if it made one.
+                record, _ = await self.executor.store.create_execution(new)
+                if (
+                    self.executor.open
+                    and record.execution_id == new.execution_id
+                    and record.owner == self.worker_id
+                    and not record.status.is_terminal
+                    and not self.executor.is_running(record.execution_id)
+                ):
+                    self.executor.launch(record, fresh=True, reserved=True)
+                    launched = True
+        finally:
+            if not launched:  # its place was reserved as it started
+                self.executor.unreserve()
 
     async def stop(self, execution_id: str) -> None:
         """End the execution as STOPPED and unwind its run here, if there is one."""
