@@ -10,7 +10,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import serdes
+
 from ._config import check_callable, check_instance, check_int, check_name, check_number
+from ._errors import ErrorInfo, error_from_info, error_info
 
 if TYPE_CHECKING:
     from ._context import DurableContext
@@ -245,3 +248,40 @@ class BatchResult(Generic[T]):
     @property
     def total_count(self) -> int:
         return len(self.all)
+
+
+def _encode_item(item: BatchItem[Any]) -> dict[str, Any]:
+    """A BatchItem as plain data: its error stored as the engine stores every error."""
+    error = None if item.error is None else error_info(item.error).to_dict()
+    return {
+        "index": item.index,
+        "name": item.name,
+        "status": item.status.value,
+        "result": item.result,
+        "error": error,
+    }
+
+
+def _decode_item(data: Any) -> BatchItem[Any]:
+    """The BatchItem `_encode_item` stored; its error is rebuilt as a replay of the
+    batch rebuilds it (the same class of ours, error type, message, trace and data)."""
+    error = data["error"]
+    return BatchItem(
+        data["index"],
+        data["name"],
+        BatchItemStatus(data["status"]),
+        data["result"],
+        None if error is None else error_from_info(ErrorInfo.from_dict(error)),
+    )
+
+
+# A workflow may return a batch's result, or what it holds: serdes' default registry,
+# the one `serdes.MsgpackSerDes()` and `serdes.JsonSerDes()` use when given none (so the
+# engine's default codec too), knows them. The tags name the public module, so that
+# stored values outlive a move between private modules; keep them as they are.
+serdes.register(CompletionReason, name="durable_engine.CompletionReason")
+serdes.register(BatchItemStatus, name="durable_engine.BatchItemStatus")
+serdes.register(
+    BatchItem, name="durable_engine.BatchItem", encode=_encode_item, decode=_decode_item
+)
+serdes.register(BatchResult, name="durable_engine.BatchResult")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, overload
 
+import serdes
+
 __all__ = [
     "Checkpoint",
     "ExecutionInfo",
@@ -160,3 +162,12 @@ class ExecutionInfo:
     created_at: datetime
     ended_at: datetime | None
     parent_id: str | None = None
+
+
+# A workflow or a step may return these statuses: serdes' default registry, the one
+# `serdes.MsgpackSerDes()` and `serdes.JsonSerDes()` use when given none (so the
+# engine's default codec too), knows them. The tags name the public module, so that
+# stored values outlive a move between private modules; keep them as they are.
+serdes.register(ExecutionStatus, name="durable_engine.ExecutionStatus")
+serdes.register(OperationStatus, name="durable_engine.OperationStatus")
+serdes.register(OperationType, name="durable_engine.OperationType")

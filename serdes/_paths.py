@@ -15,7 +15,7 @@ from .registry import TypeCodec, TypeRegistry
 
 __all__ = ["describe_failure", "key_path"]
 
-_PLAIN = (type(None), bool, int, float, str, bytes)
+_PLAIN = (type(None), bool, int, float, str, bytes, bytearray, memoryview)
 
 
 class _Found(Exception):

@@ -5,6 +5,10 @@ calls back here (`Packer(default=...)`, with `strict_types=True` so that tuples 
 subclasses are not taken for lists and ints) only for other types. Plain data
 therefore costs no Python-level walk.
 
+A `bytearray` or `memoryview` is written by msgpack itself as bytes, before any call
+back (`strict_types` or not), and so reads back as `bytes`: telling it apart would
+take a walk of every value. The other codecs store them as bytes too.
+
 Another type is written as an array whose first item is a msgpack extension value, a
 marker saying what the array holds; reading turns such arrays back (`list_hook`):
 
@@ -214,7 +218,8 @@ def _cause(exc: Exception) -> Exception | None:
 
 class MsgpackSerDes:
     """msgpack with exact round trips: datetimes (zones kept), Decimal, UUID, tuples,
-    sets, big ints, and registered classes come back with the type they went in with.
+    sets, big ints, and registered classes come back with the type they went in with
+    (a bytearray or memoryview comes back as the bytes it holds).
 
     Safe to share between threads. Nesting goes as deep as msgpack allows, about a
     thousand levels (a registered class counts two); deeper values are refused.
