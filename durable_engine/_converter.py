@@ -17,7 +17,14 @@ from typing import Any
 import serdes as _serdes
 from serdes import SerDes, SerDesContext
 
-from ._errors import ErrorInfo, PayloadTooLarge, SerDesError, error_from_info, shortened
+from ._errors import (
+    ErrorInfo,
+    PayloadTooLarge,
+    SerDesError,
+    Unreadable,
+    error_from_info,
+    shortened,
+)
 from ._models import Checkpoint
 
 __all__ = ["ValueConverter"]
@@ -159,10 +166,22 @@ class ValueConverter:
             return None
 
     def outcome(self, cp: Checkpoint, codec: SerDes | None) -> Any:
-        """The value a completed checkpoint returns, or raise its stored error."""
+        """The value a completed checkpoint returns, or raise its stored error; a value
+        or error that cannot be read here raises Unreadable (the run hands its
+        execution back), not an error the workflow would take for its own."""
         if cp.error is not None and cp.result is None:
-            raise self.decode_error(cp.error)
-        return self.decode(cp.result, codec, cp.op_id)
+            error = self.decode_error(cp.error)
+            if isinstance(error, SerDesError):
+                raise Unreadable(error)
+            raise error
+        return self.stored_value(cp.result, codec, cp.op_id)
+
+    def stored_value(self, data: bytes | None, codec: SerDes | None, op_id: str | None) -> Any:
+        """A value this execution stored, read for its run: Unreadable if it cannot be."""
+        try:
+            return self.decode(data, codec, op_id)
+        except SerDesError as exc:
+            raise Unreadable(exc) from exc
 
 
 def _label(what: str, whose: str | None) -> str:

@@ -18,7 +18,14 @@ from typing import Any
 import anyio
 
 from ._context import DurableContext
-from ._errors import ErrorInfo, NonDeterministicError, PayloadTooLarge, SerDesError, error_info
+from ._errors import (
+    ErrorInfo,
+    NonDeterministicError,
+    PayloadTooLarge,
+    SerDesError,
+    Unreadable,
+    error_info,
+)
 from ._models import ExecutionStatus, timestamp_to_datetime
 from ._run import ExecutionRun, Suspend, cancelling
 from ._store import FinishExecution, LeaseLost, SuspendExecution
@@ -37,15 +44,17 @@ class RunOutcome(enum.StrEnum):
     """The lease was lost: another worker or a stop took the execution over."""
 
 
-async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome:
-    """Run `fn` against the execution's journal until it ends or suspends."""
+async def drive(run: ExecutionRun, fn: Workflow) -> RunOutcome:
+    """Run `fn` on the execution's input against its journal until it ends or suspends."""
     ctx = DurableContext(run)
     try:
         try:
-            value = await fn(ctx, input_value)
+            value = await fn(ctx, run.values.stored_value(run.record.input, None, None))
         except Suspend:
             await run.checkpoint(SuspendExecution(run.waits.wake_at))
             return RunOutcome.SUSPENDED
+        except Unreadable as unreadable:
+            return await _hand_back(run, unreadable)
         except (Exception, CancelledError) as exc:
             if cancelling(exc):
                 raise
@@ -65,6 +74,27 @@ async def drive(run: ExecutionRun, fn: Workflow, input_value: Any) -> RunOutcome
         return RunOutcome.DROPPED
     finally:
         run.close()
+
+
+UNREADABLE_RETRY = 60.0
+"""Seconds before an execution handed back for a value its worker could not read is
+due again: any worker may claim it then (this one too, once its app can read it)."""
+
+
+async def _hand_back(run: ExecutionRun, unreadable: Unreadable) -> RunOutcome:
+    """Leave the execution, due again later, to a worker whose app can read the value:
+    failing it would end it for good, and keeping it would hold it where it cannot run."""
+    retry_at = run.now() + UNREADABLE_RETRY
+    run.logger.error(
+        "execution %s cannot run here: %s; handed back, due again in %d s, for a worker "
+        "that can read it",
+        run.execution_id,
+        unreadable,
+        UNREADABLE_RETRY,
+    )
+    run.waits.wake_at = retry_at
+    await run.checkpoint(SuspendExecution(retry_at))
+    return RunOutcome.SUSPENDED
 
 
 async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:
@@ -89,15 +119,15 @@ async def _finish(
 
 
 def drive_until_deadline(
-    run: ExecutionRun, fn: Workflow, input_value: Any, time_out: TimeOut
+    run: ExecutionRun, fn: Workflow, time_out: TimeOut
 ) -> Awaitable[RunOutcome]:
     """`drive` the run, unless or until its execution's timeout passes, when `time_out`
     commits the ending. (With no timeout this is `drive` itself, with no coroutine
     around it.)"""
     timeout_at = run.record.timeout_at
     if timeout_at is None:
-        return drive(run, fn, input_value)
-    return _drive_with_deadline(run, fn, input_value, timeout_at, time_out)
+        return drive(run, fn)
+    return _drive_with_deadline(run, fn, timeout_at, time_out)
 
 
 TimeOut = Callable[[ExecutionRun, bytes], Awaitable[None]]
@@ -105,7 +135,7 @@ TimeOut = Callable[[ExecutionRun, bytes], Awaitable[None]]
 
 
 async def _drive_with_deadline(
-    run: ExecutionRun, fn: Workflow, input_value: Any, timeout_at: float, time_out: TimeOut
+    run: ExecutionRun, fn: Workflow, timeout_at: float, time_out: TimeOut
 ) -> RunOutcome:
     if run.now() >= timeout_at:
         return await _time_out(run, timeout_at, time_out)
@@ -114,7 +144,7 @@ async def _drive_with_deadline(
     with anyio.CancelScope() as deadline:
         timer = run.clock.call_at(timeout_at, deadline.cancel)
         try:
-            return await drive(run, fn, input_value)
+            return await drive(run, fn)
         finally:
             timer.cancel()
     return await _time_out(run, timeout_at, time_out)

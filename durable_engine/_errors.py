@@ -234,6 +234,17 @@ class SerDesError(DurableError, serdes.SerDesError):
     """A value cannot be serialized or deserialized; also a `serdes.SerDesError`."""
 
 
+class Unreadable(BaseException):
+    """A value the execution stored cannot be read in this process (its app lacks a
+    registered class, say): unwinds the run, which hands the execution back for a
+    worker that can read it. A BaseException, like suspension: workflow code's
+    `except Exception` must not take it for the workflow's own failure."""
+
+    def __init__(self, error: SerDesError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 # Errors stored with their class and rebuilt on replay with the same attributes.
 _INFO_KINDS: dict[str, type[ErrorWithInfo]] = {
     cls.__name__: cls

@@ -25,7 +25,7 @@ from ._clock import Clock
 from ._context import DurableContext
 from ._converter import ValueConverter
 from ._drive import RunOutcome, Workflow, drive_until_deadline
-from ._errors import DatabaseCorrupt, NonDeterministicError, StoreError
+from ._errors import DatabaseCorrupt, NonDeterministicError, StoreError, Unreadable
 from ._events import run_ended
 from ._journal import Journal
 from ._models import ExecutionRecord, ExecutionStatus
@@ -232,6 +232,8 @@ class Executor:
             value = await fn(DurableContext(run), run.values.decode(record.input))
         except Suspend:
             pass
+        except Unreadable as unreadable:  # this app cannot read what the history holds
+            raise unreadable.error from None
         except Exception as exc:
             error = exc
         unasked = None
@@ -260,8 +262,7 @@ class Executor:
             run = self.new_run(record, Journal(checkpoints))
             if self._runs.get(execution_id) is me:  # not replaced by a newer claim meanwhile
                 self._live[execution_id] = run
-            input_value = run.values.decode(record.input)
-            outcome = await drive_until_deadline(run, function.fn, input_value, self._time_out)
+            outcome = await drive_until_deadline(run, function.fn, self._time_out)
             ending = run.finished
             self._after(run, outcome)
         except StoreError as exc:
