@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.crash.harness import (
     finish,
     integrity,
@@ -70,6 +72,7 @@ def test_at_least_once_step_killed_mid_body_runs_again(tmp_path: Path) -> None:
     assert body[:2] == ["alo start 1", "alo start 1"]
 
 
+@pytest.mark.slow
 def test_retry_backoff_survives_a_restart_with_the_attempt_kept(tmp_path: Path) -> None:
     db, effects = tmp_path / "crash.db", tmp_path / "effects.log"
     first = spawn(db, effects, "start", "backoff", "retry")

@@ -13,6 +13,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 import serdes
 from tests.crash.cluster import Cluster, all_ended, effects_of, start_executions
 from tests.crash.crash_points import sweep
@@ -20,6 +22,7 @@ from tests.crash.invariants import worker_events
 from tests.crash.mix import Profile, run_trial
 
 
+@pytest.mark.slow
 def test_chaos_quick_profile(tmp_path: Path) -> None:
     seen = {"kills": 0, "stops": 0, "takeovers": 0, "executions": 0}
     for seed in (11, 12, 13):
@@ -31,6 +34,7 @@ def test_chaos_quick_profile(tmp_path: Path) -> None:
     assert seen["kills"] > 0 and seen["takeovers"] > 0
 
 
+@pytest.mark.slow
 def test_every_crash_point_until_a_run_needs_none(tmp_path: Path) -> None:
     result = sweep(tmp_path, [("steps", 3), ("retries", 1)], parallel=4)
     assert result.outcome.violations == [], result.outcome.violations
@@ -67,6 +71,7 @@ def _wait(condition: object, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_a_worker_paused_past_its_lease_has_its_write_refused(tmp_path: Path) -> None:
     db, effects = tmp_path / "stale.db", tmp_path / "effects.jsonl"
     lease = 1.0
