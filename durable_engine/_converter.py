@@ -176,6 +176,23 @@ class ValueConverter:
             raise error
         return self.stored_value(cp.result, codec, cp.op_id)
 
+    def answer(self, cp: Checkpoint, codec: SerDes | None) -> Any:
+        """A callback's answer, or raise its stored failure. Any process may have sent
+        it, with the codec it had (the function's, if it registers the function, else its
+        engine's): read with `codec` first, else by the header every codec of serdes
+        writes, with `codec`'s registry of classes if it has one."""
+        if cp.result is None:
+            return self.outcome(cp, codec)
+        try:
+            return self.decode(cp.result, codec, cp.op_id)
+        except Exception:  # a codec of the user's own raises what it likes
+            registry = getattr(codec or self.codec, "registry", None)
+        try:
+            return _serdes.loads(cp.result, registry=registry)
+        except _serdes.SerDesError as exc:
+            what = f"the answer to callback {cp.op_id} cannot be read: {exc}"
+            raise Unreadable(SerDesError(what)) from exc
+
     def stored_value(self, data: bytes | None, codec: SerDes | None, op_id: str | None) -> Any:
         """A value this execution stored, read for its run: Unreadable if it cannot be."""
         try:

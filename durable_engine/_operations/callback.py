@@ -95,7 +95,7 @@ class Callback:
                 run.waits.unwatch_external(op_id)
         if cp.status == OperationStatus.TIMED_OUT:
             raise CallbackTimeoutError(f"callback {cp.name or op_id} timed out")
-        return run.values.outcome(cp, self._codec)
+        return run.values.answer(cp, self._codec)
 
 
 async def _refresh(run: ExecutionRun, cp: Checkpoint) -> Checkpoint:
