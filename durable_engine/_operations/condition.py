@@ -150,7 +150,7 @@ async def run_condition(
         case Completed(cp):
             return run.values.outcome(cp, codec)
         case Resume(cp):
-            state = run.values.decode(cp.result, codec, op_id)
+            state = run.values.stored_value(cp.result, codec, op_id)
             started_at = cp.started_at or started_at
             await run.block(op_id, cp.wake_at)
             attempt = cp.attempt + 1

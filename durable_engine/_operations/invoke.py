@@ -139,7 +139,7 @@ class _Invoke:
                     ref=child.execution_id,
                 )
             )
-            return run.values.decode(child.result, self.codec, self.op_id)
+            return run.values.stored_value(child.result, self.codec, self.op_id)
         cause = None if child.error is None else run.values.decode_error(child.error)
         info = ErrorInfo(
             kind="InvokeError",
