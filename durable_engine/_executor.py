@@ -195,16 +195,23 @@ class Executor:
     # -- one run --------------------------------------------------------------------------
 
     def new_run(
-        self, record: ExecutionRecord, journal: Journal, replay: Replay | None = None
+        self,
+        record: ExecutionRecord,
+        journal: Journal,
+        replay: Replay | None = None,
+        codec: SerDes | None = None,
     ) -> ExecutionRun:
-        """A run of `record` over `journal`, with the function's codec and this engine's
-        clock and limits (in replay mode with `replay`)."""
+        """A run of `record` over `journal`, with the function's codec (`codec`, if the
+        caller has it already) and this engine's clock and limits (in replay mode with
+        `replay`)."""
+        if codec is None:
+            codec = self.registry.codec_of(record.function)
         return ExecutionRun(
             record=record,
             journal=journal,
             store=self.store,
             replay=replay,
-            values=self.values.bind(record.execution_id, self.registry.codec_of(record.function)),
+            values=self.values.bind(record.execution_id, codec),
             clock=self.clock,
             in_memory_wait=self.in_memory_wait,
             logger=self.logger,
@@ -259,7 +266,8 @@ class Executor:
         try:
             function = self.registry.get(record.function)
             checkpoints = () if fresh else await self.store.load_operations(execution_id)
-            run = self.new_run(record, Journal(checkpoints))
+            codec = function.serdes or self.registry.default_codec
+            run = self.new_run(record, Journal(checkpoints), codec=codec)
             if self._runs.get(execution_id) is me:  # not replaced by a newer claim meanwhile
                 self._live[execution_id] = run
             outcome = await drive_until_deadline(run, function.fn, self._time_out)
