@@ -115,6 +115,13 @@ class ValueConverter:
             return value
         return self.decode(data, codec, op_id)
 
+    def view_for(self, execution_id: str, data: bytes | None, codec: SerDes) -> Any:
+        """`view` for an execution of a function with `codec`: bound to the execution
+        only if the codec reads the context it is given."""
+        if type(codec) in _CONTEXT_FREE:
+            return self.view(data, codec)
+        return self.bind(execution_id, codec).view(data)
+
     def view(self, data: bytes | None, codec: SerDes | None = None) -> Any:
         """A stored value as a user looking at it sees it: a SerDesError in its place
         if it cannot be read, rather than no view at all."""

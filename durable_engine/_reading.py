@@ -77,7 +77,8 @@ class ExecutionReader:
         """An ended execution's result; raises its error."""
         end = record if ending is None else ending
         if end.status is ExecutionStatus.SUCCEEDED:
-            return self.values_of(record).view(end.result)
+            codec = self.registry.codec_of(record.function)
+            return self.values.view_for(record.execution_id, end.result, codec)
         raise self.info(record, ending).error
 
     def values_of(self, record: ExecutionRecord) -> ValueConverter:
