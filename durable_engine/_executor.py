@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -72,6 +72,7 @@ class Executor:
         self.open = False
         self._reserved = 0
         self.tasks = TaskHost("durable-engine")
+        self._start_task: Callable[..., asyncio.Task[None]] = _not_started
         """Owns every task the engine starts: the runs, the scheduler's loops."""
         self.threads: ThreadPoolExecutor | None = None
         """The threads sync step bodies run in, at most `max_step_threads` (made as the
@@ -91,6 +92,7 @@ class Executor:
         """Open the task group runs are started in."""
         self.threads = ThreadPoolExecutor(self.max_step_threads, thread_name_prefix="durable-step")
         await self.tasks.start()
+        self._start_task = self.tasks.starter()
 
     # -- what the scheduler asks ----------------------------------------------------
 
@@ -132,7 +134,7 @@ class Executor:
             previous.cancel()
         self._broken.pop(execution_id, None)
         name = f"execution-{execution_id}"
-        self._runs[execution_id] = self.tasks.spawn(self._run, record, fresh, name=name)
+        self._runs[execution_id] = self._start_task(self._run(record, fresh), name=name)
 
     def drop_all(self) -> None:
         """This worker lost its lease: abandon every execution it was running."""
@@ -176,6 +178,7 @@ class Executor:
         for running in self._runs.values():
             running.cancel()
         await self._runs_end(math.inf)
+        self._start_task = _not_started
         if self.threads is not None:  # a body still running is abandoned, not waited for
             self.threads.shutdown(wait=False, cancel_futures=True)
             self.threads = None
@@ -398,6 +401,11 @@ class Replayed:
 
 def _nothing() -> None:
     pass
+
+
+def _not_started(coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+    coro.close()  # never to run: closed, so it is not reported as never awaited
+    raise RuntimeError("the engine is not open: no execution can be started")
 
 
 def _ignore(_: float | None) -> None:

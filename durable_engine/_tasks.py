@@ -58,6 +58,13 @@ class TaskHost:
             raise RuntimeError("the engine is not open: no task can be started")
         return self._group.create_task(fn(*args), name=name)
 
+    def starter(self) -> Callable[..., asyncio.Task[Any]]:
+        """The group's own `create_task(coro, name=...)`, for a caller that starts a task
+        per execution and saves the call to `spawn`."""
+        if self._group is None:
+            raise RuntimeError("the engine is not open: no task can be started")
+        return self._group.create_task
+
     async def aclose(self) -> None:
         """Cancel every child, wait for all of them, and raise what any of them raised."""
         host = self._host
