@@ -270,7 +270,7 @@ class Engine:
         self._require_open()
         function = self.registry.resolve(fn_or_name)
         seconds = None if timeout is None else to_seconds(timeout, what="timeout")
-        codec = function.serdes or self.serdes
+        codec = self.registry.codec(function)
         started = await self._starter.start(
             function, codec, input, execution_name, seconds, run_here
         )

@@ -269,8 +269,7 @@ class Executor:
         try:
             function = self.registry.get(record.function)
             checkpoints = () if fresh else await self.store.load_operations(execution_id)
-            codec = function.serdes or self.registry.default_codec
-            run = self.new_run(record, Journal(checkpoints), codec=codec)
+            run = self.new_run(record, Journal(checkpoints), codec=self.registry.codec(function))
             if self._runs.get(execution_id) is me:  # not replaced by a newer claim meanwhile
                 self._live[execution_id] = run
             outcome = await drive_until_deadline(run, function.fn, self._time_out)

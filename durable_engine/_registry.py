@@ -77,15 +77,19 @@ class Registry:
             "engine; decorate it with @engine.durable_function"
         )
 
+    def codec(self, function: DurableFunction) -> SerDes:
+        """The codec values of `function` are stored with: its own, else the default."""
+        return function.serdes or self.default_codec
+
     def codec_of(self, function: str) -> SerDes:
-        """The codec values of `function` are stored with: its own, else the default
-        (also for a function not registered here)."""
+        """The codec of the function named `function` (the default for a function not
+        registered here)."""
         registered = self._functions.get(function)
-        return (registered.serdes if registered else None) or self.default_codec
+        return self.default_codec if registered is None else self.codec(registered)
 
     def codec_for(self, function: str) -> SerDes:
         """The codec of `function`, which must be registered here."""
-        return self.get(function).serdes or self.default_codec
+        return self.codec(self.get(function))
 
 
 def _check_signature(fn: Callable[..., Any]) -> None:

@@ -229,11 +229,16 @@ class SqliteStore:
         return future
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        reader = self._reader
-        if reader is None:
+        return await self._on(self._reader, fn)
+
+    async def _on(
+        self, conn: ThreadedConnection | None, fn: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        """`fn` run on `conn`'s thread now (not in a write batch), its errors the store's."""
+        if conn is None:
             raise StoreError("the store is not open")
         try:
-            return await reader.run(fn)
+            return await conn.run(fn)
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
 
@@ -441,13 +446,7 @@ class SqliteStore:
     async def data_version(self) -> int:
         # Read on the writer's connection: its data_version moves only for commits made
         # by other connections, i.e. other processes, never for this store's own writes.
-        writer = self._writer
-        if writer is None:
-            raise StoreError("the store is not open")
-        try:
-            return await writer.run(_data_version)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+        return await self._on(self._writer, _data_version)
 
 
 def _data_version(conn: sqlite3.Connection) -> int:
