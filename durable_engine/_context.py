@@ -28,6 +28,7 @@ from ._operations import child as _child
 from ._operations import condition as _condition
 from ._operations import invoke as _invoke
 from ._operations import parallel_map as _batch
+from ._operations import patch as _patch
 from ._operations import step as _step
 from ._operations import values as _values
 from ._operations import wait as _wait
@@ -93,27 +94,48 @@ class DurableContext:
         return self._rerun or self._run.journal.recorded_beyond(self._parent_id, self._counter)
 
     def _next_id(self) -> str:
-        if self._run.in_body and self._run.inside_body():
-            raise OperationInStepError(
-                "an operation was called inside a step's body: a body runs once and only "
-                "its result is recorded, so it cannot hold operations; call them from the "
-                "workflow, or group them with ctx.run_in_child_context"
-            )
         run = self._run
         # Read on every operation: the state itself, not the `ended` property.
-        if run.fatal is not None or run.waits.state is _ENDED:
-            if run.waits.state is _ENDED:
-                raise ExecutionAlreadyEnded(
-                    f"this run of execution {run.execution_id} is over (it ended, suspended "
-                    "or was taken over): a context is used only while its workflow runs, "
-                    "not from a task that outlives it"
-                )
-            raise NonDeterministicError(str(run.fatal))  # bound to fail: run nothing new
+        if (
+            (run.in_body and run.inside_body())
+            or run.fatal is not None
+            or run.waits.state is _ENDED
+        ):
+            self._refuse()
         self._counter += 1
         parent, counter = self._parent_id, self._counter
         op_id = str(counter) if parent is None else f"{parent}/{counter}"
         run.journal.asked(op_id)  # when called, not when it runs: a task may start it later
         return op_id
+
+    def _upcoming_id(self) -> str:
+        """The id the next operation will get, checked as `_next_id` checks it."""
+        run = self._run
+        if (
+            (run.in_body and run.inside_body())
+            or run.fatal is not None
+            or run.waits.state is _ENDED
+        ):
+            self._refuse()
+        counter = self._counter + 1
+        return str(counter) if self._parent_id is None else f"{self._parent_id}/{counter}"
+
+    def _refuse(self) -> None:
+        """Raise the error for an operation this context cannot take now."""
+        run = self._run
+        if run.in_body and run.inside_body():
+            raise OperationInStepError(
+                "an operation was called inside a step's body: a body runs once and only "
+                "its result is recorded, so it cannot hold operations; call them from the "
+                "workflow, or group them with ctx.run_in_child_context"
+            )
+        if run.waits.state is _ENDED:
+            raise ExecutionAlreadyEnded(
+                f"this run of execution {run.execution_id} is over (it ended, suspended "
+                "or was taken over): a context is used only while its workflow runs, "
+                "not from a task that outlives it"
+            )
+        raise NonDeterministicError(str(run.fatal))  # bound to fail: run nothing new
 
     # -- operations --------------------------------------------------------------
 
@@ -296,6 +318,25 @@ class DurableContext:
 
         return await self.run_in_child_context(body, name=name)
 
+    def patched(self, patch_id: str) -> Coroutine[Any, Any, bool]:
+        """Which path changed code takes here: True for an execution that reaches this
+        point for the first time under this code (a marker is recorded), False for one
+        whose history went past it without the marker (it took the old path and keeps
+        taking it). See the docs' "Changing workflow code"."""
+        check_patch_id(patch_id)
+        op_id = self._upcoming_id()
+        if not _patch.new_path(self._run, op_id, self._parent_id, self._counter, patch_id):
+            return _patch.old_path()
+        return _patch.record_marker(self._run, self._next_id(), self._parent_id, patch_id)
+
+    def deprecate_patch(self, patch_id: str) -> Coroutine[Any, Any, None]:
+        """The second deploy of a patch, once every execution left took the new path:
+        accepts histories with or without the marker of `patch_id`, and records none."""
+        check_patch_id(patch_id)
+        if _patch.holds_marker(self._run, self._upcoming_id(), patch_id):
+            self._next_id()  # the marker's id: the operations after it keep theirs
+        return _patch.passed()
+
     def _child(self, op_id: str, rerun: bool) -> DurableContext:
         """The context of child operation `op_id` (`rerun`: it finished before, and runs
         again to rebuild a result too large to store)."""
@@ -312,6 +353,11 @@ class DurableContext:
     def uuid4(self) -> Coroutine[Any, Any, uuid.UUID]:
         """A random UUID, recorded so replay sees the same one."""
         return _values.recorded_uuid4(self._run, self._next_id(), self._parent_id)
+
+
+def check_patch_id(patch_id: object) -> None:
+    if not isinstance(patch_id, str) or not patch_id:
+        raise TypeError(f"patch_id must be a non-empty str, not {patch_id!r}")
 
 
 def _check_step_call(fn: object, name: object, config: object) -> None:

@@ -146,7 +146,10 @@ class Engine:
         check_serdes(serdes)
 
         def register(f: F) -> F:
-            return self.registry.register(f, name, serdes)
+            registered = self.registry.register(f, name, serdes)
+            if self.is_open:  # its due executions need not wait for the next sweep
+                self.poke()
+            return registered
 
         return register(fn) if fn is not None else register
 

@@ -52,6 +52,8 @@ class OperationType(enum.StrEnum):
     CONDITION = "CONDITION"
     PARALLEL = "PARALLEL"
     MAP = "MAP"
+    PATCH = "PATCH"
+    """A patch marker: `ctx.patched(id)` took the new path here."""
 
 
 class OperationStatus(enum.StrEnum):
