@@ -1,6 +1,6 @@
 """The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
 
-Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop,
+Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop, resume,
 replay, db check. Each takes `--db PATH` (default: $DURABLE_DB, else the `--app`
 engine's own file, else ./durable.db) and `--json` for machine-readable output; each
 takes `--app MODULE:ATTR` too, which brings that engine's database with it. `list`
@@ -213,6 +213,19 @@ async def _stop(args: argparse.Namespace, engine: Engine) -> int:
     return EXIT_OK
 
 
+async def _resume(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        info = await _find(engine, args.execution)
+        await engine.resume(info.execution_id)
+    text = (
+        f"resumed {info.execution_id}: due now, for a worker that runs {info.function}"
+        if info.status is ExecutionStatus.BLOCKED
+        else f"{info.execution_id} is {info.status.value}, not BLOCKED: left as it is"
+    )
+    _print(args, display.execution_json(info), text)
+    return EXIT_OK
+
+
 _ENDED_FROM_OUTSIDE = {ExecutionStatus.STOPPED: "stopped", ExecutionStatus.TIMED_OUT: "timed out"}
 
 
@@ -267,6 +280,7 @@ _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int
     "history": _history,
     "callback": _callback,
     "stop": _stop,
+    "resume": _resume,
     "replay": _replay,
 }
 
@@ -386,7 +400,7 @@ def _add_inspect_commands(verbs: _Verbs) -> None:
 
 
 def _add_control_commands(verbs: _Verbs) -> None:
-    """The verbs that act on running executions: callback, stop."""
+    """The verbs that act on running executions: callback, stop, resume."""
     cb = verbs.add("callback", "answer a callback")
     cb.add_argument("action", choices=["succeed", "fail", "heartbeat"])
     cb.add_argument("callback_id")
@@ -395,6 +409,9 @@ def _add_control_commands(verbs: _Verbs) -> None:
     cb.add_argument("--message", help="fail: the error message")
     cb.add_argument("--data", metavar="JSON", help="fail: data attached to the error")
     verbs.add("stop", "stop an execution for good").add_argument("execution", help=_EXECUTION_HELP)
+    verbs.add("resume", "run a BLOCKED execution again on the code deployed now").add_argument(
+        "execution", help=_EXECUTION_HELP
+    )
 
 
 def _add_check_commands(verbs: _Verbs) -> None:

@@ -28,7 +28,7 @@ from ._errors import (
 )
 from ._models import ExecutionStatus, timestamp_to_datetime
 from ._run import ExecutionRun, Suspend, cancelling
-from ._store import FinishExecution, LeaseLost, SuspendExecution
+from ._store import BlockExecution, FinishExecution, LeaseLost, SuspendExecution
 
 __all__ = ["RunOutcome", "Workflow", "drive", "drive_until_deadline"]
 
@@ -40,12 +40,17 @@ class RunOutcome(enum.StrEnum):
     FAILED = "FAILED"
     SUSPENDED = "SUSPENDED"
     TIMED_OUT = "TIMED_OUT"
+    BLOCKED = "BLOCKED"
+    """The code diverged from the history: the execution is held for a new deploy."""
     DROPPED = "DROPPED"
     """The lease was lost: another worker or a stop took the execution over."""
 
 
-async def drive(run: ExecutionRun, fn: Workflow) -> RunOutcome:
-    """Run `fn` on the execution's input against its journal until it ends or suspends."""
+async def drive(run: ExecutionRun, fn: Workflow, hold: bool = True) -> RunOutcome:
+    """Run `fn` on the execution's input against its journal until it ends or suspends.
+
+    With `hold`, an execution whose code diverged from its history is BLOCKED rather
+    than FAILED."""
     ctx = DurableContext(run)
     try:
         try:
@@ -60,10 +65,12 @@ async def drive(run: ExecutionRun, fn: Workflow) -> RunOutcome:
                 raise
             # No check for operations left unasked: an error replayed at once may end
             # the code before a task of its own gets to its next operation.
+            if hold and run.fatal is not None:
+                return await _hold(run, run.fatal)
             return await _finish_failed(run, run.fatal or exc)
         fatal = run.fatal or run.unasked()
         if fatal is not None:
-            return await _finish_failed(run, fatal)
+            return await (_hold(run, fatal) if hold else _finish_failed(run, fatal))
         try:
             data = run.values.encode(value, None, None, "the execution's result")
         except (PayloadTooLarge, SerDesError) as exc:
@@ -97,6 +104,21 @@ async def _hand_back(run: ExecutionRun, unreadable: Unreadable) -> RunOutcome:
     return RunOutcome.SUSPENDED
 
 
+async def _hold(run: ExecutionRun, divergence: NonDeterministicError) -> RunOutcome:
+    """Hold the execution for a deploy whose code replays its history: failing it would
+    end it for good over a change that a fixed deploy undoes."""
+    run.logger.error(
+        "execution %s is BLOCKED: %s. Nothing runs until a deploy replays it cleanly: "
+        "it is tried again when an engine or worker starts, and by `durable-engine "
+        "resume %s`",
+        run.execution_id,
+        divergence,
+        run.execution_id,
+    )
+    await run.checkpoint(BlockExecution(run.values.encode_error(error_info(divergence))))
+    return RunOutcome.BLOCKED
+
+
 async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:
     if isinstance(exc, NonDeterministicError):
         run.logger.error("%s", exc)
@@ -119,15 +141,15 @@ async def _finish(
 
 
 def drive_until_deadline(
-    run: ExecutionRun, fn: Workflow, time_out: TimeOut
+    run: ExecutionRun, fn: Workflow, time_out: TimeOut, hold: bool = True
 ) -> Awaitable[RunOutcome]:
     """`drive` the run, unless or until its execution's timeout passes, when `time_out`
     commits the ending. (With no timeout this is `drive` itself, with no coroutine
     around it.)"""
     timeout_at = run.record.timeout_at
     if timeout_at is None:
-        return drive(run, fn)
-    return _drive_with_deadline(run, fn, timeout_at, time_out)
+        return drive(run, fn, hold)
+    return _drive_with_deadline(run, fn, timeout_at, time_out, hold)
 
 
 TimeOut = Callable[[ExecutionRun, bytes], Awaitable[None]]
@@ -135,7 +157,7 @@ TimeOut = Callable[[ExecutionRun, bytes], Awaitable[None]]
 
 
 async def _drive_with_deadline(
-    run: ExecutionRun, fn: Workflow, timeout_at: float, time_out: TimeOut
+    run: ExecutionRun, fn: Workflow, timeout_at: float, time_out: TimeOut, hold: bool
 ) -> RunOutcome:
     if run.now() >= timeout_at:
         return await _time_out(run, timeout_at, time_out)
@@ -144,7 +166,7 @@ async def _drive_with_deadline(
     with anyio.CancelScope() as deadline:
         timer = run.clock.call_at(timeout_at, deadline.cancel)
         try:
-            return await drive(run, fn)
+            return await drive(run, fn, hold)
         finally:
             timer.cancel()
     return await _time_out(run, timeout_at, time_out)

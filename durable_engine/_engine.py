@@ -86,11 +86,14 @@ class Engine:
         clock: Clock | None = None,
         store: Store | None = None,
         worker_id: str | None = None,
+        on_divergence: str = "block",
     ) -> None:
         check_serdes(serdes)
         check_int(payload_limit, "payload_limit", 1)
         check_int(max_concurrent_executions, "max_concurrent_executions", 1)
         check_int(max_step_threads, "max_step_threads", 1)
+        if on_divergence not in ("block", "fail"):
+            raise ValueError(f'on_divergence must be "block" or "fail", not {on_divergence!r}')
         lease_seconds = to_seconds(lease, what="lease")
         if lease_seconds == 0:
             raise ValueError(f"lease must be longer than 0 seconds, not {lease!r}")
@@ -121,6 +124,7 @@ class Engine:
             function_names=self.function_names,
         )
         """Runs the executions this engine holds."""
+        self.executor.hold_divergent = on_divergence == "block"
         self._answers = Answers(self.executor)
         self._reader = ExecutionReader(self.executor, self._require_open)
         self._starter = Starter(self.executor, self.worker_id, self.poke)
@@ -295,6 +299,13 @@ class Engine:
         """End an execution as STOPPED: its timers and callbacks are cancelled, it never resumes."""
         self._require_open()
         await self._starter.stop(execution_id)
+
+    async def resume(self, execution_id: str) -> None:
+        """Run a BLOCKED execution again, on this deploy's code: it goes on if the code
+        now replays its history, and is BLOCKED again if not. An execution that is not
+        BLOCKED is left as it is; ExecutionAlreadyEnded for one that ended."""
+        self._require_open()
+        await self._starter.resume(execution_id)
 
     # -- reading executions ----------------------------------------------------------
 

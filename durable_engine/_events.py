@@ -31,9 +31,11 @@ def emit(logger: logging.Logger, event: str, level: int = logging.INFO, **fields
 def run_ended(
     logger: logging.Logger, execution_id: str, outcome: str, wake_at: float | None
 ) -> None:
-    """Log how a run ended: `suspend`, `finish` (with its status) or `lease_lost`."""
+    """Log how a run ended: `suspend`, `block`, `finish` (with its status) or `lease_lost`."""
     if outcome == "SUSPENDED":
         emit(logger, "suspend", execution_id=execution_id, wake_at=_iso(wake_at))
+    elif outcome == "BLOCKED":
+        emit(logger, "block", logging.WARNING, execution_id=execution_id, wake_at=_iso(wake_at))
     elif outcome == "DROPPED":
         emit(logger, "lease_lost", logging.WARNING, execution_id=execution_id)
     else:

@@ -69,6 +69,8 @@ class Executor:
         """Look for due work at an instant: the scheduler's, once it runs."""
         self.capacity_freed: Callable[[], None] = _nothing
         """A place to run an execution became free: the scheduler's, once it runs."""
+        self.hold_divergent = True
+        """Whether an execution whose code diverged is BLOCKED (else FAILED)."""
         self.open = False
         self._reserved = 0
         self.tasks = TaskHost("durable-engine")
@@ -272,7 +274,9 @@ class Executor:
             run = self.new_run(record, Journal(checkpoints), codec=self.registry.codec(function))
             if self._runs.get(execution_id) is me:  # not replaced by a newer claim meanwhile
                 self._live[execution_id] = run
-            outcome = await drive_until_deadline(run, function.fn, self._time_out)
+            outcome = await drive_until_deadline(
+                run, function.fn, self._time_out, self.hold_divergent
+            )
             ending = run.finished
             self._after(run, outcome)
         except StoreError as exc:
@@ -284,6 +288,10 @@ class Executor:
 
     def _after(self, run: ExecutionRun, outcome: RunOutcome) -> None:
         """Log how a run ended; a suspended one is due again at its wake-up."""
+        if outcome is RunOutcome.BLOCKED:  # held: due at its timeout, if it has one
+            run_ended(self.logger, run.execution_id, outcome, run.record.timeout_at)
+            self.wake_at(run.record.timeout_at)
+            return
         if outcome is not RunOutcome.SUSPENDED:
             run_ended(self.logger, run.execution_id, outcome, None)
             return

@@ -27,6 +27,9 @@ class ExecutionStatus(enum.StrEnum):
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"
     STOPPED = "STOPPED"
+    BLOCKED = "BLOCKED"
+    """Held: its code diverged from its history. Nothing runs until a deploy that
+    replays it cleanly resumes it (`engine.resume`, or a worker or engine starting)."""
 
     @property
     def is_terminal(self) -> bool:

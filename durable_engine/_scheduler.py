@@ -107,6 +107,9 @@ class Scheduler:
         # behind is running again by then, and this claim does not queue behind the
         # caller's first writes.
         version = await self.store.data_version()
+        names = self.host.function_names()
+        if names:  # a new deploy may replay what an older one held
+            await self.store.retry_blocked(names, self.clock.now())
         await self._claim_due()
         stopped = self._stopped = asyncio.Event()
         tasks.spawn(self._serve, version, stopped, name="durable-scheduler")

@@ -20,6 +20,7 @@ from ._dedupe import check_duplicate
 from ._errors import ErrorInfo, ExecutionAlreadyEnded, StoreError
 from ._executor import Executor
 from ._ids import new_execution_id
+from ._models import ExecutionStatus
 from ._registry import DurableFunction
 from ._store import NewExecution, Store
 
@@ -110,6 +111,14 @@ class Starter:
         finally:
             if not launched:  # its place was reserved as it started
                 self.executor.unreserve()
+
+    async def resume(self, execution_id: str) -> None:
+        """Make a BLOCKED execution due now, for any worker that runs its function."""
+        status = await self.store.resume_execution(execution_id, self.clock.now())
+        if status.is_terminal:
+            raise ExecutionAlreadyEnded(f"execution {execution_id} already ended ({status})")
+        if status is ExecutionStatus.BLOCKED:
+            self._poke()
 
     async def stop(self, execution_id: str) -> None:
         """End the execution as STOPPED and unwind its run here, if there is one."""

@@ -12,6 +12,7 @@ the package changes nothing process-wide.
 from __future__ import annotations
 
 from .base import (
+    BlockExecution,
     CancelOperations,
     Fence,
     FinishExecution,
@@ -27,6 +28,7 @@ from .base import (
 from .sqlite import SqliteStore
 
 __all__ = [
+    "BlockExecution",
     "CancelOperations",
     "Fence",
     "FinishExecution",

@@ -14,6 +14,7 @@ from typing import NamedTuple, Protocol
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 
 __all__ = [
+    "BlockExecution",
     "CancelOperations",
     "Fence",
     "FinishExecution",
@@ -84,6 +85,14 @@ class SuspendExecution:
     wake_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class BlockExecution:
+    """Hold the execution, unowned, with `error` (its divergence) recorded: BLOCKED,
+    due at its timeout if it has one (so the timeout still applies), else not due."""
+
+    error: bytes
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PutCallback:
     """Create a pending callback of this execution, with the operation that waits on it
@@ -108,7 +117,14 @@ class CancelOperations:
     ended_at: float
 
 
-Mutation = Checkpoint | FinishExecution | SuspendExecution | PutCallback | CancelOperations
+Mutation = (
+    Checkpoint
+    | FinishExecution
+    | SuspendExecution
+    | BlockExecution
+    | PutCallback
+    | CancelOperations
+)
 """A write a checkpoint commit carries; a `Checkpoint` inserts or replaces its operation."""
 
 
@@ -220,6 +236,8 @@ class Store(Protocol):
           claim), due at the earliest of `wake_at`, a wake-up recorded meanwhile (a
           callback resolved) and the execution's `timeout_at`, whichever are set; with
           none set it waits for something to wake it.
+        - `BlockExecution`: BLOCKED and unowned with the divergence as its error, due
+          at its `timeout_at` (None: not due); its operations stay as they are.
         - `PutCallback`: the operation row and a PENDING callback row together.
         - `CancelOperations`: the operation and `records` rows, and each of `open_ops`
           still STARTED or PENDING becomes CANCELLED, with its pending callback (an
@@ -258,7 +276,8 @@ class Store(Protocol):
         self, worker_id: str, functions: Sequence[str], now: float, limit: int, *, lease_now: float
     ) -> list[ExecutionRecord]:
         """Take up to `limit` executions of `functions` for `worker_id`; returns them
-        as now stored: RUNNING, owned by `worker_id`, not due, epoch one higher.
+        as now stored: RUNNING, owned by `worker_id`, not due, epoch one higher, with
+        no error (a BLOCKED execution's divergence is cleared as it runs again).
 
         Deletes the rows of workers whose lease expired by `lease_now` (real wall-clock
         time, while `now` may be virtual), then takes executions that are unowned and
@@ -271,6 +290,17 @@ class Store(Protocol):
     async def next_wake_at(self, functions: Sequence[str]) -> float | None:
         """The earliest `wake_at` of an unowned execution of `functions`, or None if
         none is waiting for an instant. A read."""
+        ...
+
+    async def retry_blocked(self, functions: Sequence[str], now: float) -> int:
+        """Make every BLOCKED execution of `functions` due at `now` (new code may replay
+        it cleanly); returns how many. One transaction; unfenced."""
+        ...
+
+    async def resume_execution(self, execution_id: str, now: float) -> ExecutionStatus:
+        """Make the execution due at `now` if it is BLOCKED; returns its status as it
+        was, changing nothing for any other status. Raises ExecutionNotFound for an
+        unknown id. One transaction; unfenced."""
         ...
 
     async def stop_execution(self, execution_id: str, now: float, error: bytes) -> str | None:

@@ -62,3 +62,26 @@ def time_out(conn: sqlite3.Connection, fence: Fence, now: float, error: bytes) -
     if row is None or row[0] != fence.epoch or row[1] in _TERMINAL:
         raise LeaseLost(fence.execution_id)
     _end(conn, fence.execution_id, ExecutionStatus.TIMED_OUT, error, now)
+
+
+def resume(conn: sqlite3.Connection, execution_id: str, now: float) -> ExecutionStatus:
+    """Make a BLOCKED execution due at `now`; returns its status as it was."""
+    row = conn.execute(
+        "SELECT status FROM executions WHERE execution_id = ?", (execution_id,)
+    ).fetchone()
+    if row is None:
+        raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+    if row[0] == ExecutionStatus.BLOCKED:
+        conn.execute(
+            "UPDATE executions SET wake_at = ? WHERE execution_id = ?", (now, execution_id)
+        )
+    return ExecutionStatus(row[0])
+
+
+def retry_blocked(conn: sqlite3.Connection, functions: str, now: float) -> int:
+    """Make every BLOCKED execution of the functions in JSON list `functions` due at `now`."""
+    return conn.execute(
+        "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, :now), :now)"
+        " WHERE status = 'BLOCKED' AND function IN (SELECT value FROM json_each(:functions))",
+        {"now": now, "functions": functions},
+    ).rowcount

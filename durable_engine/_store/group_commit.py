@@ -20,6 +20,7 @@ from .._errors import DatabaseCorrupt, StoreError
 from .._models import Checkpoint, ExecutionStatus, OperationStatus, OperationType
 from . import crashpoints
 from .base import (
+    BlockExecution,
     CancelOperations,
     Fence,
     FinishExecution,
@@ -77,6 +78,11 @@ _SUSPEND = (
     "UPDATE executions SET status = 'SUSPENDED', owner = NULL, wake_at = MIN("
     "COALESCE(wake_at, :wake_at, timeout_at), COALESCE(:wake_at, timeout_at, wake_at), "
     "COALESCE(timeout_at, wake_at, :wake_at)) WHERE execution_id = :execution_id"
+)
+# Held for a new deploy; due at its timeout, if any, so that still applies.
+_BLOCK = (
+    "UPDATE executions SET status = 'BLOCKED', owner = NULL, error = :error,"
+    " wake_at = timeout_at WHERE execution_id = :execution_id"
 )
 _PUT_CALLBACK = (
     "INSERT INTO callbacks (callback_id, execution_id, op_id, status, created_at, timeout_at,"
@@ -215,6 +221,8 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
                 cancels.extend(_cancels(fence.execution_id, m.open_ops, m.ended_at))
         elif isinstance(m, SuspendExecution):
             suspends.append({"wake_at": m.wake_at, "execution_id": fence.execution_id})
+        elif isinstance(m, BlockExecution):
+            conn.execute(_BLOCK, {"error": m.error, "execution_id": fence.execution_id})
         elif isinstance(m, PutCallback):
             ops.append(m.operation)
             callbacks.append(

@@ -382,7 +382,7 @@ class SqliteStore:
             rows = conn.execute(
                 f"""
                 UPDATE executions SET owner = ?, epoch = epoch + 1, status = 'RUNNING',
-                    wake_at = NULL
+                    wake_at = NULL, error = NULL
                 WHERE execution_id IN (SELECT value FROM json_each(?))
                 RETURNING {EXEC_COLUMNS}
                 """,
@@ -404,6 +404,13 @@ class SqliteStore:
             return None if row is None else row[0]
 
         return await self._read(read)
+
+    async def retry_blocked(self, functions: Sequence[str], now: float) -> int:
+        names = json.dumps(list(functions))
+        return await self._write(lambda conn: endings.retry_blocked(conn, names, now))
+
+    async def resume_execution(self, execution_id: str, now: float) -> ExecutionStatus:
+        return await self._write(lambda conn: endings.resume(conn, execution_id, now))
 
     async def stop_execution(self, execution_id: str, now: float, error: bytes) -> str | None:
         """Stop an unfinished execution for good; returns its status if it had already ended."""

@@ -29,7 +29,13 @@ from typing import Any, Protocol, cast
 from .._context import DurableContext
 from .._engine import Engine, ExecutionHandle
 from .._errors import DurableError, ExecutionNotFound
-from .._models import ExecutionRecord, OperationStatus, OperationType, timestamp_to_datetime
+from .._models import (
+    ExecutionRecord,
+    ExecutionStatus,
+    OperationStatus,
+    OperationType,
+    timestamp_to_datetime,
+)
 from .._store import SqliteStore, Store
 from ._clock import VirtualClock
 from ._idle import IdleProbe, TrackedStore
@@ -219,13 +225,15 @@ class DurableTestRunner:
         return await self.run(key)
 
     async def result(self, execution: Execution) -> TestResult:
-        """Drive the execution to its end (skipping waits unless `skip_time=False`)."""
+        """Drive the execution to its end (skipping waits unless `skip_time=False`), or
+        until it is BLOCKED: its code diverged from its history (the result's `error`
+        says where)."""
         self._require_open()
         execution_id = _id_of(execution)
         while True:
             await self._probe.settle()
             record = await self._record(execution_id)
-            if record.status.is_terminal:
+            if record.status.is_terminal or record.status is ExecutionStatus.BLOCKED:
                 return await self.snapshot(execution_id)
             if not await self._step_time(may_skip=self.skip_time):
                 raise await self._stuck(record, "end")

@@ -365,7 +365,8 @@ async def test_each_log_line_is_written_once_across_resumes_in_every_context(
     assert seen[0] is False and all(seen[1:]) and len(seen) >= 2  # resumed at least once
 
 
-async def test_nondeterminism_fails_with_a_clear_message(db_path: Path) -> None:
+async def test_nondeterminism_fails_with_a_clear_message_when_asked_to(db_path: Path) -> None:
+    """`on_divergence="fail"`: the execution ends FAILED rather than BLOCKED."""
     first = Engine(db_path, in_memory_wait=0)
 
     @first.durable_function(name="flow")
@@ -377,7 +378,7 @@ async def test_nondeterminism_fails_with_a_clear_message(db_path: Path) -> None:
         handle = await first.start("flow", execution_name="order-1")
         await wait_for_status(handle, ExecutionStatus.SUSPENDED)
 
-    second = Engine(db_path, in_memory_wait=0)
+    second = Engine(db_path, in_memory_wait=0, on_divergence="fail")
 
     @second.durable_function(name="flow")
     async def v2(ctx: DurableContext, _: None) -> None:

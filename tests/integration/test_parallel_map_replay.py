@@ -195,7 +195,7 @@ async def test_batching_by_bytes_hands_out_consecutive_slices(engine: Engine) ->
 
 
 async def test_a_changed_number_of_items_is_nondeterministic(db_path: Path) -> None:
-    engine = Engine(db_path, in_memory_wait=0)
+    engine = Engine(db_path, in_memory_wait=0, on_divergence="fail")
     grown = False
 
     async def item(ctx: DurableContext, n: int, index: int, items: Sequence[int]) -> int:

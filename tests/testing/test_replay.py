@@ -284,7 +284,7 @@ async def _renamed_item(c: DurableContext, x: int, index: int, items: Any) -> An
 async def test_code_that_ends_without_recorded_operations_is_caught_before_it_ends() -> None:
     """The execution waits at operation 3; the new code returns after operation 1. A
     resume would end it without operations 2 and 3: the replay says so, and the resume
-    fails the execution instead of returning another result."""
+    holds the execution (BLOCKED) instead of returning another result."""
 
     async def v1(ctx: DurableContext, x: int) -> int:
         a = await ctx.step(lambda s: work("fetch", x + 1), name="fetch")
@@ -309,7 +309,7 @@ async def test_code_that_ends_without_recorded_operations_is_caught_before_it_en
         deployed[0] = v2  # deployed anyway
         await runner.advance(timedelta(days=1))
         finished = await runner.snapshot(handle)
-    assert finished.status is ExecutionStatus.FAILED
+    assert finished.status is ExecutionStatus.BLOCKED
     assert isinstance(finished.error, NonDeterministicError)
     assert re.search(dropped, str(finished.error))
 
@@ -351,15 +351,16 @@ async def test_a_context_that_ends_without_its_recorded_operations_is_caught(whe
         runs.clear()
         with pytest.raises(NonDeterministicError, match=dropped):
             await runner.replay(handle, fn=changed)
-        deployed[0] = changed  # deployed anyway: the resume fails rather than go on
+        deployed[0] = changed  # deployed anyway: the resume holds it rather than go on
         await runner.advance(timedelta(days=1))
         finished = await runner.snapshot(handle)
-        assert finished.status is ExecutionStatus.FAILED
+        assert finished.status is ExecutionStatus.BLOCKED
         assert isinstance(finished.error, NonDeterministicError)
         assert re.search(dropped, str(finished.error))
-        # Begun by the first version; the changed code recorded no outcome for it.
+        # Begun by the first version; the changed code recorded no outcome for it, and
+        # a held execution's operations stay open for a deploy that can finish them.
         (begun,) = [op for op in finished.all_operations() if op.operation_id == context]
-        assert begun.status == "CANCELLED"
+        assert begun.status == "STARTED"
     assert runs == []
 
 
@@ -384,7 +385,7 @@ async def test_code_that_drops_an_unfinished_context_is_caught() -> None:
         deployed[0] = changed
         await runner.advance(timedelta(days=1))
         finished = await runner.snapshot(handle)
-    assert finished.status is ExecutionStatus.FAILED
+    assert finished.status is ExecutionStatus.BLOCKED
     assert re.search(dropped, str(finished.error))
 
 
@@ -418,7 +419,7 @@ async def test_nothing_new_runs_once_the_code_has_diverged(caught_by: str) -> No
         deployed[0] = changed
         await runner.advance(timedelta(days=1))
         finished = await runner.snapshot(handle)
-    assert finished.status is ExecutionStatus.FAILED
+    assert finished.status is ExecutionStatus.BLOCKED
     assert isinstance(finished.error, NonDeterministicError)
     why = {
         "batch": r"in context 1/1 the code no longer asks for: 1/1/2 \(WAIT 'settle'\)",
@@ -427,7 +428,7 @@ async def test_nothing_new_runs_once_the_code_has_diverged(caught_by: str) -> No
     }[caught_by]
     assert re.search(why, str(finished.error))
     (batch,) = finished.find_operations("parallel")
-    assert batch.status == "CANCELLED"  # begun, then ended with the execution: no outcome
+    assert batch.status == "STARTED"  # begun, and held open with the execution: no outcome
     assert runs == []
 
 
@@ -448,7 +449,7 @@ async def test_an_unfinished_batch_given_other_branches_is_caught(
     branches: tuple[str, ...], message: str
 ) -> None:
     """While every branch waits, the code gives the parallel other branches: the resume
-    fails rather than run a new set of branches against the old records."""
+    holds the execution rather than run a new set of branches against the old records."""
     deployed = [_branches("a", "b", "c")]
 
     async def flow(ctx: DurableContext, _: Any) -> Any:
@@ -466,7 +467,7 @@ async def test_an_unfinished_batch_given_other_branches_is_caught(
         deployed[0] = _branches(*branches)
         await runner.advance(timedelta(days=1))
         finished = await runner.snapshot(handle)
-    assert finished.status is ExecutionStatus.FAILED
+    assert finished.status is ExecutionStatus.BLOCKED
     assert re.search(message, str(finished.error))
     assert runs == []
 
