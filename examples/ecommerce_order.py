@@ -38,7 +38,8 @@ from durable_engine import (
     durable_step,
 )
 
-engine = Engine("shop.db")
+DATABASE = "shop.db"
+engine = Engine(DATABASE)
 ONCE = StepConfig(retry_strategy=RetryPresets.none())
 CATALOGUE = {"QS-AIR-42": ("Quanta Air, size 42", 189.0)}
 SHIPS_TO = {"FR", "DE", "ES", "IT", "NL", "BE", "PT", "AT"}
@@ -180,9 +181,11 @@ async def start(order: dict[str, Any]) -> int:
 
 
 async def answer(callback_id: str, approved: bool) -> int:
-    async with engine:  # needs nothing registered: the answer is just a write
+    # An engine with nothing registered: it writes the answer and runs no workflow, so
+    # the process that waits for the execution is the one that carries it on.
+    async with Engine(DATABASE) as answering:
         try:
-            await engine.send_callback_success(callback_id, {"approved": approved})
+            await answering.send_callback_success(callback_id, {"approved": approved})
         except CallbackError as exc:
             print(f"cannot answer: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
