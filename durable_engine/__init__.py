@@ -27,6 +27,7 @@ from ._errors import CallbackNotFound as CallbackNotFound
 from ._errors import CallbackNotPending as CallbackNotPending
 from ._errors import CallbackTimeoutError as CallbackTimeoutError
 from ._errors import ChildContextError as ChildContextError
+from ._errors import CompensationError as CompensationError
 from ._errors import DatabaseCorrupt as DatabaseCorrupt
 from ._errors import DurableError as DurableError
 from ._errors import ErrorWithInfo as ErrorWithInfo
@@ -46,6 +47,7 @@ from ._errors import StepError as StepError
 from ._errors import StepInterruptedError as StepInterruptedError
 from ._errors import StoreError as StoreError
 from ._errors import WaitForConditionError as WaitForConditionError
+from ._errors import WithRetryError as WithRetryError
 from ._models import ExecutionInfo as ExecutionInfo
 from ._models import ExecutionStatus as ExecutionStatus
 from ._models import OperationStatus as OperationStatus
@@ -58,6 +60,7 @@ from ._operations.condition import WaitForConditionDecision as WaitForConditionD
 from ._operations.condition import WaitStrategyConfig as WaitStrategyConfig
 from ._operations.condition import create_wait_strategy as create_wait_strategy
 from ._operations.invoke import InvokeConfig as InvokeConfig
+from ._operations.saga import Saga as Saga
 from ._retry import RetryDecision as RetryDecision
 from ._retry import RetryPresets as RetryPresets
 from ._retry import RetryStrategyConfig as RetryStrategyConfig
@@ -85,6 +88,7 @@ __all__ = [
     "CallbackTimeoutError",
     "ChildContextError",
     "Clock",
+    "CompensationError",
     "CompletionConfig",
     "CompletionReason",
     "DatabaseCorrupt",
@@ -119,6 +123,7 @@ __all__ = [
     "RetryDecision",
     "RetryPresets",
     "RetryStrategyConfig",
+    "Saga",
     "SerDesError",
     "SqliteStore",
     "StepConfig",
@@ -134,6 +139,7 @@ __all__ = [
     "WaitForConditionDecision",
     "WaitForConditionError",
     "WaitStrategyConfig",
+    "WithRetryError",
     "create_linear_retry_strategy",
     "create_retry_strategy",
     "create_wait_strategy",

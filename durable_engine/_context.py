@@ -16,6 +16,7 @@ from typing import Any, TypeVar, overload
 from ._batch_config import BatchResult, MapConfig, ParallelBranch, ParallelConfig
 from ._config import (
     Duration,
+    RetryStrategy,
     StepConfig,
     check_callable,
     check_instance,
@@ -29,12 +30,14 @@ from ._operations import condition as _condition
 from ._operations import invoke as _invoke
 from ._operations import parallel_map as _batch
 from ._operations import patch as _patch
+from ._operations import retry_block as _retry_block
 from ._operations import step as _step
 from ._operations import values as _values
 from ._operations import wait as _wait
 from ._operations.callback import Callback, CallbackConfig, WaitForCallbackConfig
 from ._operations.condition import WaitForConditionConfig
 from ._operations.invoke import InvokeConfig
+from ._operations.saga import Saga
 from ._run import ExecutionRun
 from ._step_context import (
     OperationInStepError,
@@ -187,6 +190,29 @@ class DurableContext:
         check_callable(fn, "fn")
         check_name(name)
         return _child.run_child(self._run, self._next_id(), self._parent_id, fn, name, self._child)
+
+    def with_retry(
+        self,
+        fn: Callable[[DurableContext], Awaitable[T]],
+        *,
+        name: str | None = None,
+        retry_strategy: RetryStrategy | None = None,
+    ) -> Coroutine[Any, Any, T]:
+        """Run `fn(child_ctx)` as a child context; if it raises, `retry_strategy` (a
+        step's default if None) decides, and after a durable delay the block runs again
+        in a fresh child context. WithRetryError once the strategy stops."""
+        check_callable(fn, "fn")
+        check_name(name)
+        check_callable(retry_strategy, "retry_strategy", optional=True)
+        return _retry_block.run_with_retry(
+            self._run, self._next_id(), self._parent_id, fn, name, retry_strategy, self._child
+        )
+
+    def saga(self, name: str | None = None) -> Saga:
+        """A saga for `async with`: `saga.add_compensation(fn)` after each step to undo;
+        if the block raises, the compensations run as durable steps in reverse order."""
+        check_name(name)
+        return Saga(self._run, self._parent_id, self._next_id, self._child, name)
 
     def parallel(
         self,

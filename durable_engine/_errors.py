@@ -8,7 +8,9 @@
     │   ├── ChildContextError         a child context's function raised an error of its own
     │   ├── CallbackFailedError       the sender of a callback reported a failure
     │   ├── InvokeError               an invoked child execution failed
-    │   └── WaitForConditionError     wait_for_condition ran out of attempts
+    │   ├── WaitForConditionError     wait_for_condition ran out of attempts
+    │   ├── WithRetryError            a with_retry block gave up (attempts exhausted, not retryable)
+    │   └── CompensationError         a saga's compensation failed for good
     ├── CallbackTimeoutError          a callback's timeout or heartbeat timeout passed
     ├── ExecutionTimedOut             the execution passed its total timeout
     ├── ExecutionStopped              the execution was stopped from outside
@@ -47,6 +49,7 @@ __all__ = [
     "CallbackNotPending",
     "CallbackTimeoutError",
     "ChildContextError",
+    "CompensationError",
     "DatabaseCorrupt",
     "DurableError",
     "ErrorInfo",
@@ -67,6 +70,7 @@ __all__ = [
     "StepInterruptedError",
     "StoreError",
     "WaitForConditionError",
+    "WithRetryError",
     "shortened",
 ]
 
@@ -160,6 +164,17 @@ class InvokeError(ErrorWithInfo):
 
 class WaitForConditionError(ErrorWithInfo):
     """wait_for_condition stopped before its condition was met."""
+
+
+class WithRetryError(ErrorWithInfo):
+    """A `with_retry` block failed: its retry strategy gave up, or would not retry the
+    error. `error_type`, `message` and `stack_trace` are those of the last attempt's
+    error (for a step that failed inside it, the step's original error)."""
+
+
+class CompensationError(ErrorWithInfo):
+    """A saga's compensation failed and its retry strategy gave up; `data["failed"]`
+    names every compensation that did not finish."""
 
 
 class CallbackTimeoutError(DurableError):
@@ -256,6 +271,8 @@ _INFO_KINDS: dict[str, type[ErrorWithInfo]] = {
         CallbackFailedError,
         InvokeError,
         WaitForConditionError,
+        WithRetryError,
+        CompensationError,
     )
 }
 # Errors stored by class and message only.

@@ -28,12 +28,14 @@ async def run_child(
     make_context: ContextFactory,
     *,
     op_type: OperationType = OperationType.CONTEXT,
+    attempt: Callable[[], int] | None = None,
 ) -> Any:
     """Run `fn` in a child context; a completed child returns its recorded outcome.
 
     It is recorded STARTED as it begins, and with its outcome when it ends. A child
     whose result was too large to store records no result: on replay its body runs
-    again and rebuilds the result from its children's checkpoints.
+    again and rebuilds the result from its children's checkpoints. `attempt`, if
+    given, tells each record the attempt number it carries (1 otherwise).
     """
     started_at = run.now()
     rerun = begun = False
@@ -55,7 +57,15 @@ async def run_child(
     child = make_context(op_id, rerun)
     if begun:  # recorded as it begins: replay compares its type and name from then on
         await run.checkpoint(
-            run.put(op_id, parent_id, op_type, name, OperationStatus.STARTED, started_at=started_at)
+            run.put(
+                op_id,
+                parent_id,
+                op_type,
+                name,
+                OperationStatus.STARTED,
+                attempt=1 if attempt is None else attempt(),
+                started_at=started_at,
+            )
         )
 
     def record(status: OperationStatus, **fields: Any) -> Checkpoint:
@@ -65,6 +75,7 @@ async def run_child(
             op_type,
             name,
             status,
+            attempt=1 if attempt is None else attempt(),
             started_at=started_at,
             ended_at=run.now(),
             **fields,
