@@ -113,7 +113,7 @@ class Journal:
             self._unasked.discard(op_id)
             return _EXECUTE
         self._unasked.discard(op_id)
-        if cp.type != type_ or cp.name != name:
+        if cp.type != type_ or (cp.name != name and not _named_before(cp.name, name)):
             return Mismatch(op_id, cp.type, cp.name, type_, name)
         if cp.status in TERMINAL_OPERATION:
             return Completed(cp)
@@ -211,6 +211,12 @@ class Journal:
         if checkpoint.status not in TERMINAL_OPERATION:
             self._open = True
         self._records[checkpoint.op_id] = checkpoint
+
+
+def _named_before(recorded: str | None, name: str | None) -> bool:
+    """Whether `recorded` is the default name an older version gave the step now named
+    `name` by default: the last part of a qualified name (`charge` for `Payments.charge`)."""
+    return recorded is not None and name is not None and name.rpartition(".")[2] == recorded
 
 
 def _position(op_id: str) -> tuple[int, ...]:

@@ -105,21 +105,30 @@ class _BoundStep(Generic[T]):
 
 def durable_step(fn: Callable[..., Any]) -> Callable[..., _BoundStep[Any]]:
     """Bind a step's arguments: `@durable_step def add(step_ctx, a, b)` then
-    `await ctx.step(add(5, 3))`; the step's name defaults to the function's name."""
+    `await ctx.step(add(5, 3))`; the step's name defaults to the function's (see
+    `step_name`)."""
+    name = step_name(fn) or fn.__name__
 
     @functools.wraps(fn)
     def bind(*args: Any, **kwargs: Any) -> _BoundStep[Any]:
-        return _BoundStep(fn, fn.__name__, args, kwargs)
+        return _BoundStep(fn, name, args, kwargs)
 
     return bind
 
 
 def step_name(fn: Callable[..., Any]) -> str | None:
-    """The name a step gets when none is given: its function's (a `durable_step`'s own)."""
+    """The name a step gets when none is given (a `durable_step`'s own): its function's
+    qualified name, from the function it is defined in on (`Payments.charge`, not
+    `charge`, so that replay tells two classes' `charge` apart). None for a lambda."""
     if isinstance(fn, _BoundStep):
         return fn.name
-    fn_name = getattr(fn, "__name__", None)
-    return None if fn_name in (None, "<lambda>") else str(fn_name)
+    qualname = getattr(fn, "__qualname__", None)
+    if not isinstance(qualname, str):
+        qualname = getattr(fn, "__name__", None)
+        if not isinstance(qualname, str):
+            return None
+    name = qualname.rpartition("<locals>.")[2]
+    return None if name.endswith("<lambda>") else name
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
