@@ -46,7 +46,7 @@ class Starter:
 
     async def start(
         self,
-        function: DurableFunction,
+        function: DurableFunction[Any, Any],
         codec: SerDes,
         input: Any,
         name: str | None,

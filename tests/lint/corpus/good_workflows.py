@@ -90,7 +90,7 @@ async def good(ctx: DurableContext, order: dict[str, Any]) -> dict[str, Any]:
         ),
         name="poll",
     )
-    total = 0
+    total = 0.0
     total += rate  # a local, not a global
     ctx.logger.info("done")
     return {
