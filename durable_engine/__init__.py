@@ -38,6 +38,7 @@ from ._errors import ExecutionNotFound as ExecutionNotFound
 from ._errors import ExecutionStopped as ExecutionStopped
 from ._errors import ExecutionTimedOut as ExecutionTimedOut
 from ._errors import FunctionNotRegistered as FunctionNotRegistered
+from ._errors import InvalidInput as InvalidInput
 from ._errors import InvokeError as InvokeError
 from ._errors import NonDeterministicError as NonDeterministicError
 from ._errors import OperationInStepError as OperationInStepError
@@ -107,6 +108,7 @@ __all__ = [
     "ExecutionStopped",
     "ExecutionTimedOut",
     "FunctionNotRegistered",
+    "InvalidInput",
     "InvokeConfig",
     "InvokeError",
     "ItemBatcher",

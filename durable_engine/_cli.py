@@ -3,7 +3,8 @@
 Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop, resume,
 replay, db check. Each takes `--db PATH` (default: $DURABLE_DB, else the `--app`
 engine's own file, else ./durable.db) and `--json` for machine-readable output; each
-takes `--app MODULE:ATTR` too, which brings that engine's database with it. `list`
+takes `--app MODULE:ATTR` too, which brings that engine's database with it. The `lint`
+verb reads workflow code and no database (see `durable-engine lint --help`). `list`
 shows the newest executions first (`--reverse`: the oldest first). `--version` prints
 the installed version.
 
@@ -47,6 +48,7 @@ from ._worker import (
     resolve_db,
     run_worker,
 )
+from .lint._command import add_lint_command, run_lint
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -311,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect_commands(verbs)
     _add_control_commands(verbs)
     _add_check_commands(verbs)
+    add_lint_command(sub)
     return parser
 
 
@@ -444,6 +447,8 @@ def _run_command(args: argparse.Namespace) -> int:
         )
     if args.command == "db":
         return _db_check(args)
+    if args.command == "lint":
+        return run_lint(args)
     if args.command == "start":
         args.payload = _read_input(args)
     return asyncio.run(_VERBS[args.command](args, _engine_for(args)))

@@ -16,7 +16,7 @@ __all__ = ["check_duplicate"]
 
 
 def check_duplicate(
-    record: ExecutionRecord, function: DurableFunction, input: Any, codec: SerDes
+    record: ExecutionRecord, function: DurableFunction[Any, Any], input: Any, codec: SerDes
 ) -> None:
     """Refuse starting `function` with `input` under the name of `record`, unless it is
     the same function with the same input (then the start returns that execution)."""

@@ -26,6 +26,7 @@ from ._errors import (
     Unreadable,
     error_info,
 )
+from ._inputs import parse_input
 from ._models import ExecutionStatus, timestamp_to_datetime
 from ._run import ExecutionRun, Suspend, cancelling
 from ._store import BlockExecution, FinishExecution, LeaseLost, SuspendExecution
@@ -54,7 +55,8 @@ async def drive(run: ExecutionRun, fn: Workflow, hold: bool = True) -> RunOutcom
     ctx = DurableContext(run)
     try:
         try:
-            value = await fn(ctx, run.values.stored_value(run.record.input, None, None))
+            given = run.values.stored_value(run.record.input, None, None)
+            value = await fn(ctx, parse_input(fn, given, run.record.function))
         except Suspend:
             await run.checkpoint(SuspendExecution(run.waits.wake_at))
             return RunOutcome.SUSPENDED

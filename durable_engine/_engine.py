@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 import serdes as _serdes
 from serdes import SerDes
@@ -28,6 +28,7 @@ from ._config import check_instance, check_int, check_name, check_serdes, to_sec
 from ._converter import ValueConverter
 from ._errors import StoreError
 from ._executor import Executor
+from ._inputs import parse_input
 from ._models import ExecutionInfo, ExecutionStatus
 from ._reading import ExecutionReader
 from ._registry import DurableFunction, Registry
@@ -39,12 +40,14 @@ from ._views import OperationInfo
 __all__ = ["DurableFunction", "Engine", "ExecutionHandle"]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 logger = logging.getLogger("durable_engine")
 
 
-class ExecutionHandle:
-    """A started execution: its id, its status, and its result once it ends."""
+class ExecutionHandle(Generic[Out]):
+    """A started execution: its id, its status, and its result (of type Out) once it ends."""
 
     __slots__ = ("_engine", "execution_id")
 
@@ -58,11 +61,12 @@ class ExecutionHandle:
     async def status(self) -> ExecutionStatus:
         return (await self._engine.get_execution(self.execution_id)).status
 
-    async def result(self) -> Any:
+    async def result(self) -> Out:
         """Wait for the execution to end; return its result or raise its error."""
         reader = self._engine._reader
         record, ending = await reader.ended(self.execution_id)
-        return reader.outcome(record, ending)
+        result: Out = reader.outcome(record, ending)
+        return result
 
 
 class Engine:
@@ -157,7 +161,7 @@ class Engine:
 
         return register(fn) if fn is not None else register
 
-    def function(self, name: str) -> DurableFunction:
+    def function(self, name: str) -> DurableFunction[Any, Any]:
         """The function registered as `name`; FunctionNotRegistered if there is none."""
         return self.registry.get(name)
 
@@ -259,23 +263,49 @@ class Engine:
 
     # -- starting and stopping executions ----------------------------------------------
 
+    @overload
     async def start(
         self,
-        fn_or_name: Callable[..., Any] | str,
+        fn_or_name: Callable[[Any, In], Awaitable[Out]] | DurableFunction[In, Out],
+        input: In | Mapping[str, Any] = ...,
+        *,
+        execution_name: str | None = ...,
+        timeout: timedelta | float | None = ...,  # noqa: ASYNC109 - the execution's timeout
+        run_here: bool = ...,
+    ) -> ExecutionHandle[Out]: ...
+
+    @overload
+    async def start(
+        self,
+        fn_or_name: str,
+        input: Any = ...,
+        *,
+        execution_name: str | None = ...,
+        timeout: timedelta | float | None = ...,  # noqa: ASYNC109 - the execution's timeout
+        run_here: bool = ...,
+    ) -> ExecutionHandle[Any]: ...
+
+    async def start(
+        self,
+        fn_or_name: Callable[..., Any] | DurableFunction[Any, Any] | str,
         input: Any = None,
         *,
         execution_name: str | None = None,
         timeout: timedelta | float | None = None,  # noqa: ASYNC109 - the execution's timeout
         run_here: bool = True,
-    ) -> ExecutionHandle:
+    ) -> ExecutionHandle[Any]:
         """Start an execution (or return the one already started under `execution_name`).
 
-        With `run_here=False` it is only stored, for any worker on the file to claim."""
+        A function whose input is annotated as a dataclass or a pydantic model is given
+        that type; a dict (the JSON of the command line) is checked against it here, and
+        InvalidInput raised before anything is stored. With `run_here=False` the
+        execution is only stored, for any worker on the file to claim."""
         check_name(execution_name, "execution_name")
         if execution_name == "":
             raise ValueError("execution_name must not be empty: give a name, or None for none")
         self._require_open()
         function = self.registry.resolve(fn_or_name)
+        parse_input(function.fn, input, function.name)  # refused here, before it is stored
         seconds = None if timeout is None else to_seconds(timeout, what="timeout")
         codec = self.registry.codec(function)
         started = await self._starter.start(
@@ -283,9 +313,29 @@ class Engine:
         )
         return ExecutionHandle(self, started)
 
+    @overload
     async def run(
         self,
-        fn_or_name: Callable[..., Any] | str,
+        fn_or_name: Callable[[Any, In], Awaitable[Out]] | DurableFunction[In, Out],
+        input: In | Mapping[str, Any] = ...,
+        *,
+        execution_name: str | None = ...,
+        timeout: timedelta | float | None = ...,  # noqa: ASYNC109 - the execution's timeout
+    ) -> Out: ...
+
+    @overload
+    async def run(
+        self,
+        fn_or_name: str,
+        input: Any = ...,
+        *,
+        execution_name: str | None = ...,
+        timeout: timedelta | float | None = ...,  # noqa: ASYNC109 - the execution's timeout
+    ) -> Any: ...
+
+    async def run(
+        self,
+        fn_or_name: Callable[..., Any] | DurableFunction[Any, Any] | str,
         input: Any = None,
         *,
         execution_name: str | None = None,

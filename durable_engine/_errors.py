@@ -19,6 +19,7 @@
     ├── ExecutionAlreadyExists        same execution_name, different function or input
     ├── ExecutionAlreadyEnded         stop() of an execution that had already ended
     ├── FunctionNotRegistered
+    ├── InvalidInput                  an input that does not fit the function's input annotation
     ├── OperationInStepError          an operation was called inside a step's body
     ├── CallbackError
     │   ├── CallbackNotFound
@@ -61,6 +62,7 @@ __all__ = [
     "ExecutionStopped",
     "ExecutionTimedOut",
     "FunctionNotRegistered",
+    "InvalidInput",
     "InvokeError",
     "NonDeterministicError",
     "OperationInStepError",
@@ -207,6 +209,11 @@ class ExecutionAlreadyEnded(DurableError):
 
 class FunctionNotRegistered(DurableError):
     """No durable function of that name is registered on this engine."""
+
+
+class InvalidInput(DurableError, ValueError):
+    """An input that does not fit the dataclass or pydantic model a durable function's
+    input is annotated with (raised by `start`, before anything is stored)."""
 
 
 class CallbackError(DurableError):

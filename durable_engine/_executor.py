@@ -27,6 +27,7 @@ from ._converter import ValueConverter
 from ._drive import RunOutcome, Workflow, drive_until_deadline
 from ._errors import DatabaseCorrupt, NonDeterministicError, StoreError, Unreadable
 from ._events import run_ended
+from ._inputs import parse_input
 from ._journal import Journal
 from ._models import ExecutionRecord, ExecutionStatus
 from ._registry import Registry
@@ -241,7 +242,8 @@ class Executor:
         value: Any = None
         error: Exception | None = None
         try:
-            value = await fn(DurableContext(run), run.values.decode(record.input))
+            given = parse_input(fn, run.values.decode(record.input), record.function)
+            value = await fn(DurableContext(run), given)
         except Suspend:
             pass
         except Unreadable as unreadable:  # this app cannot read what the history holds

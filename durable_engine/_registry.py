@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from serdes import SerDes
 
@@ -14,16 +14,19 @@ from ._errors import FunctionNotRegistered
 __all__ = ["DurableFunction", "Registry", "Workflow"]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+In = TypeVar("In")
+Out = TypeVar("Out")
 Workflow = Callable[[Any, Any], Awaitable[Any]]
 """A durable function: `async def f(ctx, input)`."""
 
 
 @dataclass(frozen=True, slots=True)
-class DurableFunction:
-    """A registered durable function."""
+class DurableFunction(Generic[In, Out]):
+    """A registered durable function: `DurableFunction[In, Out]` takes an input of type
+    In and returns Out."""
 
     name: str
-    fn: Workflow
+    fn: Callable[[Any, In], Awaitable[Out]]
     serdes: SerDes | None
 
 
@@ -33,7 +36,7 @@ class Registry:
 
     def __init__(self, default_codec: SerDes) -> None:
         self.default_codec = default_codec
-        self._functions: dict[str, DurableFunction] = {}
+        self._functions: dict[str, DurableFunction[Any, Any]] = {}
 
     def register(self, fn: F, name: str | None, codec: SerDes | None) -> F:
         """Register `fn` under `name` (default: its `__qualname__`); the caller has
@@ -48,14 +51,14 @@ class Registry:
         self._functions[key] = DurableFunction(key, fn, codec)
         return fn
 
-    def functions(self) -> list[DurableFunction]:
+    def functions(self) -> list[DurableFunction[Any, Any]]:
         """Every registered function, in registration order."""
         return list(self._functions.values())
 
     def names(self) -> list[str]:
         return list(self._functions)
 
-    def get(self, name: str) -> DurableFunction:
+    def get(self, name: str) -> DurableFunction[Any, Any]:
         """The function registered as `name`; FunctionNotRegistered if there is none."""
         try:
             return self._functions[name]
@@ -65,10 +68,14 @@ class Registry:
                 f"no durable function named {name!r} is registered on this engine (known: {known})"
             ) from None
 
-    def resolve(self, fn_or_name: Callable[..., Any] | str) -> DurableFunction:
-        """The registered function given by itself or by its name."""
+    def resolve(
+        self, fn_or_name: Callable[..., Any] | DurableFunction[Any, Any] | str
+    ) -> DurableFunction[Any, Any]:
+        """The registered function given by itself, its registration or its name."""
         if isinstance(fn_or_name, str):
             return self.get(fn_or_name)
+        if isinstance(fn_or_name, DurableFunction):
+            fn_or_name = fn_or_name.fn
         for registered in self._functions.values():
             if registered.fn is fn_or_name:
                 return registered
@@ -77,7 +84,7 @@ class Registry:
             "engine; decorate it with @engine.durable_function"
         )
 
-    def codec(self, function: DurableFunction) -> SerDes:
+    def codec(self, function: DurableFunction[Any, Any]) -> SerDes:
         """The codec values of `function` are stored with: its own, else the default."""
         return function.serdes or self.default_codec
 

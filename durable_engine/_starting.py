@@ -47,7 +47,7 @@ class Starter:
 
     async def start(
         self,
-        function: DurableFunction,
+        function: DurableFunction[Any, Any],
         codec: SerDes,
         input: Any,
         name: str | None,

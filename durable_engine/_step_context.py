@@ -10,7 +10,7 @@ import inspect
 import logging
 from collections.abc import Callable, MutableMapping
 from types import FunctionType
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ._errors import OperationInStepError
 
@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
@@ -99,18 +100,20 @@ class _BoundStep(Generic[T]):
         self.name = name
         self.is_async = inspect.iscoroutinefunction(fn)
 
-    def __call__(self, step_ctx: StepContext) -> Any:
-        return self._fn(step_ctx, *self._args, **self._kwargs)
+    def __call__(self, step_ctx: StepContext) -> T:
+        result: T = self._fn(step_ctx, *self._args, **self._kwargs)
+        return result
 
 
-def durable_step(fn: Callable[..., Any]) -> Callable[..., _BoundStep[Any]]:
+def durable_step(fn: Callable[Concatenate[StepContext, P], T]) -> Callable[P, _BoundStep[T]]:
     """Bind a step's arguments: `@durable_step def add(step_ctx, a, b)` then
     `await ctx.step(add(5, 3))`; the step's name defaults to the function's (see
-    `step_name`)."""
+    `step_name`). The binding takes `fn`'s parameters after the StepContext, with
+    their types, and `ctx.step` returns what `fn` returns (awaited, for an `async def`)."""
     name = step_name(fn) or fn.__name__
 
     @functools.wraps(fn)
-    def bind(*args: Any, **kwargs: Any) -> _BoundStep[Any]:
+    def bind(*args: P.args, **kwargs: P.kwargs) -> _BoundStep[T]:
         return _BoundStep(fn, name, args, kwargs)
 
     return bind

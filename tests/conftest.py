@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -57,7 +57,7 @@ async def until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
 
 
-async def wait_for_status(handle: ExecutionHandle, status: ExecutionStatus) -> None:
+async def wait_for_status(handle: ExecutionHandle[Any], status: ExecutionStatus) -> None:
     """Poll until the execution reaches `status` (the test's own timeout bounds it)."""
     while (current := await handle.status()) is not status:
         if current.is_terminal:

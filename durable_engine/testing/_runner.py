@@ -46,7 +46,7 @@ __all__ = ["DurableRunnerFactory", "DurableTestRunner", "ExecutionStuck"]
 
 Workflow = Callable[[DurableContext, Any], Awaitable[Any]]
 Functions = Engine | Workflow | Iterable[Workflow] | Mapping[str, Workflow]
-Execution = ExecutionHandle | str
+Execution = ExecutionHandle[Any] | str
 
 _MAX_OVERDUE_POKES = 50
 
@@ -191,7 +191,7 @@ class DurableTestRunner:
         *,
         execution_name: str | None = None,
         timeout: timedelta | float | None = None,  # noqa: ASYNC109 - the execution's timeout
-    ) -> ExecutionHandle:
+    ) -> ExecutionHandle[Any]:
         """Start an execution and return its handle at once (time does not move)."""
         self._require_open()
         target = self._function(fn_or_name)

@@ -47,7 +47,7 @@ def snapshot(db: Path) -> list[Any]:
         conn.close()
 
 
-async def callback_id_of(engine: Engine, handle: ExecutionHandle) -> str:
+async def callback_id_of(engine: Engine, handle: ExecutionHandle[Any]) -> str:
     """The callback id the workflow handed out (read from its operation)."""
     while True:
         for op in await engine.get_operations(handle.execution_id):

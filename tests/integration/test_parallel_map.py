@@ -7,6 +7,7 @@ import random
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,7 +142,7 @@ async def test_failure_tolerance(
         return await ctx.step(lambda s: check(s, n), name="check", config=NO_RETRY)
 
     @engine.durable_function
-    async def tolerant(ctx: DurableContext, _: None) -> list[object]:
+    async def tolerant(ctx: DurableContext, _: None) -> list[Any]:
         result = await ctx.map(
             list(range(6)), item, config=MapConfig(max_concurrency=1, completion_config=completion)
         )

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,7 +178,7 @@ async def test_batching_by_bytes_hands_out_consecutive_slices(engine: Engine) ->
     words = ["a" * 40, "b" * 40, "c" * 40, "d" * 90, "e" * 10]
 
     @engine.durable_function
-    async def by_bytes(ctx: DurableContext, _: None) -> list[object]:
+    async def by_bytes(ctx: DurableContext, _: None) -> list[Any]:
         result = await ctx.map(
             words,
             joined,

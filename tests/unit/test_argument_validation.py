@@ -246,7 +246,7 @@ def test_good_configs_are_still_accepted() -> None:
     InvokeConfig(timeout=3600)
 
 
-async def _type_error_message(handle: ExecutionHandle) -> str:
+async def _type_error_message(handle: ExecutionHandle[Any]) -> str:
     """The message of the TypeError the execution failed with, as a step's error."""
     with pytest.raises(StepError) as caught:
         await handle.result()

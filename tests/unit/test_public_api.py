@@ -38,8 +38,9 @@ def test_error_tree_docstring_names_every_error() -> None:
 
 
 def _public_modules() -> list[str]:
-    """Modules a user imports: the package and the test kit (everything else is private)."""
-    return ["durable_engine", "durable_engine.testing"]
+    """Modules a user imports: the package, the test kit and the workflow linter
+    (everything else is private)."""
+    return ["durable_engine", "durable_engine.testing", "durable_engine.lint"]
 
 
 def test_every_public_name_is_exported_and_every_exported_name_is_documented() -> None:
@@ -67,8 +68,11 @@ def test_internal_modules_are_private() -> None:
     import pkgutil
 
     for info in pkgutil.iter_modules(durable_engine.__path__):
-        assert info.name.startswith("_") or info.name == "testing", info.name
+        assert info.name.startswith("_") or info.name in ("testing", "lint"), info.name
+    import durable_engine.lint as lint
     import durable_engine.testing as testing
 
     for info in pkgutil.iter_modules(testing.__path__):
         assert info.name.startswith("_") or info.name == "pytest_plugin", info.name
+    for info in pkgutil.iter_modules(lint.__path__):
+        assert info.name.startswith("_") or info.name == "flake8_plugin", info.name

@@ -66,7 +66,7 @@ async def test_a_diverging_deploy_holds_the_execution_with_its_divergence(
     execution_id = await suspended_on_deploy_1(db_path, effects)
 
     async with engine_with(db_path, deploys(effects)["renamed"]) as engine:
-        handle = ExecutionHandle(engine, execution_id)
+        handle = ExecutionHandle[Any](engine, execution_id)
         await wait_for_status(handle, ExecutionStatus.BLOCKED)
         info = await engine.get_execution(execution_id)
 
@@ -92,7 +92,7 @@ async def test_a_fixed_deploy_resumes_it_when_its_engine_starts(
         await wait_for_status(ExecutionHandle(engine, execution_id), ExecutionStatus.BLOCKED)
 
     async with engine_with(db_path, deploys(effects)["good"]) as engine:
-        result = await ExecutionHandle(engine, execution_id).result()
+        result = await ExecutionHandle[Any](engine, execution_id).result()
 
     assert result == "shipped o-1"
     assert effects.lines() == ["reserve", "ship"]  # the fault-free run's effects, once each
@@ -110,7 +110,7 @@ async def test_resume_runs_it_again_and_a_waiting_caller_gets_the_result(
         return str(await deployed[0](ctx, order))
 
     async with engine_with(db_path, order) as engine:
-        handle = ExecutionHandle(engine, execution_id)
+        handle = ExecutionHandle[Any](engine, execution_id)
         waiting = asyncio.ensure_future(handle.result())  # a caller already waiting
         await wait_for_status(handle, ExecutionStatus.BLOCKED)
 
@@ -163,7 +163,7 @@ async def test_the_cli_resumes_a_blocked_execution_for_a_worker(
         return str(await deployed[0](ctx, order))
 
     async with engine_with(db_path, order) as engine:
-        handle = ExecutionHandle(engine, execution_id)
+        handle = ExecutionHandle[Any](engine, execution_id)
         await wait_for_status(handle, ExecutionStatus.BLOCKED)
         deployed[0] = code["good"]
         done = await asyncio.to_thread(cli, db_path.parent, "resume", "o-1", "--db", str(db_path))
