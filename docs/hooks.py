@@ -15,7 +15,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- cli-reference -->"
-WIDTH = 88
+WIDTH = 76  # what a code block of the site shows without scrolling
 
 # The reference describes the source tree being built, not an installed copy.
 if str(ROOT) not in sys.path:
