@@ -376,19 +376,29 @@ def _add_run_commands(verbs: _Verbs) -> None:
         help="on a signal, how long running executions get to finish or suspend (default 10)",
     )
     s = verbs.add("start", "store a new execution for a worker to run; prints its id", app=True)
-    s.add_argument("function")
+    s.add_argument("function", help="the name the durable function is registered under")
     given = s.add_mutually_exclusive_group()
-    given.add_argument("--input", metavar="JSON")
+    given.add_argument("--input", metavar="JSON", help="the input, as JSON")
     given.add_argument("--input-file", metavar="FILE", help="a JSON file, or - for stdin")
     s.add_argument("--name", help="an execution name: starting it again returns the same one")
-    s.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS")
+    s.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="bound the whole execution, waits included",
+    )
 
 
 def _add_inspect_commands(verbs: _Verbs) -> None:
     """The verbs that read executions: list, show, history."""
     ls = verbs.add("list", "list executions, newest first")
-    ls.add_argument("--status", choices=[st.value for st in ExecutionStatus], type=str.upper)
-    ls.add_argument("--function")
+    ls.add_argument(
+        "--status",
+        choices=[st.value for st in ExecutionStatus],
+        type=str.upper,
+        help="only executions in this status",
+    )
+    ls.add_argument("--function", help="only executions of this function")
     ls.add_argument("--name", help="the execution started with this name")
     ls.add_argument(
         "--limit", type=_positive_int, help="at most this many: the newest (--reverse: oldest)"
@@ -406,7 +416,7 @@ def _add_control_commands(verbs: _Verbs) -> None:
     """The verbs that act on running executions: callback, stop, resume."""
     cb = verbs.add("callback", "answer a callback")
     cb.add_argument("action", choices=["succeed", "fail", "heartbeat"])
-    cb.add_argument("callback_id")
+    cb.add_argument("callback_id", help="the id the workflow handed out (`history` shows it)")
     cb.add_argument("--result", metavar="JSON", help="succeed: the result")
     cb.add_argument("--error-type", help="fail: the error's type name")
     cb.add_argument("--message", help="fail: the error message")

@@ -59,6 +59,7 @@ class ExecutionHandle(Generic[Out]):
         return f"ExecutionHandle({self.execution_id!r})"
 
     async def status(self) -> ExecutionStatus:
+        """The execution's status now, as stored."""
         return (await self._engine.get_execution(self.execution_id)).status
 
     async def result(self) -> Out:

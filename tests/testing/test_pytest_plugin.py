@@ -127,11 +127,11 @@ def test_the_fixture_from_the_entry_point_under_auto_mode(tmp_path: Path) -> Non
     assert "4 passed" in done.stdout
 
 
-def test_the_readmes_test_example_runs_as_written_in_a_fresh_project(tmp_path: Path) -> None:
-    """The example under "Testing your workflows", copied into a folder with no
+def test_the_docs_test_example_runs_as_written_in_a_fresh_project(tmp_path: Path) -> None:
+    """The example on the "Testing workflows" page, copied into a folder with no
     configuration at all, passes with what the `testing` extra installs."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Testing your workflows", 1)[1].split("\n## ", 1)[0]
+    page = (ROOT / "docs" / "testing.md").read_text()
+    section = page.split("## An example test module", 1)[1].split("\n## ", 1)[0]
     [example] = [
         block for block in re.findall(r"```python\n(.*?)```", section, re.S) if "def test_" in block
     ]

@@ -1,4 +1,4 @@
-"""The example test of the README's "Testing your workflows" section, verbatim."""
+"""The example test module of the docs' "Testing workflows" page, verbatim."""
 
 from __future__ import annotations
 
@@ -94,14 +94,14 @@ async def test_with_the_fixture(durable_runner: DurableRunnerFactory) -> None:
         assert (await runner.snapshot(handle)).status == "SUSPENDED"  # still in its trial
 
 
-def test_the_readme_shows_this_file_verbatim() -> None:
-    """The README's example is this module, from its imports to its last test."""
+def test_the_docs_show_this_file_verbatim() -> None:
+    """The docs' example is this module, from its imports to its last test."""
     from pathlib import Path
 
     here = Path(__file__)
-    readme = (here.parents[2] / "README.md").read_text()
-    section = readme.split("## Testing your workflows", 1)[1]
+    page = (here.parents[2] / "docs" / "testing.md").read_text()
+    section = page.split("## An example test module", 1)[1]
     shown = section.split("```python\n", 1)[1].split("```", 1)[0]
     body = here.read_text().split("from __future__ import annotations\n", 1)[1]
-    body = body.split("\n\ndef test_the_readme_shows_this_file_verbatim", 1)[0]
+    body = body.split("\n\ndef test_the_docs_show_this_file_verbatim", 1)[0]
     assert shown.strip() == body.strip()
