@@ -68,7 +68,7 @@ def render(request: Request, page: Page) -> HTMLResponse:
         headers={
             "Content-Security-Policy": policy,
             "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
+            "Referrer-Policy": "same-origin",  # "no-referrer" makes a form's Origin "null"
             "Cache-Control": "no-store",
         },
     )
