@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 
+from ._jsonlog import EVENT_ATTR, FIELDS_ATTR
 from ._models import timestamp_to_datetime
-from .logging import EVENT_ATTR, FIELDS_ATTR
 
 __all__ = ["emit", "finished", "run_ended"]
 

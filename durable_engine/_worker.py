@@ -30,8 +30,8 @@ from ._engine import Engine
 from ._errors import StoreError
 from ._events import emit
 from ._fs_check import network_mount
+from ._jsonlog import json_handler
 from ._store import SqliteStore
-from .logging import json_handler
 
 __all__ = ["AppError", "WorkerOptions", "load_app", "run_worker"]
 
