@@ -224,3 +224,17 @@ def test_answering_a_callback_finishes_the_execution(site: Site) -> None:
     site.open(f"/executions/{made.waiting}")  # it reloads itself until the worker ends it
     _wait_for("the execution finish", lambda: "SUCCEEDED" in site.text_now("h1"))
     assert site.text("#result") == '{"order": 42, "answer": {"approved": true}}'
+
+
+def test_the_server_answers_only_to_this_machines_names(site: Site) -> None:
+    """A site whose name points at 127.0.0.1 (DNS rebinding) gets no page to read."""
+    import http.client
+
+    port = int(site.base.rsplit(":", 1)[1])
+    for host, expected in (("evil.example", 400), (f"localhost:{port}", 200)):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/", headers={"Host": host})
+            assert conn.getresponse().status == expected, host
+        finally:
+            conn.close()
