@@ -6,7 +6,7 @@ engine's own file, else ./durable.db) and `--json` for machine-readable output; 
 takes `--app MODULE:ATTR` too, which brings that engine's database with it. The `lint`
 verb reads workflow code and no database (see `durable-engine lint --help`). `list`
 shows the newest executions first (`--reverse`: the oldest first). `--version` prints
-the installed version.
+the installed version. `ui` serves a web page on the database (the `web` extra).
 
 Exit codes:
   0  success; a worker that stopped cleanly after SIGTERM or SIGINT
@@ -314,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_control_commands(verbs)
     _add_check_commands(verbs)
     add_lint_command(sub)
+    _add_ui_command(verbs)
     return parser
 
 
@@ -439,6 +440,37 @@ def _add_check_commands(verbs: _Verbs) -> None:
     db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"a port is from 1 to 65535, not {value}")
+    return value
+
+
+def _add_ui_command(verbs: _Verbs) -> None:
+    """The verb that serves a web page: ui."""
+    ui = verbs.add("ui", "serve a web page of the executions and pending callbacks")
+    ui.add_argument("--host", default="127.0.0.1", help="the address to listen on (127.0.0.1)")
+    ui.add_argument("--port", type=_port, default=8080, help="the port to listen on (8080)")
+    ui.add_argument(
+        "--allow-actions",
+        action="store_true",
+        help="let the page answer callbacks and stop executions, with a token printed at start",
+    )
+
+
+def _ui(args: argparse.Namespace) -> int:
+    try:
+        from .web import serve
+    except ModuleNotFoundError as exc:
+        raise CommandError(str(exc)) from exc
+    engine = _engine_for(args)
+    return serve(engine, host=args.host, port=args.port, allow_actions=args.allow_actions)
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -459,6 +491,8 @@ def _run_command(args: argparse.Namespace) -> int:
         return _db_check(args)
     if args.command == "lint":
         return run_lint(args)
+    if args.command == "ui":
+        return _ui(args)
     if args.command == "start":
         args.payload = _read_input(args)
     return asyncio.run(_VERBS[args.command](args, _engine_for(args)))

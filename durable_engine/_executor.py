@@ -290,17 +290,20 @@ class Executor:
 
     def _after(self, run: ExecutionRun, outcome: RunOutcome) -> None:
         """Log how a run ended; a suspended one is due again at its wake-up."""
+        function = run.record.function
         if outcome is RunOutcome.BLOCKED:  # held: due at its timeout, if it has one
-            run_ended(self.logger, run.execution_id, outcome, run.record.timeout_at)
+            run_ended(self.logger, run.execution_id, function, outcome, run.record.timeout_at)
             self.wake_at(run.record.timeout_at)
             return
         if outcome is not RunOutcome.SUSPENDED:
-            run_ended(self.logger, run.execution_id, outcome, None)
+            run_ended(
+                self.logger, run.execution_id, function, outcome, None, _error_of(run, outcome)
+            )
             return
         # A suspended execution is due at its timeout at the latest (the store clamps).
         wakes = [t for t in (run.waits.wake_at, run.record.timeout_at) if t is not None]
         wake_at = min(wakes, default=None)
-        run_ended(self.logger, run.execution_id, outcome, wake_at)
+        run_ended(self.logger, run.execution_id, function, outcome, wake_at)
         self.wake_at(wake_at)
         if run.waits.woken_while_suspending:  # a callback resolved as it suspended
             self.poke()
@@ -406,6 +409,17 @@ class Replayed:
     """Recorded operations the code returned without asking for, described."""
     values: ValueConverter
     """The execution's value path, to compare what came back with what was stored."""
+
+
+def _error_of(run: ExecutionRun, outcome: RunOutcome) -> tuple[str, str] | None:
+    """The type and message of the error a run ended its execution with, for its log."""
+    if outcome is RunOutcome.TIMED_OUT:  # committed by `_time_out`, not as `run.finished`
+        return "ExecutionTimedOut", "the execution passed its timeout"
+    ending = run.finished
+    if ending is None or ending.error is None:
+        return None
+    info = run.values.error_info(ending.error)
+    return None if info is None else (info.error_type, info.message)
 
 
 def _nothing() -> None:

@@ -22,6 +22,7 @@ from serdes import SerDes
 from ._clock import Clock
 from ._converter import ValueConverter
 from ._errors import FunctionNotRegistered, NonDeterministicError
+from ._events import emit
 from ._journal import Journal, Mismatch, Outcome
 from ._models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
 from ._replaying import NoStore, Replay
@@ -274,7 +275,16 @@ class ExecutionRun:
             parent_id=self.execution_id,
         )
         with self.waits.working():
-            await self._store.create_execution(new)
+            _, created = await self._store.create_execution(new)
+        if created:
+            emit(
+                self.logger,
+                "create",
+                execution_id=execution_id,
+                function=function,
+                status="RUNNING",
+                parent_id=self.execution_id,
+            )
         if self.host is not None:
             self.host.poke()
 

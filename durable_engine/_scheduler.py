@@ -249,6 +249,7 @@ class Scheduler:
             "claim" if record.taken_from is None else "takeover",
             execution_id=record.execution_id,
             function=record.function,
+            status="RUNNING",
             epoch=record.epoch,
             previous_owner=record.taken_from,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from serdes import SerDes
 
 from ._dedupe import check_duplicate
 from ._errors import ErrorInfo, ExecutionAlreadyEnded, StoreError
+from ._events import emit, finished
 from ._executor import Executor
 from ._ids import new_execution_id
 from ._models import ExecutionStatus
@@ -80,6 +82,15 @@ class Starter:
             if run_now:
                 self.executor.unreserve()
             raise
+        if created:
+            emit(
+                self.executor.logger,
+                "create",
+                execution_id=record.execution_id,
+                function=record.function,
+                status="RUNNING",
+                name=name,
+            )
         if run_now and created:
             self.executor.launch(record, fresh=True, reserved=True)
             return record.execution_id
@@ -126,5 +137,10 @@ class Starter:
         ended = await self.store.stop_execution(execution_id, self.clock.now(), error)
         if ended is not None:
             raise ExecutionAlreadyEnded(f"execution {execution_id} already ended ({ended})")
+        if self.executor.logger.isEnabledFor(logging.INFO):  # no read for a log no one keeps
+            record = await self.store.get_execution(execution_id)
+            function = "" if record is None else record.function
+            stopped = (_STOPPED.error_type, _STOPPED.message)
+            finished(self.executor.logger, execution_id, function, "STOPPED", stopped)
         self.executor.cancel(execution_id)
         self.executor.wake_waiters(execution_id)

@@ -3,28 +3,26 @@
 `python -m durable_engine worker --app MODULE:ATTR` imports the module (the current
 folder is on the import path), checks the database without writing to it, then runs
 the engine's scheduler: it resumes due work, claims executions with a lease, and logs
-one JSON line per lifecycle event on stderr. On SIGTERM or SIGINT it stops claiming,
-gives running executions `--grace-seconds` to finish or suspend, releases its leases
-and exits 0; a second signal cuts the grace period short. A sync step body still
-running in a thread then is abandoned, as if the process had been killed.
+one JSON line per lifecycle event on stderr (`durable_engine.logging.JsonFormatter`).
+On SIGTERM or SIGINT it stops claiming, gives running executions `--grace-seconds` to
+finish or suspend, releases its leases and exits 0; a second signal cuts the grace
+period short. A sync step body still running in a thread then is abandoned, as if the
+process had been killed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 import anyio
 
@@ -32,12 +30,12 @@ from ._engine import Engine
 from ._errors import StoreError
 from ._events import emit
 from ._fs_check import network_mount
+from ._jsonlog import json_handler
 from ._store import SqliteStore
 
-__all__ = ["AppError", "JsonLineHandler", "WorkerOptions", "load_app", "run_worker"]
+__all__ = ["AppError", "WorkerOptions", "load_app", "run_worker"]
 
 DB_ENV = "DURABLE_DB"
-_CONTEXT_KEYS = ("execution_id", "context_id", "operation_id", "attempt")
 
 
 class AppError(Exception):
@@ -93,43 +91,6 @@ def refuse_network_fs(path: str, allow: bool) -> None:
         )
 
 
-class JsonLineHandler(logging.Handler):
-    """Writes each record as one JSON object per line: lifecycle events and plain logs."""
-
-    def __init__(self, stream: TextIO, **constant: object) -> None:
-        super().__init__()
-        self.stream = stream
-        self.constant = constant
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line: dict[str, Any] = {
-                "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-            }
-            event = getattr(record, "event", None)
-            if event is not None:
-                line["event"] = event
-                line.update(self.constant)
-                line.update(getattr(record, "event_fields", {}))
-            else:
-                line.update(
-                    event="log",
-                    level=record.levelname.lower(),
-                    logger=record.name,
-                    message=record.getMessage(),
-                    **self.constant,
-                )
-                for key in _CONTEXT_KEYS:  # set by ctx.logger and step loggers
-                    if hasattr(record, key):
-                        line[key] = getattr(record, key)
-                if record.exc_info:
-                    line["traceback"] = "".join(traceback.format_exception(*record.exc_info))
-            self.stream.write(json.dumps(line, default=str) + "\n")
-            self.stream.flush()
-        except Exception:
-            self.handleError(record)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerOptions:
     app: str
@@ -165,7 +126,7 @@ async def serve(engine: Engine, grace_seconds: float, early: Sequence[str] = ())
 
     `early` names signals received before the loop could handle them: stop at once."""
     logger = engine.logger
-    handler = JsonLineHandler(sys.stderr, worker=engine.worker_id)
+    handler = json_handler(sys.stderr, worker=engine.worker_id)
     logger.addHandler(handler)
     previous_level, previous_propagate = logger.level, logger.propagate
     logger.setLevel(logging.INFO)

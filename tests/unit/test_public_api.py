@@ -38,9 +38,15 @@ def test_error_tree_docstring_names_every_error() -> None:
 
 
 def _public_modules() -> list[str]:
-    """Modules a user imports: the package, the test kit and the workflow linter
-    (everything else is private)."""
-    return ["durable_engine", "durable_engine.testing", "durable_engine.lint"]
+    """Modules a user imports: the package, the test kit, the workflow linter, the
+    JSON log format and the web page (everything else is private)."""
+    return [
+        "durable_engine",
+        "durable_engine.testing",
+        "durable_engine.lint",
+        "durable_engine.logging",
+        "durable_engine.web",
+    ]
 
 
 def test_every_public_name_is_exported_and_every_exported_name_is_documented() -> None:
@@ -68,7 +74,9 @@ def test_internal_modules_are_private() -> None:
     import pkgutil
 
     for info in pkgutil.iter_modules(durable_engine.__path__):
-        assert info.name.startswith("_") or info.name in ("testing", "lint"), info.name
+        assert info.name.startswith("_") or info.name in ("testing", "lint", "logging", "web"), (
+            info.name
+        )
     import durable_engine.lint as lint
     import durable_engine.testing as testing
 
