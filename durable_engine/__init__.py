@@ -49,6 +49,7 @@ from ._errors import StepInterruptedError as StepInterruptedError
 from ._errors import StoreError as StoreError
 from ._errors import WaitForConditionError as WaitForConditionError
 from ._errors import WithRetryError as WithRetryError
+from ._history_file import HistoryFileError as HistoryFileError
 from ._models import ExecutionInfo as ExecutionInfo
 from ._models import ExecutionStatus as ExecutionStatus
 from ._models import OperationStatus as OperationStatus
@@ -108,6 +109,7 @@ __all__ = [
     "ExecutionStopped",
     "ExecutionTimedOut",
     "FunctionNotRegistered",
+    "HistoryFileError",
     "InvalidInput",
     "InvokeConfig",
     "InvokeError",

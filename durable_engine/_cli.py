@@ -1,8 +1,9 @@
 """The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
 
 Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop, resume,
-replay, db check. Each takes `--db PATH` (default: $DURABLE_DB, else the `--app`
-engine's own file, else ./durable.db) and `--json` for machine-readable output; each
+replay (one execution; `--all`, the deploy check), export, db check. Each takes
+`--db PATH` (default: $DURABLE_DB, else the `--app` engine's own file, else
+./durable.db) and `--json` for machine-readable output; each
 takes `--app MODULE:ATTR` too, which brings that engine's database with it. The `lint`
 verb reads workflow code and no database (see `durable-engine lint --help`). `list`
 shows the newest executions first (`--reverse`: the oldest first). `--version` prints
@@ -36,7 +37,7 @@ from typing import Any
 
 from . import _display as display
 from ._engine import Engine
-from ._errors import DurableError, ExecutionNotFound, NonDeterministicError
+from ._errors import DurableError, ExecutionNotFound, FunctionNotRegistered, NonDeterministicError
 from ._models import ExecutionInfo, ExecutionStatus
 from ._store import SqliteStore
 from ._worker import (
@@ -157,6 +158,8 @@ async def _list(args: argparse.Namespace, engine: Engine) -> int:
             name=args.name,
             limit=args.limit,
             newest_first=not args.reverse,
+            version=args.version,
+            unfinished=args.unfinished,
         )
     _print(args, [display.execution_json(i) for i in infos], display.executions_table(infos))
     return EXIT_OK
@@ -231,9 +234,22 @@ async def _resume(args: argparse.Namespace, engine: Engine) -> int:
 _ENDED_FROM_OUTSIDE = {ExecutionStatus.STOPPED: "stopped", ExecutionStatus.TIMED_OUT: "timed out"}
 
 
+async def _export(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        data = await engine.export_history((await _find(engine, args.execution)).execution_id)
+    print(json.dumps(data, indent=1))  # the history file is JSON, with or without --json
+    return EXIT_OK
+
+
 async def _replay(args: argparse.Namespace, engine: Engine) -> int:
     from .testing._replay import replay_execution  # the test kit's replay, running nothing
 
+    if args.all == (args.execution is not None):
+        raise UsageError("replay: give an execution, or --all, not both")
+    if not args.all and (args.function is not None or args.include_finished):
+        raise UsageError("replay: --function and --include-finished go with --all")
+    if args.all:
+        return await _replay_all(args, engine)
     async with engine:
         info = await _find(engine, args.execution)
         try:
@@ -266,6 +282,65 @@ async def _replay(args: argparse.Namespace, engine: Engine) -> int:
     return EXIT_OK
 
 
+async def _replay_all(args: argparse.Namespace, engine: Engine) -> int:
+    """The deploy check: every unfinished execution (and the newest finished ones of each
+    function) replayed against the code, one line per execution that cannot go on."""
+    from .testing._replay import replay_execution
+
+    diverged: list[dict[str, Any]] = []
+    not_registered: list[dict[str, Any]] = []
+    async with engine:
+        targets = await _replay_targets(engine, args.function, args.include_finished)
+        for info in targets:
+            entry = {
+                "execution_id": info.execution_id,
+                "function": info.function,
+                "version": info.version,
+                "status": info.status.value,
+            }
+            try:
+                await replay_execution(engine, info.execution_id)
+            except NonDeterministicError as exc:
+                diverged.append({**entry, "divergence": str(exc)})
+            except FunctionNotRegistered as exc:
+                not_registered.append({**entry, "reason": str(exc)})
+            except Exception:
+                pass  # the execution's own recorded failure, raised again: a match
+    matched = len(targets) - len(diverged) - len(not_registered)
+    lines = [f"DIVERGES {d['execution_id']} ({d['status']}): {d['divergence']}" for d in diverged]
+    lines += [
+        f"CANNOT RUN {n['execution_id']} ({n['status']}): {n['reason']}" for n in not_registered
+    ]
+    lines.append(
+        f"replayed {len(targets)} execution(s) against this code: {matched} match, "
+        f"{len(diverged)} diverge, {len(not_registered)} have no code here"
+    )
+    data = {
+        "replayed": len(targets),
+        "matched": matched,
+        "diverged": diverged,
+        "not_registered": not_registered,
+    }
+    _print(args, data, "\n".join(lines))
+    return EXIT_ERROR if diverged or not_registered else EXIT_OK
+
+
+async def _replay_targets(
+    engine: Engine, function: str | None, finished: int
+) -> list[ExecutionInfo]:
+    """The unfinished executions (of `function`, if given), then the `finished` newest
+    that ended by themselves of each function."""
+    targets = await engine.list_executions(function=function, unfinished=True)
+    names = [function] if function is not None else engine.registry.names()
+    for name in names if finished else ():
+        ended: list[ExecutionInfo] = []
+        for status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
+            ended += await engine.list_executions(status, name, limit=finished, newest_first=True)
+        ended.sort(key=lambda info: (info.created_at, info.execution_id), reverse=True)
+        targets += ended[:finished]
+    return targets
+
+
 def _db_check(args: argparse.Namespace) -> int:
     app = load_app(args.app) if args.app else None  # only for its engine's path
     path = resolve_db(app, args.db, DEFAULT_DB)
@@ -284,6 +359,7 @@ _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int
     "stop": _stop,
     "resume": _resume,
     "replay": _replay,
+    "export": _export,
 }
 
 
@@ -405,6 +481,16 @@ def _add_inspect_commands(verbs: _Verbs) -> None:
         "--limit", type=_positive_int, help="at most this many: the newest (--reverse: oldest)"
     )
     ls.add_argument("--reverse", action="store_true", help="oldest first")
+    ls.add_argument(
+        "--version",
+        type=_positive_int,
+        help="only executions started on this version of their function",
+    )
+    ls.add_argument(
+        "--unfinished",
+        action="store_true",
+        help="only executions that have not ended (what still runs on a version)",
+    )
     verbs.add("show", "one execution: status, input, result or error, timings").add_argument(
         "execution", help=_EXECUTION_HELP
     )
@@ -429,11 +515,28 @@ def _add_control_commands(verbs: _Verbs) -> None:
 
 
 def _add_check_commands(verbs: _Verbs) -> None:
-    """The verbs that check, writing nothing: replay, db."""
-    verbs.add(
+    """The verbs that check, writing nothing: replay, export, db."""
+    replay = verbs.add(
         "replay",
         "replay an execution's history against the current code, running nothing",
         app=True,
+    )
+    replay.add_argument("execution", nargs="?", help=_EXECUTION_HELP)
+    replay.add_argument(
+        "--all",
+        action="store_true",
+        help="the deploy check: every unfinished execution; exit 1 if one cannot go on",
+    )
+    replay.add_argument("--function", help="--all: only executions of this function")
+    replay.add_argument(
+        "--include-finished",
+        type=_positive_int,
+        default=0,
+        metavar="N",
+        help="--all: also the N newest executions of each function that ended by themselves",
+    )
+    verbs.add(
+        "export", "print an execution's history as a JSON file to replay in tests"
     ).add_argument("execution", help=_EXECUTION_HELP)
     db = verbs.add("db", "check the database without writing to it")
     db.add_argument("action", choices=["check"])

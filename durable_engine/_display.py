@@ -119,6 +119,7 @@ def execution_json(info: ExecutionInfo) -> dict[str, Any]:
         "execution_id": info.execution_id,
         "name": info.name,
         "function": info.function,
+        "version": info.version,
         "status": info.status.value,
         "created_at": _iso(info.created_at),
         "ended_at": _iso(info.ended_at),
@@ -130,12 +131,17 @@ def execution_json(info: ExecutionInfo) -> dict[str, Any]:
     }
 
 
+def _function(info: ExecutionInfo) -> str:
+    """The function, with the version it runs on when it is not the first."""
+    return info.function if info.version == 1 else f"{info.function} (version {info.version})"
+
+
 def execution_table(info: ExecutionInfo) -> str:
     duration = _seconds(info.created_at, info.ended_at)
     rows = [
         ("execution_id", info.execution_id),
         ("name", info.name or _MISSING),
-        ("function", info.function),
+        ("function", _function(info)),
         ("status", info.status.value),
         ("created_at", _iso(info.created_at) or _MISSING),
         ("ended_at", _iso(info.ended_at) or _MISSING),
@@ -167,7 +173,7 @@ def executions_table(infos: Sequence[ExecutionInfo]) -> str:
         (
             i.execution_id,
             i.name or _MISSING,
-            i.function,
+            _function(i),
             i.status.value,
             i.created_at.isoformat(timespec="seconds"),
             i.ended_at.isoformat(timespec="seconds") if i.ended_at else _MISSING,

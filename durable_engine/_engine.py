@@ -126,7 +126,7 @@ class Engine:
             max_running=max_concurrent_executions,
             max_step_threads=max_step_threads,
             logger=self.logger,
-            function_names=self.function_names,
+            function_keys=self.function_keys,
         )
         """Runs the executions this engine holds."""
         self.executor.hold_divergent = on_divergence == "block"
@@ -144,31 +144,53 @@ class Engine:
 
     @overload
     def durable_function(
-        self, fn: None = None, /, *, name: str | None = None, serdes: SerDes | None = None
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        serdes: SerDes | None = None,
+        version: int = 1,
     ) -> Callable[[F], F]: ...
 
     def durable_function(
-        self, fn: F | None = None, /, *, name: str | None = None, serdes: SerDes | None = None
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        serdes: SerDes | None = None,
+        version: int = 1,
     ) -> F | Callable[[F], F]:
-        """Register `async def f(ctx, input)` under `name` (default: its `__qualname__`)."""
+        """Register `async def f(ctx, input)` under `name` (default: its `__qualname__`)
+        as version `version`: several versions of one name may be registered at once;
+        `start` uses the newest, and an execution only ever runs on the version it
+        started on."""
         check_name(name)
         check_serdes(serdes)
+        check_int(version, "version", 1)
 
         def register(f: F) -> F:
-            registered = self.registry.register(f, name, serdes)
+            registered = self.registry.register(f, name, serdes, version)
             if self.is_open:  # its due executions need not wait for the next sweep
                 self.poke()
             return registered
 
         return register(fn) if fn is not None else register
 
-    def function(self, name: str) -> DurableFunction[Any, Any]:
-        """The function registered as `name`; FunctionNotRegistered if there is none."""
-        return self.registry.get(name)
+    def function(self, name: str, version: int | None = None) -> DurableFunction[Any, Any]:
+        """Version `version` (None: the newest) of the function registered as `name`;
+        FunctionNotRegistered if there is none."""
+        return self.registry.get(name, version)
 
     def function_names(self) -> list[str]:
         """The functions this engine runs: none when it only reads and writes (`serve=False`)."""
         return self.registry.names() if self.serve else []
+
+    def function_keys(self) -> list[str]:
+        """`name@version` of each function version this engine runs (none with
+        `serve=False`): an execution is claimed only by an engine with its version."""
+        return self.registry.keys() if self.serve else []
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -273,6 +295,7 @@ class Engine:
         execution_name: str | None = ...,
         timeout: timedelta | float | None = ...,  # noqa: ASYNC109 - the execution's timeout
         run_here: bool = ...,
+        version: int | None = ...,
     ) -> ExecutionHandle[Out]: ...
 
     @overload
@@ -284,6 +307,7 @@ class Engine:
         execution_name: str | None = ...,
         timeout: timedelta | float | None = ...,  # noqa: ASYNC109 - the execution's timeout
         run_here: bool = ...,
+        version: int | None = ...,
     ) -> ExecutionHandle[Any]: ...
 
     async def start(
@@ -294,18 +318,23 @@ class Engine:
         execution_name: str | None = None,
         timeout: timedelta | float | None = None,  # noqa: ASYNC109 - the execution's timeout
         run_here: bool = True,
+        version: int | None = None,
     ) -> ExecutionHandle[Any]:
         """Start an execution (or return the one already started under `execution_name`).
 
         A function whose input is annotated as a dataclass or a pydantic model is given
         that type; a dict (the JSON of the command line) is checked against it here, and
         InvalidInput raised before anything is stored. With `run_here=False` the
-        execution is only stored, for any worker on the file to claim."""
+        execution is only stored, for any worker on the file to claim. It runs on the
+        function's newest registered version, or on `version`."""
         check_name(execution_name, "execution_name")
         if execution_name == "":
             raise ValueError("execution_name must not be empty: give a name, or None for none")
         self._require_open()
         function = self.registry.resolve(fn_or_name)
+        if version is not None:
+            check_int(version, "version", 1)
+            function = self.registry.get(function.name, version)
         parse_input(function.fn, input, function.name)  # refused here, before it is stored
         seconds = None if timeout is None else to_seconds(timeout, what="timeout")
         codec = self.registry.codec(function)
@@ -322,6 +351,7 @@ class Engine:
         *,
         execution_name: str | None = ...,
         timeout: timedelta | float | None = ...,  # noqa: ASYNC109 - the execution's timeout
+        version: int | None = ...,
     ) -> Out: ...
 
     @overload
@@ -332,6 +362,7 @@ class Engine:
         *,
         execution_name: str | None = ...,
         timeout: timedelta | float | None = ...,  # noqa: ASYNC109 - the execution's timeout
+        version: int | None = ...,
     ) -> Any: ...
 
     async def run(
@@ -341,9 +372,12 @@ class Engine:
         *,
         execution_name: str | None = None,
         timeout: timedelta | float | None = None,  # noqa: ASYNC109 - the execution's timeout
+        version: int | None = None,
     ) -> Any:
         """Start an execution and return its result (raise its error)."""
-        handle = await self.start(fn_or_name, input, execution_name=execution_name, timeout=timeout)
+        handle = await self.start(
+            fn_or_name, input, execution_name=execution_name, timeout=timeout, version=version
+        )
         return await handle.result()
 
     async def stop(self, execution_id: str) -> None:
@@ -372,16 +406,36 @@ class Engine:
         name: str | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        version: int | None = None,
+        unfinished: bool = False,
     ) -> list[ExecutionInfo]:
         """Executions, oldest first (newest first if `newest_first`; with `limit`, then,
-        the newest); `name` finds the one started with that `execution_name`."""
+        the newest); `name` finds the one started with that `execution_name`; `version`
+        those started on that version of their function; `unfinished` those not ended
+        (what still runs on a version to retire)."""
         check_name(function, "function")
         check_name(name, "name")
         if limit is not None:
             check_int(limit, "limit", 1)
+        if version is not None:
+            check_int(version, "version", 1)
         check_instance(newest_first, bool, "newest_first")
+        check_instance(unfinished, bool, "unfinished")
         wanted = None if status is None else ExecutionStatus(status)
-        return await self._reader.find(wanted, function, name, limit, newest_first=newest_first)
+        return await self._reader.find(
+            wanted,
+            function,
+            name,
+            limit,
+            newest_first=newest_first,
+            version=version,
+            unfinished=unfinished,
+        )
+
+    async def export_history(self, execution_id: str) -> dict[str, Any]:
+        """The execution's history as a stable JSON document (what `durable-engine
+        export` prints): `DurableTestRunner.replay_history` replays it."""
+        return await self._reader.history_file(execution_id)
 
     async def get_operations(self, execution_id: str) -> list[OperationInfo]:
         """The execution's operations as a tree (top-level operations, each with children)."""

@@ -29,7 +29,7 @@ from ._errors import DatabaseCorrupt, NonDeterministicError, StoreError, Unreada
 from ._events import run_ended
 from ._inputs import parse_input
 from ._journal import Journal
-from ._models import ExecutionRecord, ExecutionStatus
+from ._models import Checkpoint, ExecutionRecord, ExecutionStatus
 from ._registry import Registry
 from ._replaying import Replay
 from ._run import ExecutionRun, Suspend
@@ -53,7 +53,7 @@ class Executor:
         max_running: int,
         max_step_threads: int,
         logger: logging.Logger,
-        function_names: Callable[[], Sequence[str]],
+        function_keys: Callable[[], Sequence[str]],
     ) -> None:
         self.store = store
         self.registry = registry
@@ -63,7 +63,7 @@ class Executor:
         self.max_running = max_running
         self.max_step_threads = max_step_threads
         self.logger = logger
-        self._function_names = function_names
+        self._function_keys = function_keys
         self.poke: Callable[[], None] = _nothing
         """Look for due work now: the scheduler's, once it runs."""
         self.wake_at: Callable[[float | None], None] = _ignore
@@ -99,8 +99,9 @@ class Executor:
 
     # -- what the scheduler asks ----------------------------------------------------
 
-    def function_names(self) -> Sequence[str]:
-        return self._function_names()
+    def function_keys(self) -> Sequence[str]:
+        """`name@version` of each function version this engine runs."""
+        return self._function_keys()
 
     def capacity(self) -> int:
         """How many more executions may run here (`max_running` less those running and
@@ -211,7 +212,7 @@ class Executor:
         caller has it already) and this engine's clock and limits (in replay mode with
         `replay`)."""
         if codec is None:
-            codec = self.registry.codec_of(record.function)
+            codec = self.registry.codec_of(record.function, record.version)
         return ExecutionRun(
             record=record,
             journal=journal,
@@ -225,17 +226,29 @@ class Executor:
             threads=self.threads,
         )
 
+    def newest_version(self, function: str) -> int:
+        """The newest registered version of `function`; FunctionNotRegistered if none."""
+        return self.registry.get(function).version
+
     def codec_for(self, function: str) -> SerDes:
         """The codec of a function registered here (what a run's invoke reads with)."""
         return self.registry.codec_for(function)
 
-    async def replay(self, record: ExecutionRecord, fn: Workflow | None = None) -> Replayed:
+    async def replay(
+        self,
+        record: ExecutionRecord,
+        fn: Workflow | None = None,
+        checkpoints: Sequence[Checkpoint] | None = None,
+    ) -> Replayed:
         """Run `fn` (default: the function registered for `record`) over the execution's
-        stored history in replay mode: recorded outcomes come back, nothing is written,
-        nothing runs, and the replay stops where the history ends."""
+        stored history (or `checkpoints`, a history from elsewhere) in replay mode:
+        recorded outcomes come back, nothing is written, nothing runs, and the replay
+        stops where the history ends."""
         if fn is None:
-            fn = self.registry.get(record.function).fn
-        journal = Journal(await self.store.load_operations(record.execution_id))
+            fn = self.registry.get(record.function, record.version).fn
+        if checkpoints is None:
+            checkpoints = await self.store.load_operations(record.execution_id)
+        journal = Journal(checkpoints)
         ended = record.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
         replay = Replay(journal, record.execution_id, ended)
         run = self.new_run(record, journal, replay)
@@ -271,7 +284,7 @@ class Executor:
         ending: FinishExecution | None = None
         me = asyncio.current_task()
         try:
-            function = self.registry.get(record.function)
+            function = self.registry.get(record.function, record.version)
             checkpoints = () if fresh else await self.store.load_operations(execution_id)
             run = self.new_run(record, Journal(checkpoints), codec=self.registry.codec(function))
             if self._runs.get(execution_id) is me:  # not replaced by a newer claim meanwhile

@@ -150,6 +150,8 @@ class ExecutionRecord(NamedTuple):
     epoch: int
     taken_from: str | None = None
     """Set by a claim that took the execution over from this worker, whose lease expired."""
+    version: int = 1
+    """The version of its function it started on, and only ever runs on."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,6 +169,8 @@ class ExecutionInfo:
     created_at: datetime
     ended_at: datetime | None
     parent_id: str | None = None
+    version: int = 1
+    """The version of its function it started on, and runs on."""
 
 
 # A workflow or a step may return these statuses: serdes' default registry, the one

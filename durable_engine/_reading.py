@@ -14,6 +14,7 @@ from typing import Any
 from ._converter import ValueConverter
 from ._errors import ExecutionNotFound
 from ._executor import Executor
+from ._history_file import history_to_json
 from ._models import ExecutionInfo, ExecutionRecord, ExecutionStatus, timestamp_to_datetime
 from ._store import FinishExecution, Store
 from ._views import OperationInfo, build_operation_tree
@@ -50,13 +51,26 @@ class ExecutionReader:
         limit: int | None,
         *,
         newest_first: bool = False,
+        version: int | None = None,
+        unfinished: bool = False,
     ) -> list[ExecutionInfo]:
         """Executions, oldest first (newest first if `newest_first`), as users see them."""
         self._require_open()
         records = await self.store.list_executions(
-            status=status, function=function, name=name, limit=limit, newest_first=newest_first
+            status=status,
+            function=function,
+            name=name,
+            limit=limit,
+            newest_first=newest_first,
+            version=version,
+            unfinished=unfinished,
         )
         return [self.info(r) for r in records]
+
+    async def history_file(self, execution_id: str) -> dict[str, Any]:
+        """The execution and its operations as a history file's JSON document."""
+        record = await self.record(execution_id)
+        return history_to_json(record, await self.store.load_operations(execution_id))
 
     async def operations(self, execution_id: str) -> list[OperationInfo]:
         """The execution's operations as a tree."""
@@ -77,13 +91,15 @@ class ExecutionReader:
         """An ended execution's result; raises its error."""
         end = record if ending is None else ending
         if end.status is ExecutionStatus.SUCCEEDED:
-            codec = self.registry.codec_of(record.function)
+            codec = self.registry.codec_of(record.function, record.version)
             return self.values.view_for(record.execution_id, end.result, codec)
         raise self.info(record, ending).error
 
     def values_of(self, record: ExecutionRecord) -> ValueConverter:
         """The value path of `record`'s execution: its function's codec."""
-        return self.values.bind(record.execution_id, self.registry.codec_of(record.function))
+        return self.values.bind(
+            record.execution_id, self.registry.codec_of(record.function, record.version)
+        )
 
     def info(self, record: ExecutionRecord, ending: FinishExecution | None = None) -> ExecutionInfo:
         """What a user sees of `record`; of how it ended, if `ending` (just committed
@@ -101,4 +117,5 @@ class ExecutionReader:
             created_at=timestamp_to_datetime(record.created_at),
             ended_at=timestamp_to_datetime(end.ended_at),
             parent_id=record.parent_id,
+            version=record.version,
         )

@@ -61,6 +61,10 @@ class RunHost(Protocol):
         """The codec of a registered function; FunctionNotRegistered if there is none."""
         ...
 
+    def newest_version(self, function: str) -> int:
+        """The newest registered version of `function`: what an invoke starts."""
+        ...
+
     def poke(self) -> None:
         """Look for due work now (an execution was created or woken)."""
         ...
@@ -269,6 +273,7 @@ class ExecutionRun:
             execution_id=execution_id,
             name=None,
             function=function,
+            version=1 if self.host is None else self.host.newest_version(function),
             input=input,
             created_at=created_at,
             owner=None,

@@ -51,7 +51,7 @@ def _pid_alive(pid: int) -> bool:
 class SchedulerHost(Protocol):
     """What the scheduler needs from the engine."""
 
-    def function_names(self) -> Sequence[str]: ...
+    def function_keys(self) -> Sequence[str]: ...
 
     def capacity(self) -> int: ...
 
@@ -107,7 +107,7 @@ class Scheduler:
         # behind is running again by then, and this claim does not queue behind the
         # caller's first writes.
         version = await self.store.data_version()
-        names = self.host.function_names()
+        names = self.host.function_keys()
         if names:  # a new deploy may replay what an older one held
             await self.store.retry_blocked(names, self.clock.now())
         await self._claim_due()
@@ -169,7 +169,7 @@ class Scheduler:
     async def _claim_due(self) -> None:
         """Claim and launch due executions, then arm the timer for the next one due."""
         self._poke.clear()
-        names = self.host.function_names()
+        names = self.host.function_keys()
         try:
             if names and self._claiming:
                 capacity = self.host.capacity()

@@ -67,6 +67,7 @@ class Starter:
             execution_id=new_execution_id(),
             name=name,
             function=function.name,
+            version=function.version,
             input=data,
             created_at=now,
             owner=self.worker_id if run_now else None,

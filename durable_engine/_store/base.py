@@ -63,6 +63,8 @@ class NewExecution(NamedTuple):
     """The worker that runs it at once, or None to leave it for any worker."""
     parent_id: str | None = None
     timeout_at: float | None = None
+    version: int = 1
+    """The version of `function` it runs on."""
 
 
 class FinishExecution(NamedTuple):
@@ -202,9 +204,12 @@ class Store(Protocol):
         name: str | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        version: int | None = None,
+        unfinished: bool = False,
     ) -> list[ExecutionRecord]:
-        """The executions matching every filter given (None: any), oldest first (by
-        `created_at`, then id), at most `limit` of them. A read.
+        """The executions matching every filter given (None: any; `version`: of their
+        function; `unfinished`: not ended), oldest first (by `created_at`, then id), at
+        most `limit` of them. A read.
 
         With `newest_first`, the same order reversed (by `created_at`, then id, both
         descending), and `limit` keeps the newest: the order is applied before the
@@ -275,7 +280,8 @@ class Store(Protocol):
     async def claim(
         self, worker_id: str, functions: Sequence[str], now: float, limit: int, *, lease_now: float
     ) -> list[ExecutionRecord]:
-        """Take up to `limit` executions of `functions` for `worker_id`; returns them
+        """Take up to `limit` executions of `functions` (function keys, `name@version`:
+        an execution runs only on the version it started on) for `worker_id`; returns them
         as now stored: RUNNING, owned by `worker_id`, not due, epoch one higher, with
         no error (a BLOCKED execution's divergence is cleared as it runs again).
 
@@ -288,13 +294,14 @@ class Store(Protocol):
         ...
 
     async def next_wake_at(self, functions: Sequence[str]) -> float | None:
-        """The earliest `wake_at` of an unowned execution of `functions`, or None if
-        none is waiting for an instant. A read."""
+        """The earliest `wake_at` of an unowned execution of `functions` (function keys,
+        as `claim` takes them), or None if none is waiting for an instant. A read."""
         ...
 
     async def retry_blocked(self, functions: Sequence[str], now: float) -> int:
-        """Make every BLOCKED execution of `functions` due at `now` (new code may replay
-        it cleanly); returns how many. One transaction; unfenced."""
+        """Make every BLOCKED execution of `functions` (function keys, as `claim` takes
+        them) due at `now` (new code may replay it cleanly); returns how many. One
+        transaction; unfenced."""
         ...
 
     async def resume_execution(self, execution_id: str, now: float) -> ExecutionStatus:

@@ -79,9 +79,11 @@ def resume(conn: sqlite3.Connection, execution_id: str, now: float) -> Execution
 
 
 def retry_blocked(conn: sqlite3.Connection, functions: str, now: float) -> int:
-    """Make every BLOCKED execution of the functions in JSON list `functions` due at `now`."""
+    """Make every BLOCKED execution of the function keys (`name@version`) in JSON list
+    `functions` due at `now`."""
     return conn.execute(
         "UPDATE executions SET wake_at = MIN(COALESCE(wake_at, :now), :now)"
-        " WHERE status = 'BLOCKED' AND function IN (SELECT value FROM json_each(:functions))",
+        " WHERE status = 'BLOCKED'"
+        " AND function || '@' || version IN (SELECT value FROM json_each(:functions))",
         {"now": now, "functions": functions},
     ).rowcount

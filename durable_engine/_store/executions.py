@@ -21,7 +21,7 @@ __all__ = ["EXEC_COLUMNS", "CreateExecution", "create_executions", "execution_fr
 
 EXEC_COLUMNS = (
     "execution_id, name, function, status, input, result, error, parent_id, "
-    "created_at, ended_at, wake_at, timeout_at, owner, epoch"
+    "created_at, ended_at, wake_at, timeout_at, owner, epoch, version"
 )
 _COLUMNS = EXEC_COLUMNS.count(",") + 1
 _INSERT = f"INSERT INTO executions ({EXEC_COLUMNS})"
@@ -48,6 +48,7 @@ def execution_from_row(row: Sequence[Any], taken_from: str | None = None) -> Exe
         owner=row[12],
         epoch=row[13],
         taken_from=taken_from,
+        version=row[14],
     )
 
 
@@ -75,6 +76,7 @@ class CreateExecution:
             timeout_at=new.timeout_at,
             owner=new.owner,
             epoch=1 if owned else 0,
+            version=new.version,
         )
 
     def __call__(self, conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
@@ -97,6 +99,7 @@ class CreateExecution:
             r.timeout_at,
             r.owner,
             r.epoch,
+            r.version,
         )
 
 

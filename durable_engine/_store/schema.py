@@ -6,7 +6,7 @@ import sqlite3
 
 from .._errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """`PRAGMA user_version` of a database this code writes."""
 
 # The operations table's columns, in the order of OP_COLUMNS (both versions have them).
@@ -94,6 +94,10 @@ DROP TABLE operations;
 ALTER TABLE operations_v2 RENAME TO operations;
 """
 
+# Version 3 records the version of its function each execution started on (1 for
+# every execution before it: functions had no versions).
+_V3 = "ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
+
 _OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})
 
 
@@ -133,7 +137,7 @@ def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
 
 
 # MIGRATIONS[v] brings a database from version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -35,6 +35,8 @@ from .files import create_private_file, open_hint, store_error, use_wal
 from .group_commit import OP_COLUMNS, Job, apply_batch, register_adapters, row_to_checkpoint
 from .schema import SCHEMA_VERSION, migrate, not_ours_error, read_version
 
+_ENDED = tuple(s.value for s in ExecutionStatus if s.is_terminal)
+
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
@@ -265,13 +267,22 @@ class SqliteStore:
         name: str | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        version: int | None = None,
+        unfinished: bool = False,
     ) -> list[ExecutionRecord]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         filters = {"status": status, "function": function, "parent_id": parent_id, "name": name}
         for column, value in filters.items():
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(str(value))
+        if version is not None:
+            where.append("version = ?")
+            args.append(int(version))
+        if unfinished:
+            where.append(f"status NOT IN ({', '.join('?' * len(_ENDED))})")
+            args.extend(_ENDED)
         sql = f"SELECT {EXEC_COLUMNS} FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -365,12 +376,12 @@ class SqliteStore:
                 """
                 SELECT execution_id, owner FROM executions
                 WHERE owner IS NULL AND wake_at <= :now
-                  AND function IN (SELECT value FROM json_each(:functions))
+                  AND function || '@' || version IN (SELECT value FROM json_each(:functions))
                 UNION
                 SELECT execution_id, owner FROM executions
                 WHERE owner IS NOT NULL AND owner != :worker_id
                   AND status IN ('RUNNING', 'SUSPENDED')
-                  AND function IN (SELECT value FROM json_each(:functions))
+                  AND function || '@' || version IN (SELECT value FROM json_each(:functions))
                   AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.worker_id = owner)
                 LIMIT :limit
                 """,
@@ -398,7 +409,7 @@ class SqliteStore:
         def read(conn: sqlite3.Connection) -> float | None:
             row = conn.execute(
                 "SELECT MIN(wake_at) FROM executions WHERE owner IS NULL AND wake_at IS NOT NULL"
-                " AND function IN (SELECT value FROM json_each(?))",
+                " AND function || '@' || version IN (SELECT value FROM json_each(?))",
                 (names,),
             ).fetchone()
             return None if row is None else row[0]

@@ -13,18 +13,18 @@ branch or item, and for a different result or error type than the execution ende
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import serdes as _serdes
 
 from .._errors import ExecutionNotFound, NonDeterministicError, error_info
-from .._models import ExecutionStatus
+from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 
 if TYPE_CHECKING:
     from .._engine import Engine
 
-__all__ = ["replay_execution"]
+__all__ = ["replay_execution", "replay_record"]
 
 Workflow = Callable[[Any, Any], Awaitable[Any]]
 
@@ -41,7 +41,18 @@ async def replay_execution(engine: Engine, execution_id: str, fn: Workflow | Non
     record = await engine.store.get_execution(execution_id)
     if record is None:
         raise ExecutionNotFound(f"no execution with id {execution_id!r}")
-    replayed = await engine.executor.replay(record, fn)
+    return await replay_record(engine, record, fn)
+
+
+async def replay_record(
+    engine: Engine,
+    record: ExecutionRecord,
+    fn: Workflow | None = None,
+    checkpoints: Sequence[Checkpoint] | None = None,
+) -> Any:
+    """`replay_execution` of `record`, over its stored history or `checkpoints`."""
+    execution_id = record.execution_id
+    replayed = await engine.executor.replay(record, fn, checkpoints)
     if replayed.divergence is not None:
         raise replayed.divergence
     ended = record.status in _ENDED_BY_ITSELF

@@ -17,6 +17,7 @@ passes. With `skip_time=False` the clock moves only through `advance()`.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import secrets
 import shutil
@@ -26,9 +27,12 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, cast
 
+import anyio
+
 from .._context import DurableContext
 from .._engine import Engine, ExecutionHandle
 from .._errors import DurableError, ExecutionNotFound
+from .._history_file import HistoryFileError, history_from_json
 from .._models import (
     ExecutionRecord,
     ExecutionStatus,
@@ -39,7 +43,7 @@ from .._models import (
 from .._store import SqliteStore, Store
 from ._clock import VirtualClock
 from ._idle import IdleProbe, TrackedStore
-from ._replay import replay_execution
+from ._replay import replay_execution, replay_record
 from ._results import PendingCallback, TestResult
 
 __all__ = ["DurableRunnerFactory", "DurableTestRunner", "ExecutionStuck"]
@@ -255,6 +259,21 @@ class DurableTestRunner:
         await self._probe.settle()
         return await replay_execution(self.engine, _id_of(execution), fn)
 
+    async def replay_history(self, path: str | os.PathLike[str], fn: Workflow | None = None) -> Any:
+        """Replay a history file written by `durable-engine export` against `fn`
+        (default: the function registered here under the history's function name),
+        running nothing: a golden history kept beside the tests. Returns and raises as
+        `replay` does (NonDeterministicError if the code diverges); HistoryFileError
+        for a file that is not such a history."""
+        self._require_open()
+        text = await anyio.Path(path).read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise HistoryFileError(f"{os.fspath(path)} is not JSON: {exc}") from None
+        record, checkpoints = history_from_json(data)
+        return await replay_record(self.engine, record, fn, checkpoints)
+
     # -- callbacks ---------------------------------------------------------------
 
     async def wait_for_callback(
@@ -358,7 +377,7 @@ class DurableTestRunner:
     async def _step_time(self, *, may_skip: bool) -> bool:
         """The engine is idle and the execution has not got where it should: make it
         due if it is overdue, or move the clock to the next timer. False if neither."""
-        due = await self.engine.store.next_wake_at(self.engine.function_names())
+        due = await self.engine.store.next_wake_at(self.engine.function_keys())
         if due is not None and due <= self.clock.now():
             # Claimable now, yet nothing claimed it: poke the scheduler, a few times at most.
             self._overdue_pokes += 1

@@ -27,11 +27,13 @@ def new(
     timeout_at: float | None = None,
     created_at: float = NOW,
     input: bytes | None = b"in",
+    version: int = 1,
 ) -> NewExecution:
     return NewExecution(
         execution_id=execution_id,
         name=name,
         function=function,
+        version=version,
         input=input,
         created_at=created_at,
         owner=owner,

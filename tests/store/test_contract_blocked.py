@@ -26,7 +26,7 @@ async def test_block_holds_the_execution_unowned_with_its_divergence(
     )
     assert record.wake_at == timeout_at  # due only when its timeout passes
     assert await operations(store, "e1") == {"1": started}  # left as they were
-    assert await store.claim("w2", [FLOW], NOW + 10, 10, lease_now=NOW + 10) == []
+    assert await store.claim("w2", [f"{FLOW}@1"], NOW + 10, 10, lease_now=NOW + 10) == []
 
 
 async def test_retry_and_resume_make_it_due_and_a_claim_clears_the_divergence(
@@ -38,12 +38,12 @@ async def test_retry_and_resume_make_it_due_and_a_claim_clears_the_divergence(
     other = await running(store, "e3", function="other")
     await store.commit(other, BlockExecution(b"diverged"))
 
-    assert await store.retry_blocked([FLOW], NOW + 1) == 2
+    assert await store.retry_blocked([f"{FLOW}@1"], NOW + 1) == 2
     assert (await execution(store, "e3")).wake_at is None  # another function's
     assert await store.resume_execution("e3", NOW + 2) is ExecutionStatus.BLOCKED
     assert (await execution(store, "e3")).wake_at == NOW + 2
 
-    claimed = await store.claim("w2", [FLOW, "other"], NOW + 5, 10, lease_now=NOW + 5)
+    claimed = await store.claim("w2", [f"{FLOW}@1", "other@1"], NOW + 5, 10, lease_now=NOW + 5)
     assert sorted((r.execution_id, r.status, r.error, r.epoch) for r in claimed) == [
         ("e1", ExecutionStatus.RUNNING, None, 2),
         ("e2", ExecutionStatus.RUNNING, None, 2),

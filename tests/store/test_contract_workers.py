@@ -86,24 +86,24 @@ async def test_reaped_workers_rows_go_and_their_executions_wait_for_a_claim(stor
     await store.reap_workers(["w1", "unknown"])
     assert [w.worker_id for w, _ in await store.list_workers()] == ["w2"]
     assert (await execution(store, "e1")).owner == "w1"  # until someone takes it
-    [taken] = await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW)
+    [taken] = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW)
     assert (taken.execution_id, taken.owner, taken.taken_from, taken.epoch) == ("e1", "w2", "w1", 2)
 
 
 async def test_next_wake_at_is_the_earliest_unowned_wake_up(store: Store) -> None:
-    assert await store.next_wake_at(["flow"]) is None
+    assert await store.next_wake_at(["flow@1"]) is None
     await _due(store, "later", NOW + 50)
     await _due(store, "sooner", NOW + 5)
     await _due(store, "other", NOW + 3, function="other")
     waiting = await running(store, "waiting")
     await store.commit(waiting, SuspendExecution(wake_at=None))
     await running(store, "owned")
-    assert await store.next_wake_at(["flow"]) == NOW + 5
-    assert await store.next_wake_at(["flow", "other"]) == NOW + 3
+    assert await store.next_wake_at(["flow@1"]) == NOW + 5
+    assert await store.next_wake_at(["flow@1", "other@1"]) == NOW + 3
     assert await store.next_wake_at(["nothing"]) is None
     assert await store.next_wake_at([]) is None
     await store.create_execution(new("fresh", owner=None, created_at=NOW - 1))
-    assert await store.next_wake_at(["flow"]) == NOW - 1  # a new unowned one is due at once
+    assert await store.next_wake_at(["flow@1"]) == NOW - 1  # a new unowned one is due at once
 
 
 async def test_claim_takes_what_is_due_and_nothing_else(store: Store) -> None:
@@ -118,7 +118,7 @@ async def test_claim_takes_what_is_due_and_nothing_else(store: Store) -> None:
     await running(store, "held")  # w1's, and w1 is alive
     ended = await running(store, "ended")
     await store.commit(ended, finish())
-    claimed = await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW)
+    claimed = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW)
     assert _ids(claimed) == {"past", "now", "fresh"}
     epochs = {r.execution_id: r.epoch for r in claimed}
     assert epochs == {"past": 2, "now": 2, "fresh": 1}
@@ -130,7 +130,7 @@ async def test_claim_takes_what_is_due_and_nothing_else(store: Store) -> None:
             None,
         )
         assert await store.get_execution(record.execution_id) == record
-    assert await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW) == []  # its own already
+    assert await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW) == []  # its own already
     assert (await execution(store, "later")).owner is None
     assert (await execution(store, "held")).owner == "w1"
     assert (await execution(store, "ended")).status is ExecutionStatus.SUCCEEDED
@@ -142,28 +142,31 @@ async def test_claim_takes_only_the_functions_named(store: Store) -> None:
     await _due(store, "b", NOW, function="other")
     await _due(store, "c", NOW, function="third")
     assert await store.claim("w2", [], NOW, 10, lease_now=NOW) == []
-    assert _ids(await store.claim("w2", ["other"], NOW, 10, lease_now=NOW)) == {"b"}
-    assert _ids(await store.claim("w2", ["flow", "third"], NOW, 10, lease_now=NOW)) == {"a", "c"}
+    assert _ids(await store.claim("w2", ["other@1"], NOW, 10, lease_now=NOW)) == {"b"}
+    assert _ids(await store.claim("w2", ["flow@1", "third@1"], NOW, 10, lease_now=NOW)) == {
+        "a",
+        "c",
+    }
 
 
 async def test_claim_takes_at_most_its_limit(store: Store) -> None:
     await store.register_worker(worker("w2"), NOW + 600)
     for i in range(5):
         await _due(store, f"e{i}", NOW - i)
-    first = await store.claim("w2", ["flow"], NOW, 2, lease_now=NOW)
-    rest = await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW)
+    first = await store.claim("w2", ["flow@1"], NOW, 2, lease_now=NOW)
+    rest = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW)
     assert len(first) == 2 and len(rest) == 3
     assert _ids(first) | _ids(rest) == {f"e{i}" for i in range(5)}
-    assert await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW) == []
+    assert await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW) == []
 
 
 async def test_claim_takes_over_when_the_owners_lease_expired(store: Store) -> None:
     await store.register_worker(worker("w1"), NOW + 10)
     await store.register_worker(worker("w2"), NOW + 600)
     await running(store, "held")
-    assert await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW + 9) == []
+    assert await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW + 9) == []
     assert {w.worker_id for w, _ in await store.list_workers()} == {"w1", "w2"}
-    [taken] = await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW + 10)
+    [taken] = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW + 10)
     assert (taken.execution_id, taken.owner, taken.epoch, taken.taken_from) == (
         "held",
         "w2",
@@ -177,7 +180,7 @@ async def test_claim_takes_over_when_the_owners_lease_expired(store: Store) -> N
 
 async def test_claim_takes_over_an_execution_whose_owner_has_no_row(store: Store) -> None:
     await store.create_execution(new("orphan", owner="ghost"))
-    [taken] = await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW)
+    [taken] = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW)
     assert (taken.execution_id, taken.owner, taken.epoch, taken.taken_from) == (
         "orphan",
         "w2",
@@ -192,7 +195,7 @@ async def test_claimers_racing_on_one_store_get_disjoint_sets(store: Store) -> N
     for i in range(40):
         await _due(store, f"e{i}", NOW)
     results = await asyncio.gather(
-        *(store.claim(w, ["flow"], NOW, 15, lease_now=NOW) for w in ("w1", "w2", "w3"))
+        *(store.claim(w, ["flow@1"], NOW, 15, lease_now=NOW) for w in ("w1", "w2", "w3"))
     )
     _assert_disjoint_and_owned([_ids(r) for r in results], 40)
     for w, records in zip(("w1", "w2", "w3"), results, strict=True):
@@ -208,7 +211,7 @@ async def test_claimers_racing_from_two_stores_get_disjoint_sets(shared: Stores)
         await _due(first, f"e{i}", NOW)
     results = await asyncio.gather(
         *(
-            store.claim(w, ["flow"], NOW, 7, lease_now=NOW)
+            store.claim(w, ["flow@1"], NOW, 7, lease_now=NOW)
             for _ in range(5)
             for store, w in ((first, "w1"), (second, "w2"))
         )
@@ -236,7 +239,7 @@ async def test_a_taken_over_runs_writes_are_refused_and_write_nothing(
     old = await running(store, "e1")
     await store.commit(old, op("e1", "1", OperationStatus.STARTED))
     await store.commit(old, callback("e1", "2", "cb-2", timeout_at=NOW + 5))
-    [taken] = await store.claim("w2", ["flow"], NOW, 10, lease_now=NOW + 10)
+    [taken] = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW + 10)
     before = (await execution(store, "e1"), await operations(store, "e1"))
     assert before[0] == taken._replace(taken_from=None)
     with pytest.raises(LeaseLost):

@@ -95,6 +95,7 @@ async def test_a_version_1_database_is_migrated_with_its_operations(tmp_path: Pa
     store = SqliteStore(path)
     await store.open()
     try:
+        assert (await store.get_execution("e1")).version == 1  # type: ignore[union-attr]
         [op] = await store.load_operations("e1")
         assert (op.op_id, op.name, op.status, op.attempt, op.result) == (
             "1",
@@ -110,7 +111,7 @@ async def test_a_version_1_database_is_migrated_with_its_operations(tmp_path: Pa
         await store.close()
     conn = sqlite3.connect(path)
     [(sql,)] = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'operations'").fetchall()
-    assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (3,)
     conn.close()
     assert "WITHOUT ROWID" not in sql  # stored in the order written
 
