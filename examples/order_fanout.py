@@ -33,14 +33,16 @@ STOCK = {  # which warehouse keeps which article
 }
 
 
+# The step bodies are async: they run on the event loop, so the three shipments'
+# lines never interleave on stdout as bodies running in threads at once could.
 @durable_step
-def pick(step: StepContext, warehouse: str, items: list[str]) -> list[str]:
+async def pick(step: StepContext, warehouse: str, items: list[str]) -> list[str]:
     print(f"picked {', '.join(items)} at {warehouse}", flush=True)
     return items
 
 
 @durable_step
-def label(step: StepContext, order_id: str, warehouse: str) -> str:
+async def label(step: StepContext, order_id: str, warehouse: str) -> str:
     parcel = f"PCL-{order_id}-{warehouse}"
     print(f"labelled {parcel}", flush=True)
     return parcel

@@ -48,7 +48,11 @@ def read_until(proc: subprocess.Popen[str], marker: str, seen: list[str]) -> str
         seen.append(line.rstrip("\n"))
         if marker in line:
             return line
-    raise AssertionError(f"the example ended before printing {marker!r}: {proc.communicate()}")
+    rest = proc.communicate()
+    raise AssertionError(
+        f"the example ended (exit {proc.returncode}) before printing {marker!r}: "
+        f"printed {seen}, then {rest}"
+    )
 
 
 def wait_for_status(db: Path, status: str, proc: subprocess.Popen[str]) -> None:
