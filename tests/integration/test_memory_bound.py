@@ -32,8 +32,9 @@ async def test_twenty_thousand_started_at_once_stay_under_the_limit_in_memory(
 
     @engine.durable_function(name="triple")
     async def triple(ctx: DurableContext, n: int) -> int:
-        first = await ctx.step(lambda s: body(s, n), name="first")
-        return first + await ctx.step(lambda s: body(s, 1), name="second")
+        first: int = await ctx.step(lambda s: body(s, n), name="first")
+        second: int = await ctx.step(lambda s: body(s, 1), name="second")
+        return first + second
 
     async def watch() -> None:
         while True:
