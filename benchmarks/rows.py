@@ -73,6 +73,18 @@ ROWS: tuple[Row, ...] = (
         measure=throughput.sequential,
     ),
     Row(
+        name="deferred",
+        title="one execution, {n} sequential steps with defer_commit=True",
+        unit="steps/s",
+        baseline=_PER_ROW,
+        baseline_unit="rows/s",
+        target=Target(">=", 10, on="ratio", text=">= 10x per-row"),
+        full=1_000,
+        quick=300,
+        minimum=2,
+        measure=throughput.deferred,
+    ),
+    Row(
         name="memory_peak",
         title="{n} executions started at once, then suspended on a long wait: peak",
         unit="MB RSS growth",

@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 
-from durable_engine import DurableContext, Engine, StepContext
+from durable_engine import DurableContext, Engine, StepConfig, StepContext
 
 from .baselines import raw_executemany, raw_one_commit_per_row
 from .suite import Sample
@@ -20,6 +20,7 @@ __all__ = [
     "checkpoints_gathered",
     "checkpoints_in_turn",
     "concurrent_executions",
+    "deferred",
     "one_step_gathered",
     "one_step_in_turn",
     "sequential",
@@ -35,15 +36,19 @@ def _sync_trivial(s: StepContext) -> int:
     return s.attempt
 
 
-async def sequential_steps(path: str, n: int, *, sync: bool = False) -> float:
-    """Steps per second of one execution running `n` steps back to back."""
+async def sequential_steps(
+    path: str, n: int, *, sync: bool = False, defer_commit: bool = False
+) -> float:
+    """Steps per second of one execution running `n` steps back to back (each with
+    `StepConfig(defer_commit=True)` if `defer_commit`)."""
     engine = Engine(path)
     body = _sync_trivial if sync else _trivial
+    config = StepConfig(defer_commit=True) if defer_commit else None
 
     @engine.durable_function(name="sequential")
     async def sequential(ctx: DurableContext, count: int) -> int:
         for i in range(count):
-            await ctx.step(body, name=f"s{i}")
+            await ctx.step(body, name=f"s{i}", config=config)
         return count
 
     async with engine:
@@ -147,6 +152,16 @@ def sequential(n: int) -> Sample:
         with tempfile.TemporaryDirectory() as tmp:
             base = await raw_one_commit_per_row(os.path.join(tmp, "raw.db"), n)
             value = await sequential_steps(os.path.join(tmp, "engine.db"), n)
+        return Sample(value, base)
+
+    return asyncio.run(measure())
+
+
+def deferred(n: int) -> Sample:
+    async def measure() -> Sample:
+        with tempfile.TemporaryDirectory() as tmp:
+            base = await raw_one_commit_per_row(os.path.join(tmp, "raw.db"), n)
+            value = await sequential_steps(os.path.join(tmp, "engine.db"), n, defer_commit=True)
         return Sample(value, base)
 
     return asyncio.run(measure())

@@ -51,6 +51,7 @@ async def drive(run: ExecutionRun, fn: Workflow) -> RunOutcome:
         try:
             value = await fn(ctx, run.values.stored_value(run.record.input, None, None))
         except Suspend:
+            await run.settle()
             await run.checkpoint(SuspendExecution(run.waits.wake_at))
             return RunOutcome.SUSPENDED
         except Unreadable as unreadable:
@@ -107,6 +108,7 @@ async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:
 async def _finish(
     run: ExecutionRun, status: ExecutionStatus, result: bytes | None, error: bytes | None
 ) -> None:
+    await run.settle()  # every deferred commit lands before the ending
     ending = FinishExecution(
         status=status,
         result=result,
