@@ -1,16 +1,22 @@
 """Deferred commits and a real SIGKILL: deferred steps run again, and never leave a gap.
 
-A process runs a long chain of deferred steps and is killed mid-way. The database then
-holds the chain's first steps and nothing after them; a new process resumes, replays
-those, and runs the rest again, the steps that had run but were not committed too.
+A process runs a long chain of deferred steps; its database thread hangs before one
+commit (`DURABLE_HOLD_AT`), the workflow runs on until it has as many deferred commits
+outstanding as it may, and the process is killed. The database then holds the chain's
+first steps and nothing after them; a new process resumes, replays those, and runs
+the rest again, the steps that had run but were not committed too.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
+import pytest
+
 import serdes
+from tests.crash.crash_hook import HOLD_VAR
 from tests.crash.harness import finish, integrity, kill, lines, spawn, wait_until
 
 COUNT = 30_000
@@ -30,14 +36,22 @@ def _steps(db: Path) -> dict[int, str]:
     return {int(op_id): str(codec.deserialize(result)) for op_id, _, result in found}
 
 
-def test_killed_mid_chain_deferred_steps_run_again_and_leave_no_gap(tmp_path: Path) -> None:
+def _ran(effects: Path) -> int:
+    return sum(x.startswith("deferred ") for x in lines(effects))
+
+
+def test_killed_mid_chain_deferred_steps_run_again_and_leave_no_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db, effects = tmp_path / "crash.db", tmp_path / "effects.log"
+    monkeypatch.setenv(HOLD_VAR, "21")  # before the 11th commit: a few steps are in
     first = spawn(db, effects, "start", "deferred_chain", "chain", str(COUNT))
-    wait_until(
-        lambda: sum(x.startswith("deferred ") for x in lines(effects)) >= 2_000,
-        "some steps to run",
-        first,
-    )
+    monkeypatch.delenv(HOLD_VAR)
+    wait_until(lambda: _ran(effects) >= 1_000, "steps to run past the held commit", first)
+    seen = -1
+    while (now := _ran(effects)) != seen:  # until the workflow waits for its commits
+        seen = now
+        time.sleep(0.3)
     kill(first)
     ran_before = [int(x.split()[1]) for x in lines(effects) if x.startswith("deferred ")]
     committed = _steps(db)
