@@ -3,17 +3,17 @@
 An operation asks the run three kinds of thing: what the history says (`journal`),
 to record an outcome (`checkpoint`, `write`, and the few writes that carry more than
 an operation row: a callback, a child execution, a batch's cancellations), and to
-wait (`block`, with `Suspension` deciding when the run leaves memory).
+wait (`block`, with `Suspension` deciding when the run leaves memory). Values go
+through `values`, the execution's `ValueConverter`. The store behind it is reached
+only here: operations never see it nor build its records.
 
 A deferred commit (`defer`, a step with `defer_commit=True`) is queued and not
 waited for: the run keeps it, and waits for every one it keeps (`settle`) before
 anything the world outside may act on: an at-most-once step, a wait or any other
-block, a callback, an invoked execution, a batch's end and the execution's end. The
-store lands one execution's writes in the order they were queued, and once one of
-them fails the run writes nothing more, so no checkpoint ever lands without the
-ones before it. Values go
-through `values`, the execution's `ValueConverter`. The store behind it is reached
-only here: operations never see it nor build its records.
+block, a callback, an invoked execution, a batch's end, a suspension and the
+execution's end. The store lands one execution's writes in the order they were
+queued, and once one of them fails the run writes nothing more, so no checkpoint
+ever lands without the ones before it.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ from ._suspension import RunState, Suspend, Suspension
 __all__ = ["DEFER_LIMIT", "ExecutionRun", "RunHost", "Suspend", "cancelling"]
 
 DEFER_LIMIT = 256
-"""Deferred commits a run may have outstanding before a deferred step waits for them:
-an `async def` body that never awaits would otherwise never let the writer run."""
+"""Every this many deferred commits outstanding, a deferred step gives the loop a turn
+(an `async def` body that never awaits would otherwise never let the writer run); at
+four times this many it waits for them all."""
 
 _CANCELLED = OperationStatus.CANCELLED
 
