@@ -259,3 +259,19 @@ async def test_a_failed_deferred_commit_leaves_no_gap_and_the_steps_run_again(
     assert log.count("s0") == 2 and log.count("s3") == 2
     assert all(1 <= log.count(f"s{i}") <= 2 for i in range(6))
     assert committed_steps(db_path) == {f"s{i}": i * 10 for i in range(6)}
+
+
+async def test_an_execution_of_deferred_steps_replays_against_its_code(engine: Engine) -> None:
+    from durable_engine.testing._replay import replay_execution
+
+    @engine.durable_function(name="sums")
+    async def sums(ctx: DurableContext, n: int) -> int:
+        total = 0
+        for i in range(n):
+            total += await ctx.step(functools.partial(value, i=i), name=f"v{i}", config=DEFER)
+        return total
+
+    async with engine:
+        handle = await engine.start(sums, 10)
+        assert await handle.result() == 45
+        assert await replay_execution(engine, handle.execution_id) == 45
