@@ -5,7 +5,9 @@
 (a) one execution running N trivial steps back to back: each step is one commit;
 (b) M executions of 10 steps each started at once: their checkpoints share commits.
 The raw limit: plain aiosqlite, one INSERT + COMMIT per row, and executemany in
-batches of 100 rows, with rows the size of a step checkpoint.
+batches of 100 rows, with rows the size of a step checkpoint. The same workloads are
+rows of the suite (`python -m benchmarks --only sequential,checkpoints_gathered`),
+which this script shares its code with; it adds the sync-step case.
 """
 
 from __future__ import annotations
@@ -18,103 +20,16 @@ import platform
 import sqlite3
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
+if __package__ in (None, ""):  # run as a script: the suite's package is beside this file
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from durable_engine import DurableContext, Engine, StepContext
+from benchmarks.baselines import raw_executemany, raw_one_commit_per_row
+from benchmarks.throughput import concurrent_executions, sequential_steps
 
-ROW_BLOB = b"\x01\x00\x00" + b"x" * 8  # a small serialized result, like a step's
-
-
-async def _raw_table(path: str) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    await conn.execute("PRAGMA journal_mode = WAL")
-    await conn.execute("PRAGMA synchronous = NORMAL")
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS ops (execution_id TEXT, op_id TEXT, type TEXT, name TEXT,"
-        " status TEXT, attempt INTEGER, result BLOB, started_at REAL, ended_at REAL,"
-        " PRIMARY KEY (execution_id, op_id)) WITHOUT ROWID"
-    )
-    return conn
-
-
-def _row(i: int) -> tuple[Any, ...]:
-    return ("e" * 32, str(i), "STEP", f"s{i}", "SUCCEEDED", 1, ROW_BLOB, time.time(), time.time())
-
-
-async def raw_one_commit_per_row(path: str, n: int) -> float:
-    conn = await _raw_table(path)
-    conn.isolation_level = ""  # aiosqlite's default: INSERT opens a transaction, commit() ends it
-    sql = "INSERT INTO ops VALUES (?,?,?,?,?,?,?,?,?)"
-    start = time.perf_counter()
-    for i in range(n):
-        await conn.execute(sql, _row(i))
-        await conn.commit()
-    elapsed = time.perf_counter() - start
-    await conn.close()
-    return n / elapsed
-
-
-async def raw_executemany(path: str, n: int, batch: int = 100) -> float:
-    conn = await _raw_table(path)
-    sql = "INSERT INTO ops VALUES (?,?,?,?,?,?,?,?,?)"
-    start = time.perf_counter()
-    for first in range(0, n, batch):
-        await conn.execute("BEGIN")
-        await conn.executemany(sql, [_row(i) for i in range(first, min(first + batch, n))])
-        await conn.execute("COMMIT")
-    elapsed = time.perf_counter() - start
-    await conn.close()
-    return n / elapsed
-
-
-async def sequential_steps(path: str, n: int, *, sync: bool) -> float:
-    engine = Engine(path)
-
-    async def async_body(s: StepContext) -> int:
-        return s.attempt
-
-    def sync_body(s: StepContext) -> int:
-        return s.attempt
-
-    body = sync_body if sync else async_body
-
-    @engine.durable_function(name="sequential")
-    async def sequential(ctx: DurableContext, count: int) -> int:
-        for i in range(count):
-            await ctx.step(body, name=f"s{i}")
-        return count
-
-    async with engine:
-        start = time.perf_counter()
-        await engine.run("sequential", n)
-        elapsed = time.perf_counter() - start
-    return n / elapsed
-
-
-async def concurrent_executions(path: str, executions: int, steps: int) -> float:
-    engine = Engine(path)
-
-    async def body(s: StepContext) -> int:
-        return s.attempt
-
-    @engine.durable_function(name="ten_steps")
-    async def ten_steps(ctx: DurableContext, count: int) -> int:
-        for i in range(count):
-            await ctx.step(body, name=f"s{i}")
-        return count
-
-    async with engine:
-        start = time.perf_counter()
-        handles = await asyncio.gather(
-            *(engine.start("ten_steps", steps) for _ in range(executions))
-        )
-        await asyncio.gather(*(h.result() for h in handles))
-        elapsed = time.perf_counter() - start
-    return executions * steps / elapsed
+__all__ = ["concurrent_executions", "raw_executemany", "raw_one_commit_per_row", "sequential_steps"]
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:

@@ -15,14 +15,18 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from checkpoint_throughput import concurrent_executions, raw_executemany, raw_one_commit_per_row
+if __package__ in (None, ""):  # run as a script: the suite's package is beside this file
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.baselines import raw_executemany, raw_one_commit_per_row
+from benchmarks.throughput import concurrent_executions
 from durable_engine import DurableContext, Engine, MapConfig, StepContext
 
 

@@ -166,16 +166,30 @@ class JitterStrategy(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepConfig:
-    """How a step retries, how it survives crashes, and how its result is stored."""
+    """How a step retries, how it survives crashes, and how its result is stored.
+
+    `defer_commit=True` (at-least-once steps only) lets the workflow go on before the
+    step's outcome is committed: after a crash the step may run again, and the steps
+    after it may then see another value. Deferred commits land in order, and all of
+    them before an at-most-once step, a wait, a callback, an invoke, a batch's end and
+    the execution's end."""
 
     retry_strategy: RetryStrategy | None = None
     step_semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY
     serdes: SerDes | None = None
+    defer_commit: bool = False
 
     def __post_init__(self) -> None:
         check_callable(self.retry_strategy, "retry_strategy", optional=True)
         check_instance(self.step_semantics, StepSemantics, "step_semantics")
         check_serdes(self.serdes)
+        check_instance(self.defer_commit, bool, "defer_commit")
+        if self.defer_commit and self.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
+            raise ValueError(
+                "defer_commit=True needs step_semantics=AT_LEAST_ONCE_PER_RETRY: an "
+                "at-most-once step commits that it started before its body runs, and its "
+                "outcome before the workflow goes on"
+            )
 
 
 @dataclass(frozen=True, slots=True)

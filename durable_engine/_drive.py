@@ -58,6 +58,7 @@ async def drive(run: ExecutionRun, fn: Workflow, hold: bool = True) -> RunOutcom
             given = run.values.stored_value(run.record.input, None, None)
             value = await fn(ctx, parse_input(fn, given, run.record.function))
         except Suspend:
+            await run.settle()
             await run.checkpoint(SuspendExecution(run.waits.wake_at))
             return RunOutcome.SUSPENDED
         except Unreadable as unreadable:
@@ -117,6 +118,7 @@ async def _hold(run: ExecutionRun, divergence: NonDeterministicError) -> RunOutc
         divergence,
         run.execution_id,
     )
+    await run.settle()  # every deferred commit lands before the execution is held
     await run.checkpoint(BlockExecution(run.values.encode_error(error_info(divergence))))
     return RunOutcome.BLOCKED
 
@@ -131,6 +133,7 @@ async def _finish_failed(run: ExecutionRun, exc: BaseException) -> RunOutcome:
 async def _finish(
     run: ExecutionRun, status: ExecutionStatus, result: bytes | None, error: bytes | None
 ) -> None:
+    await run.settle()  # every deferred commit lands before the ending
     ending = FinishExecution(
         status=status,
         result=result,

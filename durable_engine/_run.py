@@ -6,6 +6,14 @@ an operation row: a callback, a child execution, a batch's cancellations), and t
 wait (`block`, with `Suspension` deciding when the run leaves memory). Values go
 through `values`, the execution's `ValueConverter`. The store behind it is reached
 only here: operations never see it nor build its records.
+
+A deferred commit (`defer`, a step with `defer_commit=True`) is queued and not
+waited for: the run keeps it, and waits for every one it keeps (`settle`) before
+anything the world outside may act on: an at-most-once step, a wait or any other
+block, a callback, an invoked execution, a batch's end, a suspension and the
+execution's end. The store lands one execution's writes in the order they were
+queued, and once one of them fails the run writes nothing more, so no checkpoint
+ever lands without the ones before it.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, cast
@@ -21,7 +30,7 @@ from serdes import SerDes
 
 from ._clock import Clock
 from ._converter import ValueConverter
-from ._errors import FunctionNotRegistered, NonDeterministicError
+from ._errors import FunctionNotRegistered, NonDeterministicError, StoreError
 from ._events import emit
 from ._journal import Journal, Mismatch, Outcome
 from ._models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
@@ -30,6 +39,7 @@ from ._store import (
     CancelOperations,
     Fence,
     FinishExecution,
+    LeaseLost,
     Mutation,
     NewExecution,
     PutCallback,
@@ -38,7 +48,12 @@ from ._store import (
 )
 from ._suspension import RunState, Suspend, Suspension
 
-__all__ = ["ExecutionRun", "RunHost", "Suspend", "cancelling"]
+__all__ = ["DEFER_LIMIT", "ExecutionRun", "RunHost", "Suspend", "cancelling"]
+
+DEFER_LIMIT = 256
+"""Every this many deferred commits outstanding, a deferred step gives the loop a turn
+(an `async def` body that never awaits would otherwise never let the writer run); at
+four times this many it waits for them all."""
 
 _CANCELLED = OperationStatus.CANCELLED
 
@@ -75,6 +90,7 @@ class ExecutionRun:
 
     __slots__ = (
         "_closed",
+        "_deferred",
         "_loop_thread",
         "_store",
         "clock",
@@ -135,16 +151,26 @@ class ExecutionRun:
         """The step bodies being awaited: no operation may be called from inside one."""
         self._loop_thread = threading.get_ident()
         self._closed: list[str] = []
+        self._deferred: deque[asyncio.Future[None]] | None = None
+        """The deferred commits not yet known to have landed, oldest first (made at the
+        first one: most runs never defer)."""
         history: Journal | Replay = journal if replay is None else replay
         # Bound once rather than forwarded: every operation asks it first.
         self.resolve: Callable[[str, OperationType, str | None], Outcome] = history.resolve
         """What to do with operation `op_id` asked for as `type_` named `name`."""
 
     def block(self, op_id: str, wake_at: float | None) -> Awaitable[None]:
-        """Wait until `wake_at` or a wake-up; raises Suspend if the run leaves memory."""
+        """Wait until `wake_at` or a wake-up; raises Suspend if the run leaves memory.
+        Every deferred commit lands first."""
         if self.replay is not None:
             return self.replay.block(op_id, wake_at)
+        if self._deferred:
+            return self._settled_block(op_id, wake_at)
         return self.waits.block(op_id, wake_at)
+
+    async def _settled_block(self, op_id: str, wake_at: float | None) -> None:
+        await self.settle()
+        await self.waits.block(op_id, wake_at)
 
     @property
     def suspended(self) -> bool:
@@ -188,11 +214,72 @@ class ExecutionRun:
             return self.replay.write(mutation)
         if self._closed and self._is_closed(mutation):
             raise asyncio.CancelledError("the batch this operation belongs to was decided")
+        if self._deferred:
+            self._check_deferred()
         if type(mutation) is Checkpoint:
             self.journal.record(mutation)
         else:
             self._record_other(mutation)
         return self._store.commit(self.fence, mutation)
+
+    # -- deferred commits ----------------------------------------------------
+
+    def defer(self, mutation: Mutation) -> Coroutine[Any, Any, None] | None:
+        """Queue `mutation` and go on without waiting for its commit; `settle` waits.
+
+        Every `DEFER_LIMIT` deferred commits, returns something for the caller to await:
+        a turn of the loop, so that the writer takes what has gathered while the run
+        goes on (an `async def` body that never awaits would otherwise never let it);
+        or, with four times that many outstanding, `settle`, which bounds what is held."""
+        if self.replay is not None:
+            self.replay.write(mutation)  # a write the history holds passes; else it ends
+            return None
+        commit = self.write(mutation)
+        if not isinstance(commit, asyncio.Future):
+            commit = asyncio.ensure_future(commit)
+        deferred = self._deferred
+        if deferred is None:
+            deferred = self._deferred = deque()
+        deferred.append(commit)
+        outstanding = len(deferred)
+        if outstanding % DEFER_LIMIT:
+            return None
+        return self.settle() if outstanding >= 4 * DEFER_LIMIT else asyncio.sleep(0)
+
+    async def settle(self) -> None:
+        """Wait until every deferred commit of this run has landed (counted as work, so
+        the run does not suspend meanwhile); raises as the first that failed did."""
+        deferred = self._deferred
+        while deferred:
+            self._check_deferred()
+            if not deferred:
+                return
+            self.waits.begin_work()
+            try:
+                # Not `await` on the future: cancelling this task must not cancel the
+                # write's future, which others may look at.
+                await asyncio.wait((deferred[-1],))
+            finally:
+                self.waits.end_work()
+
+    def _check_deferred(self) -> None:
+        """Forget the deferred commits that landed, oldest first; raise if one failed:
+        then this run may write nothing more, or a later checkpoint could land without
+        the one that failed."""
+        deferred = self._deferred
+        assert deferred is not None
+        while deferred:
+            first = deferred[0]
+            if not first.done():
+                return
+            if not first.cancelled() and (error := first.exception()) is not None:
+                if isinstance(error, LeaseLost):
+                    raise LeaseLost(self.execution_id)
+                raise StoreError(
+                    f"execution {self.execution_id}: a deferred commit failed ({error}); "
+                    "nothing more is written, the execution resumes from what was committed"
+                ) from error
+            deferred.popleft()
 
     def _record_other(self, mutation: Mutation) -> None:
         written = operation_of(mutation)
@@ -235,7 +322,9 @@ class ExecutionRun:
         timeout_at: float | None,
         heartbeat_timeout: float | None,
     ) -> None:
-        """Record `operation` with the pending callback it waits on (its `ref`), together."""
+        """Record `operation` with the pending callback it waits on (its `ref`), together
+        (once every deferred commit has landed: its id goes out to the world)."""
+        await self.settle()
         await self.checkpoint(
             PutCallback(
                 callback_id=operation.ref or "",
@@ -268,7 +357,8 @@ class ExecutionRun:
         self, execution_id: str, function: str, input: bytes, created_at: float
     ) -> None:
         """Create an execution invoked by this one, for any worker to run (a second call
-        with the same id finds the first one's row)."""
+        with the same id finds the first one's row), once every deferred commit landed."""
+        await self.settle()
         new = NewExecution(
             execution_id=execution_id,
             name=None,
@@ -338,3 +428,10 @@ class ExecutionRun:
     def close(self) -> None:
         """The run is over: its context takes no more operations, its timers stop."""
         self.waits.end()
+        for commit in self._deferred or ():  # nobody will look: their failures are moot
+            commit.add_done_callback(_observe)
+
+
+def _observe(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()

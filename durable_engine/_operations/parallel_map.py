@@ -219,6 +219,7 @@ async def _record_decision(
         ended_at=ended_at,
     )
     cancelled = [i for i, item in enumerate(final) if item.status is BatchItemStatus.CANCELLED]
+    await run.settle()  # the branches' deferred commits land before the decision
     if cancelled:
         # Their records say so, and what they left open (a timer, a callback someone
         # may still answer) ends with them, in the same transaction as the decision.

@@ -93,6 +93,7 @@ async def run_step(
             attempt, began, pending_error = await _resume(run, op_id, name, other)
     strategy = cfg.retry_strategy or _DEFAULT_STRATEGY
     at_most_once = cfg.step_semantics is _AT_MOST_ONCE
+    defer = cfg.defer_commit
     on_loop = is_async_callable(fn)  # else in a worker thread (`call_body`, in place)
     while True:
         if pending_error is None:
@@ -100,6 +101,7 @@ async def run_step(
             try:
                 # Work from its first write to its last (`write` needs no coroutine around).
                 if at_most_once:
+                    await run.settle()  # what came before is committed before the body runs
                     await run.write(_record(run, op_id, parent_id, name, _STARTED, attempt, began))
                 step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
                 body = fn(step_ctx) if on_loop else _in_thread(run.threads, fn, step_ctx)
@@ -111,7 +113,12 @@ async def run_step(
                     del body  # not kept while the outcome commits
                 data = run.values.encode(value, codec, op_id, "result of step", name or op_id)
                 done = _record(run, op_id, parent_id, name, _DONE, attempt, began, data, run.now())
-                await run.write(done)
+                if defer:
+                    pause = run.defer(done)  # queued now, in order; landed by a `settle`
+                    if pause is not None:
+                        await pause
+                else:
+                    await run.write(done)
                 return run.values.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 raise await _fail(

@@ -229,7 +229,9 @@ class Store(Protocol):
         """Queue `mutation` for the execution `fence` names; the awaitable completes
         once it is committed, or raises `LeaseLost` (fenced: nothing written) or
         StoreError. Not a coroutine: the write is queued when this is called, and no
-        coroutine is made for every checkpoint. Each mutation is all or nothing:
+        coroutine is made for every checkpoint. One execution's writes land in the
+        order they were queued: once one fails, every later one queued before the
+        failure was known fails too. Each mutation is all or nothing:
 
         - `Checkpoint`: inserts the operation row, or replaces it.
         - `FinishExecution`: the terminal status, result, error and `ended_at`; no owner,

@@ -346,7 +346,14 @@ def _fence_state(
 
 def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     outcomes: list[Outcome] = []
+    # Executions a commit of which failed: their later commits fail with it, so that
+    # one execution's writes land in order, never a later one without an earlier.
+    broken: dict[str, BaseException] = {}
     for job in jobs:
+        fence = job[2]
+        if fence is not None and fence.execution_id in broken:
+            outcomes.append((job[0], False, broken[fence.execution_id]))
+            continue
         conn.execute("SAVEPOINT job")
         try:
             if job[1] is not None:
@@ -363,4 +370,6 @@ def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             outcomes.append((job[0], False, exc))
+            if fence is not None:
+                broken[fence.execution_id] = exc
     return outcomes

@@ -208,6 +208,7 @@ class SqliteStore:
                 for future, _, _, _ in jobs:
                     if not future.done():
                         future.set_exception(error)
+                self._fail_later_writes(jobs, error)
                 continue
             for future, ok, value in outcomes:  # the jobs that failed or returned a value
                 if future.done():
@@ -220,6 +221,23 @@ class SqliteStore:
                 future = job[0]
                 if not future.done():
                     future.set_result(None)
+
+    def _fail_later_writes(self, failed: list[Job], error: BaseException) -> None:
+        """One execution's writes land in the order they were queued: a write queued
+        after one that failed (while it was being applied) fails with it, rather than
+        land without it."""
+        executions = {job[2].execution_id for job in failed if job[2] is not None}
+        if not executions:
+            return
+        kept = []
+        for job in self._pending:
+            fence = job[2]
+            if fence is not None and fence.execution_id in executions:
+                if not job[0].done():
+                    job[0].set_exception(error)
+            else:
+                kept.append(job)
+        self._pending = kept
 
     def _error(self, exc: BaseException) -> BaseException:
         return store_error(self.path, exc)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -129,6 +130,27 @@ async def approval(ctx: DurableContext, amount: int) -> dict[str, object]:
     )
     await ctx.step(lambda s: record("approved step"), name="after")
     return {"amount": amount, "decision": decision}
+
+
+def _link(i: int, previous: str) -> Callable[[StepContext], Awaitable[str]]:
+    async def body(s: StepContext) -> str:
+        record(f"deferred {i}")
+        return f"{previous}>{i}:{os.getpid()}:{time.time_ns()}"
+
+    return body
+
+
+@engine.durable_function(name="deferred_chain")
+async def deferred_chain(ctx: DurableContext, count: int) -> list[object]:
+    """`count` deferred steps, each naming its run and the run of the step before it
+    ("<previous token>><own token>"): a step that ran again shows in the chain. Returns
+    the chain's length and its last link (the links are the steps' stored results)."""
+    chain: list[str] = []
+    deferred = StepConfig(defer_commit=True)
+    for i in range(count):
+        previous = chain[-1].split(">")[1] if chain else "start"
+        chain.append(await ctx.step(_link(i, previous), name=f"d{i}", config=deferred))
+    return [len(chain), chain[-1]]
 
 
 async def main() -> None:

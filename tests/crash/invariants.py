@@ -9,6 +9,8 @@
 - no timer fired early: a WAIT ended at or after its stored wake_at, the step
   after it started after that instant, and a retry started at least the retry
   delay after a failed attempt;
+- deferred steps (`defer_commit=True`) form one unbroken chain: each stored result
+  names the run of the step before it, and is what the workflow saw;
 - `PRAGMA integrity_check` is ok, and every worker stopped with exit code 0.
 """
 
@@ -170,6 +172,9 @@ def _check_results(
         if function == "traced":
             v.extend(_check_traced(execution_id, n, result, ops, ends, codec))
             continue
+        if function == "deferred":
+            v.extend(_check_deferred(execution_id, n, result, ops, ends, codec))
+            continue
         if result != expected(function, n):
             v.append(f"{function}({n}) gave {result!r}, not {expected(function, n)!r}")
 
@@ -292,4 +297,42 @@ def _check_traced(
             )
         if (execution_id, op, token) not in ends:
             problems.append(f"traced {execution_id} step {op}: no finished run made {token}")
+    return problems
+
+
+def _check_deferred(
+    execution_id: str,
+    n: Any,
+    result: Any,
+    ops: list[tuple[Any, ...]],
+    ends: set[tuple[str, str, str]],
+    codec: Any,
+) -> list[str]:
+    """The deferred steps' links, as stored in operation order, are what the workflow
+    returned, each from a finished run, and each names the run of the one before it."""
+    if not isinstance(result, dict) or result.get("n") != n:
+        return [f"deferred({n}) {execution_id} gave {result!r}"]
+    stored = sorted(
+        (int(op), codec.deserialize(res))
+        for x, op, typ, *_, res in ops
+        if x == execution_id and typ == "STEP" and op != "4"  # 4: the at-most-once step
+    )
+    links = [link for _, link in stored]
+    problems = []
+    if links != result["links"]:
+        problems.append(
+            f"deferred {execution_id}: the workflow saw {result['links']} but the "
+            f"database holds {links}"
+        )
+    previous = "start"
+    for op, link in stored:
+        before, _, token = str(link).partition(">")
+        if before != previous:
+            problems.append(
+                f"deferred {execution_id} step {op}: names {before} as the run before it, "
+                f"but that step's stored run is {previous} (the chain broke)"
+            )
+        if (execution_id, str(op), token) not in ends:
+            problems.append(f"deferred {execution_id} step {op}: no finished run made {token}")
+        previous = token
     return problems

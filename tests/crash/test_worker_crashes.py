@@ -42,6 +42,14 @@ def test_every_crash_point_until_a_run_needs_none(tmp_path: Path) -> None:
     assert set(range(1, result.completed_at)) <= set(result.crashed_at)
 
 
+@pytest.mark.slow
+def test_every_crash_point_of_a_workflow_of_deferred_steps(tmp_path: Path) -> None:
+    result = sweep(tmp_path, [("deferred", 1)], parallel=2)
+    assert result.outcome.violations == [], result.outcome.violations
+    assert result.completed_at is not None and result.completed_at > 6
+    assert set(range(1, result.completed_at)) <= set(result.crashed_at)
+
+
 def _stored_step_result(db: Path, execution_id: str, op_id: str) -> object:
     conn = sqlite3.connect(db)
     try:

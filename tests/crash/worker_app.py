@@ -40,6 +40,7 @@ _AMO = StepConfig(
     retry_strategy=RetryPresets.fixed(0.05, max_attempts=50),
 )
 _ALO = StepConfig(retry_strategy=RetryPresets.fixed(0.05, max_attempts=50))
+_DEFER = StepConfig(defer_commit=True, retry_strategy=RetryPresets.fixed(0.05, max_attempts=50))
 RETRY_DELAY = 0.5
 _FLAKY = StepConfig(retry_strategy=RetryPresets.fixed(RETRY_DELAY, max_attempts=10))
 
@@ -98,6 +99,20 @@ def traced_body(kind: str, stall: float | None = None) -> Any:
         time.sleep(seconds)  # noqa: ASYNC251 - blocks the loop on purpose
         record(kind, "end", step, tok=token)
         return token
+
+    return run
+
+
+def chained_body(previous: str) -> Any:
+    """An at-least-once body whose result names the run of the step before it and its
+    own ("<previous token>><token>"), recorded as kind "alo" with its token."""
+
+    async def run(step: StepContext) -> str:
+        token = f"{os.getpid()}:{time.time():.6f}"
+        record("alo", "start", step, tok=token)
+        time.sleep(random.uniform(0, BODY_SECONDS / 5))  # noqa: ASYNC251 - a body's work
+        record("alo", "end", step, tok=token)
+        return f"{previous}>{token}"
 
     return run
 
@@ -203,6 +218,27 @@ async def parent(ctx: DurableContext, n: int) -> dict[str, Any]:
     return {"child": child, "tail": await ctx.step(body("alo", n), name="tail", config=_ALO)}
 
 
+@engine.durable_function(name="deferred")
+async def deferred(ctx: DurableContext, n: int) -> dict[str, Any]:
+    """Deferred steps between the barriers that wait for them (an at-most-once step, a
+    wait, the end), in one chain: each names the run of the step before it, so a step
+    that ran again after a crash, or a checkpoint that landed without the one before
+    it, shows as a broken chain."""
+    links: list[str] = []
+
+    async def chain(count: int, prefix: str) -> None:
+        for i in range(count):
+            previous = links[-1].split(">")[1] if links else "start"
+            links.append(await ctx.step(chained_body(previous), name=f"{prefix}{i}", config=_DEFER))
+
+    await chain(3, "a")
+    await ctx.step(body("amo", n), name="amo", config=_AMO)
+    await chain(3, "b")
+    await ctx.wait(0.3, name="pause")
+    await chain(2, "c")
+    return {"n": n, "links": links}
+
+
 def expected(function: str, n: int) -> Any:
     """The result each workflow gives when nothing goes wrong."""
     if function == "steps":
@@ -219,9 +255,19 @@ def expected(function: str, n: int) -> Any:
         return [n - 1, n + 1]
     if function == "parent":
         return {"child": expected("steps", n), "tail": n}
-    if function == "traced":
+    if function in ("traced", "deferred"):
         return None  # run-specific tokens: checked against the stored steps instead
     raise ValueError(function)
 
 
-FUNCTIONS = ("steps", "waits", "retries", "approval", "fanout", "branches", "parent", "traced")
+FUNCTIONS = (
+    "steps",
+    "waits",
+    "retries",
+    "approval",
+    "fanout",
+    "branches",
+    "parent",
+    "traced",
+    "deferred",
+)

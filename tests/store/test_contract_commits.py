@@ -330,3 +330,23 @@ async def test_a_refused_time_out_fails_alone_and_the_writer_goes_on(store: Stor
     assert [cp.op_id for cp in await store.load_operations("e1")] == ["1"]
     assert [cp.op_id for cp in await store.load_operations("e2")] == ["1"]
     assert (await execution(store, "e1")).status is ExecutionStatus.RUNNING
+
+
+async def test_a_write_that_fails_fails_the_same_executions_later_writes_with_it(
+    store: Store,
+) -> None:
+    """One execution's writes land in order: queued together after one that fails
+    (here a callback id already taken), its later writes fail too, never landing
+    without it; another execution's writes in the same transaction land."""
+    for execution_id in ("a", "b"):
+        await store.create_execution(new(execution_id))
+    await store.commit(Fence("b", 1), callback("b", "1", "taken"))
+    failing = store.commit(Fence("a", 1), callback("a", "1", "taken"))
+    later = store.commit(Fence("a", 1), op("a", "2", OperationStatus.SUCCEEDED))
+    other = store.commit(Fence("b", 1), op("b", "2", OperationStatus.SUCCEEDED))
+    results = await asyncio.gather(failing, later, other, return_exceptions=True)
+    assert isinstance(results[0], Exception)
+    assert isinstance(results[1], Exception)
+    assert results[2] is None
+    assert await operations(store, "a") == {}
+    assert set(await operations(store, "b")) == {"1", "2"}
