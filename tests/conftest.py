@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from durable_engine import Engine, ExecutionHandle, ExecutionStatus
+from tests.pg_cluster import Cluster, fresh_database, running_cluster
 
 T = TypeVar("T")
 
@@ -82,3 +83,17 @@ async def engine(db_path: Path) -> AsyncIterator[Engine]:
     eng = Engine(db_path, in_memory_wait=0)
     yield eng
     await eng.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the session (skips if there are no binaries)."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def postgres_url(postgres_cluster: Cluster) -> AsyncIterator[str]:
+    """The URL of a fresh, empty PostgreSQL database for one test."""
+    async with fresh_database(postgres_cluster) as url:
+        yield url

@@ -24,6 +24,7 @@ from .base import (
     WorkerInfo,
     operation_of,
 )
+from .postgres import PostgresStore
 from .sqlite import SqliteStore
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "LeaseLost",
     "Mutation",
     "NewExecution",
+    "PostgresStore",
     "PutCallback",
     "SqliteStore",
     "Store",
