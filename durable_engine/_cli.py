@@ -1,8 +1,9 @@
 """The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
 
 Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop,
-replay, db check. Each takes `--db PATH` (default: $DURABLE_DB, else the `--app`
-engine's own file, else ./durable.db) and `--json` for machine-readable output; each
+replay, db check. Each takes `--db PATH` or `--db URL` (`postgresql://...`; default:
+$DURABLE_ENGINE_DB, or the older $DURABLE_DB, else the `--app` engine's own database,
+else ./durable.db) and `--json` for machine-readable output; each
 takes `--app MODULE:ATTR` too, which brings that engine's database with it. `list`
 shows the newest executions first (`--reverse`: the oldest first). `--version` prints
 the installed version.
@@ -37,7 +38,7 @@ from . import _display as display
 from ._engine import Engine
 from ._errors import DurableError, ExecutionNotFound, NonDeterministicError
 from ._models import ExecutionInfo, ExecutionStatus
-from ._store import SqliteStore
+from ._store import SqliteStore, is_postgres
 from ._worker import (
     AppError,
     UsageError,
@@ -104,12 +105,14 @@ def _engine_for(args: argparse.Namespace) -> Engine:
     if path != engine.path:
         engine.retarget(path)
     engine.serve = False
+    if is_postgres(path):  # the server checks its own database as the store opens
+        return engine
     if os.path.isdir(path):
         raise CommandError(f"{path} is a directory, not a database file")
     if args.command != "start" and not os.path.isfile(path):
         app_hint = "" if args.app else ", or pass --app MODULE:ATTR for that engine's file"
         raise CommandError(
-            f"no database file at {path} (pass --db PATH or set $DURABLE_DB{app_hint}; "
+            f"no database file at {path} (pass --db PATH or set $DURABLE_ENGINE_DB{app_hint}; "
             "`start` or a worker creates it)"
         )
     if args.command != "start" and os.path.getsize(path) == 0:
@@ -254,6 +257,11 @@ async def _replay(args: argparse.Namespace, engine: Engine) -> int:
 def _db_check(args: argparse.Namespace) -> int:
     app = load_app(args.app) if args.app else None  # only for its engine's path
     path = resolve_db(app, args.db, DEFAULT_DB)
+    if is_postgres(path):
+        raise CommandError(
+            "db check inspects SQLite files (integrity, journal mode); a PostgreSQL "
+            "database is checked by its server (e.g. amcheck, pg_dump)"
+        )
     report = SqliteStore.inspect(path, full=args.full)
     data = report.to_dict()
     _print(args, data, display.report_table(data))
@@ -307,7 +315,8 @@ def _common_options() -> argparse.ArgumentParser:
         "--db",
         metavar="PATH",
         help=(
-            "the database file (default: $DURABLE_DB, else the --app engine's file, "
+            "the database: a file, sqlite:///FILE or postgresql://USER@HOST/DB[?schema=NAME] "
+            "(default: $DURABLE_ENGINE_DB or $DURABLE_DB, else the --app engine's database, "
             f"else {DEFAULT_DB})"
         ),
     )
@@ -341,7 +350,7 @@ class _Verbs:
                 required=app,
                 help=(
                     "the Engine the functions are registered on (and its serdes); without "
-                    "--db and $DURABLE_DB, its database file is the one used"
+                    "--db and $DURABLE_ENGINE_DB, its database is the one used"
                 ),
             )
         return p

@@ -70,7 +70,7 @@ def parse_url(url: str) -> tuple[str, str]:
     schema = schemas[-1] if schemas else DEFAULT_SCHEMA
     if not schema:
         raise ValueError(f"?schema= names no schema in {url!r}")
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    rest = urlencode([(k, v) for k, v in query if k != "schema"], safe="/:")
     return urlunsplit(parts._replace(query=rest)), schema
 
 
@@ -102,8 +102,9 @@ class PostgresStore:
             raise ValueError(f"pool_size must be an int of at least 1, not {pool_size!r}")
         self.dsn, url_schema = parse_url(dsn)
         self.schema = schema or url_schema
-        self.path = _shown(dsn)
-        """How messages name the database (no password)."""
+        self.path = dsn
+        """The URL as given."""
+        self._shown = _shown(dsn)
         self.pool_size = pool_size
         self._timeout = connect_timeout
         self._writer: asyncpg.Connection[Any] | None = None
@@ -125,7 +126,7 @@ class PostgresStore:
                 self.dsn, timeout=self._timeout, **self._settings()
             )
         except (OSError, driver.PostgresError) as exc:
-            raise StoreError(f"cannot connect to PostgreSQL at {self.path}: {exc}") from exc
+            raise StoreError(f"cannot connect to PostgreSQL at {self._shown}: {exc}") from exc
         return conn
 
     def _settings(self) -> dict[str, Any]:
@@ -153,7 +154,7 @@ class PostgresStore:
         except BaseException as exc:
             await self._close_connections()
             if isinstance(exc, driver.PostgresError | OSError):
-                raise StoreError(f"PostgreSQL at {self.path}: {exc}") from exc
+                raise StoreError(f"PostgreSQL at {self._shown}: {exc}") from exc
             raise
         self._own_commits = 0
         self._writer_task = asyncio.create_task(self._write_loop(), name="durable-writer")
