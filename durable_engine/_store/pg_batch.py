@@ -33,7 +33,7 @@ from .pg_rows import OP_COLUMNS, PgCreate, create_executions
 if TYPE_CHECKING:
     from .pg_rows import Conn
 
-__all__ = ["Job", "Outcome", "apply_batch", "is_retryable"]
+__all__ = ["CommitUncertain", "Job", "Outcome", "apply_batch", "is_disconnect", "is_retryable"]
 
 Job = tuple[
     asyncio.Future[Any],
@@ -111,6 +111,33 @@ WHERE e.execution_id = s.id
 """
 
 
+class CommitUncertain(StoreError):
+    """The connection was lost while the transaction committed: its writes may or may
+    not be in the database. `xid` (None: it wrote nothing) tells which, once the server
+    answers again; `outcomes` and `wrote` are the batch's if it did commit."""
+
+    def __init__(self, message: str, xid: int | None, outcomes: list[Outcome], wrote: bool):
+        super().__init__(message)
+        self.xid = xid
+        self.outcomes = outcomes
+        self.wrote = wrote
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """A lost connection or a server going down: nothing of an unfinished transaction
+    was committed, and a new connection may do better."""
+    import asyncpg
+
+    return isinstance(
+        exc,
+        asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError  # shutting down, starting up
+        | asyncpg.exceptions.InterfaceError
+        | OSError
+        | TimeoutError,
+    )
+
+
 def is_retryable(exc: BaseException) -> bool:
     """A deadlock or serialization failure: the transaction may succeed if run again."""
     import asyncpg
@@ -121,15 +148,7 @@ def is_retryable(exc: BaseException) -> bool:
 def _is_fatal(exc: BaseException) -> bool:
     """An error the batch cannot get past by undoing one job: a lost connection, or one
     that another attempt of the whole batch may get past."""
-    import asyncpg
-
-    return is_retryable(exc) or isinstance(
-        exc,
-        asyncpg.exceptions.PostgresConnectionError
-        | asyncpg.exceptions.InterfaceError
-        | OSError
-        | TimeoutError,
-    )
+    return is_retryable(exc) or is_disconnect(exc)
 
 
 async def apply_batch(conn: Conn, jobs: list[Job]) -> tuple[list[Outcome], bool]:
@@ -158,10 +177,20 @@ async def _attempt(conn: Conn, jobs: list[Job]) -> tuple[list[Outcome], bool]:
             await conn.execute("ROLLBACK")
             await conn.execute("BEGIN")
             outcomes = await _one_by_one(conn, jobs)
-        wrote = bool(await conn.fetchval("SELECT txid_current_if_assigned() IS NOT NULL"))
+        xid = await conn.fetchval("SELECT txid_current_if_assigned()")
         if hook is not None:
             hook("before commit")
-        await conn.execute("COMMIT")
+        try:
+            await conn.execute("COMMIT")
+        except Exception as exc:
+            if is_disconnect(exc):
+                raise CommitUncertain(
+                    f"the connection to PostgreSQL was lost while committing: {exc}",
+                    xid,
+                    outcomes,
+                    xid is not None,
+                ) from exc
+            raise
     except BaseException:
         if not conn.is_closed() and conn.is_in_transaction():
             try:
@@ -171,7 +200,7 @@ async def _attempt(conn: Conn, jobs: list[Job]) -> tuple[list[Outcome], bool]:
         raise
     if hook is not None:
         hook("after commit")
-    return outcomes, wrote
+    return outcomes, xid is not None
 
 
 async def _fast(conn: Conn, jobs: list[Job]) -> list[Outcome]:

@@ -31,7 +31,7 @@ from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 from . import pg_writes
 from .base import Fence, Mutation, NewExecution, WorkerInfo
-from .pg_batch import Job, apply_batch, store_error
+from .pg_batch import CommitUncertain, Job, Outcome, apply_batch, is_disconnect, store_error
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, PgCreate, execution_from_row, row_to_checkpoint
 from .pg_schema import migrate, quote_ident
 
@@ -48,7 +48,8 @@ DEFAULT_SCHEMA = "durable"
 """The PostgreSQL schema the tables go in when the URL names none."""
 
 _INSTALL_HINT = 'the PostgreSQL store needs asyncpg: pip install "durable-engine[postgres]"'
-_RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+_RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 2.0, 2.0, 5.0, 5.0, 5.0, 5.0)
+"""Waits between attempts when the server is unreachable: about 30 s in all."""
 
 
 def _asyncpg() -> Any:
@@ -215,10 +216,9 @@ class PostgresStore:
                 self._wakeup = loop.create_future()
                 await self._wakeup
                 continue
-            writer = await self._usable_writer()
             jobs, self._pending = self._pending, []
             try:
-                outcomes, wrote = await apply_batch(writer, jobs)
+                outcomes, wrote = await self._apply(jobs)
             except Exception as exc:
                 error = store_error(exc)
                 if not isinstance(error, StoreError):
@@ -231,7 +231,7 @@ class PostgresStore:
                 # After the commit and before anyone hears of it: whoever sees the counter
                 # move can read what moved it.
                 with contextlib.suppress(Exception):
-                    await writer.fetchval("SELECT nextval('commits')")
+                    await (await self._usable_writer()).fetchval("SELECT nextval('commits')")
                     self._own_commits += 1
             for future, ok, value in outcomes:
                 if future.done():
@@ -244,6 +244,45 @@ class PostgresStore:
                 future = job[0]
                 if not future.done():
                     future.set_result(None)
+
+    async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool]:
+        """Apply `jobs` in one transaction. A connection lost before the commit (a server
+        restarting, a network cut) is opened again and the batch applied anew; one lost
+        during the commit is opened again and the server asked whether it committed."""
+        for delay in (*_RECONNECT_DELAYS, None):
+            writer = await self._usable_writer()
+            try:
+                return await apply_batch(writer, jobs)
+            except CommitUncertain as exc:
+                self._drop_writer()
+                if exc.xid is None or delay is None:
+                    raise
+                if await self._committed(exc.xid):
+                    return exc.outcomes, exc.wrote
+            except Exception as exc:
+                self._drop_writer()  # whatever state it was left in, start afresh
+                if not is_disconnect(exc) or delay is None:
+                    raise
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _committed(self, xid: int) -> bool:
+        """Whether the transaction `xid` committed (asked once the server answers)."""
+        for delay in (*_RECONNECT_DELAYS, None):
+            try:
+                status = await (await self._usable_writer()).fetchval("SELECT txid_status($1)", xid)
+                return bool(status == "committed")
+            except Exception as exc:
+                self._drop_writer()
+                if not is_disconnect(exc) or delay is None:
+                    raise store_error(exc) from exc
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.terminate()
 
     async def _usable_writer(self) -> asyncpg.Connection[Any]:
         """The writer's connection, opened again (with backoff) if it was lost."""
@@ -271,11 +310,15 @@ class PostgresStore:
         pool = self._pool
         if pool is None or self._writer_task is None:
             raise StoreError("the store is not open")
-        try:
-            async with pool.acquire() as conn:
-                return await fn(conn)
-        except Exception as exc:
-            raise store_error(exc) from exc
+        for delay in (*_RECONNECT_DELAYS, None):
+            try:
+                async with pool.acquire() as conn:
+                    return await fn(conn)
+            except Exception as exc:
+                if delay is None or not is_disconnect(exc):
+                    raise store_error(exc) from exc
+            await asyncio.sleep(delay)  # a read is safe to make again
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- executions --------------------------------------------------------
 
