@@ -77,11 +77,13 @@ class Cluster:
             user=self.run_as,
         )
 
+    durable: bool = False
+    """Whether the server flushes to disk (fsync) as a production one does."""
+
     def start(self) -> None:
-        options = (
-            f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=300"
-            " -c fsync=off -c full_page_writes=off"
-        )
+        options = f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=300"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self.pg_ctl("-o", options, "-l", str(self.folder / "server.log"), "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -100,8 +102,9 @@ def _server_user() -> str | None:
 
 
 @contextlib.contextmanager
-def running_cluster() -> Iterator[Cluster]:
-    """A started cluster, stopped and deleted on exit (skips when there are no binaries)."""
+def running_cluster(*, durable: bool = False) -> Iterator[Cluster]:
+    """A started cluster, stopped and deleted on exit (skips when there are no binaries).
+    Tests run it without fsync; `durable` keeps it, for figures worth comparing."""
     bindir = find_bindir()
     if bindir is None:
         missing_server(
@@ -114,7 +117,9 @@ def running_cluster() -> Iterator[Cluster]:
     try:
         if user is not None:
             shutil.chown(folder, user)
-        cluster = Cluster(folder=folder, socket_dir=folder, bindir=bindir, run_as=user)
+        cluster = Cluster(
+            folder=folder, socket_dir=folder, bindir=bindir, run_as=user, durable=durable
+        )
         initdb = [str(bindir / "initdb"), "-D", str(folder / "data"), "-U", "postgres"]
         subprocess.run(
             [*initdb, "--auth=trust", "-E", "UTF8", "--no-sync"],
