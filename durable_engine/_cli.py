@@ -1,7 +1,7 @@
 """The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
 
 Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop,
-replay, db check. Each takes `--db PATH` or `--db URL` (`postgresql://...`; default:
+replay, db (check|migrate|copy). Each takes `--db PATH` or `--db URL` (`postgresql://...`; default:
 $DURABLE_ENGINE_DB, or the older $DURABLE_DB, else the `--app` engine's own database,
 else ./durable.db) and `--json` for machine-readable output; each
 takes `--app MODULE:ATTR` too, which brings that engine's database with it. `list`
@@ -39,6 +39,7 @@ from ._engine import Engine
 from ._errors import DurableError, ExecutionNotFound, NonDeterministicError
 from ._models import ExecutionInfo, ExecutionStatus
 from ._store import SqliteStore, is_postgres
+from ._store.pg_copy import copy_database, migrate_database
 from ._worker import (
     AppError,
     UsageError,
@@ -268,6 +269,29 @@ def _db_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
+def _db_copy(args: argparse.Namespace) -> int:
+    if not args.source or not args.target:
+        raise UsageError("db copy needs --from PATH (SQLite) and --to URL (PostgreSQL)")
+    report = asyncio.run(copy_database(args.source, args.target))
+    data = report.to_dict()
+    counts = ", ".join(f"{n} {table}" for table, n in report.rows.items())
+    _print(args, data, f"copied {report.source} to {report.target}: {counts}")
+    return EXIT_OK
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    app = load_app(args.app) if args.app else None  # only for its engine's database
+    target = resolve_db(app, args.db, DEFAULT_DB)
+    before, after = asyncio.run(migrate_database(target))
+    text = (
+        f"schema version {after}, already up to date"
+        if before == after
+        else f"schema version {before} -> {after}"
+    )
+    _print(args, {"database": target, "from": before, "to": after}, text)
+    return EXIT_OK
+
+
 _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int]]] = {
     "start": _start,
     "list": _list,
@@ -413,9 +437,15 @@ def _add_check_commands(verbs: _Verbs) -> None:
         "replay an execution's history against the current code, running nothing",
         app=True,
     ).add_argument("execution", help=_EXECUTION_HELP)
-    db = verbs.add("db", "check the database without writing to it")
-    db.add_argument("action", choices=["check"])
+    db = verbs.add(
+        "db",
+        "check an SQLite database without writing to it (check), bring a database's schema "
+        "up to date (migrate), or copy an SQLite database into an empty PostgreSQL one (copy)",
+    )
+    db.add_argument("action", choices=["check", "migrate", "copy"])
     db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
+    db.add_argument("--from", dest="source", metavar="PATH", help="copy: the SQLite database")
+    db.add_argument("--to", dest="target", metavar="URL", help="copy: the PostgreSQL database")
 
 
 def _one_line(text: str) -> str:
@@ -434,6 +464,10 @@ def _run_command(args: argparse.Namespace) -> int:
                 allow_network_fs=args.allow_network_fs,
             )
         )
+    if args.command == "db" and args.action == "copy":
+        return _db_copy(args)
+    if args.command == "db" and args.action == "migrate":
+        return _db_migrate(args)
     if args.command == "db":
         return _db_check(args)
     if args.command == "start":

@@ -105,7 +105,8 @@ class PostgresStore:
         self.schema = schema or url_schema
         self.path = dsn
         """The URL as given."""
-        self._shown = _shown(dsn)
+        self.shown = _shown(dsn)
+        """The URL without its password, for messages."""
         self.pool_size = pool_size
         self._timeout = connect_timeout
         self._writer: asyncpg.Connection[Any] | None = None
@@ -120,14 +121,16 @@ class PostgresStore:
 
     # -- lifecycle ---------------------------------------------------------
 
-    async def _connect(self) -> asyncpg.Connection[Any]:
+    async def connect(self) -> asyncpg.Connection[Any]:
+        """A new connection to the database, its search_path on the store's schema, apart
+        from the store's own (for tools: copying, migrating). StoreError if unreachable."""
         driver = _asyncpg()
         try:
             conn: asyncpg.Connection[Any] = await driver.connect(
                 self.dsn, timeout=self._timeout, **self._settings()
             )
         except (OSError, driver.PostgresError) as exc:
-            raise StoreError(f"cannot connect to PostgreSQL at {self._shown}: {exc}") from exc
+            raise StoreError(f"cannot connect to PostgreSQL at {self.shown}: {exc}") from exc
         return conn
 
     def _settings(self) -> dict[str, Any]:
@@ -141,7 +144,7 @@ class PostgresStore:
     async def open(self) -> None:
         self._closing = False
         driver = _asyncpg()
-        self._writer = await self._connect()
+        self._writer = await self.connect()
         try:
             await migrate(self._writer, self.schema)
             self.clock_offset = await _measure_offset(self._writer)
@@ -155,7 +158,7 @@ class PostgresStore:
         except BaseException as exc:
             await self._close_connections()
             if isinstance(exc, driver.PostgresError | OSError):
-                raise StoreError(f"PostgreSQL at {self._shown}: {exc}") from exc
+                raise StoreError(f"PostgreSQL at {self.shown}: {exc}") from exc
             raise
         self._own_commits = 0
         self._writer_task = asyncio.create_task(self._write_loop(), name="durable-writer")
@@ -291,7 +294,7 @@ class PostgresStore:
             return writer
         for delay in (*_RECONNECT_DELAYS, None):
             try:
-                self._writer = await self._connect()
+                self._writer = await self.connect()
                 return self._writer
             except StoreError:
                 if delay is None:
