@@ -133,6 +133,7 @@ def is_disconnect(exc: BaseException) -> bool:
         asyncpg.exceptions.PostgresConnectionError
         | asyncpg.exceptions.OperatorInterventionError  # shutting down, starting up
         | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.InternalClientError  # a connection left mid-operation
         | OSError
         | TimeoutError,
     )
@@ -359,8 +360,6 @@ def store_error(exc: BaseException) -> BaseException:
     """A database error as the StoreError the engine expects (ours pass through)."""
     import asyncpg
 
-    if isinstance(
-        exc, asyncpg.exceptions.PostgresError | asyncpg.exceptions.InterfaceError | OSError
-    ):
+    if isinstance(exc, asyncpg.exceptions.PostgresError) or is_disconnect(exc):
         return StoreError(f"PostgreSQL: {exc}")
     return exc

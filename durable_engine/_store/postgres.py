@@ -316,7 +316,12 @@ class PostgresStore:
         for delay in (*_RECONNECT_DELAYS, None):
             try:
                 async with pool.acquire() as conn:
-                    return await fn(conn)
+                    try:
+                        return await fn(conn)
+                    except Exception as exc:
+                        if is_disconnect(exc):  # the pool replaces it
+                            conn.terminate()
+                        raise
             except Exception as exc:
                 if delay is None or not is_disconnect(exc):
                     raise store_error(exc) from exc
