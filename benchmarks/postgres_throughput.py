@@ -4,7 +4,9 @@
         [--repeat 3] [--json PATH]
 
 (b) M executions of 10 steps each started at once: their checkpoints share commits;
-(c) M one-step executions started at once.
+(c) M one-step executions started at once;
+(d) M executions of 10 steps stored for worker processes, served by one
+    `durable-engine worker` process, then by two: the speed-up of a second worker.
 The raw limit: plain asyncpg, one INSERT per transaction, and executemany of 100 rows
 per transaction, with rows the size of a step checkpoint. Without --url (a server's
 maintenance database, e.g. postgresql://postgres@/postgres?host=/run/postgresql) a
@@ -21,6 +23,8 @@ import itertools
 import json
 import os
 import platform
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from durable_engine import DurableContext, Engine, StepContext
+
+HERE = Path(__file__).resolve().parent
 
 ROW_BLOB = b"\x01\x00\x00" + b"x" * 8  # a small serialized result, like a step's
 _names = itertools.count()
@@ -115,6 +121,71 @@ async def concurrent_executions(url: str, executions: int, steps: int) -> float:
     return executions * steps / elapsed
 
 
+def _register(engine: Engine) -> None:
+    async def body(s: StepContext) -> int:
+        return s.attempt
+
+    @engine.durable_function(name="steps")
+    async def run_steps(ctx: DurableContext, count: int) -> int:
+        for i in range(count):
+            await ctx.step(body, name=f"s{i}")
+        return count
+
+
+worker_engine = Engine("unused.db")
+"""What `durable-engine worker --app postgres_throughput:worker_engine` serves."""
+_register(worker_engine)
+
+
+async def _count(url: str, sql: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def worker_processes(url: str, executions: int, workers: int) -> float:
+    """Checkpoints per second of `workers` worker processes serving stored executions."""
+    engine = Engine(url)
+    _register(engine)
+    engine.serve = False
+    async with engine:  # creates the schema before the workers start
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}
+        command = ["-m", "durable_engine", "worker", "--db", url, "--concurrency", "10000"]
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                *command,
+                "--app",
+                "postgres_throughput:worker_engine",
+                cwd=HERE,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(workers)
+        ]
+        try:
+            # Other processes' progress shows only in the database: poll it.
+            while await _count(url, "SELECT count(*) FROM durable.workers") < workers:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            start = time.perf_counter()
+            await asyncio.gather(
+                *(engine.start("steps", 10, run_here=False) for _ in range(executions))
+            )
+            done = "SELECT count(*) FROM durable.executions WHERE status = 'SUCCEEDED'"
+            while await _count(url, done) < executions:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            elapsed = time.perf_counter() - start
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                await proc.wait()
+    return executions * 10 / elapsed
+
+
 async def measure(admin_url: str, executions: int) -> dict[str, float]:
     results: dict[str, float] = {}
     async with database(admin_url) as url:
@@ -127,6 +198,11 @@ async def measure(admin_url: str, executions: int) -> dict[str, float]:
         results["ten_step_checkpoints"] = await concurrent_executions(url, executions, 10)
     async with database(admin_url) as url:
         results["one_step_checkpoints"] = await concurrent_executions(url, executions, 1)
+    for workers in (1, 2):
+        async with database(admin_url) as url:
+            results[f"worker_processes_{workers}"] = await worker_processes(
+                url, executions, workers
+            )
     return results
 
 
@@ -173,6 +249,8 @@ def main() -> None:
             ">= 20,000/s, >= 0.5x executemany",
         ),
         (f"(c) {args.executions} one-step executions", "one_step_checkpoints", ""),
+        ("(d) 1 worker process, executions x 10 steps", "worker_processes_1", ""),
+        ("(d) 2 worker processes", "worker_processes_2", ">= 1.5x one worker"),
     ]
     print(
         f"PostgreSQL checkpoint throughput (best of {args.repeat}; python "
@@ -182,6 +260,8 @@ def main() -> None:
     print(f"{'case':48} {'per second':>12} {'vs executemany':>15}  target")
     for label, key, target in rows:
         print(f"{label:48} {best[key]:12,.0f} {best[key] / raw_many:14.2f}x  {target}")
+    scaling = best["worker_processes_2"] / best["worker_processes_1"]
+    print(f"two worker processes / one: {scaling:.2f}x")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
@@ -197,6 +277,7 @@ def main() -> None:
                 "ratios": {
                     "ten_steps_vs_raw_executemany": best["ten_step_checkpoints"] / raw_many,
                     "one_step_vs_raw_executemany": best["one_step_checkpoints"] / raw_many,
+                    "two_workers_vs_one": scaling,
                 },
             },
             indent=2,
