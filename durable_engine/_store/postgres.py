@@ -6,14 +6,13 @@ resolves each caller's future. Reads go to a pool of connections, so they do not
 behind commits, and other processes' writers run beside this one: fenced writes lock
 their executions' rows, and claims skip locked rows (`FOR UPDATE SKIP LOCKED`).
 
-**Clocks.** Worker leases are judged by the database server's clock. When the store
-opens it measures the offset between this host's wall clock and the server's
-(`clock_timestamp()`), rounded to a tenth of a second, and every lease instant it
-writes or compares (`register_worker`, `renew_worker`, `claim`'s `lease_now`) is moved
-by it: two hosts whose clocks disagree by seconds compare leases on one clock. Hosts
-within 50 ms of the server share an offset of 0, so instants go in unchanged. Timers
-(`now`, `wake_at`) stay on the engine's `Clock`, which may be virtual (a test's), and
-are stored as given.
+**Clocks.** Leases and timers are judged by the database server's clock. When the store
+opens it measures how far the server's clock is ahead of this host's wall clock
+(`clock_timestamp()`, in eighths of a second) and stores every instant on the server's
+clock (see `pg_clock`): hosts whose clocks disagree by seconds neither steal live
+leases nor fire each other's timers early. Hosts within 62 ms of the server, and so
+every test on one machine, get an offset of 0: instants go in and out unchanged,
+whichever `Clock` (a virtual one, in tests) the engine runs on.
 
 asyncpg is imported when a store opens, so the package imports without it.
 """
@@ -32,6 +31,7 @@ from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 from . import pg_writes
 from .base import Fence, Mutation, NewExecution, WorkerInfo
 from .pg_batch import CommitUncertain, Job, Outcome, apply_batch, is_disconnect, store_error
+from .pg_clock import checkpoint_out, mutation_in, new_in, record_out
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, PgCreate, execution_from_row, row_to_checkpoint
 from .pg_schema import migrate, quote_ident
 
@@ -98,6 +98,7 @@ class PostgresStore:
         pool_size: int = 10,
         schema: str | None = None,
         connect_timeout: float = 10.0,
+        clock_offset: float | None = None,
     ) -> None:
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
             raise ValueError(f"pool_size must be an int of at least 1, not {pool_size!r}")
@@ -116,8 +117,10 @@ class PostgresStore:
         self._closing = False
         self._writer_task: asyncio.Task[None] | None = None
         self._own_commits = 0
-        self.clock_offset = 0.0
-        """Seconds to add to this host's wall clock to read the server's (see the module)."""
+        self._fixed_offset = clock_offset
+        self.clock_offset = clock_offset or 0.0
+        """Seconds to add to this host's wall clock to read the server's (see the module):
+        measured as the store opens, unless given as `clock_offset`."""
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -147,7 +150,8 @@ class PostgresStore:
         self._writer = await self.connect()
         try:
             await migrate(self._writer, self.schema)
-            self.clock_offset = await _measure_offset(self._writer)
+            if self._fixed_offset is None:
+                self.clock_offset = await _measure_offset(self._writer)
             self._pool = await driver.create_pool(
                 self.dsn,
                 min_size=1,
@@ -331,14 +335,18 @@ class PostgresStore:
     # -- executions --------------------------------------------------------
 
     async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
-        return await self._write(PgCreate(new))
+        off = self.clock_offset
+        if not off:
+            return await self._write(PgCreate(new))
+        record, created = await self._write(PgCreate(new_in(new, off)))
+        return record_out(record, off), created
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         async def read(conn: Conn) -> ExecutionRecord | None:
             row = await conn.fetchrow(
                 f"SELECT {EXEC_COLUMNS} FROM executions WHERE execution_id = $1", execution_id
             )
-            return None if row is None else execution_from_row(tuple(row))
+            return None if row is None else self._record(execution_from_row(tuple(row)))
 
         return await self._read(read)
 
@@ -371,7 +379,9 @@ class PostgresStore:
             sql += f" LIMIT {int(limit)}"
 
         async def read(conn: Conn) -> list[ExecutionRecord]:
-            return [execution_from_row(tuple(r)) for r in await conn.fetch(sql, *args)]
+            return [
+                self._record(execution_from_row(tuple(r))) for r in await conn.fetch(sql, *args)
+            ]
 
         return await self._read(read)
 
@@ -380,7 +390,7 @@ class PostgresStore:
             rows = await conn.fetch(
                 f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = $1", execution_id
             )
-            return [row_to_checkpoint(tuple(r)) for r in rows]
+            return [self._checkpoint(row_to_checkpoint(tuple(r))) for r in rows]
 
         return await self._read(read)
 
@@ -391,12 +401,14 @@ class PostgresStore:
                 execution_id,
                 op_id,
             )
-            return None if row is None else row_to_checkpoint(tuple(row))
+            return None if row is None else self._checkpoint(row_to_checkpoint(tuple(row)))
 
         return await self._read(read)
 
     def commit(self, fence: Fence, mutation: Mutation) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.clock_offset:
+            mutation = mutation_in(mutation, self.clock_offset)
         self._queue((future, None, fence, mutation))
         return future
 
@@ -434,7 +446,7 @@ class PostgresStore:
             await conn.execute(
                 "UPDATE executions SET status = 'SUSPENDED', owner = NULL,"
                 " wake_at = LEAST(wake_at, $1::float8) WHERE owner = $2",
-                release_wake_at,
+                release_wake_at + self.clock_offset,
                 worker_id,
             )
             await conn.execute("DELETE FROM workers WHERE worker_id = $1", worker_id)
@@ -467,10 +479,11 @@ class PostgresStore:
         self, worker_id: str, functions: Sequence[str], now: float, limit: int, *, lease_now: float
     ) -> list[ExecutionRecord]:
         names = list(functions)
-        server_now = lease_now + self.clock_offset
-        return await self._write(
-            lambda conn: pg_writes.claim(conn, worker_id, names, now, limit, server_now)
+        off = self.clock_offset
+        records = await self._write(
+            lambda conn: pg_writes.claim(conn, worker_id, names, now + off, limit, lease_now + off)
         )
+        return [record_out(r, off) for r in records] if off else records
 
     async def next_wake_at(self, functions: Sequence[str]) -> float | None:
         names = list(functions)
@@ -481,24 +494,28 @@ class PostgresStore:
                 " AND wake_at IS NOT NULL AND function = ANY($1::text[])",
                 names,
             )
-            return None if value is None else float(value)
+            return None if value is None else float(value) - self.clock_offset
 
         return await self._read(read)
 
     async def stop_execution(self, execution_id: str, now: float, error: bytes) -> str | None:
+        now += self.clock_offset
         return await self._write(lambda conn: pg_writes.stop(conn, execution_id, now, error))
 
     async def time_out_execution(self, fence: Fence, now: float, error: bytes) -> None:
+        now += self.clock_offset
         await self._write(lambda conn: pg_writes.time_out(conn, fence, now, error))
 
     async def resolve_callback(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float
     ) -> tuple[str, str]:
+        now += self.clock_offset
         return await self._write(
             lambda conn: pg_writes.resolve_callback(conn, callback_id, status, result, error, now)
         )
 
     async def heartbeat_callback(self, callback_id: str, now: float) -> tuple[str, str]:
+        now += self.clock_offset
         return await self._write(lambda conn: pg_writes.heartbeat_callback(conn, callback_id, now))
 
     async def callback_function(self, callback_id: str) -> str | None:
@@ -507,9 +524,18 @@ class PostgresStore:
     async def time_out_callback(
         self, fence: Fence, callback_id: str, op_id: str, now: float, error: bytes
     ) -> Checkpoint:
-        return await self._write(
+        now += self.clock_offset
+        stored = await self._write(
             lambda conn: pg_writes.time_out_callback(conn, fence, callback_id, op_id, now, error)
         )
+        return self._checkpoint(stored)
+
+    def _record(self, record: ExecutionRecord) -> ExecutionRecord:
+        """A record read from the database, its instants on this host's clock."""
+        return record_out(record, self.clock_offset) if self.clock_offset else record
+
+    def _checkpoint(self, cp: Checkpoint) -> Checkpoint:
+        return checkpoint_out(cp, self.clock_offset) if self.clock_offset else cp
 
     async def data_version(self) -> int:
         # `commits` is a sequence every writer advances once after each transaction that
@@ -524,8 +550,8 @@ class PostgresStore:
 
 
 async def _measure_offset(conn: Conn) -> float:
-    """Seconds from this host's wall clock to the server's, to a tenth of a second,
-    from the quickest of three round trips."""
+    """Seconds from this host's wall clock to the server's, in eighths of a second (sums
+    of those with instants are exact), from the quickest of three round trips."""
     best: tuple[float, float] | None = None
     for _ in range(3):
         before = time.time()
@@ -535,4 +561,4 @@ async def _measure_offset(conn: Conn) -> float:
         if best is None or sample[0] < best[0]:
             best = sample
     assert best is not None
-    return round(best[1], 1) + 0.0  # + 0.0: -0.0 becomes 0.0
+    return round(best[1] * 8) / 8 + 0.0  # + 0.0: -0.0 becomes 0.0

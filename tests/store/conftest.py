@@ -53,10 +53,22 @@ async def _postgres(folder: Path, request: pytest.FixtureRequest) -> AsyncIterat
         yield lambda: PostgresStore(url, pool_size=4)
 
 
+@contextlib.asynccontextmanager
+async def _postgres_skewed(
+    folder: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[StoreFactory]:
+    """Stores whose host clock is 2 s behind the server's: every instant goes in moved by
+    the offset and comes out moved back, and the contract must not notice."""
+    cluster: Cluster = request.getfixturevalue("postgres_cluster")
+    async with fresh_database(cluster) as url:
+        yield lambda: PostgresStore(url, pool_size=4, clock_offset=2.0)
+
+
 BACKENDS = (
     Backend("sqlite", _sqlite_file),
     Backend("sqlite-memory", _sqlite_memory, shared=False),
     Backend("postgres", _postgres),
+    Backend("postgres-skewed", _postgres_skewed),
 )
 
 
