@@ -151,7 +151,11 @@ async def migrate(conn: Conn, schema: str) -> tuple[int, int]:
             raise newer_error(schema, found)
         if found == PG_SCHEMA_VERSION:
             return found, found
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+        exists = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema
+        )
+        if not exists:  # one made beforehand needs no CREATE right on the database
+            await conn.execute(f"CREATE SCHEMA {quote_ident(schema)}")
         await conn.execute(f"SET LOCAL search_path TO {quote_ident(schema)}")
         for version in range(found, PG_SCHEMA_VERSION):
             await conn.execute(MIGRATIONS[version])

@@ -256,3 +256,32 @@ def test_the_command_line_takes_a_postgres_url(postgres_url: str, tmp_path: Path
     assert not (tmp_path / "unused.db").exists()
     check = cli(tmp_path, "db", "check", "--db", postgres_url, check=False)
     assert check.returncode == 1 and "SQLite" in check.stderr
+
+
+async def test_a_role_without_create_on_the_database_uses_a_schema_made_for_it(
+    postgres_url: str,
+) -> None:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        role = f"app_{await conn.fetchval('SELECT current_database()')}"
+        await conn.execute(f"CREATE ROLE {role} LOGIN")
+        await conn.execute(f"CREATE SCHEMA billing AUTHORIZATION {role}")
+    finally:
+        await conn.close()
+    url = postgres_url.replace("postgres@", f"{role}@", 1)
+    with pytest.raises(StoreError, match="permission denied"):
+        await PostgresStore(url).open()  # the default schema would need CREATE
+    engine = Engine(_url(url, "billing"), in_memory_wait=0)
+
+    @engine.durable_function(name="flow")
+    async def flow(ctx: DurableContext, n: int) -> int:
+        return n * 3
+
+    async with engine:
+        assert await engine.run("flow", 2) == 6
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute("DROP SCHEMA billing CASCADE")
+        await conn.execute(f"DROP ROLE {role}")
+    finally:
+        await conn.close()
