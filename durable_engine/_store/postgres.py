@@ -1,8 +1,7 @@
 """The PostgreSQL store: one writer connection doing group commit, a pool for reads.
 
-Every write goes through one list of pending jobs, as in the SQLite store: the writer
-task takes whatever has gathered and applies it in one transaction (`pg_batch`), then
-resolves each caller's future. Reads go to a pool of connections, so they do not queue
+Every write goes to the writer (`pg_writer`), which applies what has gathered in one
+transaction (`pg_batch`), as the SQLite store's writer does. Reads go to a pool of connections, so they do not queue
 behind commits, and other processes' writers run beside this one: fenced writes lock
 their executions' rows, and claims skip locked rows (`FOR UPDATE SKIP LOCKED`).
 
@@ -20,20 +19,19 @@ asyncpg is imported when a store opens, so the package imports without it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 from . import pg_writes
 from .base import Fence, Mutation, NewExecution, WorkerInfo
-from .pg_batch import CommitUncertain, Job, Outcome, apply_batch, is_disconnect, store_error
+from .pg_batch import Job, is_disconnect, store_error
 from .pg_clock import checkpoint_out, mutation_in, new_in, record_out
+from .pg_connect import DEFAULT_SCHEMA, asyncpg_module, measure_offset, parse_url, shown_url
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, PgCreate, execution_from_row, row_to_checkpoint
 from .pg_schema import migrate, quote_ident
+from .pg_writer import RECONNECT_DELAYS, Writer
 
 if TYPE_CHECKING:
     import asyncpg
@@ -43,45 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SCHEMA", "PostgresStore", "parse_url"]
 
 T = TypeVar("T")
-
-DEFAULT_SCHEMA = "durable"
-"""The PostgreSQL schema the tables go in when the URL names none."""
-
-_INSTALL_HINT = 'the PostgreSQL store needs asyncpg: pip install "durable-engine[postgres]"'
-_RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 2.0, 2.0, 5.0, 5.0, 5.0, 5.0)
-"""Waits between attempts when the server is unreachable: about 30 s in all."""
-
-
-def _asyncpg() -> Any:
-    try:
-        import asyncpg
-    except ImportError:
-        raise StoreError(_INSTALL_HINT) from None
-    return asyncpg
-
-
-def parse_url(url: str) -> tuple[str, str]:
-    """`(dsn, schema)` of a `postgresql://` URL: its `?schema=` taken out (default
-    `durable`), the rest passed to the driver as it is."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError(f"not a PostgreSQL URL (postgresql://...): {url!r}")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in query if key == "schema"]
-    schema = schemas[-1] if schemas else DEFAULT_SCHEMA
-    if not schema:
-        raise ValueError(f"?schema= names no schema in {url!r}")
-    rest = urlencode([(k, v) for k, v in query if k != "schema"], safe="/:")
-    return urlunsplit(parts._replace(query=rest)), schema
-
-
-def _shown(dsn: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 class PostgresStore:
@@ -106,17 +65,12 @@ class PostgresStore:
         self.schema = schema or url_schema
         self.path = dsn
         """The URL as given."""
-        self.shown = _shown(dsn)
+        self.shown = shown_url(dsn)
         """The URL without its password, for messages."""
         self.pool_size = pool_size
         self._timeout = connect_timeout
-        self._writer: asyncpg.Connection[Any] | None = None
+        self._writer: Writer | None = None
         self._pool: asyncpg.Pool[Any] | None = None
-        self._pending: list[Job] = []
-        self._wakeup: asyncio.Future[None] | None = None
-        self._closing = False
-        self._writer_task: asyncio.Task[None] | None = None
-        self._own_commits = 0
         self._fixed_offset = clock_offset
         self.clock_offset = clock_offset or 0.0
         """Seconds to add to this host's wall clock to read the server's (see the module):
@@ -127,7 +81,7 @@ class PostgresStore:
     async def connect(self) -> asyncpg.Connection[Any]:
         """A new connection to the database, its search_path on the store's schema, apart
         from the store's own (for tools: copying, migrating). StoreError if unreachable."""
-        driver = _asyncpg()
+        driver = asyncpg_module()
         try:
             conn: asyncpg.Connection[Any] = await driver.connect(
                 self.dsn, timeout=self._timeout, **self._settings()
@@ -145,13 +99,12 @@ class PostgresStore:
         }
 
     async def open(self) -> None:
-        self._closing = False
-        driver = _asyncpg()
-        self._writer = await self.connect()
+        driver = asyncpg_module()
+        conn = await self.connect()
         try:
-            await migrate(self._writer, self.schema)
+            await migrate(conn, self.schema)
             if self._fixed_offset is None:
-                self.clock_offset = await _measure_offset(self._writer)
+                self.clock_offset = await measure_offset(conn)
             self._pool = await driver.create_pool(
                 self.dsn,
                 min_size=1,
@@ -160,151 +113,24 @@ class PostgresStore:
                 **self._settings(),
             )
         except BaseException as exc:
-            await self._close_connections()
+            conn.terminate()
             if isinstance(exc, driver.PostgresError | OSError):
                 raise StoreError(f"PostgreSQL at {self.shown}: {exc}") from exc
             raise
-        self._own_commits = 0
-        self._writer_task = asyncio.create_task(self._write_loop(), name="durable-writer")
+        self._writer = Writer(self.connect, conn)
 
     async def close(self) -> None:
-        if self._writer_task is not None:
-            self._closing = True
-            self._wake_writer()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer_task
-            self._writer_task = None
-        await self._close_connections()
-
-    async def _close_connections(self) -> None:
         writer, self._writer = self._writer, None
         pool, self._pool = self._pool, None
         if writer is not None:
-            try:
-                await writer.close(timeout=5)
-            except Exception:
-                writer.terminate()
+            await writer.close()
         if pool is not None:
             try:
                 await pool.close()
             except Exception:
                 pool.terminate()
 
-    # -- the writer --------------------------------------------------------
-
-    def _queue(self, job: Job) -> None:
-        if self._writer_task is None or self._closing:
-            raise StoreError("the store is not open")
-        self._pending.append(job)
-        if self._wakeup is not None:
-            self._wake_writer()
-
-    def _wake_writer(self) -> None:
-        wakeup, self._wakeup = self._wakeup, None
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
-
-    async def _write_loop(self) -> None:
-        try:
-            await self._write_jobs()
-        finally:
-            self._closing = True
-            jobs, self._pending = self._pending, []
-            for future, _, _, _ in jobs:
-                if not future.done():
-                    future.set_exception(StoreError("the store closed before this write"))
-
-    async def _write_jobs(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._pending:
-                if self._closing:
-                    break
-                self._wakeup = loop.create_future()
-                await self._wakeup
-                continue
-            jobs, self._pending = self._pending, []
-            try:
-                outcomes, wrote = await self._apply(jobs)
-            except Exception as exc:
-                error = store_error(exc)
-                if not isinstance(error, StoreError):
-                    error = StoreError(f"write failed: {exc}")
-                for future, _, _, _ in jobs:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            if wrote:
-                # After the commit and before anyone hears of it: whoever sees the counter
-                # move can read what moved it.
-                with contextlib.suppress(Exception):
-                    await (await self._usable_writer()).fetchval("SELECT nextval('commits')")
-                    self._own_commits += 1
-            for future, ok, value in outcomes:
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(store_error(value))
-            for job in jobs:
-                future = job[0]
-                if not future.done():
-                    future.set_result(None)
-
-    async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool]:
-        """Apply `jobs` in one transaction. A connection lost before the commit (a server
-        restarting, a network cut) is opened again and the batch applied anew; one lost
-        during the commit is opened again and the server asked whether it committed."""
-        for delay in (*_RECONNECT_DELAYS, None):
-            writer = await self._usable_writer()
-            try:
-                return await apply_batch(writer, jobs)
-            except CommitUncertain as exc:
-                self._drop_writer()
-                if exc.xid is None or delay is None:
-                    raise
-                if await self._committed(exc.xid):
-                    return exc.outcomes, exc.wrote
-            except Exception as exc:
-                self._drop_writer()  # whatever state it was left in, start afresh
-                if not is_disconnect(exc) or delay is None:
-                    raise
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _committed(self, xid: int) -> bool:
-        """Whether the transaction `xid` committed (asked once the server answers)."""
-        for delay in (*_RECONNECT_DELAYS, None):
-            try:
-                status = await (await self._usable_writer()).fetchval("SELECT txid_status($1)", xid)
-                return bool(status == "committed")
-            except Exception as exc:
-                self._drop_writer()
-                if not is_disconnect(exc) or delay is None:
-                    raise store_error(exc) from exc
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _drop_writer(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.terminate()
-
-    async def _usable_writer(self) -> asyncpg.Connection[Any]:
-        """The writer's connection, opened again (with backoff) if it was lost."""
-        writer = self._writer
-        if writer is not None and not writer.is_closed():
-            return writer
-        for delay in (*_RECONNECT_DELAYS, None):
-            try:
-                self._writer = await self.connect()
-                return self._writer
-            except StoreError:
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+    # -- the writer and the readers ------------------------------------------
 
     def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> asyncio.Future[T]:
         """Queue `fn` to run in the writer's next transaction; the future is its value."""
@@ -312,12 +138,17 @@ class PostgresStore:
         self._queue((future, fn, None, None))
         return future
 
+    def _queue(self, job: Job) -> None:
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        self._writer.queue(job)
+
     async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """`fn` run on a pooled connection, its errors the store's."""
         pool = self._pool
-        if pool is None or self._writer_task is None:
+        if pool is None or self._writer is None:
             raise StoreError("the store is not open")
-        for delay in (*_RECONNECT_DELAYS, None):
+        for delay in (*RECONNECT_DELAYS, None):
             try:
                 async with pool.acquire() as conn:
                     try:
@@ -546,19 +377,5 @@ class PostgresStore:
             )
             return int(value)
 
-        return await self._read(read) - self._own_commits
-
-
-async def _measure_offset(conn: Conn) -> float:
-    """Seconds from this host's wall clock to the server's, in eighths of a second (sums
-    of those with instants are exact), from the quickest of three round trips."""
-    best: tuple[float, float] | None = None
-    for _ in range(3):
-        before = time.time()
-        server = float(await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())"))
-        after = time.time()
-        sample = (after - before, server - (before + after) / 2)
-        if best is None or sample[0] < best[0]:
-            best = sample
-    assert best is not None
-    return round(best[1] * 8) / 8 + 0.0  # + 0.0: -0.0 becomes 0.0
+        own = 0 if self._writer is None else self._writer.own_commits
+        return await self._read(read) - own
