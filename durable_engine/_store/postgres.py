@@ -1,9 +1,10 @@
 """The PostgreSQL store: one writer connection doing group commit, a pool for reads.
 
 Every write goes to the writer (`pg_writer`), which applies what has gathered in one
-transaction (`pg_batch`), as the SQLite store's writer does. Reads go to a pool of connections, so they do not queue
-behind commits, and other processes' writers run beside this one: fenced writes lock
-their executions' rows, and claims skip locked rows (`FOR UPDATE SKIP LOCKED`).
+transaction (`pg_batch`), as the SQLite store's writer does. Reads go to a pool of
+connections, so they do not queue behind commits, and other processes' writers run
+beside this one: fenced writes lock their executions' rows, and claims skip locked
+rows (`FOR UPDATE SKIP LOCKED`).
 
 **Clocks.** Leases and timers are judged by the database server's clock. When the store
 opens it measures how far the server's clock is ahead of this host's wall clock
