@@ -70,6 +70,7 @@ from ._retry import create_linear_retry_strategy as create_linear_retry_strategy
 from ._retry import create_retry_strategy as create_retry_strategy
 from ._step_context import StepContext as StepContext
 from ._step_context import durable_step as durable_step
+from ._store import PostgresStore as PostgresStore
 from ._store import SqliteStore as SqliteStore
 from ._store import Store as Store
 from ._views import OperationInfo as OperationInfo
@@ -124,6 +125,7 @@ __all__ = [
     "ParallelBranch",
     "ParallelConfig",
     "PayloadTooLarge",
+    "PostgresStore",
     "RetryDecision",
     "RetryPresets",
     "RetryStrategyConfig",

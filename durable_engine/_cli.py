@@ -1,11 +1,12 @@
 """The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
 
 Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop, resume,
-replay (one execution; `--all`, the deploy check), export, db check. Each takes
-`--db PATH` (default: $DURABLE_DB, else the `--app` engine's own file, else
-./durable.db) and `--json` for machine-readable output; each
-takes `--app MODULE:ATTR` too, which brings that engine's database with it. The `lint`
-verb reads workflow code and no database (see `durable-engine lint --help`). `list`
+replay (one execution; `--all`, the deploy check), export, db (check|migrate|copy). Each
+takes `--db PATH` or `--db URL` (`postgresql://...`; default: $DURABLE_ENGINE_DB, or the
+older $DURABLE_DB, else the `--app` engine's own database, else ./durable.db) and
+`--json` for machine-readable output; each takes `--app MODULE:ATTR` too, which brings
+that engine's database with it. The `lint` verb reads workflow code and no database
+(see `durable-engine lint --help`). `list`
 shows the newest executions first (`--reverse`: the oldest first). `--version` prints
 the installed version. `ui` serves a web page on the database (the `web` extra).
 
@@ -39,7 +40,8 @@ from . import _display as display
 from ._engine import Engine
 from ._errors import DurableError, ExecutionNotFound, FunctionNotRegistered, NonDeterministicError
 from ._models import ExecutionInfo, ExecutionStatus
-from ._store import SqliteStore
+from ._store import SqliteStore, is_postgres
+from ._store.pg_copy import copy_database, migrate_database
 from ._worker import (
     AppError,
     UsageError,
@@ -107,12 +109,14 @@ def _engine_for(args: argparse.Namespace) -> Engine:
     if path != engine.path:
         engine.retarget(path)
     engine.serve = False
+    if is_postgres(path):  # the server checks its own database as the store opens
+        return engine
     if os.path.isdir(path):
         raise CommandError(f"{path} is a directory, not a database file")
     if args.command != "start" and not os.path.isfile(path):
         app_hint = "" if args.app else ", or pass --app MODULE:ATTR for that engine's file"
         raise CommandError(
-            f"no database file at {path} (pass --db PATH or set $DURABLE_DB{app_hint}; "
+            f"no database file at {path} (pass --db PATH or set $DURABLE_ENGINE_DB{app_hint}; "
             "`start` or a worker creates it)"
         )
     if args.command != "start" and os.path.getsize(path) == 0:
@@ -344,10 +348,38 @@ async def _replay_targets(
 def _db_check(args: argparse.Namespace) -> int:
     app = load_app(args.app) if args.app else None  # only for its engine's path
     path = resolve_db(app, args.db, DEFAULT_DB)
+    if is_postgres(path):
+        raise CommandError(
+            "db check inspects SQLite files (integrity, journal mode); a PostgreSQL "
+            "database is checked by its server (e.g. amcheck, pg_dump)"
+        )
     report = SqliteStore.inspect(path, full=args.full)
     data = report.to_dict()
     _print(args, data, display.report_table(data))
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _db_copy(args: argparse.Namespace) -> int:
+    if not args.source or not args.target:
+        raise UsageError("db copy needs --from PATH (SQLite) and --to URL (PostgreSQL)")
+    report = asyncio.run(copy_database(args.source, args.target))
+    data = report.to_dict()
+    counts = ", ".join(f"{n} {table}" for table, n in report.rows.items())
+    _print(args, data, f"copied {report.source} to {report.target}: {counts}")
+    return EXIT_OK
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    app = load_app(args.app) if args.app else None  # only for its engine's database
+    target = resolve_db(app, args.db, DEFAULT_DB)
+    before, after = asyncio.run(migrate_database(target))
+    text = (
+        f"schema version {after}, already up to date"
+        if before == after
+        else f"schema version {before} -> {after}"
+    )
+    _print(args, {"database": target, "from": before, "to": after}, text)
+    return EXIT_OK
 
 
 _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int]]] = {
@@ -401,7 +433,8 @@ def _common_options() -> argparse.ArgumentParser:
         "--db",
         metavar="PATH",
         help=(
-            "the database file (default: $DURABLE_DB, else the --app engine's file, "
+            "the database: a file, sqlite:///FILE or postgresql://USER@HOST/DB[?schema=NAME] "
+            "(default: $DURABLE_ENGINE_DB or $DURABLE_DB, else the --app engine's database, "
             f"else {DEFAULT_DB})"
         ),
     )
@@ -435,7 +468,7 @@ class _Verbs:
                 required=app,
                 help=(
                     "the Engine the functions are registered on (and its serdes); without "
-                    "--db and $DURABLE_DB, its database file is the one used"
+                    "--db and $DURABLE_ENGINE_DB, its database is the one used"
                 ),
             )
         return p
@@ -538,9 +571,15 @@ def _add_check_commands(verbs: _Verbs) -> None:
     verbs.add(
         "export", "print an execution's history as a JSON file to replay in tests"
     ).add_argument("execution", help=_EXECUTION_HELP)
-    db = verbs.add("db", "check the database without writing to it")
-    db.add_argument("action", choices=["check"])
+    db = verbs.add(
+        "db",
+        "check an SQLite database without writing to it (check), bring a database's schema "
+        "up to date (migrate), or copy an SQLite database into an empty PostgreSQL one (copy)",
+    )
+    db.add_argument("action", choices=["check", "migrate", "copy"])
     db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
+    db.add_argument("--from", dest="source", metavar="PATH", help="copy: the SQLite database")
+    db.add_argument("--to", dest="target", metavar="URL", help="copy: the PostgreSQL database")
 
 
 def _port(text: str) -> int:
@@ -590,6 +629,10 @@ def _run_command(args: argparse.Namespace) -> int:
                 allow_network_fs=args.allow_network_fs,
             )
         )
+    if args.command == "db" and args.action == "copy":
+        return _db_copy(args)
+    if args.command == "db" and args.action == "migrate":
+        return _db_migrate(args)
     if args.command == "db":
         return _db_check(args)
     if args.command == "lint":

@@ -34,7 +34,7 @@ from ._reading import ExecutionReader
 from ._registry import DurableFunction, Registry
 from ._scheduler import Scheduler, new_worker_id
 from ._starting import Starter
-from ._store import SqliteStore, Store
+from ._store import Store, location, store_for
 from ._views import OperationInfo
 
 __all__ = ["DurableFunction", "Engine", "ExecutionHandle"]
@@ -71,7 +71,8 @@ class ExecutionHandle(Generic[Out]):
 
 
 class Engine:
-    """A durable execution engine on one SQLite file.
+    """A durable execution engine on one database: an SQLite file, or a PostgreSQL
+    database named by a `postgresql://` URL (or given as `store=`).
 
     `async with engine:` opens the store and runs the scheduler in this process;
     leaving stops it cleanly and leaves every unfinished execution resumable.
@@ -79,7 +80,7 @@ class Engine:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | None = None,
         *,
         serdes: SerDes | None = None,
         synchronous: str = "NORMAL",
@@ -102,11 +103,16 @@ class Engine:
         lease_seconds = to_seconds(lease, what="lease")
         if lease_seconds == 0:
             raise ValueError(f"lease must be longer than 0 seconds, not {lease!r}")
-        self.path = os.fspath(path)
+        if path is None:
+            if store is None:
+                raise TypeError("Engine needs a database: a file path, a URL, or store=")
+            path = str(getattr(store, "path", ""))
+        self.path = location(os.fspath(path))
+        """The SQLite file, or the PostgreSQL URL (`postgresql://...`)."""
         self._synchronous = synchronous
         self.serdes: SerDes = serdes or _serdes.MsgpackSerDes()
         self.clock: Clock = clock or SystemClock()
-        self.store: Store = store or SqliteStore(self.path, synchronous=synchronous)
+        self.store: Store = store or store_for(self.path, synchronous=synchronous)
         self.lease = lease_seconds
         self.max_concurrent_executions = max_concurrent_executions
         self.worker_id = worker_id or new_worker_id()
@@ -254,11 +260,11 @@ class Engine:
         self.executor.wake_everyone()
 
     def retarget(self, path: str | os.PathLike[str]) -> None:
-        """Use another database file (before opening), e.g. from a worker's --db."""
+        """Use another database (before opening), e.g. from a worker's --db."""
         if self.is_open:
             raise RuntimeError("cannot change the database of an open engine")
-        self.path = os.fspath(path)
-        self.store = SqliteStore(self.path, synchronous=self._synchronous)
+        self.path = location(os.fspath(path))
+        self.store = store_for(self.path, synchronous=self._synchronous)
         self.executor.store = self.store
 
     async def drain(self, grace: float) -> None:

@@ -31,11 +31,13 @@ from ._errors import StoreError
 from ._events import emit
 from ._fs_check import network_mount
 from ._jsonlog import json_handler
-from ._store import SqliteStore
+from ._store import SqliteStore, is_postgres, location
 
 __all__ = ["AppError", "WorkerOptions", "load_app", "run_worker"]
 
-DB_ENV = "DURABLE_DB"
+DB_ENV = "DURABLE_ENGINE_DB"
+OLD_DB_ENV = "DURABLE_DB"
+"""The older name of DB_ENV, still read when DB_ENV is not set."""
 
 
 class AppError(Exception):
@@ -69,11 +71,13 @@ def load_app(spec: str) -> Engine:
 
 
 def resolve_db(engine: Engine | None, db: str | None, default: str) -> str:
-    """`--db`, else $DURABLE_DB, else the app engine's own path, else `default`."""
+    """`--db`, else $DURABLE_ENGINE_DB (or the older $DURABLE_DB), else the app engine's
+    own database, else `default`: a path or a URL (`sqlite:///...`, `postgresql://...`)."""
     if db:
-        return db
-    if os.environ.get(DB_ENV):
-        return os.environ[DB_ENV]
+        return location(db)
+    for name in (DB_ENV, OLD_DB_ENV):
+        if os.environ.get(name):
+            return location(os.environ[name])
     if engine is not None:
         return engine.path
     return default
@@ -105,15 +109,16 @@ def prepare(options: WorkerOptions) -> Engine:
     """Import the app and check its database, writing nothing; raises on any problem."""
     engine = load_app(options.app)
     path = resolve_db(engine, options.db, engine.path)
-    if not path.startswith((":memory:", "file:")):
+    if not path.startswith((":memory:", "file:")) and not is_postgres(path):
         path = os.path.abspath(path)
     if path != engine.path:
         engine.retarget(path)
     engine.serve = True
     if not engine.function_names():
         raise AppError(f"{options.app} has no durable functions registered: nothing to serve")
-    refuse_network_fs(engine.path, options.allow_network_fs)
-    SqliteStore.preflight(engine.path)
+    if not is_postgres(engine.path):  # a server's database has no file here to check
+        refuse_network_fs(engine.path, options.allow_network_fs)
+        SqliteStore.preflight(engine.path)
     if options.concurrency:
         engine.max_concurrent_executions = options.concurrency
     if options.worker_id:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from durable_engine import Engine, ExecutionHandle, ExecutionStatus
+from tests.pg_cluster import Cluster, fresh_database, running_cluster
 
 T = TypeVar("T")
 
@@ -76,9 +78,35 @@ def effects(tmp_path: Path) -> Effects:
     return Effects(tmp_path / "effects.log")
 
 
+STORE_ENV = "DURABLE_TEST_STORE"
+"""`postgres`: the `engine` fixture runs on a fresh PostgreSQL database, not a file."""
+
+
 @pytest.fixture
-async def engine(db_path: Path) -> AsyncIterator[Engine]:
-    """An unopened engine on a fresh file; tests register functions, then open it."""
+async def engine(db_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+    """An unopened engine on a fresh file (or PostgreSQL database, with
+    DURABLE_TEST_STORE=postgres); tests register functions, then open it."""
+    if os.environ.get(STORE_ENV) == "postgres":
+        cluster: Cluster = request.getfixturevalue("postgres_cluster")
+        async with fresh_database(cluster) as url:
+            eng = Engine(url, in_memory_wait=0)
+            yield eng
+            await eng.close()
+        return
     eng = Engine(db_path, in_memory_wait=0)
     yield eng
     await eng.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the session (skips if there are no binaries)."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def postgres_url(postgres_cluster: Cluster) -> AsyncIterator[str]:
+    """The URL of a fresh, empty PostgreSQL database for one test."""
+    async with fresh_database(postgres_cluster) as url:
+        yield url

@@ -1,12 +1,14 @@
-"""Persistence: the `Store` Protocol and its SQLite implementation.
+"""Persistence: the `Store` Protocol and its SQLite and PostgreSQL implementations.
 
 This package is the only place that touches the database. The engine reaches it
 through `Store` (`base.py`: what each method returns, its atomicity and its fencing)
 and the write types beside it; `SqliteStore` implements it, and is also the one entry
 point for what needs the file rather than an opened store: `SqliteStore.inspect` (the
 read-only look `db check` prints), `SqliteStore.preflight` (a worker's check before it
-opens the file) and `SqliteStore.set_persistence_hook` (for crash tests). Importing
-the package changes nothing process-wide.
+opens the file) and `SqliteStore.set_persistence_hook` (for crash tests). `PostgresStore`
+keeps the same contract on a PostgreSQL database, and `store_for` picks one from a
+database name (a `postgresql://` URL, or an SQLite path). Importing the package changes
+nothing process-wide, and does not import asyncpg.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from .base import (
     WorkerInfo,
     operation_of,
 )
+from .postgres import PostgresStore
 from .sqlite import SqliteStore
+from .urls import is_postgres, location, store_for
 
 __all__ = [
     "BlockExecution",
@@ -35,10 +39,14 @@ __all__ = [
     "LeaseLost",
     "Mutation",
     "NewExecution",
+    "PostgresStore",
     "PutCallback",
     "SqliteStore",
     "Store",
     "SuspendExecution",
     "WorkerInfo",
+    "is_postgres",
+    "location",
     "operation_of",
+    "store_for",
 ]

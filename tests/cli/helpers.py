@@ -68,6 +68,7 @@ def env() -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
     }
     out.pop("DURABLE_DB", None)
+    out.pop("DURABLE_ENGINE_DB", None)
     out.pop("DURABLE_CRASH_AT", None)
     return out
 

@@ -284,6 +284,7 @@ def test_a_database_on_a_network_filesystem_is_refused_unless_allowed(
     monkeypatch.setattr(worker_module, "network_mount", lambda path: nfs)
     monkeypatch.chdir(app_dir)
     monkeypatch.delenv("DURABLE_DB", raising=False)
+    monkeypatch.delenv("DURABLE_ENGINE_DB", raising=False)
     before = (app_dir / "app.db").read_bytes()
     assert cli_module.main(["worker", "--app", "app:engine"]) == 1
     err = capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Worker processes on one database file, and the disruptions done to them.
+"""Worker processes on one database (a file, or a PostgreSQL URL), and the disruptions
+done to them.
 
 Also the plumbing the crash harnesses share: environment, starting executions from
 this process, answering callbacks from another one, reading effects and statuses.
@@ -65,7 +66,7 @@ def _env(
 class Cluster:
     """Worker processes on one database, and what was done to them."""
 
-    def __init__(self, root: Path, db: Path, effects: Path, lease: float) -> None:
+    def __init__(self, root: Path, db: Path | str, effects: Path, lease: float) -> None:
         self.root, self.db, self.effects, self.lease = root, db, effects, lease
         self.workers: list[Worker] = []
         self.disruptions: list[Disruption] = []
@@ -199,7 +200,7 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 def start_executions(
-    db: Path, effects: Path, lease: float, plan: list[tuple[str, N]]
+    db: Path | str, effects: Path, lease: float, plan: list[tuple[str, N]]
 ) -> dict[str, tuple[str, N]]:
     """Store one execution per (function, n) for the workers to claim; returns them by id."""
     from tests.crash import worker_app

@@ -53,15 +53,11 @@ async def callback_id_of(engine: Engine, handle: ExecutionHandle[Any]) -> str:
         for op in await engine.get_operations(handle.execution_id):
             for node in op.walk():
                 if node.type is OperationType.CALLBACK:
-                    conn = sqlite3.connect(engine.path)
-                    try:
-                        (ref,) = conn.execute(
-                            "SELECT ref FROM operations WHERE execution_id = ? AND op_id = ?",
-                            (handle.execution_id, node.operation_id),
-                        ).fetchone()
-                    finally:
-                        conn.close()
-                    return str(ref)
+                    stored = await engine.store.load_operation(
+                        handle.execution_id, node.operation_id
+                    )
+                    assert stored is not None and stored.ref is not None
+                    return stored.ref
         await asyncio.sleep(0.01)
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from durable_engine import SqliteStore, Store
+from durable_engine import PostgresStore, SqliteStore, Store
+from tests.pg_cluster import Cluster, fresh_database
 
 StoreFactory = Callable[[], Store]
 """Makes an unopened store on the test's database."""
@@ -25,26 +26,49 @@ StoreFactory = Callable[[], Store]
 @dataclass(frozen=True)
 class Backend:
     name: str
-    database: Callable[[Path], AbstractAsyncContextManager[StoreFactory]]
-    """A fresh database for one test (given its temporary folder), as a store factory."""
+    database: Callable[[Path, pytest.FixtureRequest], AbstractAsyncContextManager[StoreFactory]]
+    """A fresh database for one test (given its temporary folder and the test's request,
+    for the session fixtures a backend needs), as a store factory."""
     shared: bool = True
     """Whether stores made by one factory share one database (as processes would)."""
 
 
 @contextlib.asynccontextmanager
-async def _sqlite_file(folder: Path) -> AsyncIterator[StoreFactory]:
+async def _sqlite_file(folder: Path, request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
     path = folder / "store.db"
     yield lambda: SqliteStore(path)
 
 
 @contextlib.asynccontextmanager
-async def _sqlite_memory(folder: Path) -> AsyncIterator[StoreFactory]:
+async def _sqlite_memory(
+    folder: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[StoreFactory]:
     yield lambda: SqliteStore(":memory:")  # one connection serves reads and writes
+
+
+@contextlib.asynccontextmanager
+async def _postgres(folder: Path, request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
+    cluster: Cluster = request.getfixturevalue("postgres_cluster")
+    async with fresh_database(cluster) as url:
+        yield lambda: PostgresStore(url, pool_size=4)
+
+
+@contextlib.asynccontextmanager
+async def _postgres_skewed(
+    folder: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[StoreFactory]:
+    """Stores whose host clock is 2 s behind the server's: every instant goes in moved by
+    the offset and comes out moved back, and the contract must not notice."""
+    cluster: Cluster = request.getfixturevalue("postgres_cluster")
+    async with fresh_database(cluster) as url:
+        yield lambda: PostgresStore(url, pool_size=4, clock_offset=2.0)
 
 
 BACKENDS = (
     Backend("sqlite", _sqlite_file),
     Backend("sqlite-memory", _sqlite_memory, shared=False),
+    Backend("postgres", _postgres),
+    Backend("postgres-skewed", _postgres_skewed),
 )
 
 
@@ -67,8 +91,10 @@ class Stores:
 
 
 @contextlib.asynccontextmanager
-async def _stores(backend: Backend, folder: Path) -> AsyncIterator[Stores]:
-    async with backend.database(folder) as make:
+async def _stores(
+    backend: Backend, folder: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Stores]:
+    async with backend.database(folder, request) as make:
         stores = Stores(make)
         try:
             yield stores
@@ -79,7 +105,7 @@ async def _stores(backend: Backend, folder: Path) -> AsyncIterator[Stores]:
 @pytest.fixture(params=BACKENDS, ids=lambda backend: backend.name)
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     """Stores on one fresh database, of each backend."""
-    async with _stores(request.param, tmp_path) as stores:
+    async with _stores(request.param, tmp_path, request) as stores:
         yield stores
 
 
@@ -89,7 +115,7 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 async def shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     """Stores on one fresh database that they share, of each backend that can share one:
     for what one store sees of another's writes."""
-    async with _stores(request.param, tmp_path) as stores:
+    async with _stores(request.param, tmp_path, request) as stores:
         yield stores
 
 

@@ -1,0 +1,186 @@
+"""The PostgreSQL store's writer: one connection, and the task that commits on it.
+
+Every write goes through one list of pending jobs, as in the SQLite store: the task
+takes whatever has gathered and applies it in one transaction (`pg_batch`), then
+resolves each caller's future. A connection lost before the commit (a server
+restarting, a network cut) is opened again with backoff and the batch applied anew;
+one lost during the commit is opened again and the server asked (`txid_status`)
+whether the transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .._errors import StoreError
+from .pg_batch import CommitUncertain, Job, Outcome, apply_batch, is_disconnect, store_error
+
+if TYPE_CHECKING:
+    import asyncpg
+
+__all__ = ["RECONNECT_DELAYS", "Writer"]
+
+RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 2.0, 2.0, 5.0, 5.0, 5.0, 5.0)
+"""Waits between attempts when the server is unreachable: about 30 s in all."""
+
+Connect = Callable[[], Awaitable["asyncpg.Connection[Any]"]]
+
+
+class Writer:
+    """Applies queued jobs, a batch per transaction, on a connection of its own."""
+
+    def __init__(self, connect: Connect, conn: asyncpg.Connection[Any]) -> None:
+        self._connect = connect
+        self._conn: asyncpg.Connection[Any] | None = conn
+        self._pending: list[Job] = []
+        self._wakeup: asyncio.Future[None] | None = None
+        self._closing = False
+        self._task = asyncio.create_task(self._loop(), name="durable-writer")
+        self.own_commits = 0
+        """How many times this writer advanced the `commits` sequence."""
+
+    def queue(self, job: Job) -> None:
+        if self._closing:
+            raise StoreError("the store is not open")
+        self._pending.append(job)
+        if self._wakeup is not None:
+            self._wake()
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the connection."""
+        self._closing = True
+        self._wake()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close(timeout=5)
+            except Exception:
+                conn.terminate()
+
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def _loop(self) -> None:
+        try:
+            await self._write_jobs()
+        finally:
+            self._closing = True
+            jobs, self._pending = self._pending, []
+            for future, _, _, _ in jobs:
+                if not future.done():
+                    future.set_exception(StoreError("the store closed before this write"))
+
+    async def _write_jobs(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                if self._closing:
+                    break
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                continue
+            jobs, self._pending = self._pending, []
+            try:
+                outcomes, wrote = await self._apply(jobs)
+            except Exception as exc:
+                error = store_error(exc)
+                if not isinstance(error, StoreError):
+                    error = StoreError(f"write failed: {exc}")
+                for future, _, _, _ in jobs:
+                    if not future.done():
+                        future.set_exception(error)
+                self._fail_later_writes(jobs, error)
+                continue
+            if wrote:
+                # After the commit and before anyone hears of it: whoever sees the counter
+                # move can read what moved it.
+                with contextlib.suppress(Exception):
+                    await (await self._usable()).fetchval("SELECT nextval('commits')")
+                    self.own_commits += 1
+            for future, ok, value in outcomes:
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(store_error(value))
+            for job in jobs:
+                future = job[0]
+                if not future.done():
+                    future.set_result(None)
+
+    def _fail_later_writes(self, failed: list[Job], error: BaseException) -> None:
+        """One execution's writes land in the order they were queued: a write queued
+        after one that failed (while it was being applied) fails with it, rather than
+        land without it."""
+        executions = {job[2].execution_id for job in failed if job[2] is not None}
+        if not executions:
+            return
+        kept = []
+        for job in self._pending:
+            fence = job[2]
+            if fence is not None and fence.execution_id in executions:
+                if not job[0].done():
+                    job[0].set_exception(error)
+            else:
+                kept.append(job)
+        self._pending = kept
+
+    async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool]:
+        """Apply `jobs` in one transaction, on a new connection if the last was lost."""
+        for delay in (*RECONNECT_DELAYS, None):
+            conn = await self._usable()
+            try:
+                return await apply_batch(conn, jobs)
+            except CommitUncertain as exc:
+                self._drop()
+                if exc.xid is None or delay is None:
+                    raise
+                if await self._committed(exc.xid):
+                    return exc.outcomes, exc.wrote
+            except Exception as exc:
+                self._drop()  # whatever state it was left in, start afresh
+                if not is_disconnect(exc) or delay is None:
+                    raise
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _committed(self, xid: int) -> bool:
+        """Whether the transaction `xid` committed (asked once the server answers)."""
+        for delay in (*RECONNECT_DELAYS, None):
+            try:
+                status = await (await self._usable()).fetchval("SELECT txid_status($1)", xid)
+                return bool(status == "committed")
+            except Exception as exc:
+                self._drop()
+                if not is_disconnect(exc) or delay is None:
+                    raise store_error(exc) from exc
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
+    async def _usable(self) -> asyncpg.Connection[Any]:
+        """The connection, opened again (with backoff) if it was lost."""
+        conn = self._conn
+        if conn is not None and not conn.is_closed():
+            return conn
+        for delay in (*RECONNECT_DELAYS, None):
+            try:
+                self._conn = await self._connect()
+                return self._conn
+            except StoreError:
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover

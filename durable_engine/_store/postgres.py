@@ -1,0 +1,400 @@
+"""The PostgreSQL store: one writer connection doing group commit, a pool for reads.
+
+Every write goes to the writer (`pg_writer`), which applies what has gathered in one
+transaction (`pg_batch`), as the SQLite store's writer does. Reads go to a pool of
+connections, so they do not queue behind commits, and other processes' writers run
+beside this one: fenced writes lock their executions' rows, and claims skip locked
+rows (`FOR UPDATE SKIP LOCKED`).
+
+**Clocks.** Leases and timers are judged by the database server's clock. When the store
+opens it measures how far the server's clock is ahead of this host's wall clock
+(`clock_timestamp()`, in eighths of a second) and stores every instant on the server's
+clock (see `pg_clock`): hosts whose clocks disagree by seconds neither steal live
+leases nor fire each other's timers early. Hosts within 62 ms of the server, and so
+every test on one machine, get an offset of 0: instants go in and out unchanged,
+whichever `Clock` (a virtual one, in tests) the engine runs on.
+
+asyncpg is imported when a store opens, so the package imports without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._errors import StoreError
+from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
+from . import pg_writes
+from .base import Fence, Mutation, NewExecution, WorkerInfo
+from .pg_batch import Job, is_disconnect, store_error
+from .pg_clock import checkpoint_out, mutation_in, new_in, record_out
+from .pg_connect import DEFAULT_SCHEMA, asyncpg_module, measure_offset, parse_url, shown_url
+from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, PgCreate, execution_from_row, row_to_checkpoint
+from .pg_schema import migrate, quote_ident
+from .pg_writer import RECONNECT_DELAYS, Writer
+
+_TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from .pg_rows import Conn
+
+__all__ = ["DEFAULT_SCHEMA", "PostgresStore", "parse_url"]
+
+T = TypeVar("T")
+
+
+class PostgresStore:
+    """The `Store` on a PostgreSQL database: `PostgresStore("postgresql://user@host/db")`.
+
+    `pool_size` connections at most serve reads; one more is the writer's. `?schema=NAME`
+    in the URL (or `schema=`) puts the tables in that PostgreSQL schema (default
+    `durable`), created on first use."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int = 10,
+        schema: str | None = None,
+        connect_timeout: float = 10.0,
+        clock_offset: float | None = None,
+    ) -> None:
+        if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
+            raise ValueError(f"pool_size must be an int of at least 1, not {pool_size!r}")
+        self.dsn, url_schema = parse_url(dsn)
+        self.schema = schema or url_schema
+        self.path = dsn
+        """The URL as given."""
+        self.shown = shown_url(dsn)
+        """The URL without its password, for messages."""
+        self.pool_size = pool_size
+        self._timeout = connect_timeout
+        self._writer: Writer | None = None
+        self._pool: asyncpg.Pool[Any] | None = None
+        self._fixed_offset = clock_offset
+        self.clock_offset = clock_offset or 0.0
+        """Seconds to add to this host's wall clock to read the server's (see the module):
+        measured as the store opens, unless given as `clock_offset`."""
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def connect(self) -> asyncpg.Connection[Any]:
+        """A new connection to the database, its search_path on the store's schema, apart
+        from the store's own (for tools: copying, migrating). StoreError if unreachable."""
+        driver = asyncpg_module()
+        try:
+            conn: asyncpg.Connection[Any] = await driver.connect(
+                self.dsn, timeout=self._timeout, **self._settings()
+            )
+        except (OSError, driver.PostgresError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {self.shown}: {exc}") from exc
+        return conn
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "server_settings": {
+                "search_path": quote_ident(self.schema),
+                "application_name": "durable_engine",
+            }
+        }
+
+    async def open(self) -> None:
+        driver = asyncpg_module()
+        conn = await self.connect()
+        try:
+            await migrate(conn, self.schema)
+            if self._fixed_offset is None:
+                self.clock_offset = await measure_offset(conn)
+            self._pool = await driver.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=self._timeout,
+                **self._settings(),
+            )
+        except BaseException as exc:
+            conn.terminate()
+            if isinstance(exc, driver.PostgresError | OSError):
+                raise StoreError(f"PostgreSQL at {self.shown}: {exc}") from exc
+            raise
+        self._writer = Writer(self.connect, conn)
+
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        pool, self._pool = self._pool, None
+        if writer is not None:
+            await writer.close()
+        if pool is not None:
+            try:
+                await pool.close()
+            except Exception:
+                pool.terminate()
+
+    # -- the writer and the readers ------------------------------------------
+
+    def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> asyncio.Future[T]:
+        """Queue `fn` to run in the writer's next transaction; the future is its value."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue((future, fn, None, None))
+        return future
+
+    def _queue(self, job: Job) -> None:
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        self._writer.queue(job)
+
+    async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """`fn` run on a pooled connection, its errors the store's."""
+        pool = self._pool
+        if pool is None or self._writer is None:
+            raise StoreError("the store is not open")
+        for delay in (*RECONNECT_DELAYS, None):
+            try:
+                async with pool.acquire() as conn:
+                    try:
+                        return await fn(conn)
+                    except Exception as exc:
+                        if is_disconnect(exc):  # the pool replaces it
+                            conn.terminate()
+                        raise
+            except Exception as exc:
+                if delay is None or not is_disconnect(exc):
+                    raise store_error(exc) from exc
+            await asyncio.sleep(delay)  # a read is safe to make again
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- executions --------------------------------------------------------
+
+    async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
+        off = self.clock_offset
+        if not off:
+            return await self._write(PgCreate(new))
+        record, created = await self._write(PgCreate(new_in(new, off)))
+        return record_out(record, off), created
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        async def read(conn: Conn) -> ExecutionRecord | None:
+            row = await conn.fetchrow(
+                f"SELECT {EXEC_COLUMNS} FROM executions WHERE execution_id = $1", execution_id
+            )
+            return None if row is None else self._record(execution_from_row(tuple(row)))
+
+        return await self._read(read)
+
+    async def list_executions(
+        self,
+        *,
+        status: ExecutionStatus | None = None,
+        function: str | None = None,
+        parent_id: str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        version: int | None = None,
+        unfinished: bool = False,
+    ) -> list[ExecutionRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        filters = {"status": status, "function": function, "parent_id": parent_id, "name": name}
+        for column, value in filters.items():
+            if value is not None:
+                args.append(str(value))
+                where.append(f"{column} = ${len(args)}")
+        if version is not None:
+            args.append(int(version))
+            where.append(f"version = ${len(args)}")
+        if unfinished:
+            args.append(sorted(_TERMINAL))
+            where.append(f"status <> ALL(${len(args)}::text[])")
+        sql = f"SELECT {EXEC_COLUMNS} FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += (
+            " ORDER BY created_at DESC, execution_id DESC"
+            if newest_first
+            else " ORDER BY created_at, execution_id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+
+        async def read(conn: Conn) -> list[ExecutionRecord]:
+            return [
+                self._record(execution_from_row(tuple(r))) for r in await conn.fetch(sql, *args)
+            ]
+
+        return await self._read(read)
+
+    async def load_operations(self, execution_id: str) -> list[Checkpoint]:
+        async def read(conn: Conn) -> list[Checkpoint]:
+            rows = await conn.fetch(
+                f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = $1", execution_id
+            )
+            return [self._checkpoint(row_to_checkpoint(tuple(r))) for r in rows]
+
+        return await self._read(read)
+
+    async def load_operation(self, execution_id: str, op_id: str) -> Checkpoint | None:
+        async def read(conn: Conn) -> Checkpoint | None:
+            row = await conn.fetchrow(
+                f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = $1 AND op_id = $2",
+                execution_id,
+                op_id,
+            )
+            return None if row is None else self._checkpoint(row_to_checkpoint(tuple(row)))
+
+        return await self._read(read)
+
+    def commit(self, fence: Fence, mutation: Mutation) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.clock_offset:
+            mutation = mutation_in(mutation, self.clock_offset)
+        self._queue((future, None, fence, mutation))
+        return future
+
+    # -- workers and claims --------------------------------------------------
+
+    async def register_worker(self, worker: WorkerInfo, expires_at: float) -> None:
+        async def job(conn: Conn) -> None:
+            await conn.execute(
+                "INSERT INTO workers (worker_id, host, pid, started_at, expires_at)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (worker_id) DO UPDATE SET"
+                " host = EXCLUDED.host, pid = EXCLUDED.pid, started_at = EXCLUDED.started_at,"
+                " expires_at = EXCLUDED.expires_at",
+                worker.worker_id,
+                worker.host,
+                worker.pid,
+                worker.started_at,
+                expires_at + self.clock_offset,
+            )
+
+        await self._write(job)
+
+    async def renew_worker(self, worker_id: str, expires_at: float) -> bool:
+        async def job(conn: Conn) -> bool:
+            status = await conn.execute(
+                "UPDATE workers SET expires_at = $1 WHERE worker_id = $2",
+                expires_at + self.clock_offset,
+                worker_id,
+            )
+            return status == "UPDATE 1"
+
+        return await self._write(job)
+
+    async def remove_worker(self, worker_id: str, release_wake_at: float) -> None:
+        async def job(conn: Conn) -> None:
+            await conn.execute(
+                "UPDATE executions SET status = 'SUSPENDED', owner = NULL,"
+                " wake_at = LEAST(wake_at, $1::float8) WHERE owner = $2",
+                release_wake_at + self.clock_offset,
+                worker_id,
+            )
+            await conn.execute("DELETE FROM workers WHERE worker_id = $1", worker_id)
+
+        await self._write(job)
+
+    async def reap_workers(self, worker_ids: Sequence[str]) -> None:
+        ids = list(worker_ids)
+
+        async def job(conn: Conn) -> None:
+            await conn.execute("DELETE FROM workers WHERE worker_id = ANY($1::text[])", ids)
+
+        await self._write(job)
+
+    async def list_workers(self) -> list[tuple[WorkerInfo, float]]:
+        offset = self.clock_offset
+
+        async def read(conn: Conn) -> list[tuple[WorkerInfo, float]]:
+            rows = await conn.fetch(
+                "SELECT worker_id, host, pid, started_at, expires_at FROM workers"
+            )
+            return [
+                (WorkerInfo(worker_id=r[0], host=r[1], pid=r[2], started_at=r[3]), r[4] - offset)
+                for r in rows
+            ]
+
+        return await self._read(read)
+
+    async def claim(
+        self, worker_id: str, functions: Sequence[str], now: float, limit: int, *, lease_now: float
+    ) -> list[ExecutionRecord]:
+        names = list(functions)
+        off = self.clock_offset
+        records = await self._write(
+            lambda conn: pg_writes.claim(conn, worker_id, names, now + off, limit, lease_now + off)
+        )
+        return [record_out(r, off) for r in records] if off else records
+
+    async def next_wake_at(self, functions: Sequence[str]) -> float | None:
+        names = list(functions)
+
+        async def read(conn: Conn) -> float | None:
+            value = await conn.fetchval(
+                "SELECT MIN(wake_at) FROM executions WHERE owner IS NULL"
+                " AND wake_at IS NOT NULL AND function || '@' || version = ANY($1::text[])",
+                names,
+            )
+            return None if value is None else float(value) - self.clock_offset
+
+        return await self._read(read)
+
+    async def retry_blocked(self, functions: Sequence[str], now: float) -> int:
+        names, now = list(functions), now + self.clock_offset
+        return await self._write(lambda conn: pg_writes.retry_blocked(conn, names, now))
+
+    async def resume_execution(self, execution_id: str, now: float) -> ExecutionStatus:
+        now += self.clock_offset
+        return await self._write(lambda conn: pg_writes.resume(conn, execution_id, now))
+
+    async def stop_execution(self, execution_id: str, now: float, error: bytes) -> str | None:
+        now += self.clock_offset
+        return await self._write(lambda conn: pg_writes.stop(conn, execution_id, now, error))
+
+    async def time_out_execution(self, fence: Fence, now: float, error: bytes) -> None:
+        now += self.clock_offset
+        await self._write(lambda conn: pg_writes.time_out(conn, fence, now, error))
+
+    async def resolve_callback(
+        self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float
+    ) -> tuple[str, str]:
+        now += self.clock_offset
+        return await self._write(
+            lambda conn: pg_writes.resolve_callback(conn, callback_id, status, result, error, now)
+        )
+
+    async def heartbeat_callback(self, callback_id: str, now: float) -> tuple[str, str]:
+        now += self.clock_offset
+        return await self._write(lambda conn: pg_writes.heartbeat_callback(conn, callback_id, now))
+
+    async def callback_function(self, callback_id: str) -> str | None:
+        return await self._read(lambda conn: pg_writes.function_of(conn, callback_id))
+
+    async def time_out_callback(
+        self, fence: Fence, callback_id: str, op_id: str, now: float, error: bytes
+    ) -> Checkpoint:
+        now += self.clock_offset
+        stored = await self._write(
+            lambda conn: pg_writes.time_out_callback(conn, fence, callback_id, op_id, now, error)
+        )
+        return self._checkpoint(stored)
+
+    def _record(self, record: ExecutionRecord) -> ExecutionRecord:
+        """A record read from the database, its instants on this host's clock."""
+        return record_out(record, self.clock_offset) if self.clock_offset else record
+
+    def _checkpoint(self, cp: Checkpoint) -> Checkpoint:
+        return checkpoint_out(cp, self.clock_offset) if self.clock_offset else cp
+
+    async def data_version(self) -> int:
+        # `commits` is a sequence every writer advances once after each transaction that
+        # wrote: less this store's own advances, it moves only for other connections.
+        async def read(conn: Conn) -> int:
+            value = await conn.fetchval(
+                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM commits"
+            )
+            return int(value)
+
+        own = 0 if self._writer is None else self._writer.own_commits
+        return await self._read(read) - own
