@@ -276,6 +276,7 @@ class Executor:
         )
 
     async def _time_out(self, run: ExecutionRun, error: bytes) -> None:
+        await run.send_custom_status()  # the last one set is kept as it ends
         await self.store.time_out_execution(run.fence, run.now(), error)
 
     async def _run(self, record: ExecutionRecord, fresh: bool) -> None:
