@@ -294,6 +294,8 @@ class Executor:
                 run, function.fn, self._time_out, self.hold_divergent
             )
             ending = run.finished
+            if ending is not None:  # a waiter is handed the record with what it committed
+                record = record._replace(custom_status=run.custom_status)
             self._after(run, outcome)
         except StoreError as exc:
             await self._hand_back(record, exc)
