@@ -35,6 +35,7 @@ from ._errors import ExecutionAlreadyEnded as ExecutionAlreadyEnded
 from ._errors import ExecutionAlreadyExists as ExecutionAlreadyExists
 from ._errors import ExecutionFailedError as ExecutionFailedError
 from ._errors import ExecutionNotFound as ExecutionNotFound
+from ._errors import ExecutionNotRerunnable as ExecutionNotRerunnable
 from ._errors import ExecutionStopped as ExecutionStopped
 from ._errors import ExecutionTimedOut as ExecutionTimedOut
 from ._errors import FunctionNotRegistered as FunctionNotRegistered
@@ -106,6 +107,7 @@ __all__ = [
     "ExecutionHandle",
     "ExecutionInfo",
     "ExecutionNotFound",
+    "ExecutionNotRerunnable",
     "ExecutionStatus",
     "ExecutionStopped",
     "ExecutionTimedOut",

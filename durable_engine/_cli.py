@@ -34,6 +34,7 @@ import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from . import _display as display
@@ -42,6 +43,7 @@ from ._errors import DurableError, ExecutionNotFound, FunctionNotRegistered, Non
 from ._models import ExecutionInfo, ExecutionStatus
 from ._store import SqliteStore, is_postgres
 from ._store.pg_copy import copy_database, migrate_database
+from ._watch import watch
 from ._worker import (
     AppError,
     UsageError,
@@ -88,6 +90,22 @@ def _seconds(text: str, *, zero: bool = True) -> float:
 
 
 _positive_seconds = functools.partial(_seconds, zero=False)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _age(text: str) -> timedelta:
+    """A length of time such as 30d, 12h, 15m, 90s or 2w (a number and a unit)."""
+    number, unit = text[:-1], text[-1:].lower()
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in _UNITS or not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"not a length of time: {text!r} (a number and a unit: s, m, h, d or w, e.g. 30d)"
+        )
+    return timedelta(seconds=value * _UNITS[unit])
 
 
 def _parse_json(text: str, what: str) -> Any:
@@ -235,6 +253,37 @@ async def _resume(args: argparse.Namespace, engine: Engine) -> int:
     return EXIT_OK
 
 
+async def _watch(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        execution_id = (await _find(engine, args.execution)).execution_id
+        info = await watch(engine, execution_id, as_json=args.json, interval=args.interval)
+    return EXIT_OK if info.status is ExecutionStatus.SUCCEEDED else EXIT_ERROR
+
+
+async def _rerun(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        first = await _find(engine, args.execution)
+        handle = await engine.rerun(first.execution_id)
+        info = await engine.get_execution(handle.execution_id)
+    text = f"{handle.execution_id} reruns {first.execution_id}, for a worker to run"
+    _print(args, display.execution_json(info), text)
+    return EXIT_OK
+
+
+async def _purge(args: argparse.Namespace, engine: Engine) -> int:
+    async with engine:
+        count = await engine.purge(
+            args.older_than,
+            statuses=args.status,
+            function=args.function,
+            dry_run=args.dry_run,
+        )
+    done = "would purge" if args.dry_run else "purged"
+    data = {"purged": 0 if args.dry_run else count, "dry_run": args.dry_run, "matched": count}
+    _print(args, data, f"{done} {count} execution(s) that ended over {args.older_than} ago")
+    return EXIT_OK
+
+
 _ENDED_FROM_OUTSIDE = {ExecutionStatus.STOPPED: "stopped", ExecutionStatus.TIMED_OUT: "timed out"}
 
 
@@ -350,9 +399,23 @@ def _db_check(args: argparse.Namespace) -> int:
     path = resolve_db(app, args.db, DEFAULT_DB)
     if is_postgres(path):
         raise CommandError(
-            "db check inspects SQLite files (integrity, journal mode); a PostgreSQL "
-            "database is checked by its server (e.g. amcheck, pg_dump)"
+            f"db {args.action} works on SQLite files; a PostgreSQL database is checked and "
+            "vacuumed by its server (e.g. amcheck, VACUUM)"
         )
+    if args.action == "vacuum":
+        vacuumed = SqliteStore.vacuum(path)
+        data = {
+            "mode": vacuumed.mode,
+            "size_before": vacuumed.size_before,
+            "size_after": vacuumed.size_after,
+        }
+        how = "PRAGMA incremental_vacuum" if vacuumed.mode == "incremental" else "VACUUM"
+        text = (
+            f"{how} ({vacuumed.mode}): {vacuumed.size_before} -> {vacuumed.size_after} bytes"
+            f", {vacuumed.size_before - vacuumed.size_after} given back"
+        )
+        _print(args, data, text)
+        return EXIT_OK
     report = SqliteStore.inspect(path, full=args.full)
     data = report.to_dict()
     _print(args, data, display.report_table(data))
@@ -392,6 +455,9 @@ _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int
     "resume": _resume,
     "replay": _replay,
     "export": _export,
+    "watch": _watch,
+    "rerun": _rerun,
+    "purge": _purge,
 }
 
 
@@ -530,6 +596,15 @@ def _add_inspect_commands(verbs: _Verbs) -> None:
     verbs.add("history", "an execution's operations as a tree").add_argument(
         "execution", help=_EXECUTION_HELP
     )
+    w = verbs.add("watch", "follow an execution until it ends; exit 0 if it SUCCEEDED, else 1")
+    w.add_argument("execution", help=_EXECUTION_HELP)
+    w.add_argument(
+        "--interval",
+        type=_positive_seconds,
+        default=0.5,
+        metavar="SECONDS",
+        help="how often to read it (default 0.5)",
+    )
 
 
 def _add_control_commands(verbs: _Verbs) -> None:
@@ -542,6 +617,23 @@ def _add_control_commands(verbs: _Verbs) -> None:
     cb.add_argument("--message", help="fail: the error message")
     cb.add_argument("--data", metavar="JSON", help="fail: data attached to the error")
     verbs.add("stop", "stop an execution for good").add_argument("execution", help=_EXECUTION_HELP)
+    verbs.add(
+        "rerun", "start an execution that ended FAILED, TIMED_OUT or STOPPED again, as new"
+    ).add_argument("execution", help=_EXECUTION_HELP)
+    purge = verbs.add("purge", "delete ended executions for good, whole, oldest first")
+    purge.add_argument(
+        "--older-than", type=_age, required=True, metavar="AGE", help="ended over AGE ago: 30d"
+    )
+    purge.add_argument(
+        "--status",
+        nargs="+",
+        action="extend",
+        type=str.upper,
+        choices=[st.value for st in ExecutionStatus if st.is_terminal],
+        help="only executions that ended with one of these statuses",
+    )
+    purge.add_argument("--function", help="only executions of this function")
+    purge.add_argument("--dry-run", action="store_true", help="count them, delete nothing")
     verbs.add("resume", "run a BLOCKED execution again on the code deployed now").add_argument(
         "execution", help=_EXECUTION_HELP
     )
@@ -573,10 +665,11 @@ def _add_check_commands(verbs: _Verbs) -> None:
     ).add_argument("execution", help=_EXECUTION_HELP)
     db = verbs.add(
         "db",
-        "check an SQLite database without writing to it (check), bring a database's schema "
-        "up to date (migrate), or copy an SQLite database into an empty PostgreSQL one (copy)",
+        "check an SQLite database without writing to it (check), give an SQLite file's free "
+        "space back (vacuum), bring a database's schema up to date (migrate), or copy an "
+        "SQLite database into an empty PostgreSQL one (copy)",
     )
-    db.add_argument("action", choices=["check", "migrate", "copy"])
+    db.add_argument("action", choices=["check", "vacuum", "migrate", "copy"])
     db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
     db.add_argument("--from", dest="source", metavar="PATH", help="copy: the SQLite database")
     db.add_argument("--to", dest="target", metavar="URL", help="copy: the PostgreSQL database")

@@ -27,6 +27,7 @@ from ._errors import ExecutionAlreadyEnded, NonDeterministicError
 from ._operations import callback as _callback
 from ._operations import child as _child
 from ._operations import condition as _condition
+from ._operations import custom_status as _custom_status
 from ._operations import invoke as _invoke
 from ._operations import parallel_map as _batch
 from ._operations import patch as _patch
@@ -362,6 +363,15 @@ class DurableContext:
         if _patch.holds_marker(self._run, self._upcoming_id(), patch_id):
             self._next_id()  # the marker's id: the operations after it keep theirs
         return _patch.passed()
+
+    def set_custom_status(self, value: Any) -> None:
+        """Publish `value` (anything the execution's codec stores) as the execution's
+        custom status, read from outside as `ExecutionInfo.custom_status`. It is
+        serialized now (a value that cannot be stored raises SerDesError or
+        PayloadTooLarge here) and committed with the next checkpoint, at the latest
+        when the execution suspends or ends. Not an operation: it takes no id."""
+        self._upcoming_id()  # refused where an operation would be
+        _custom_status.set_custom_status(self._run, value)
 
     def _child(self, op_id: str, rerun: bool) -> DurableContext:
         """The context of child operation `op_id` (`rerun`: it finished before, and runs

@@ -125,6 +125,8 @@ def execution_json(info: ExecutionInfo) -> dict[str, Any]:
         "ended_at": _iso(info.ended_at),
         "duration": _seconds(info.created_at, info.ended_at),
         "parent_id": info.parent_id,
+        "rerun_of": info.rerun_of,
+        "custom_status": jsonable(info.custom_status),
         "input": jsonable(info.input),
         "result": jsonable(info.result),
         "error": error_json(info.error),
@@ -149,6 +151,10 @@ def execution_table(info: ExecutionInfo) -> str:
     ]
     if info.parent_id:
         rows.append(("parent_id", info.parent_id))
+    if info.rerun_of:
+        rows.append(("rerun_of", info.rerun_of))
+    if info.custom_status is not None:
+        rows.append(("custom_status", readable(info.custom_status)))
     rows.append(("input", readable(info.input)))
     if info.error is not None:
         rows.append(("error", _error_text(info.error)))

@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
@@ -32,6 +32,7 @@ from ._inputs import parse_input
 from ._models import ExecutionInfo, ExecutionStatus
 from ._reading import ExecutionReader
 from ._registry import DurableFunction, Registry
+from ._retention import Purger, cutoff, ended_statuses
 from ._scheduler import Scheduler, new_worker_id
 from ._starting import Starter
 from ._store import Store, location, store_for
@@ -93,6 +94,7 @@ class Engine:
         store: Store | None = None,
         worker_id: str | None = None,
         on_divergence: str = "block",
+        retention: timedelta | float | None = None,
     ) -> None:
         check_serdes(serdes)
         check_int(payload_limit, "payload_limit", 1)
@@ -114,6 +116,9 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.store: Store = store or store_for(self.path, synchronous=synchronous)
         self.lease = lease_seconds
+        self.retention = None if retention is None else to_seconds(retention, what="retention")
+        """Seconds an ended execution is kept before a background purge deletes it
+        (None: kept until purged by hand). Purged only while the engine serves."""
         self.max_concurrent_executions = max_concurrent_executions
         self.worker_id = worker_id or new_worker_id()
         self.serve = True
@@ -139,6 +144,7 @@ class Engine:
         self._answers = Answers(self.executor)
         self._reader = ExecutionReader(self.executor, self._require_open)
         self._starter = Starter(self.executor, self.worker_id, self.poke)
+        self._purger = Purger(lambda: self.executor.store, self.clock, self.logger)
         self._scheduler: Scheduler | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         """The loop the engine was opened on: the only one it may be called from."""
@@ -240,6 +246,8 @@ class Engine:
             await self.store.close()
             raise
         self._scheduler = scheduler
+        if self.serve and self.retention is not None:
+            self.executor.tasks.spawn(self._purger.keep, self.retention, name="durable-retention")
         self.executor.poke = scheduler.poke
         self.executor.wake_at = scheduler.wake_at
         self.executor.capacity_freed = scheduler.capacity_freed
@@ -397,6 +405,42 @@ class Engine:
         BLOCKED is left as it is; ExecutionAlreadyEnded for one that ended."""
         self._require_open()
         await self._starter.resume(execution_id)
+
+    async def rerun(self, execution_id: str) -> ExecutionHandle[Any]:
+        """Start a new execution of the same function, version and input as
+        `execution_id`, which ended FAILED, TIMED_OUT or STOPPED (else
+        ExecutionNotRerunnable); its `rerun_of` names the first. It has no name, and the
+        first one's timeout length, if it had one. It runs here if this engine serves
+        that function version, else on any worker that does."""
+        check_instance(execution_id, str, "execution_id")
+        self._require_open()
+        first = await self._reader.record(execution_id)
+        runs_here = f"{first.function}@{first.version}" in self.function_keys()
+        return ExecutionHandle(self, await self._starter.rerun(execution_id, runs_here))
+
+    async def purge(
+        self,
+        ended_before: datetime | timedelta,
+        *,
+        statuses: Iterable[ExecutionStatus | str] | None = None,
+        function: str | None = None,
+        limit: int | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete, for good, executions that ended before `ended_before` (an aware
+        datetime, or a timedelta: that long ago); returns how many.
+
+        `statuses` keeps to those ended with one of them (ended statuses only),
+        `function` to one function, `limit` to the oldest `limit`. Each goes whole (its
+        operations and callbacks with it), 100 to a transaction, so workers on the file
+        are held up only briefly. Executions it invoked lose their `parent_id`; one
+        invoked by an execution that has not ended is kept. A purged execution's name
+        may be used again. With `dry_run`, nothing is deleted: returns how many would be."""
+        self._require_open()
+        before = cutoff(ended_before, self.clock.now())
+        wanted = ended_statuses(statuses)
+        check_instance(dry_run, bool, "dry_run")
+        return await self._purger.purge(before, wanted, function, limit, dry_run=dry_run)
 
     # -- reading executions ----------------------------------------------------------
 

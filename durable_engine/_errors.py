@@ -18,6 +18,7 @@
     ├── ExecutionNotFound
     ├── ExecutionAlreadyExists        same execution_name, different function or input
     ├── ExecutionAlreadyEnded         stop() of an execution that had already ended
+    ├── ExecutionNotRerunnable        rerun() of one that did not end FAILED, TIMED_OUT or STOPPED
     ├── FunctionNotRegistered
     ├── InvalidInput                  an input that does not fit the function's input annotation
     ├── OperationInStepError          an operation was called inside a step's body
@@ -59,6 +60,7 @@ __all__ = [
     "ExecutionAlreadyExists",
     "ExecutionFailedError",
     "ExecutionNotFound",
+    "ExecutionNotRerunnable",
     "ExecutionStopped",
     "ExecutionTimedOut",
     "FunctionNotRegistered",
@@ -205,6 +207,15 @@ class ExecutionAlreadyExists(DurableError):
 
 class ExecutionAlreadyEnded(DurableError):
     """The execution had already ended: nothing was changed."""
+
+
+class ExecutionNotRerunnable(DurableError):
+    """`rerun` of an execution that has not ended FAILED, TIMED_OUT or STOPPED (it still
+    runs, or it succeeded): nothing was started. `status` is its status."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class FunctionNotRegistered(DurableError):

@@ -276,6 +276,7 @@ class Executor:
         )
 
     async def _time_out(self, run: ExecutionRun, error: bytes) -> None:
+        await run.send_custom_status()  # the last one set is kept as it ends
         await self.store.time_out_execution(run.fence, run.now(), error)
 
     async def _run(self, record: ExecutionRecord, fresh: bool) -> None:
@@ -293,6 +294,8 @@ class Executor:
                 run, function.fn, self._time_out, self.hold_divergent
             )
             ending = run.finished
+            if ending is not None:  # a waiter is handed the record with what it committed
+                record = record._replace(custom_status=run.custom_status)
             self._after(run, outcome)
         except StoreError as exc:
             await self._hand_back(record, exc)

@@ -152,6 +152,10 @@ class ExecutionRecord(NamedTuple):
     """Set by a claim that took the execution over from this worker, whose lease expired."""
     version: int = 1
     """The version of its function it started on, and only ever runs on."""
+    custom_status: bytes | None = None
+    """The last custom status its code set (`ctx.set_custom_status`) that was committed."""
+    rerun_of: str | None = None
+    """The execution this one reruns (`engine.rerun`), or None."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +175,11 @@ class ExecutionInfo:
     parent_id: str | None = None
     version: int = 1
     """The version of its function it started on, and runs on."""
+    custom_status: Any = None
+    """The last value its code gave `ctx.set_custom_status` that was committed, or None."""
+    rerun_of: str | None = None
+    """The id of the execution this one reruns (`engine.rerun`), or None. It may name
+    an execution purged since."""
 
 
 # A workflow or a step may return these statuses: serdes' default registry, the one

@@ -118,4 +118,6 @@ class ExecutionReader:
             ended_at=timestamp_to_datetime(end.ended_at),
             parent_id=record.parent_id,
             version=record.version,
+            custom_status=values.view(record.custom_status),
+            rerun_of=record.rerun_of,
         )

@@ -43,6 +43,7 @@ from ._store import (
     Mutation,
     NewExecution,
     PutCallback,
+    SetCustomStatus,
     Store,
     operation_of,
 )
@@ -56,6 +57,25 @@ DEFER_LIMIT = 256
 four times this many it waits for them all."""
 
 _CANCELLED = OperationStatus.CANCELLED
+
+
+class _Done:
+    """An awaitable that is already complete."""
+
+    def __await__(self) -> Any:
+        return
+        yield
+
+
+_DONE = _Done()
+
+
+async def _in_order(first: Awaitable[None], then: Awaitable[None]) -> None:
+    """Wait for two queued commits; the second is waited for even if the first fails."""
+    try:
+        await first
+    finally:
+        await then
 
 
 def cancelling(exc: BaseException) -> bool:
@@ -92,8 +112,10 @@ class ExecutionRun:
         "_closed",
         "_deferred",
         "_loop_thread",
+        "_status_sent",
         "_store",
         "clock",
+        "custom_status",
         "execution_id",
         "fatal",
         "fence",
@@ -154,6 +176,11 @@ class ExecutionRun:
         self._deferred: deque[asyncio.Future[None]] | None = None
         """The deferred commits not yet known to have landed, oldest first (made at the
         first one: most runs never defer)."""
+
+        self.custom_status: bytes | None = record.custom_status
+        """The custom status the code set last, serialized (`ctx.set_custom_status`)."""
+        self._status_sent = self.custom_status
+        """The custom status stored or queued: the same object while nothing is new."""
         history: Journal | Replay = journal if replay is None else replay
         # Bound once rather than forwarded: every operation asks it first.
         self.resolve: Callable[[str, OperationType, str | None], Outcome] = history.resolve
@@ -220,6 +247,8 @@ class ExecutionRun:
             self.journal.record(mutation)
         else:
             self._record_other(mutation)
+        if self.custom_status is not self._status_sent:
+            return _in_order(self.send_custom_status(), self._store.commit(self.fence, mutation))
         return self._store.commit(self.fence, mutation)
 
     # -- deferred commits ----------------------------------------------------
@@ -280,6 +309,23 @@ class ExecutionRun:
                     "nothing more is written, the execution resumes from what was committed"
                 ) from error
             deferred.popleft()
+
+    def set_custom_status(self, data: bytes) -> None:
+        """Keep `data` as the custom status, to be committed with the next write.
+
+        A replay sets again the values it set before: one equal to what is stored is no
+        change, and an older one is overwritten before any write goes out, since replay
+        runs no further than the history before anything new is written."""
+        self.custom_status = self._status_sent if data == self._status_sent else data
+
+    def send_custom_status(self) -> Awaitable[None]:
+        """Queue the custom status for commit now, if it changed since it was last
+        queued; the awaitable is its commit."""
+        data = self.custom_status
+        if data is self._status_sent or data is None or self.replay is not None:
+            return _DONE
+        self._status_sent = data
+        return self._store.commit(self.fence, SetCustomStatus(data))
 
     def _record_other(self, mutation: Mutation) -> None:
         written = operation_of(mutation)

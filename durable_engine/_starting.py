@@ -18,15 +18,24 @@ from typing import Any
 from serdes import SerDes
 
 from ._dedupe import check_duplicate
-from ._errors import ErrorInfo, ExecutionAlreadyEnded, StoreError
+from ._errors import (
+    ErrorInfo,
+    ExecutionAlreadyEnded,
+    ExecutionNotFound,
+    ExecutionNotRerunnable,
+    StoreError,
+)
 from ._events import emit, finished
 from ._executor import Executor
 from ._ids import new_execution_id
-from ._models import ExecutionStatus
+from ._models import ExecutionRecord, ExecutionStatus
 from ._registry import DurableFunction
 from ._store import NewExecution, Store
 
 __all__ = ["Starter"]
+
+RERUNNABLE = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.STOPPED})
+"""The endings an execution may be rerun from."""
 
 _STOPPED = ErrorInfo(
     kind="ExecutionStopped", error_type="ExecutionStopped", message="stopped from outside"
@@ -73,16 +82,7 @@ class Starter:
             owner=self.worker_id if run_now else None,
             timeout_at=None if timeout_seconds is None else now + timeout_seconds,
         )
-        try:
-            record, created = await self.executor.store.create_execution(new)
-        except asyncio.CancelledError:
-            if run_now:  # the creation is queued and may commit: then it must run
-                self.executor.tasks.spawn(self._adopt, new, name=f"adopt-{new.execution_id}")
-            raise
-        except BaseException:
-            if run_now:
-                self.executor.unreserve()
-            raise
+        record, created = await self._create(new, run_now)
         if created:
             emit(
                 self.executor.logger,
@@ -102,6 +102,61 @@ class Starter:
         else:
             self._poke()
         return record.execution_id
+
+    async def rerun(self, execution_id: str, runs_here: bool) -> str:
+        """Store a new execution of the function version and input of `execution_id`,
+        which ended FAILED, TIMED_OUT or STOPPED, linked to it by `rerun_of`; it runs
+        here if `runs_here` (this engine serves that version) and there is room. Its id."""
+        first = await self.store.get_execution(execution_id)
+        if first is None:
+            raise ExecutionNotFound(f"no execution with id {execution_id!r}")
+        if first.status not in RERUNNABLE:
+            raise ExecutionNotRerunnable(
+                f"execution {execution_id} is {first.status}: only one that ended FAILED, "
+                "TIMED_OUT or STOPPED can be rerun",
+                first.status.value,
+            )
+        now = self.clock.now()
+        run_now = runs_here and self.executor.reserve()
+        timeout = None if first.timeout_at is None else first.timeout_at - first.created_at
+        new = NewExecution(
+            execution_id=new_execution_id(),
+            name=None,
+            function=first.function,
+            version=first.version,
+            input=first.input,
+            created_at=now,
+            owner=self.worker_id if run_now else None,
+            timeout_at=None if timeout is None else now + timeout,
+            rerun_of=first.execution_id,
+        )
+        record, _ = await self._create(new, run_now)
+        emit(
+            self.executor.logger,
+            "create",
+            execution_id=record.execution_id,
+            function=record.function,
+            status="RUNNING",
+            rerun_of=execution_id,
+        )
+        if run_now:
+            self.executor.launch(record, fresh=True, reserved=True)
+        else:
+            self._poke()
+        return record.execution_id
+
+    async def _create(self, new: NewExecution, run_now: bool) -> tuple[ExecutionRecord, bool]:
+        """Store `new`; `run_now`: a place was reserved for it here."""
+        try:
+            return await self.executor.store.create_execution(new)
+        except asyncio.CancelledError:
+            if run_now:  # the creation is queued and may commit: then it must run
+                self.executor.tasks.spawn(self._adopt, new, name=f"adopt-{new.execution_id}")
+            raise
+        except BaseException:
+            if run_now:
+                self.executor.unreserve()
+            raise
 
     async def _adopt(self, new: NewExecution) -> None:
         """Run an execution whose start was cancelled while it was being created, if the

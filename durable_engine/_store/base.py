@@ -22,6 +22,7 @@ __all__ = [
     "Mutation",
     "NewExecution",
     "PutCallback",
+    "SetCustomStatus",
     "Store",
     "SuspendExecution",
     "WorkerInfo",
@@ -65,6 +66,8 @@ class NewExecution(NamedTuple):
     timeout_at: float | None = None
     version: int = 1
     """The version of `function` it runs on."""
+    rerun_of: str | None = None
+    """The execution it reruns (`engine.rerun`), kept as it is: the store does not check it."""
 
 
 class FinishExecution(NamedTuple):
@@ -119,6 +122,13 @@ class CancelOperations:
     ended_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class SetCustomStatus:
+    """Store the execution's custom status (`ctx.set_custom_status`), serialized."""
+
+    value: bytes
+
+
 Mutation = (
     Checkpoint
     | FinishExecution
@@ -126,6 +136,7 @@ Mutation = (
     | BlockExecution
     | PutCallback
     | CancelOperations
+    | SetCustomStatus
 )
 """A write a checkpoint commit carries; a `Checkpoint` inserts or replaces its operation."""
 
@@ -249,6 +260,9 @@ class Store(Protocol):
         - `CancelOperations`: the operation and `records` rows, and each of `open_ops`
           still STARTED or PENDING becomes CANCELLED, with its pending callback (an
           operation resolved meanwhile keeps its outcome).
+        - `SetCustomStatus`: the execution's `custom_status` becomes `value` (nothing
+          else changes). Commits of one execution apply in the order they were queued,
+          so a custom status queued before an ending is stored with it.
         """
         ...
 
@@ -364,6 +378,43 @@ class Store(Protocol):
         nothing (it was resolved, or its deadline moved). Returns the operation as
         stored afterwards, whichever happened. Fenced: raises `LeaseLost`, writing
         nothing, if `fence` no longer holds. One transaction."""
+        ...
+
+    async def find_purgeable(
+        self,
+        ended_before: float,
+        *,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        function: str | None = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        """The ids of the executions `purge_executions` with the same filters would
+        delete, oldest `ended_at` first (then by id), at most `limit` (None: all). A read.
+
+        An execution is purgeable if it has ended (SUCCEEDED, FAILED, TIMED_OUT or
+        STOPPED) with `ended_at < ended_before`, its status is one of `statuses` (None:
+        any ended status; statuses that are not ended ones match nothing), its function
+        is `function` (None: any), and it was not invoked by an execution that still
+        exists and has not ended (that parent may yet read its outcome)."""
+        ...
+
+    async def purge_executions(
+        self,
+        ended_before: float,
+        *,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        function: str | None = None,
+        limit: int,
+    ) -> list[str]:
+        """Delete up to `limit` purgeable executions (as `find_purgeable` picks them,
+        oldest ending first) for good; returns their ids.
+
+        Each goes whole: its row, its operations and its callbacks (an answer sent later
+        to one of its callback ids is CallbackNotFound). Executions it invoked lose the
+        link (`parent_id` becomes None) and are otherwise untouched; its name is free
+        for a new execution. One transaction, all or nothing; unfenced. Callers keep
+        `limit` small (about 100) so that the write lock is held briefly, and call
+        again until fewer than `limit` come back."""
         ...
 
     async def data_version(self) -> int:

@@ -27,6 +27,7 @@ from .base import (
     LeaseLost,
     Mutation,
     PutCallback,
+    SetCustomStatus,
     SuspendExecution,
 )
 from .executions import CreateExecution, create_executions
@@ -113,6 +114,7 @@ _CANCEL_CALLBACK = (
     "UPDATE callbacks SET status = 'CANCELLED', resolved_at = :at WHERE execution_id ="
     " :execution_id AND op_id = :op_id AND status = 'PENDING'"
 )
+_CUSTOM_STATUS = "UPDATE executions SET custom_status = ? WHERE execution_id = ?"
 _FENCE_ONE = "SELECT epoch, status, parent_id FROM executions WHERE execution_id = ?"
 _FINISH = (
     "UPDATE executions SET status = ?, result = ?, error = ?, ended_at = ?, "
@@ -221,6 +223,10 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
                 cancels.extend(_cancels(fence.execution_id, m.open_ops, m.ended_at))
         elif isinstance(m, SuspendExecution):
             suspends.append({"wake_at": m.wake_at, "execution_id": fence.execution_id})
+        elif isinstance(m, SetCustomStatus):
+            # Written at once: rare, and it must not wait for an ending in this batch
+            # (a finished execution's later writes are refused, not this one).
+            conn.execute(_CUSTOM_STATUS, (m.value, fence.execution_id))
         elif isinstance(m, BlockExecution):
             conn.execute(_BLOCK, {"error": m.error, "execution_id": fence.execution_id})
         elif isinstance(m, PutCallback):

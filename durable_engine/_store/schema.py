@@ -6,7 +6,7 @@ import sqlite3
 
 from .._errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """`PRAGMA user_version` of a database this code writes."""
 
 # The operations table's columns, in the order of OP_COLUMNS (both versions have them).
@@ -98,6 +98,15 @@ ALTER TABLE operations_v2 RENAME TO operations;
 # every execution before it: functions had no versions).
 _V3 = "ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
 
+# Version 4: an execution's custom status (set by its code, committed with its writes),
+# the execution a rerun repeats, and an index to find ended executions by their end
+# (what a purge looks for).
+_V4 = """
+ALTER TABLE executions ADD COLUMN custom_status BLOB;
+ALTER TABLE executions ADD COLUMN rerun_of TEXT;
+CREATE INDEX executions_ended ON executions (ended_at) WHERE ended_at IS NOT NULL
+"""
+
 _OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})
 
 
@@ -137,7 +146,7 @@ def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
 
 
 # MIGRATIONS[v] brings a database from version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import callbacks, crashpoints, endings, integrity
+from . import callbacks, crashpoints, endings, integrity, purging
 from .base import (
     Fence,
     Mutation,
@@ -90,6 +90,15 @@ class SqliteStore:
         return integrity.preflight(path)
 
     @staticmethod
+    def vacuum(path: str | os.PathLike[str]) -> purging.VacuumReport:
+        """Hand the free pages of the database file `path` back to the file system
+        (what `db vacuum` does): `PRAGMA incremental_vacuum` for a file made with
+        incremental auto_vacuum, else a full `VACUUM`, which makes it incremental. Raises
+        StoreError for a missing file or one a worker must not open."""
+        integrity.preflight(path)
+        return purging.vacuum(os.fspath(path))
+
+    @staticmethod
     def set_persistence_hook(
         hook: crashpoints.PersistenceHook | None,
     ) -> crashpoints.PersistenceHook | None:
@@ -137,6 +146,11 @@ class SqliteStore:
                 f"durable_engine (this one reads up to {SCHEMA_VERSION}); upgrade to open it"
             )
         if not self.memory:
+            if write and found == 0:
+                # A new file: space freed by a purge can then be handed back to the
+                # file system a page at a time (`db vacuum`). SQLite takes this only
+                # before the first table, and before the switch to WAL writes the header.
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             use_wal(conn)
         conn.execute(f"PRAGMA synchronous = {self._sync}")
         if write:
@@ -478,6 +492,32 @@ class SqliteStore:
             return None if row is None else row_to_checkpoint(row)
 
         return await self._read(read)
+
+    async def find_purgeable(
+        self,
+        ended_before: float,
+        *,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        function: str | None = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        wanted = None if statuses is None else [str(s) for s in statuses]
+        return await self._read(
+            lambda conn: purging.find(conn, ended_before, wanted, function, limit)
+        )
+
+    async def purge_executions(
+        self,
+        ended_before: float,
+        *,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        function: str | None = None,
+        limit: int,
+    ) -> list[str]:
+        wanted = None if statuses is None else [str(s) for s in statuses]
+        return await self._write(
+            lambda conn: purging.purge(conn, ended_before, wanted, function, limit)
+        )
 
     async def data_version(self) -> int:
         # Read on the writer's connection: its data_version moves only for commits made
