@@ -31,6 +31,7 @@ from ._errors import CompensationError as CompensationError
 from ._errors import DatabaseCorrupt as DatabaseCorrupt
 from ._errors import DurableError as DurableError
 from ._errors import ErrorWithInfo as ErrorWithInfo
+from ._errors import EventTimeoutError as EventTimeoutError
 from ._errors import ExecutionAlreadyEnded as ExecutionAlreadyEnded
 from ._errors import ExecutionAlreadyExists as ExecutionAlreadyExists
 from ._errors import ExecutionFailedError as ExecutionFailedError
@@ -99,6 +100,7 @@ __all__ = [
     "DurableFunction",
     "Engine",
     "ErrorWithInfo",
+    "EventTimeoutError",
     "ExecutionAlreadyEnded",
     "ExecutionAlreadyExists",
     "ExecutionFailedError",

@@ -1,6 +1,7 @@
 """The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
 
-Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop, resume,
+Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), event send,
+stop, resume,
 replay (one execution; `--all`, the deploy check), export, db check. Each takes
 `--db PATH` (default: $DURABLE_DB, else the `--app` engine's own file, else
 ./durable.db) and `--json` for machine-readable output; each
@@ -209,6 +210,15 @@ async def _callback(args: argparse.Namespace, engine: Engine) -> int:
     return EXIT_OK
 
 
+async def _event(args: argparse.Namespace, engine: Engine) -> int:
+    payload = _parse_json(args.data, "--data") if args.data is not None else None
+    async with engine:
+        execution_id = (await _find(engine, args.execution)).execution_id
+        await engine.send_event(execution_id, args.name, payload)
+    _print(args, {"execution_id": execution_id, "event": args.name, "sent": True}, "ok")
+    return EXIT_OK
+
+
 async def _stop(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
         execution_id = (await _find(engine, args.execution)).execution_id
@@ -356,6 +366,7 @@ _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int
     "show": _show,
     "history": _history,
     "callback": _callback,
+    "event": _event,
     "stop": _stop,
     "resume": _resume,
     "replay": _replay,
@@ -500,7 +511,7 @@ def _add_inspect_commands(verbs: _Verbs) -> None:
 
 
 def _add_control_commands(verbs: _Verbs) -> None:
-    """The verbs that act on running executions: callback, stop, resume."""
+    """The verbs that act on running executions: callback, event, stop, resume."""
     cb = verbs.add("callback", "answer a callback")
     cb.add_argument("action", choices=["succeed", "fail", "heartbeat"])
     cb.add_argument("callback_id", help="the id the workflow handed out (`history` shows it)")
@@ -508,6 +519,11 @@ def _add_control_commands(verbs: _Verbs) -> None:
     cb.add_argument("--error-type", help="fail: the error's type name")
     cb.add_argument("--message", help="fail: the error message")
     cb.add_argument("--data", metavar="JSON", help="fail: data attached to the error")
+    ev = verbs.add("event", "send an event by name to an execution")
+    ev.add_argument("action", choices=["send"])
+    ev.add_argument("execution", help=_EXECUTION_HELP)
+    ev.add_argument("name", help="the event's name, as the workflow's wait_for_event asks for it")
+    ev.add_argument("--data", metavar="JSON", help="the payload (default: null)")
     verbs.add("stop", "stop an execution for good").add_argument("execution", help=_EXECUTION_HELP)
     verbs.add("resume", "run a BLOCKED execution again on the code deployed now").add_argument(
         "execution", help=_EXECUTION_HELP

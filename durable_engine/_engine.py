@@ -468,3 +468,14 @@ class Engine:
         check_instance(callback_id, str, "callback_id")
         self._require_open()
         await self._answers.heartbeat(callback_id)
+
+    async def send_event(self, execution_id_or_name: str, name: str, payload: Any = None) -> None:
+        """Send event `name` to an execution (by id, else by name): its next
+        `ctx.wait_for_event(name)` returns `payload`, events of one name in the order
+        sent, each once. Raises ExecutionAlreadyEnded if it has ended."""
+        check_instance(execution_id_or_name, str, "execution_id_or_name")
+        check_instance(name, str, "name")
+        if not name:
+            raise ValueError("the event name must not be empty")
+        self._require_open()
+        await self._answers.send_event(execution_id_or_name, name, payload)

@@ -12,12 +12,13 @@
     │   ├── WithRetryError            a with_retry block gave up (attempts exhausted, not retryable)
     │   └── CompensationError         a saga's compensation failed for good
     ├── CallbackTimeoutError          a callback's timeout or heartbeat timeout passed
+    ├── EventTimeoutError             wait_for_event's timeout passed with no event
     ├── ExecutionTimedOut             the execution passed its total timeout
     ├── ExecutionStopped              the execution was stopped from outside
     ├── NonDeterministicError         the code asked for a different operation than recorded
     ├── ExecutionNotFound
     ├── ExecutionAlreadyExists        same execution_name, different function or input
-    ├── ExecutionAlreadyEnded         stop() of an execution that had already ended
+    ├── ExecutionAlreadyEnded         stop() or send_event() of an execution that had already ended
     ├── FunctionNotRegistered
     ├── InvalidInput                  an input that does not fit the function's input annotation
     ├── OperationInStepError          an operation was called inside a step's body
@@ -55,6 +56,7 @@ __all__ = [
     "DurableError",
     "ErrorInfo",
     "ErrorWithInfo",
+    "EventTimeoutError",
     "ExecutionAlreadyEnded",
     "ExecutionAlreadyExists",
     "ExecutionFailedError",
@@ -181,6 +183,10 @@ class CompensationError(ErrorWithInfo):
 
 class CallbackTimeoutError(DurableError):
     """A callback's timeout or heartbeat timeout passed before it was resolved."""
+
+
+class EventTimeoutError(DurableError):
+    """`wait_for_event` waited its whole timeout and no event of that name came."""
 
 
 class ExecutionTimedOut(DurableError):

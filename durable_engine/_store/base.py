@@ -364,6 +364,48 @@ class Store(Protocol):
         nothing, if `fence` no longer holds. One transaction."""
         ...
 
+    async def send_event(
+        self, execution_id: str, name: str, payload: bytes | None, now: float
+    ) -> str | None:
+        """Send event `name` with `payload` to an execution; returns the id of the
+        operation that received it, or None if it was kept for the next one to wait.
+
+        The event gets the next sequence number (events of one execution and name are
+        received in that order, each by one operation). If an EVENT operation of the
+        execution named `name` is STARTED (waiting), the oldest kept event of that name
+        goes to the waiter that started first (by `started_at`, then `op_id`): the
+        event is marked received by it, the operation becomes SUCCEEDED with the
+        payload as its result, `ended_at` `now`, no `wake_at`, and `ref` the event's
+        sequence number as text; and the execution is due at `now` at the latest.
+        Raises, changing nothing, ExecutionNotFound for an unknown id and
+        ExecutionAlreadyEnded for an ended execution. One transaction; unfenced: it
+        leaves the epoch alone."""
+        ...
+
+    async def receive_event(self, fence: Fence, operation: Checkpoint, now: float) -> Checkpoint:
+        """Start waiting with `operation` (a STARTED EVENT operation whose `name` is the
+        event's) or receive an event at once; returns the operation as stored after.
+
+        If the operation is stored already with a terminal status, returns it and
+        changes nothing. Else if an event of that name sent to the execution was kept
+        (received by no operation), the oldest one is received: marked received by
+        this operation, which is written SUCCEEDED with its payload as the result,
+        `ended_at` `now`, no `wake_at` and `ref` the event's sequence number as text.
+        Else the operation is written as given (if not stored yet), to be delivered by
+        `send_event`. Fenced: raises `LeaseLost`, writing nothing, if `fence` no longer
+        holds. One transaction."""
+        ...
+
+    async def time_out_event(
+        self, fence: Fence, op_id: str, now: float, error: bytes
+    ) -> Checkpoint | None:
+        """If operation `op_id` is still STARTED, mark it TIMED_OUT with `error`, ended
+        at `now` (an event sent later is kept for the next waiter); otherwise change
+        nothing (an event came first). Returns the operation as stored after (None if
+        there is none). Fenced: raises `LeaseLost`, writing nothing, if `fence` no
+        longer holds. One transaction."""
+        ...
+
     async def data_version(self) -> int:
         """A number that changes whenever another connection (another process, another
         store on the same database) commits, and not for this store's own writes:

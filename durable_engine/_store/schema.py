@@ -6,7 +6,7 @@ import sqlite3
 
 from .._errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """`PRAGMA user_version` of a database this code writes."""
 
 # The operations table's columns, in the order of OP_COLUMNS (both versions have them).
@@ -98,6 +98,21 @@ ALTER TABLE operations_v2 RENAME TO operations;
 # every execution before it: functions had no versions).
 _V3 = "ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
 
+# Version 5 keeps events sent to executions by name, each consumed once by the
+# operation that received it (`op_id`), in the order sent (`seq`).
+_V5 = """
+CREATE TABLE events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    payload      BLOB,
+    sent_at      REAL NOT NULL,
+    op_id        TEXT
+);
+CREATE INDEX events_waiting ON events (execution_id, name, seq) WHERE op_id IS NULL;
+CREATE INDEX events_execution ON events (execution_id);
+"""
+
 _OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})
 
 
@@ -137,7 +152,7 @@ def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
 
 
 # MIGRATIONS[v] brings a database from version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V5}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import callbacks, crashpoints, endings, integrity
+from . import callbacks, crashpoints, endings, events, integrity
 from .base import (
     Fence,
     Mutation,
@@ -450,6 +450,19 @@ class SqliteStore:
         return await self._write(
             lambda conn: callbacks.time_out(conn, fence, callback_id, op_id, now, error)
         )
+
+    async def send_event(
+        self, execution_id: str, name: str, payload: bytes | None, now: float
+    ) -> str | None:
+        return await self._write(lambda conn: events.send(conn, execution_id, name, payload, now))
+
+    async def receive_event(self, fence: Fence, operation: Checkpoint, now: float) -> Checkpoint:
+        return await self._write(lambda conn: events.receive(conn, fence, operation, now))
+
+    async def time_out_event(
+        self, fence: Fence, op_id: str, now: float, error: bytes
+    ) -> Checkpoint | None:
+        return await self._write(lambda conn: events.time_out(conn, fence, op_id, now, error))
 
     async def load_operation(self, execution_id: str, op_id: str) -> Checkpoint | None:
         def read(conn: sqlite3.Connection) -> Checkpoint | None:

@@ -17,6 +17,7 @@ import pytest
 
 from durable_engine import OperationStatus, SqliteStore, StoreError
 from durable_engine._store import Fence
+from durable_engine._store.schema import SCHEMA_VERSION
 from tests.store.helpers import new, op, operations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +112,7 @@ async def test_a_version_1_database_is_migrated_with_its_operations(tmp_path: Pa
         await store.close()
     conn = sqlite3.connect(path)
     [(sql,)] = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'operations'").fetchall()
-    assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()
     assert "WITHOUT ROWID" not in sql  # stored in the order written
 
