@@ -1,7 +1,7 @@
 """The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
 
 Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), event send,
-stop, resume,
+schedule (list|pause|resume|delete|trigger), stop, resume,
 replay (one execution; `--all`, the deploy check), export, db check. Each takes
 `--db PATH` (default: $DURABLE_DB, else the `--app` engine's own file, else
 ./durable.db) and `--json` for machine-readable output; each
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _display as display
+from ._cli_schedules import add_schedule_arguments, schedule_command
 from ._engine import Engine
 from ._errors import DurableError, ExecutionNotFound, FunctionNotRegistered, NonDeterministicError
 from ._models import ExecutionInfo, ExecutionStatus
@@ -219,6 +220,15 @@ async def _event(args: argparse.Namespace, engine: Engine) -> int:
     return EXIT_OK
 
 
+async def _schedule(args: argparse.Namespace, engine: Engine) -> int:
+    try:
+        data, text = await schedule_command(args, engine)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _print(args, data, text)
+    return EXIT_OK
+
+
 async def _stop(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
         execution_id = (await _find(engine, args.execution)).execution_id
@@ -367,6 +377,7 @@ _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int
     "history": _history,
     "callback": _callback,
     "event": _event,
+    "schedule": _schedule,
     "stop": _stop,
     "resume": _resume,
     "replay": _replay,
@@ -524,6 +535,9 @@ def _add_control_commands(verbs: _Verbs) -> None:
     ev.add_argument("execution", help=_EXECUTION_HELP)
     ev.add_argument("name", help="the event's name, as the workflow's wait_for_event asks for it")
     ev.add_argument("--data", metavar="JSON", help="the payload (default: null)")
+    add_schedule_arguments(
+        verbs.add("schedule", "list, pause, resume, delete or trigger schedules (trigger: --app)")
+    )
     verbs.add("stop", "stop an execution for good").add_argument("execution", help=_EXECUTION_HELP)
     verbs.add("resume", "run a BLOCKED execution again on the code deployed now").add_argument(
         "execution", help=_EXECUTION_HELP

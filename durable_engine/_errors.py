@@ -20,6 +20,7 @@
     ├── ExecutionAlreadyExists        same execution_name, different function or input
     ├── ExecutionAlreadyEnded         stop() or send_event() of an execution that had already ended
     ├── FunctionNotRegistered
+    ├── ScheduleNotFound              no schedule has that name
     ├── InvalidInput                  an input that does not fit the function's input annotation
     ├── OperationInStepError          an operation was called inside a step's body
     ├── CallbackError
@@ -69,6 +70,7 @@ __all__ = [
     "NonDeterministicError",
     "OperationInStepError",
     "PayloadTooLarge",
+    "ScheduleNotFound",
     "SerDesError",
     "StepError",
     "StepInterruptedError",
@@ -211,6 +213,10 @@ class ExecutionAlreadyExists(DurableError):
 
 class ExecutionAlreadyEnded(DurableError):
     """The execution had already ended: nothing was changed."""
+
+
+class ScheduleNotFound(DurableError):
+    """No schedule has that name."""
 
 
 class FunctionNotRegistered(DurableError):

@@ -99,7 +99,8 @@ ALTER TABLE operations_v2 RENAME TO operations;
 _V3 = "ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
 
 # Version 5 keeps events sent to executions by name, each consumed once by the
-# operation that received it (`op_id`), in the order sent (`seq`).
+# operation that received it (`op_id`), in the order sent (`seq`); and schedules,
+# each due at `next_fire_at` (NULL while paused).
 _V5 = """
 CREATE TABLE events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -111,6 +112,20 @@ CREATE TABLE events (
 );
 CREATE INDEX events_waiting ON events (execution_id, name, seq) WHERE op_id IS NULL;
 CREATE INDEX events_execution ON events (execution_id);
+
+CREATE TABLE schedules (
+    name         TEXT PRIMARY KEY,
+    function     TEXT NOT NULL,
+    cron         TEXT NOT NULL,
+    timezone     TEXT NOT NULL,
+    input        BLOB,
+    catchup      TEXT NOT NULL,
+    paused       INTEGER NOT NULL DEFAULT 0,
+    next_fire_at REAL NOT NULL,
+    created_at   REAL NOT NULL,
+    fired_at     REAL
+);
+CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0;
 """
 
 _OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})

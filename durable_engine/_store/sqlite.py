@@ -22,11 +22,12 @@ from typing import TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import callbacks, crashpoints, endings, events, integrity
+from . import callbacks, crashpoints, endings, events, integrity, schedules
 from .base import (
     Fence,
     Mutation,
     NewExecution,
+    ScheduleRecord,
     WorkerInfo,
 )
 from .connection import ThreadedConnection
@@ -463,6 +464,44 @@ class SqliteStore:
         self, fence: Fence, op_id: str, now: float, error: bytes
     ) -> Checkpoint | None:
         return await self._write(lambda conn: events.time_out(conn, fence, op_id, now, error))
+
+    # -- schedules ------------------------------------------------------------
+
+    async def put_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord:
+        return await self._write(lambda conn: schedules.put(conn, schedule))
+
+    async def get_schedule(self, name: str) -> ScheduleRecord | None:
+        return await self._read(lambda conn: schedules.get(conn, name))
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        return await self._read(schedules.listed)
+
+    async def set_schedule_paused(
+        self, name: str, paused: bool, next_fire_at: float | None
+    ) -> ScheduleRecord:
+        return await self._write(
+            lambda conn: schedules.set_paused(conn, name, paused, next_fire_at)
+        )
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._write(lambda conn: schedules.delete(conn, name))
+
+    async def due_schedules(
+        self, functions: Sequence[str], now: float | None
+    ) -> list[ScheduleRecord]:
+        return await self._read(lambda conn: schedules.due(conn, functions, now))
+
+    async def fire_schedule(
+        self,
+        name: str,
+        expected: float,
+        next_fire_at: float,
+        executions: Sequence[NewExecution],
+        now: float,
+    ) -> list[tuple[ExecutionRecord, bool]] | None:
+        return await self._write(
+            lambda conn: schedules.fire(conn, name, expected, next_fire_at, executions, now)
+        )
 
     async def load_operation(self, execution_id: str, op_id: str) -> Checkpoint | None:
         def read(conn: sqlite3.Connection) -> Checkpoint | None:
