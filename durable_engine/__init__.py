@@ -31,6 +31,7 @@ from ._errors import CompensationError as CompensationError
 from ._errors import DatabaseCorrupt as DatabaseCorrupt
 from ._errors import DurableError as DurableError
 from ._errors import ErrorWithInfo as ErrorWithInfo
+from ._errors import EventTimeoutError as EventTimeoutError
 from ._errors import ExecutionAlreadyEnded as ExecutionAlreadyEnded
 from ._errors import ExecutionAlreadyExists as ExecutionAlreadyExists
 from ._errors import ExecutionFailedError as ExecutionFailedError
@@ -44,6 +45,7 @@ from ._errors import InvokeError as InvokeError
 from ._errors import NonDeterministicError as NonDeterministicError
 from ._errors import OperationInStepError as OperationInStepError
 from ._errors import PayloadTooLarge as PayloadTooLarge
+from ._errors import ScheduleNotFound as ScheduleNotFound
 from ._errors import SerDesError as SerDesError
 from ._errors import StepError as StepError
 from ._errors import StepInterruptedError as StepInterruptedError
@@ -69,6 +71,7 @@ from ._retry import RetryPresets as RetryPresets
 from ._retry import RetryStrategyConfig as RetryStrategyConfig
 from ._retry import create_linear_retry_strategy as create_linear_retry_strategy
 from ._retry import create_retry_strategy as create_retry_strategy
+from ._schedules import ScheduleInfo as ScheduleInfo
 from ._step_context import StepContext as StepContext
 from ._step_context import durable_step as durable_step
 from ._store import PostgresStore as PostgresStore
@@ -101,6 +104,7 @@ __all__ = [
     "DurableFunction",
     "Engine",
     "ErrorWithInfo",
+    "EventTimeoutError",
     "ExecutionAlreadyEnded",
     "ExecutionAlreadyExists",
     "ExecutionFailedError",
@@ -132,6 +136,8 @@ __all__ = [
     "RetryPresets",
     "RetryStrategyConfig",
     "Saga",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "SerDesError",
     "SqliteStore",
     "StepConfig",

@@ -1,4 +1,5 @@
-"""Answers from outside: a callback's result, failure or heartbeat, stored and delivered.
+"""Answers from outside: a callback's result, failure or heartbeat, or an event sent
+by name, stored and delivered.
 
 An answer is committed by the store (once: a second answer, an unknown id or an
 ended execution is refused there), then the run waiting for it in this process is
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import ErrorInfo
+from ._errors import ErrorInfo, ExecutionNotFound
 from ._executor import Executor
 from ._store import Store
 
@@ -53,6 +54,25 @@ class Answers:
         run = self.executor.live_run(execution_id)
         if run is not None:
             run.waits.wake(op_id)
+
+    async def send_event(self, execution: str, name: str, payload: Any) -> None:
+        """Send event `name` to the execution with this id (else this name): received by
+        its waiting `wait_for_event`, or kept for the next one."""
+        record = await self.store.get_execution(execution)
+        if record is None:
+            named = await self.store.list_executions(name=execution, limit=1)
+            if not named:
+                raise ExecutionNotFound(f"no execution with id or name {execution!r}")
+            record = named[0]
+        codec = self.registry.codec_of(record.function)
+        data = self.values.encode(payload, codec, None, "the event payload")
+        execution_id = record.execution_id
+        op_id = await self.store.send_event(execution_id, name, data, self.clock.now())
+        if op_id is None:
+            return
+        run = self.executor.live_run(execution_id)
+        if run is None or not run.waits.wake(op_id):
+            self.executor.poke()
 
     async def _resolve(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None

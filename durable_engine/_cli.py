@@ -1,12 +1,13 @@
 """The command line: `python -m durable_engine VERB ...`, also installed as `durable-engine`.
 
-Verbs: worker, start, list, show, history, callback (succeed|fail|heartbeat), stop, resume,
-replay (one execution; `--all`, the deploy check), export, db (check|migrate|copy). Each
-takes `--db PATH` or `--db URL` (`postgresql://...`; default: $DURABLE_ENGINE_DB, or the
-older $DURABLE_DB, else the `--app` engine's own database, else ./durable.db) and
-`--json` for machine-readable output; each takes `--app MODULE:ATTR` too, which brings
-that engine's database with it. The `lint` verb reads workflow code and no database
-(see `durable-engine lint --help`). `list`
+Verbs: worker, start, list, show, history, watch, callback (succeed|fail|heartbeat), event
+send, schedule (list|pause|resume|delete|trigger), stop, resume, rerun, purge, replay (one
+execution; `--all`, the deploy check), export, db (check|vacuum|migrate|copy). Each takes
+`--db PATH` or `--db URL` (`postgresql://...`; default: $DURABLE_ENGINE_DB, or the older
+$DURABLE_DB, else the `--app` engine's own database, else ./durable.db) and `--json` for
+machine-readable output; each takes `--app MODULE:ATTR` too, which brings that engine's
+database with it. The `lint` verb reads workflow code and no database (see
+`durable-engine lint --help`). `list`
 shows the newest executions first (`--reverse`: the oldest first). `--version` prints
 the installed version. `ui` serves a web page on the database (the `web` extra).
 
@@ -38,6 +39,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import _display as display
+from ._cli_schedules import add_schedule_arguments, schedule_command
 from ._engine import Engine
 from ._errors import DurableError, ExecutionNotFound, FunctionNotRegistered, NonDeterministicError
 from ._models import ExecutionInfo, ExecutionStatus
@@ -228,6 +230,24 @@ async def _callback(args: argparse.Namespace, engine: Engine) -> int:
         else:
             await engine.send_callback_heartbeat(args.callback_id)
     _print(args, {"callback_id": args.callback_id, "sent": args.action}, "ok")
+    return EXIT_OK
+
+
+async def _event(args: argparse.Namespace, engine: Engine) -> int:
+    payload = _parse_json(args.data, "--data") if args.data is not None else None
+    async with engine:
+        execution_id = (await _find(engine, args.execution)).execution_id
+        await engine.send_event(execution_id, args.name, payload)
+    _print(args, {"execution_id": execution_id, "event": args.name, "sent": True}, "ok")
+    return EXIT_OK
+
+
+async def _schedule(args: argparse.Namespace, engine: Engine) -> int:
+    try:
+        data, text = await schedule_command(args, engine)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _print(args, data, text)
     return EXIT_OK
 
 
@@ -451,6 +471,8 @@ _VERBS: dict[str, Callable[[argparse.Namespace, Engine], Coroutine[Any, Any, int
     "show": _show,
     "history": _history,
     "callback": _callback,
+    "event": _event,
+    "schedule": _schedule,
     "stop": _stop,
     "resume": _resume,
     "replay": _replay,
@@ -608,7 +630,7 @@ def _add_inspect_commands(verbs: _Verbs) -> None:
 
 
 def _add_control_commands(verbs: _Verbs) -> None:
-    """The verbs that act on running executions: callback, stop, resume."""
+    """The verbs that act on running executions: callback, event, stop, resume."""
     cb = verbs.add("callback", "answer a callback")
     cb.add_argument("action", choices=["succeed", "fail", "heartbeat"])
     cb.add_argument("callback_id", help="the id the workflow handed out (`history` shows it)")
@@ -616,6 +638,14 @@ def _add_control_commands(verbs: _Verbs) -> None:
     cb.add_argument("--error-type", help="fail: the error's type name")
     cb.add_argument("--message", help="fail: the error message")
     cb.add_argument("--data", metavar="JSON", help="fail: data attached to the error")
+    ev = verbs.add("event", "send an event by name to an execution")
+    ev.add_argument("action", choices=["send"])
+    ev.add_argument("execution", help=_EXECUTION_HELP)
+    ev.add_argument("name", help="the event's name, as the workflow's wait_for_event asks for it")
+    ev.add_argument("--data", metavar="JSON", help="the payload (default: null)")
+    add_schedule_arguments(
+        verbs.add("schedule", "list, pause, resume, delete or trigger schedules (trigger: --app)")
+    )
     verbs.add("stop", "stop an execution for good").add_argument("execution", help=_EXECUTION_HELP)
     verbs.add(
         "rerun", "start an execution that ended FAILED, TIMED_OUT or STOPPED again, as new"

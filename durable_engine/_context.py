@@ -28,6 +28,7 @@ from ._operations import callback as _callback
 from ._operations import child as _child
 from ._operations import condition as _condition
 from ._operations import custom_status as _custom_status
+from ._operations import event as _event
 from ._operations import invoke as _invoke
 from ._operations import parallel_map as _batch
 from ._operations import patch as _patch
@@ -183,6 +184,17 @@ class DurableContext:
         check_name(name)
         seconds = to_seconds(duration, what="wait duration")
         return _wait.run_wait(self._run, self._next_id(), self._parent_id, seconds, name)
+
+    def wait_for_event(
+        self, name: str, *, timeout: Duration | None = None
+    ) -> Coroutine[Any, Any, Any]:
+        """The payload of the next event `name` sent to this execution
+        (`engine.send_event`): one kept for it, or the next to come; the execution may
+        leave memory meanwhile. Raises EventTimeoutError once `timeout` passes first."""
+        if type(name) is not str or not name:
+            raise TypeError(f"the event name must be a non-empty str, not {name!r}")
+        seconds = None if timeout is None else to_seconds(timeout, what="event timeout")
+        return _event.wait_for_event(self._run, self._next_id(), self._parent_id, name, seconds)
 
     def run_in_child_context(
         self, fn: Callable[[DurableContext], Awaitable[T]], name: str | None = None

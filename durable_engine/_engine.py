@@ -34,6 +34,7 @@ from ._reading import ExecutionReader
 from ._registry import DurableFunction, Registry
 from ._retention import Purger, cutoff, ended_statuses
 from ._scheduler import Scheduler, new_worker_id
+from ._schedules import ScheduleInfo, Schedules
 from ._starting import Starter
 from ._store import Store, location, store_for
 from ._views import OperationInfo
@@ -146,6 +147,7 @@ class Engine:
         self._starter = Starter(self.executor, self.worker_id, self.poke)
         self._purger = Purger(lambda: self.executor.store, self.clock, self.logger)
         self._scheduler: Scheduler | None = None
+        self._schedules = Schedules(self.executor, self._schedules_changed)
         self._loop: asyncio.AbstractEventLoop | None = None
         """The loop the engine was opened on: the only one it may be called from."""
 
@@ -230,6 +232,11 @@ class Engine:
         if self.is_open:
             return
         await self.store.open()
+        try:
+            await self._schedules.write_declared()
+        except BaseException:
+            await self.store.close()
+            raise
         scheduler = Scheduler(
             self.store,
             self.executor,
@@ -284,6 +291,10 @@ class Engine:
     def poke(self) -> None:
         """Look for due work now, rather than at the next wake-up."""
         self.executor.poke()
+
+    def _schedules_changed(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.schedules_changed()
 
     def wants_to_look(self) -> bool:
         """Whether the scheduler was asked to look for due work and has not yet looked."""
@@ -518,3 +529,62 @@ class Engine:
         check_instance(callback_id, str, "callback_id")
         self._require_open()
         await self._answers.heartbeat(callback_id)
+
+    # -- schedules -----------------------------------------------------------------------
+
+    def schedule(
+        self,
+        function: Callable[..., Any] | DurableFunction[Any, Any] | str,
+        cron: str = "*/5 * * * *",
+        *,
+        name: str,
+        input: Any = None,
+        timezone: str = "UTC",
+        catchup: str = "latest",
+    ) -> None:
+        """Declare a schedule: `function` starts with `input` at each time of `cron`, read
+        in `timezone`, as an execution named `"<name>@<ISO time>"` (so each firing
+        happens once across workers and restarts). Firings missed while nothing ran
+        follow `catchup`: "latest" (start the latest one), "all", or "none". Declared
+        before the engine opens; written to the database as it opens."""
+        if self.is_open:
+            raise RuntimeError("declare schedules before the engine opens")
+        self._schedules.declare(
+            self.registry.resolve(function), cron, name, input, timezone, catchup
+        )
+
+    async def list_schedules(self) -> list[ScheduleInfo]:
+        """Every schedule in the database, by name."""
+        self._require_open()
+        return await self._schedules.list()
+
+    async def pause_schedule(self, name: str) -> ScheduleInfo:
+        """Stop a schedule firing until it is resumed (ScheduleNotFound if there is none)."""
+        self._require_open()
+        return await self._schedules.pause(name)
+
+    async def resume_schedule(self, name: str) -> ScheduleInfo:
+        """Let a paused schedule fire again, from its next time on."""
+        self._require_open()
+        return await self._schedules.resume(name)
+
+    async def delete_schedule(self, name: str) -> None:
+        """Delete a schedule; the executions it started stay."""
+        self._require_open()
+        await self._schedules.delete(name)
+
+    async def trigger_schedule(self, name: str) -> ExecutionHandle[Any]:
+        """Start the schedule's function now, as a firing at this instant would."""
+        self._require_open()
+        return ExecutionHandle(self, await self._schedules.trigger(name))
+
+    async def send_event(self, execution_id_or_name: str, name: str, payload: Any = None) -> None:
+        """Send event `name` to an execution (by id, else by name): its next
+        `ctx.wait_for_event(name)` returns `payload`, events of one name in the order
+        sent, each once. Raises ExecutionAlreadyEnded if it has ended."""
+        check_instance(execution_id_or_name, str, "execution_id_or_name")
+        check_instance(name, str, "name")
+        if not name:
+            raise ValueError("the event name must not be empty")
+        self._require_open()
+        await self._answers.send_event(execution_id_or_name, name, payload)

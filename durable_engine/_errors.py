@@ -12,14 +12,16 @@
     │   ├── WithRetryError            a with_retry block gave up (attempts exhausted, not retryable)
     │   └── CompensationError         a saga's compensation failed for good
     ├── CallbackTimeoutError          a callback's timeout or heartbeat timeout passed
+    ├── EventTimeoutError             wait_for_event's timeout passed with no event
     ├── ExecutionTimedOut             the execution passed its total timeout
     ├── ExecutionStopped              the execution was stopped from outside
     ├── NonDeterministicError         the code asked for a different operation than recorded
     ├── ExecutionNotFound
     ├── ExecutionAlreadyExists        same execution_name, different function or input
-    ├── ExecutionAlreadyEnded         stop() of an execution that had already ended
+    ├── ExecutionAlreadyEnded         stop() or send_event() of an execution that had already ended
     ├── ExecutionNotRerunnable        rerun() of one that did not end FAILED, TIMED_OUT or STOPPED
     ├── FunctionNotRegistered
+    ├── ScheduleNotFound              no schedule has that name
     ├── InvalidInput                  an input that does not fit the function's input annotation
     ├── OperationInStepError          an operation was called inside a step's body
     ├── CallbackError
@@ -56,6 +58,7 @@ __all__ = [
     "DurableError",
     "ErrorInfo",
     "ErrorWithInfo",
+    "EventTimeoutError",
     "ExecutionAlreadyEnded",
     "ExecutionAlreadyExists",
     "ExecutionFailedError",
@@ -69,6 +72,7 @@ __all__ = [
     "NonDeterministicError",
     "OperationInStepError",
     "PayloadTooLarge",
+    "ScheduleNotFound",
     "SerDesError",
     "StepError",
     "StepInterruptedError",
@@ -185,6 +189,10 @@ class CallbackTimeoutError(DurableError):
     """A callback's timeout or heartbeat timeout passed before it was resolved."""
 
 
+class EventTimeoutError(DurableError):
+    """`wait_for_event` waited its whole timeout and no event of that name came."""
+
+
 class ExecutionTimedOut(DurableError):
     """The execution ran past its total timeout."""
 
@@ -216,6 +224,10 @@ class ExecutionNotRerunnable(DurableError):
     def __init__(self, message: str, status: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ScheduleNotFound(DurableError):
+    """No schedule has that name."""
 
 
 class FunctionNotRegistered(DurableError):

@@ -57,6 +57,8 @@ class OperationType(enum.StrEnum):
     MAP = "MAP"
     PATCH = "PATCH"
     """A patch marker: `ctx.patched(id)` took the new path here."""
+    EVENT = "EVENT"
+    """`ctx.wait_for_event(name)`: an event sent by name, received once."""
 
 
 class OperationStatus(enum.StrEnum):

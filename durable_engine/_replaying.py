@@ -101,6 +101,12 @@ class NoStore:
     async def time_out_callback(self, *args: Any) -> Checkpoint:
         self._replay.stop("(callback)")
 
+    async def receive_event(self, *args: Any) -> Checkpoint:
+        self._replay.stop("(event)")
+
+    async def time_out_event(self, *args: Any) -> Checkpoint | None:
+        self._replay.stop("(event)")
+
     async def create_execution(self, *args: Any) -> tuple[ExecutionRecord, bool]:
         self._replay.stop("(invoke)")
 

@@ -399,6 +399,23 @@ class ExecutionRun:
         self.journal.record(fresh)
         return fresh
 
+    async def receive_event(self, operation: Checkpoint) -> Checkpoint:
+        """Receive the next event kept for `operation`'s name, or begin waiting for one;
+        returns the operation as stored now."""
+        with self.waits.working():
+            fresh = await self._store.receive_event(self.fence, operation, self.now())
+        self.journal.record(fresh)
+        return fresh
+
+    async def time_out_event(self, operation: Checkpoint, error: bytes) -> Checkpoint:
+        """End the wait of `operation` as timed out unless an event came first; returns
+        the operation as stored now."""
+        with self.waits.working():
+            fresh = await self._store.time_out_event(self.fence, operation.op_id, self.now(), error)
+        fresh = operation if fresh is None else fresh
+        self.journal.record(fresh)
+        return fresh
+
     async def start_child_execution(
         self, execution_id: str, function: str, input: bytes, created_at: float
     ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -23,10 +24,12 @@ from typing import Protocol
 import anyio
 
 from ._clock import Clock, TimerHandle
+from ._cron import execution_name, firings
 from ._errors import StoreError
 from ._events import emit
+from ._ids import new_execution_id
 from ._models import ExecutionRecord
-from ._store import Store, WorkerInfo
+from ._store import NewExecution, ScheduleRecord, Store, WorkerInfo
 from ._tasks import TaskHost
 
 __all__ = ["Scheduler", "SchedulerHost", "new_worker_id"]
@@ -61,6 +64,8 @@ class SchedulerHost(Protocol):
 
     def external_change(self) -> None: ...
 
+    def newest_version(self, function: str) -> int: ...
+
 
 class Scheduler:
     """One per engine: a worker row with a lease, a claim loop and a heartbeat loop."""
@@ -91,6 +96,9 @@ class Scheduler:
         self._claiming = True
         self._full = False
         """Due work was left unclaimed for want of room here."""
+        self._schedules_at: float | None = -math.inf
+        """When a schedule of ours is next due, as last read (None: none is; -inf:
+        read again, another process may have changed them)."""
         self._membership = asyncio.Lock()
         """Held by a claim, and by the heartbeat while it renews this worker's row or
         rejoins: a claim made between dropping everything and releasing it would be
@@ -148,6 +156,11 @@ class Scheduler:
         """Take no more work; the heartbeat goes on until `stop`."""
         self._claiming = False
 
+    def schedules_changed(self) -> None:
+        """Schedules changed (here or in another process): read them on the next pass."""
+        self._schedules_at = -math.inf
+        self.poke()
+
     def wake_at(self, when: float | None) -> None:
         """An unowned execution becomes due at `when`: arm the timer if it is earlier."""
         if when is None:
@@ -179,6 +192,7 @@ class Scheduler:
                     self._full = True
                     self._disarm()
                     return
+                await self._fire_schedules(names)
                 async with self._membership:
                     claimed = await self.store.claim(
                         self.worker_id, names, self.clock.now(), capacity, lease_now=time.time()
@@ -186,12 +200,56 @@ class Scheduler:
                     for record in claimed:
                         self._log_claim(record)
                         self.host.launch(record)
-                nxt = await self.store.next_wake_at(names)
+                due = [await self.store.next_wake_at(names), self._schedules_at]
+                nxt = min((t for t in due if t is not None), default=None)
                 self._disarm()
                 if nxt is not None:
                     self._arm(nxt)
         except StoreError as exc:
             self.logger.warning("claiming work failed: %s", exc)
+
+    async def _fire_schedules(self, keys: Sequence[str]) -> None:
+        """Fire the schedules of our functions that are due, each once across workers:
+        a firing and the executions it starts are one transaction in the store, and
+        the executions' names (`<schedule>@<time>`) dedupe them besides."""
+        now = self.clock.now()
+        if self._schedules_at is None or now < self._schedules_at:
+            return
+        names = sorted({key.rpartition("@")[0] for key in keys})
+        for schedule in await self.store.due_schedules(names, now):
+            await self._fire(schedule, now)
+        upcoming = await self.store.due_schedules(names, None)
+        self._schedules_at = upcoming[0].next_fire_at if upcoming else None
+
+    async def _fire(self, schedule: ScheduleRecord, now: float) -> None:
+        times, nxt = firings(
+            schedule.cron, schedule.timezone, schedule.catchup, schedule.next_fire_at, now
+        )
+        version = self.host.newest_version(schedule.function)
+        news = [
+            NewExecution(
+                execution_id=new_execution_id(),
+                name=execution_name(schedule.name, schedule.timezone, at),
+                function=schedule.function,
+                version=version,
+                input=schedule.input,
+                created_at=now,
+                owner=None,
+            )
+            for at in times
+        ]
+        fired = await self.store.fire_schedule(schedule.name, schedule.next_fire_at, nxt, news, now)
+        for record, created in fired or ():
+            if created:
+                emit(
+                    self.logger,
+                    "schedule_fired",
+                    execution_id=record.execution_id,
+                    function=record.function,
+                    status="RUNNING",
+                    schedule=schedule.name,
+                    name=record.name,
+                )
 
     async def _claim_loop(self, last_version: int) -> None:
         sweep_every = max(self.lease / 3, 0.05)
@@ -212,6 +270,7 @@ class Scheduler:
                     continue
                 if version != last_version:
                     last_version = version
+                    self._schedules_at = -math.inf
                     self.host.external_change()
                     break
             await self._claim_due()

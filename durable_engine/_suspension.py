@@ -208,6 +208,10 @@ class Suspension:
         self._all_blocked()
 
     def _all_blocked(self) -> None:
+        if any(b.future.done() for b in self._blocked.values()):
+            # One was woken (its timer fired, an answer came) and has yet to run on:
+            # suspending now would leave the run SUSPENDING with a branch still going.
+            return
         wakes = [b.wake_at for b in self._blocked.values() if b.wake_at is not None]
         earliest = min(wakes, default=None)
         if earliest is not None and earliest - self.clock.now() <= self.in_memory_wait:

@@ -22,6 +22,7 @@ __all__ = [
     "Mutation",
     "NewExecution",
     "PutCallback",
+    "ScheduleRecord",
     "SetCustomStatus",
     "Store",
     "SuspendExecution",
@@ -148,6 +149,26 @@ def operation_of(mutation: Mutation) -> Checkpoint | None:
     if isinstance(mutation, PutCallback | CancelOperations):
         return mutation.operation
     return None
+
+
+class ScheduleRecord(NamedTuple):
+    """One schedule as stored: a cron expression in a time zone that starts executions
+    of `function` with `input` (serialized bytes)."""
+
+    name: str
+    function: str
+    """The function's registered name (any version: the firing worker's newest)."""
+    cron: str
+    timezone: str
+    input: bytes | None
+    catchup: str
+    """"latest", "all" or "none": what happens to firings missed while nothing ran."""
+    paused: bool
+    next_fire_at: float
+    """When it is next due (while paused: when it was due as it was paused)."""
+    created_at: float
+    fired_at: float | None = None
+    """When a worker last fired it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -409,12 +430,114 @@ class Store(Protocol):
         """Delete up to `limit` purgeable executions (as `find_purgeable` picks them,
         oldest ending first) for good; returns their ids.
 
-        Each goes whole: its row, its operations and its callbacks (an answer sent later
-        to one of its callback ids is CallbackNotFound). Executions it invoked lose the
+        Each goes whole: its row, its operations, its callbacks and the events sent to
+        it (an answer sent later to one of its callback ids is CallbackNotFound).
+        Executions it invoked lose the
         link (`parent_id` becomes None) and are otherwise untouched; its name is free
         for a new execution. One transaction, all or nothing; unfenced. Callers keep
         `limit` small (about 100) so that the write lock is held briefly, and call
         again until fewer than `limit` come back."""
+
+    async def send_event(
+        self, execution_id: str, name: str, payload: bytes | None, now: float
+    ) -> str | None:
+        """Send event `name` with `payload` to an execution; returns the id of the
+        operation that received it, or None if it was kept for the next one to wait.
+
+        The event gets the next sequence number (events of one execution and name are
+        received in that order, each by one operation). If an EVENT operation of the
+        execution named `name` is STARTED (waiting), the oldest kept event of that name
+        goes to the waiter that started first (by `started_at`, then `op_id`): the
+        event is marked received by it, the operation becomes SUCCEEDED with the
+        payload as its result, `ended_at` `now`, no `wake_at`, and `ref` the event's
+        sequence number as text; and the execution is due at `now` at the latest.
+        Raises, changing nothing, ExecutionNotFound for an unknown id and
+        ExecutionAlreadyEnded for an ended execution. One transaction; unfenced: it
+        leaves the epoch alone."""
+        ...
+
+    async def receive_event(self, fence: Fence, operation: Checkpoint, now: float) -> Checkpoint:
+        """Start waiting with `operation` (a STARTED EVENT operation whose `name` is the
+        event's) or receive an event at once; returns the operation as stored after.
+
+        If the operation is stored already with a terminal status, returns it and
+        changes nothing. Else if an event of that name sent to the execution was kept
+        (received by no operation), the oldest one is received: marked received by
+        this operation, which is written SUCCEEDED with its payload as the result,
+        `ended_at` `now`, no `wake_at` and `ref` the event's sequence number as text.
+        Else the operation is written as given (if not stored yet), to be delivered by
+        `send_event`. Fenced: raises `LeaseLost`, writing nothing, if `fence` no longer
+        holds. One transaction."""
+        ...
+
+    async def time_out_event(
+        self, fence: Fence, op_id: str, now: float, error: bytes
+    ) -> Checkpoint | None:
+        """If operation `op_id` is still STARTED, mark it TIMED_OUT with `error`, ended
+        at `now` (an event sent later is kept for the next waiter); otherwise change
+        nothing (an event came first). Returns the operation as stored after (None if
+        there is none). Fenced: raises `LeaseLost`, writing nothing, if `fence` no
+        longer holds. One transaction."""
+        ...
+
+    async def put_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord:
+        """Create the schedule, or bring the one of that name to `schedule`'s definition;
+        returns it as stored.
+
+        A schedule of that name whose function, cron, timezone, input and catchup all
+        equal `schedule`'s is left as it is (its `next_fire_at`, `paused` and
+        `fired_at` too: declaring it again at every start changes nothing). One whose
+        definition differs takes the new definition and `next_fire_at`, and keeps
+        `paused`, `created_at` and `fired_at`. A new one is inserted as given. One
+        transaction; unfenced."""
+        ...
+
+    async def get_schedule(self, name: str) -> ScheduleRecord | None:
+        """The schedule of that name, or None. A read."""
+        ...
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, by name. A read."""
+        ...
+
+    async def set_schedule_paused(
+        self, name: str, paused: bool, next_fire_at: float | None
+    ) -> ScheduleRecord:
+        """Pause the schedule (it is never due while paused) or resume it; with
+        `next_fire_at` given, it is due then (else its `next_fire_at` stays). Returns it
+        as stored. Raises ScheduleNotFound, changing nothing, for an unknown name. One
+        transaction; unfenced."""
+        ...
+
+    async def delete_schedule(self, name: str) -> None:
+        """Delete the schedule (executions it started stay). Raises ScheduleNotFound for
+        an unknown name. One transaction; unfenced."""
+        ...
+
+    async def due_schedules(
+        self, functions: Sequence[str], now: float | None
+    ) -> list[ScheduleRecord]:
+        """The schedules of `functions` (function names, not keys) that are not paused
+        and are due by `now` (`next_fire_at <= now`; None: due at any time), earliest
+        `next_fire_at` first, then by name. A read."""
+        ...
+
+    async def fire_schedule(
+        self,
+        name: str,
+        expected: float,
+        next_fire_at: float,
+        executions: Sequence[NewExecution],
+        now: float,
+    ) -> list[tuple[ExecutionRecord, bool]] | None:
+        """Fire a due schedule once: if it exists, is not paused and its `next_fire_at`
+        is still `expected`, set `next_fire_at` to `next_fire_at` and `fired_at` to
+        `now`, and create `executions` as `create_execution` does (an execution whose
+        id or name exists already is found, not created again); returns what
+        `create_execution` would return for each, in order. Otherwise (another worker
+        fired it first, or it was paused, changed or deleted) returns None, changing
+        nothing. One transaction, so workers racing to fire one schedule fire it once;
+        unfenced."""
         ...
 
     async def data_version(self) -> int:

@@ -42,6 +42,7 @@ _IDS = "(SELECT value FROM json_each(:ids))"
 _DELETE = (
     f"DELETE FROM operations WHERE execution_id IN {_IDS}",
     f"DELETE FROM callbacks WHERE execution_id IN {_IDS}",
+    f"DELETE FROM events WHERE execution_id IN {_IDS}",
     f"UPDATE executions SET parent_id = NULL WHERE parent_id IN {_IDS}",
     f"DELETE FROM executions WHERE execution_id IN {_IDS}",
 )

@@ -6,7 +6,7 @@ import sqlite3
 
 from .._errors import StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """`PRAGMA user_version` of a database this code writes."""
 
 # The operations table's columns, in the order of OP_COLUMNS (both versions have them).
@@ -107,6 +107,36 @@ ALTER TABLE executions ADD COLUMN rerun_of TEXT;
 CREATE INDEX executions_ended ON executions (ended_at) WHERE ended_at IS NOT NULL
 """
 
+# Version 5 keeps events sent to executions by name, each consumed once by the
+# operation that received it (`op_id`), in the order sent (`seq`); and schedules,
+# each due at `next_fire_at` (NULL while paused).
+_V5 = """
+CREATE TABLE events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    payload      BLOB,
+    sent_at      REAL NOT NULL,
+    op_id        TEXT
+);
+CREATE INDEX events_waiting ON events (execution_id, name, seq) WHERE op_id IS NULL;
+CREATE INDEX events_execution ON events (execution_id);
+
+CREATE TABLE schedules (
+    name         TEXT PRIMARY KEY,
+    function     TEXT NOT NULL,
+    cron         TEXT NOT NULL,
+    timezone     TEXT NOT NULL,
+    input        BLOB,
+    catchup      TEXT NOT NULL,
+    paused       INTEGER NOT NULL DEFAULT 0,
+    next_fire_at REAL NOT NULL,
+    created_at   REAL NOT NULL,
+    fired_at     REAL
+);
+CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0;
+"""
+
 _OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})
 
 
@@ -146,7 +176,7 @@ def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
 
 
 # MIGRATIONS[v] brings a database from version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -22,11 +22,12 @@ from typing import TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import callbacks, crashpoints, endings, integrity, purging
+from . import callbacks, crashpoints, endings, events, integrity, purging, schedules
 from .base import (
     Fence,
     Mutation,
     NewExecution,
+    ScheduleRecord,
     WorkerInfo,
 )
 from .connection import ThreadedConnection
@@ -481,6 +482,57 @@ class SqliteStore:
     ) -> Checkpoint:
         return await self._write(
             lambda conn: callbacks.time_out(conn, fence, callback_id, op_id, now, error)
+        )
+
+    async def send_event(
+        self, execution_id: str, name: str, payload: bytes | None, now: float
+    ) -> str | None:
+        return await self._write(lambda conn: events.send(conn, execution_id, name, payload, now))
+
+    async def receive_event(self, fence: Fence, operation: Checkpoint, now: float) -> Checkpoint:
+        return await self._write(lambda conn: events.receive(conn, fence, operation, now))
+
+    async def time_out_event(
+        self, fence: Fence, op_id: str, now: float, error: bytes
+    ) -> Checkpoint | None:
+        return await self._write(lambda conn: events.time_out(conn, fence, op_id, now, error))
+
+    # -- schedules ------------------------------------------------------------
+
+    async def put_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord:
+        return await self._write(lambda conn: schedules.put(conn, schedule))
+
+    async def get_schedule(self, name: str) -> ScheduleRecord | None:
+        return await self._read(lambda conn: schedules.get(conn, name))
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        return await self._read(schedules.listed)
+
+    async def set_schedule_paused(
+        self, name: str, paused: bool, next_fire_at: float | None
+    ) -> ScheduleRecord:
+        return await self._write(
+            lambda conn: schedules.set_paused(conn, name, paused, next_fire_at)
+        )
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._write(lambda conn: schedules.delete(conn, name))
+
+    async def due_schedules(
+        self, functions: Sequence[str], now: float | None
+    ) -> list[ScheduleRecord]:
+        return await self._read(lambda conn: schedules.due(conn, functions, now))
+
+    async def fire_schedule(
+        self,
+        name: str,
+        expected: float,
+        next_fire_at: float,
+        executions: Sequence[NewExecution],
+        now: float,
+    ) -> list[tuple[ExecutionRecord, bool]] | None:
+        return await self._write(
+            lambda conn: schedules.fire(conn, name, expected, next_fire_at, executions, now)
         )
 
     async def load_operation(self, execution_id: str, op_id: str) -> Checkpoint | None:

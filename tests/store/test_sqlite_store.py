@@ -17,6 +17,7 @@ import pytest
 
 from durable_engine import OperationStatus, SqliteStore, StoreError
 from durable_engine._store import Fence
+from durable_engine._store.schema import SCHEMA_VERSION
 from tests.store.helpers import new, op, operations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +79,7 @@ async def test_stores_opened_together_on_a_new_file_all_open(tmp_path: Path) -> 
 
 
 async def test_a_version_1_database_is_migrated_with_its_operations(tmp_path: Path) -> None:
-    from durable_engine._store.schema import MIGRATIONS, SCHEMA_VERSION
+    from durable_engine._store.schema import MIGRATIONS
 
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path, isolation_level=None)
