@@ -152,6 +152,8 @@ class ExecutionRecord(NamedTuple):
     """Set by a claim that took the execution over from this worker, whose lease expired."""
     version: int = 1
     """The version of its function it started on, and only ever runs on."""
+    trace_context: str | None = None
+    """Its OpenTelemetry trace context (JSON), kept so every run joins one trace."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

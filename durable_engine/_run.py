@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from serdes import SerDes
 
@@ -37,6 +37,9 @@ from ._store import (
     operation_of,
 )
 from ._suspension import RunState, Suspend, Suspension
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
 
 __all__ = ["ExecutionRun", "RunHost", "Suspend", "cancelling"]
 
@@ -90,6 +93,7 @@ class ExecutionRun:
         "record",
         "replay",
         "resolve",
+        "telemetry",
         "threads",
         "values",
         "waits",
@@ -108,8 +112,11 @@ class ExecutionRun:
         host: RunHost | None = None,
         replay: Replay | None = None,
         threads: ThreadPoolExecutor | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.record = record
+        self.telemetry = telemetry
+        """Traces and metrics of this run, or None when they are off (the usual case)."""
         self.host = host
         self.threads = threads
         """The threads sync step bodies run in (None: the loop's default executor)."""
@@ -278,6 +285,9 @@ class ExecutionRun:
             created_at=created_at,
             owner=None,
             parent_id=self.execution_id,
+            trace_context=(
+                None if self.telemetry is None else self.telemetry.new_trace(execution_id, function)
+            ),
         )
         with self.waits.working():
             _, created = await self._store.create_execution(new)

@@ -12,8 +12,10 @@ the package changes nothing process-wide.
 from __future__ import annotations
 
 from .base import (
+    Attempt,
     BlockExecution,
     CancelOperations,
+    EndAttempt,
     Fence,
     FinishExecution,
     LeaseLost,
@@ -28,8 +30,10 @@ from .base import (
 from .sqlite import SqliteStore
 
 __all__ = [
+    "Attempt",
     "BlockExecution",
     "CancelOperations",
+    "EndAttempt",
     "Fence",
     "FinishExecution",
     "LeaseLost",

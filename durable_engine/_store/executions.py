@@ -21,7 +21,7 @@ __all__ = ["EXEC_COLUMNS", "CreateExecution", "create_executions", "execution_fr
 
 EXEC_COLUMNS = (
     "execution_id, name, function, status, input, result, error, parent_id, "
-    "created_at, ended_at, wake_at, timeout_at, owner, epoch, version"
+    "created_at, ended_at, wake_at, timeout_at, owner, epoch, version, trace_context"
 )
 _COLUMNS = EXEC_COLUMNS.count(",") + 1
 _INSERT = f"INSERT INTO executions ({EXEC_COLUMNS})"
@@ -49,6 +49,7 @@ def execution_from_row(row: Sequence[Any], taken_from: str | None = None) -> Exe
         epoch=row[13],
         taken_from=taken_from,
         version=row[14],
+        trace_context=row[15],
     )
 
 
@@ -77,6 +78,7 @@ class CreateExecution:
             owner=new.owner,
             epoch=1 if owned else 0,
             version=new.version,
+            trace_context=new.trace_context,
         )
 
     def __call__(self, conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
@@ -100,6 +102,7 @@ class CreateExecution:
             r.owner,
             r.epoch,
             r.version,
+            r.trace_context,
         )
 
 

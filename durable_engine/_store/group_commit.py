@@ -22,6 +22,7 @@ from . import crashpoints
 from .base import (
     BlockExecution,
     CancelOperations,
+    EndAttempt,
     Fence,
     FinishExecution,
     LeaseLost,
@@ -113,6 +114,10 @@ _CANCEL_CALLBACK = (
     "UPDATE callbacks SET status = 'CANCELLED', resolved_at = :at WHERE execution_id ="
     " :execution_id AND op_id = :op_id AND status = 'PENDING'"
 )
+_PUT_ATTEMPT = (
+    "INSERT OR REPLACE INTO attempts (execution_id, op_id, attempt, started_at, ended_at, error)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 _FENCE_ONE = "SELECT epoch, status, parent_id FROM executions WHERE execution_id = ?"
 _FINISH = (
     "UPDATE executions SET status = ?, result = ?, error = ?, ended_at = ?, "
@@ -201,6 +206,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     suspends: list[dict[str, Any]] = []
     callbacks: list[tuple[Any, ...]] = []
     cancels: list[dict[str, Any]] = []
+    attempts: list[tuple[Any, ...]] = []
     for future, _, fence, m in commits:
         assert fence is not None
         current = None
@@ -236,6 +242,12 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
                     m.created_at,
                 )
             )
+        elif isinstance(m, EndAttempt):
+            op = m.operation
+            ops.append(op)
+            attempts.append(
+                (op.execution_id, op.op_id, op.attempt, m.started_at, m.ended_at, op.error)
+            )
         elif isinstance(m, CancelOperations):
             ops.append(m.operation)
             ops.extend(m.records)
@@ -243,6 +255,8 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
         else:  # pragma: no cover - the Mutation union is closed
             raise TypeError(f"unknown mutation {m!r}")
     _write_rows(conn, ops, callbacks, cancels, finishes, wake_parents, suspends)
+    if attempts:
+        conn.executemany(_PUT_ATTEMPT, attempts)
     return outcomes
 
 

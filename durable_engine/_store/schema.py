@@ -6,7 +6,7 @@ import sqlite3
 
 from .._errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """`PRAGMA user_version` of a database this code writes."""
 
 # The operations table's columns, in the order of OP_COLUMNS (both versions have them).
@@ -98,6 +98,23 @@ ALTER TABLE operations_v2 RENAME TO operations;
 # every execution before it: functions had no versions).
 _V3 = "ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
 
+# Version 6 keeps each execution's trace context (a W3C `traceparent`, so that every run
+# of it joins one trace) and every ended attempt of a step that took more than one: the
+# operation row holds only its latest attempt. A step that succeeds on its first attempt
+# writes no attempt row.
+_V6 = """
+ALTER TABLE executions ADD COLUMN trace_context TEXT;
+CREATE TABLE attempts (
+    execution_id TEXT NOT NULL,
+    op_id        TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    started_at   REAL,
+    ended_at     REAL,
+    error        BLOB,
+    PRIMARY KEY (execution_id, op_id, attempt)
+) WITHOUT ROWID;
+"""
+
 _OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})
 
 
@@ -137,7 +154,7 @@ def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
 
 
 # MIGRATIONS[v] brings a database from version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V6}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -78,7 +78,7 @@ async def test_stores_opened_together_on_a_new_file_all_open(tmp_path: Path) -> 
 
 
 async def test_a_version_1_database_is_migrated_with_its_operations(tmp_path: Path) -> None:
-    from durable_engine._store.schema import MIGRATIONS
+    from durable_engine._store.schema import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -111,7 +111,7 @@ async def test_a_version_1_database_is_migrated_with_its_operations(tmp_path: Pa
         await store.close()
     conn = sqlite3.connect(path)
     [(sql,)] = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'operations'").fetchall()
-    assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()
     assert "WITHOUT ROWID" not in sql  # stored in the order written
 
