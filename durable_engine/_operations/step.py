@@ -102,7 +102,7 @@ async def run_step(
             span = (
                 None
                 if run.telemetry is None
-                else run.telemetry.start_attempt(run, op_id, name, attempt)
+                else run.telemetry.start_attempt(run.record, op_id, name, attempt)
             )
             try:
                 # Work from its first write to its last (`write` needs no coroutine around).
@@ -219,7 +219,7 @@ async def _retry_later(
     """Record the failed attempt as PENDING with its retry's time, keep the attempt, and
     wait for the retry."""
     if run.telemetry is not None:
-        run.telemetry.retried(run)
+        run.telemetry.retried(run.record)
     now = run.now()
     wake_at = now + decision.delay.total_seconds()
     error = run.values.encode_error(info)
