@@ -118,7 +118,9 @@ async def test_an_execution_is_one_trace_with_a_span_per_run_and_operation(
         await _answer_when_pending(engine, handle.execution_id)
         assert await handle.result() == ["ok", [1, 2], 42, "yes"]
     spans = otel.finished()
-    ours = [s for s in spans if s.attributes.get("durable_engine.execution_id") == handle.execution_id]
+    ours = [
+        s for s in spans if s.attributes.get("durable_engine.execution_id") == handle.execution_id
+    ]
     traces = {s.context.trace_id for s in ours}
     assert len(traces) == 1  # across every run of it
     [start] = [s for s in ours if s.name == "durable_engine.start parent"]
