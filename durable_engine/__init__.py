@@ -69,11 +69,11 @@ from ._retry import RetryStrategyConfig as RetryStrategyConfig
 from ._retry import create_linear_retry_strategy as create_linear_retry_strategy
 from ._retry import create_retry_strategy as create_retry_strategy
 from ._step_context import StepContext as StepContext
-from ._telemetry import Telemetry as Telemetry
-from ._views import AttemptInfo as AttemptInfo
 from ._step_context import durable_step as durable_step
 from ._store import SqliteStore as SqliteStore
 from ._store import Store as Store
+from ._telemetry import Telemetry as Telemetry
+from ._views import AttemptInfo as AttemptInfo
 from ._views import OperationInfo as OperationInfo
 
 __version__ = "0.1.0"

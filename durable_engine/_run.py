@@ -28,6 +28,7 @@ from ._models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
 from ._replaying import NoStore, Replay
 from ._store import (
     CancelOperations,
+    EndAttempt,
     Fence,
     FinishExecution,
     Mutation,
@@ -224,6 +225,14 @@ class ExecutionRun:
     ) -> Checkpoint:
         """The record of operation `op_id` of this execution."""
         return Checkpoint(self.execution_id, op_id, parent_id, type_, name, status, **fields)
+
+    @staticmethod
+    def ended_attempt(
+        operation: Checkpoint, started_at: float | None, ended_at: float
+    ) -> EndAttempt:
+        """Write `operation`, a step whose attempt just ended, keeping that attempt (begun
+        at `started_at`) in the step's history."""
+        return EndAttempt(operation=operation, started_at=started_at, ended_at=ended_at)
 
     def codec_for(self, function: str) -> SerDes:
         """The codec of a function registered on the engine running this execution;

@@ -15,6 +15,7 @@ operation a run executes is a child of its run (or of the context it runs in).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable
 from typing import Any, Final
@@ -147,10 +148,8 @@ class Telemetry:
         """Every `sample_interval` seconds, `await count(now())` for the gauges'
         `(due, suspended)`; runs until cancelled. A failed count keeps the last one."""
         while True:
-            try:
+            with contextlib.suppress(Exception):  # a gauge must not stop the engine
                 self.due, self.suspended = await count(now())
-            except Exception:  # noqa: BLE001 - a gauge must not stop the engine
-                pass
             await asyncio.sleep(self.sample_interval)
 
     # -- traces ------------------------------------------------------------------
@@ -292,10 +291,8 @@ class _Span:
         elif outcome in ("FAILED", "TIMED_OUT"):
             span.set_status(self._telemetry._trace.StatusCode.ERROR, outcome)
         span.end()
-        try:
+        with contextlib.suppress(ValueError):  # ended from another context: it still ended
             self._telemetry._context.detach(self._token)
-        except ValueError:  # ended from another context: the span still ended
-            pass
         return True
 
 

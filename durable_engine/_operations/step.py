@@ -24,7 +24,6 @@ from .._journal import Completed, Execute, Mismatch, Outcome, Resume
 from .._models import Checkpoint, OperationStatus, OperationType
 from .._retry import RetryDecision, RetryPresets
 from .._run import ExecutionRun, cancelling
-from .._store import EndAttempt
 from .._step_context import OperationInStepError, StepContext, is_async_callable
 
 __all__ = ["call_body", "run_step"]
@@ -85,6 +84,7 @@ async def run_step(
     codec = cfg.serdes
     pending_error: BaseException | None = None
     began: float | None
+    attempt_began: float | None
     match run.resolve(op_id, _STEP, name):
         case Execute():  # first, so a first run pays one check
             attempt, began = 1, run.now()
@@ -122,9 +122,7 @@ async def run_step(
                 if attempt == 1:
                     await run.write(done)
                 else:  # the attempts before it are kept: keep this one too
-                    await run.write(
-                        EndAttempt(operation=done, started_at=attempt_began, ended_at=ended)
-                    )
+                    await run.write(run.ended_attempt(done, attempt_began, ended))
                 if span is not None:
                     span.end("succeeded")
                 return run.values.stored(value, data, codec, op_id)
@@ -226,7 +224,7 @@ async def _retry_later(
     pending = _record(
         run, op_id, parent_id, name, _PENDING, attempt, started_at, None, None, error, wake_at
     )
-    await run.checkpoint(EndAttempt(operation=pending, started_at=attempt_began, ended_at=now))
+    await run.checkpoint(run.ended_attempt(pending, attempt_began, now))
     await run.block(op_id, wake_at)
 
 
@@ -283,5 +281,5 @@ async def _fail(
     if attempt == 1:
         await run.checkpoint(failed)
     else:
-        await run.checkpoint(EndAttempt(operation=failed, started_at=attempt_began, ended_at=now))
+        await run.checkpoint(run.ended_attempt(failed, attempt_began, now))
     return error_from_info(info)

@@ -45,8 +45,8 @@ def main(db: str, spans: str, effects: str, mode: str) -> None:
                 await engine.start(traced, None, execution_name="traced")
                 await asyncio.sleep(3600)
             else:
-                while (await engine.list_executions(name="traced"))[0].status.value != "SUCCEEDED":
-                    await asyncio.sleep(0.05)
+                [info] = await engine.list_executions(name="traced")
+                await engine.wait_for(info.execution_id)
 
     asyncio.run(run())
 

@@ -54,7 +54,7 @@ def test_the_runs_before_and_after_a_kill_share_the_executions_trace(tmp_path: P
     first.send_signal(signal.SIGKILL)
     first.communicate()
     second = _spawn(tmp_path, "resume")
-    out, err = second.communicate(timeout=60)
+    _out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
     assert effects.read_text().split() == ["first", "second:start", "second:resume"]
 

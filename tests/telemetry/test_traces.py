@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,11 @@ RETRY_ONCE = StepConfig(
 )
 
 
+def _attr(span: ReadableSpan, key: str) -> Any:
+    """The span's attribute `durable_engine.<key>`."""
+    return (span.attributes or {}).get(f"durable_engine.{key}")
+
+
 class Otel:
     def __init__(self) -> None:
         self.spans = InMemorySpanExporter()
@@ -58,16 +62,17 @@ class Otel:
             for scope in resource.scope_metrics:
                 for metric in scope.metrics:
                     for point in metric.data.data_points:
-                        value = getattr(point, "value", None)
+                        value: Any = getattr(point, "value", None)
                         if value is None:
-                            value = (point.count, point.sum)  # type: ignore[attr-defined]
-                        out.setdefault(metric.name, []).append((dict(point.attributes), value))
+                            value = (getattr(point, "count", None), getattr(point, "sum", None))
+                        attributes = dict(point.attributes or {})
+                        out.setdefault(metric.name, []).append((attributes, value))
         return out
 
 
 @pytest.fixture
-def otel() -> Iterator[Otel]:
-    yield Otel()
+def otel() -> Otel:
+    return Otel()
 
 
 def build(db: Path, otel: Otel) -> Engine:
@@ -118,19 +123,17 @@ async def test_an_execution_is_one_trace_with_a_span_per_run_and_operation(
         await _answer_when_pending(engine, handle.execution_id)
         assert await handle.result() == ["ok", [1, 2], 42, "yes"]
     spans = otel.finished()
-    ours = [
-        s for s in spans if s.attributes.get("durable_engine.execution_id") == handle.execution_id
-    ]
+    ours = [s for s in spans if _attr(s, "execution_id") == handle.execution_id]
     traces = {s.context.trace_id for s in ours}
     assert len(traces) == 1  # across every run of it
     [start] = [s for s in ours if s.name == "durable_engine.start parent"]
     runs = [s for s in ours if s.name == "durable_engine.run parent"]
     assert len(runs) >= 3  # it suspended at the wait, the invoke and the callback
     assert {r.parent.span_id for r in runs if r.parent} == {start.context.span_id}
-    assert runs[-1].attributes["durable_engine.outcome"] == "SUCCEEDED"
-    assert "SUSPENDED" in [r.attributes["durable_engine.outcome"] for r in runs]
+    assert _attr(runs[-1], "outcome") == "SUCCEEDED"
+    assert "SUSPENDED" in [_attr(r, "outcome") for r in runs]
     attempts = [
-        (s.attributes["durable_engine.attempt"], s.attributes["durable_engine.outcome"])
+        (_attr(s, "attempt"), _attr(s, "outcome"))
         for s in ours
         if s.name == "durable_engine.step flaky"
     ]
@@ -153,9 +156,7 @@ async def test_an_execution_is_one_trace_with_a_span_per_run_and_operation(
     assert step_a.parent is not None and step_a.parent.span_id in {
         b.context.span_id for b in branches
     }
-    assert step_a.attributes["durable_engine.operation_id"].startswith(
-        fan.attributes["durable_engine.operation_id"] + "/"
-    )
+    assert _attr(step_a, "operation_id").startswith(_attr(fan, "operation_id") + "/")
     # The invoked execution has a trace of its own, linked to the span it was invoked in.
     [child_start] = [s for s in spans if s.name == "durable_engine.start child"]
     assert child_start.context.trace_id not in traces
