@@ -77,11 +77,14 @@ from ._step_context import durable_step as durable_step
 from ._store import PostgresStore as PostgresStore
 from ._store import SqliteStore as SqliteStore
 from ._store import Store as Store
+from ._telemetry import Telemetry as Telemetry
+from ._views import AttemptInfo as AttemptInfo
 from ._views import OperationInfo as OperationInfo
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttemptInfo",
     "BatchItem",
     "BatchItemStatus",
     "BatchResult",
@@ -148,6 +151,7 @@ __all__ = [
     "Store",
     "StoreError",
     "SystemClock",
+    "Telemetry",
     "WaitForCallbackConfig",
     "WaitForConditionConfig",
     "WaitForConditionDecision",

@@ -83,3 +83,9 @@ class Answers:
         run = self.executor.live_run(execution_id)
         if run is None or not run.waits.wake(op_id):
             self.executor.poke()
+        telemetry = self.executor.telemetry
+        if telemetry is not None:
+            op = await self.store.load_operation(execution_id, op_id)
+            if op is not None and op.started_at is not None and op.ended_at is not None:
+                function = await self.store.callback_function(callback_id)
+                telemetry.callback_answered(function, op.ended_at - op.started_at)

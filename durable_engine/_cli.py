@@ -45,6 +45,7 @@ from ._errors import DurableError, ExecutionNotFound, FunctionNotRegistered, Non
 from ._models import ExecutionInfo, ExecutionStatus
 from ._store import SqliteStore, is_postgres
 from ._store.pg_copy import copy_database, migrate_database
+from ._waiting import waits_for
 from ._watch import watch
 from ._worker import (
     AppError,
@@ -203,14 +204,18 @@ async def _find(engine: Engine, ref: str) -> ExecutionInfo:
 async def _show(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
         info = await _find(engine, args.execution)
-    _print(args, display.execution_json(info), display.execution_table(info))
+        ops = [] if info.status.is_terminal else await engine.get_operations(info.execution_id)
+    waits = waits_for(ops)
+    _print(args, display.execution_json(info, waits), display.execution_table(info, waits))
     return EXIT_OK
 
 
 async def _history(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
-        ops = await engine.get_operations((await _find(engine, args.execution)).execution_id)
-    _print(args, display.history_json(ops), display.history_table(ops))
+        info = await _find(engine, args.execution)
+        ops = await engine.get_operations(info.execution_id)
+    waits = [] if info.status.is_terminal else waits_for(ops)
+    _print(args, display.history_json(ops, waits), display.history_table(ops, waits))
     return EXIT_OK
 
 

@@ -18,7 +18,8 @@ from uuid import UUID
 
 from ._errors import ErrorWithInfo
 from ._models import ExecutionInfo, OperationStatus
-from ._views import OperationInfo
+from ._views import AttemptInfo, OperationInfo
+from ._waiting import Wait
 
 __all__ = [
     "execution_json",
@@ -114,8 +115,9 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 6)
 
 
-def execution_json(info: ExecutionInfo) -> dict[str, Any]:
-    return {
+def execution_json(info: ExecutionInfo, waits: Sequence[Wait] | None = None) -> dict[str, Any]:
+    """An execution as `list --json` prints it; with `waits` (`show`), a `waits_for` list."""
+    data = {
         "execution_id": info.execution_id,
         "name": info.name,
         "function": info.function,
@@ -131,6 +133,20 @@ def execution_json(info: ExecutionInfo) -> dict[str, Any]:
         "result": jsonable(info.result),
         "error": error_json(info.error),
     }
+    if waits is not None:
+        data["waits_for"] = [wait_json(w) for w in waits]
+    return data
+
+
+def wait_json(wait: Wait) -> dict[str, Any]:
+    return {
+        "kind": wait.kind,
+        "operation_id": wait.operation_id,
+        "text": wait.line,
+        "due_at": _iso(wait.due_at),
+        "callback_id": wait.callback_id,
+        "execution_id": wait.execution_id,
+    }
 
 
 def _function(info: ExecutionInfo) -> str:
@@ -138,7 +154,7 @@ def _function(info: ExecutionInfo) -> str:
     return info.function if info.version == 1 else f"{info.function} (version {info.version})"
 
 
-def execution_table(info: ExecutionInfo) -> str:
+def execution_table(info: ExecutionInfo, waits: Sequence[Wait] = ()) -> str:
     duration = _seconds(info.created_at, info.ended_at)
     rows = [
         ("execution_id", info.execution_id),
@@ -155,6 +171,8 @@ def execution_table(info: ExecutionInfo) -> str:
         rows.append(("rerun_of", info.rerun_of))
     if info.custom_status is not None:
         rows.append(("custom_status", readable(info.custom_status)))
+    if waits:
+        rows.append(("waits_for", "; ".join(w.line for w in waits)))
     rows.append(("input", readable(info.input)))
     if info.error is not None:
         rows.append(("error", _error_text(info.error)))
@@ -189,7 +207,9 @@ def executions_table(infos: Sequence[ExecutionInfo]) -> str:
     return _table(header, rows)
 
 
-def history_json(ops: Sequence[OperationInfo]) -> list[dict[str, Any]]:
+def history_json(ops: Sequence[OperationInfo], waits: Sequence[Wait] = ()) -> list[dict[str, Any]]:
+    """The operation tree as `history --json` prints it."""
+    waiting = {w.operation_id: w.line for w in waits}
     return [
         {
             "operation_id": op.operation_id,
@@ -204,16 +224,30 @@ def history_json(ops: Sequence[OperationInfo]) -> list[dict[str, Any]]:
             "ref": op.ref,
             "result": jsonable(op.result),
             "error": error_json(op.error),
-            "children": history_json(op.children),
+            "attempts": [
+                {
+                    "number": a.number,
+                    "started_at": _iso(a.started_at),
+                    "ended_at": _iso(a.ended_at),
+                    "error": error_json(a.error),
+                }
+                for a in op.attempts
+            ],
+            "waits_for": waiting.get(op.operation_id),
+            "children": history_json(op.children, waits),
         }
         for op in ops
     ]
 
 
-def history_table(ops: Sequence[OperationInfo]) -> str:
+def history_table(ops: Sequence[OperationInfo], waits: Sequence[Wait] = ()) -> str:
     """The tree as a table; a WAKE_AT column (when a timer or retry delay is due) when
     some operation waits for one, a REF column (a callback's id, an invoked execution's
-    id) when some operation has one."""
+    id) when some operation has one, a WAITS_FOR column marking what a suspended
+    execution waits for. A step that took more than one attempt has a row per attempt
+    under it, with each failed attempt's error in an ERROR column."""
+    waiting = {w.operation_id: w.line for w in waits}
+    errors: list[str] = []
     header: tuple[str, ...] = (
         "OPERATION",
         "TYPE",
@@ -226,6 +260,7 @@ def history_table(ops: Sequence[OperationInfo]) -> str:
     rows: list[tuple[str, ...]] = []
     wakes: list[str] = []
     refs: list[str] = []
+    marks: list[str] = []
 
     def walk(nodes: Sequence[OperationInfo], depth: int) -> None:
         for op in nodes:
@@ -241,9 +276,18 @@ def history_table(ops: Sequence[OperationInfo]) -> str:
                     _MISSING if op.duration is None else f"{op.duration:.3f}s",
                 )
             )
-            waiting = op.status in (OperationStatus.STARTED, OperationStatus.PENDING)
-            wakes.append((_iso(op.wake_at) if waiting else None) or _MISSING)
+            open_ = op.status in (OperationStatus.STARTED, OperationStatus.PENDING)
+            wakes.append((_iso(op.wake_at) if open_ else None) or _MISSING)
             refs.append(op.ref or _MISSING)
+            marks.append(waiting.get(op.operation_id, _MISSING))
+            errors.append(_MISSING)
+            if len(op.attempts) > 1:
+                for a in op.attempts:
+                    rows.append(_attempt_row(a, depth + 1))
+                    wakes.append(_MISSING)
+                    refs.append(_MISSING)
+                    marks.append(_MISSING)
+                    errors.append(_MISSING if a.error is None else _error_text(a.error))
             walk(op.children, depth + 1)
 
     walk(ops, 0)
@@ -253,7 +297,29 @@ def history_table(ops: Sequence[OperationInfo]) -> str:
     if any(ref != _MISSING for ref in refs):
         header += ("REF",)
         rows = [(*row, ref) for row, ref in zip(rows, refs, strict=True)]
+    for title, column in (("WAITS_FOR", marks), ("ERROR", errors)):
+        if any(cell != _MISSING for cell in column):
+            header += (title,)
+            rows = [(*row, cell) for row, cell in zip(rows, column, strict=True)]
     return _table(header, rows)
+
+
+def _attempt_row(a: AttemptInfo, depth: int) -> tuple[str, ...]:
+    if a.error is not None:
+        status = "FAILED"
+    elif a.ended_at is not None:
+        status = "SUCCEEDED"
+    else:
+        status = "RUNNING"
+    return (
+        "  " * depth + f"attempt {a.number}",
+        "",
+        status,
+        str(a.number),
+        _iso(a.started_at) or _MISSING,
+        _iso(a.ended_at) or _MISSING,
+        _MISSING if (d := _seconds(a.started_at, a.ended_at)) is None else f"{d:.3f}s",
+    )
 
 
 def report_table(report: dict[str, Any]) -> str:

@@ -37,6 +37,7 @@ from ._scheduler import Scheduler, new_worker_id
 from ._schedules import ScheduleInfo, Schedules
 from ._starting import Starter
 from ._store import Store, location, store_for
+from ._telemetry import Telemetry, telemetry_from
 from ._views import OperationInfo
 
 __all__ = ["DurableFunction", "Engine", "ExecutionHandle"]
@@ -78,6 +79,8 @@ class Engine:
 
     `async with engine:` opens the store and runs the scheduler in this process;
     leaving stops it cleanly and leaves every unfinished execution resumable.
+    `telemetry=True` sends OpenTelemetry traces and metrics to the global providers
+    (`telemetry=Telemetry(...)`: to providers of its own); off by default.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class Engine:
         worker_id: str | None = None,
         on_divergence: str = "block",
         retention: timedelta | float | None = None,
+        telemetry: bool | Telemetry = False,
     ) -> None:
         check_serdes(serdes)
         check_int(payload_limit, "payload_limit", 1)
@@ -142,6 +146,7 @@ class Engine:
         )
         """Runs the executions this engine holds."""
         self.executor.hold_divergent = on_divergence == "block"
+        self.executor.telemetry = telemetry_from(telemetry)
         self._answers = Answers(self.executor)
         self._reader = ExecutionReader(self.executor, self._require_open)
         self._starter = Starter(self.executor, self.worker_id, self.poke)
@@ -255,6 +260,14 @@ class Engine:
         self._scheduler = scheduler
         if self.serve and self.retention is not None:
             self.executor.tasks.spawn(self._purger.keep, self.retention, name="durable-retention")
+        telemetry = self.executor.telemetry
+        if telemetry is not None:
+            observe = getattr(self.store, "observe_commits", None)
+            if observe is not None:  # a store that times its commits
+                observe(telemetry.commit_observed)
+            self.executor.tasks.spawn(
+                telemetry.sample, self.store.count_waiting, self.clock.now, name="telemetry"
+            )
         self.executor.poke = scheduler.poke
         self.executor.wake_at = scheduler.wake_at
         self.executor.capacity_freed = scheduler.capacity_freed

@@ -35,6 +35,7 @@ from ._replaying import Replay
 from ._run import ExecutionRun, Suspend
 from ._store import Fence, FinishExecution, LeaseLost, Store, SuspendExecution
 from ._tasks import TaskHost
+from ._telemetry import RunSpan, Telemetry
 
 __all__ = ["Executor", "Replayed", "RunOutcome"]
 
@@ -70,6 +71,8 @@ class Executor:
         """Look for due work at an instant: the scheduler's, once it runs."""
         self.capacity_freed: Callable[[], None] = _nothing
         """A place to run an execution became free: the scheduler's, once it runs."""
+        self.telemetry: Telemetry | None = None
+        """Traces and metrics, or None when they are off."""
         self.hold_divergent = True
         """Whether an execution whose code diverged is BLOCKED (else FAILED)."""
         self.open = False
@@ -224,6 +227,7 @@ class Executor:
             logger=self.logger,
             host=self,
             threads=self.threads,
+            telemetry=self.telemetry if replay is None else None,
         )
 
     def newest_version(self, function: str) -> int:
@@ -284,7 +288,10 @@ class Executor:
         outcome = RunOutcome.DROPPED
         ending: FinishExecution | None = None
         me = asyncio.current_task()
+        span: RunSpan | None = None
         try:
+            if self.telemetry is not None:
+                record, span = await self._run_span(record, self.telemetry)
             function = self.registry.get(record.function, record.version)
             checkpoints = () if fresh else await self.store.load_operations(execution_id)
             run = self.new_run(record, Journal(checkpoints), codec=self.registry.codec(function))
@@ -302,7 +309,20 @@ class Executor:
         except Exception:
             self.logger.exception("execution %s failed inside the engine", execution_id)
         finally:
+            if span is not None:
+                span.end(outcome.value)
             self._ran(record, me, ending, outcome)
+
+    async def _run_span(
+        self, record: ExecutionRecord, telemetry: Telemetry
+    ) -> tuple[ExecutionRecord, RunSpan]:
+        """The span of a run of `record`, in the execution's trace (begun now, for an
+        execution created without telemetry)."""
+        if record.trace_context is None:
+            made = telemetry.new_trace(record.execution_id, record.function)
+            stored = await self.store.set_trace_context(record.execution_id, made)
+            record = record._replace(trace_context=stored or made)
+        return record, telemetry.start_run(record)
 
     def _after(self, run: ExecutionRun, outcome: RunOutcome) -> None:
         """Log how a run ended; a suspended one is due again at its wake-up."""

@@ -158,6 +158,8 @@ class ExecutionRecord(NamedTuple):
     """The last custom status its code set (`ctx.set_custom_status`) that was committed."""
     rerun_of: str | None = None
     """The execution this one reruns (`engine.rerun`), or None."""
+    trace_context: str | None = None
+    """Its OpenTelemetry trace context (JSON), kept so every run joins one trace."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

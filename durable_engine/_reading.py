@@ -76,7 +76,8 @@ class ExecutionReader:
         """The execution's operations as a tree."""
         record = await self.record(execution_id)
         checkpoints = await self.store.load_operations(execution_id)
-        return build_operation_tree(checkpoints, self.values_of(record))
+        attempts = await self.store.load_attempts(execution_id)
+        return build_operation_tree(checkpoints, self.values_of(record), attempts)
 
     def ended(
         self, execution_id: str

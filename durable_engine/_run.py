@@ -24,7 +24,7 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from serdes import SerDes
 
@@ -37,6 +37,7 @@ from ._models import Checkpoint, ExecutionRecord, OperationStatus, OperationType
 from ._replaying import NoStore, Replay
 from ._store import (
     CancelOperations,
+    EndAttempt,
     Fence,
     FinishExecution,
     LeaseLost,
@@ -48,6 +49,9 @@ from ._store import (
     operation_of,
 )
 from ._suspension import RunState, Suspend, Suspension
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
 
 __all__ = ["DEFER_LIMIT", "ExecutionRun", "RunHost", "Suspend", "cancelling"]
 
@@ -128,6 +132,7 @@ class ExecutionRun:
         "record",
         "replay",
         "resolve",
+        "telemetry",
         "threads",
         "values",
         "waits",
@@ -146,8 +151,11 @@ class ExecutionRun:
         host: RunHost | None = None,
         replay: Replay | None = None,
         threads: ThreadPoolExecutor | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.record = record
+        self.telemetry = telemetry
+        """Traces and metrics of this run, or None when they are off (the usual case)."""
         self.host = host
         self.threads = threads
         """The threads sync step bodies run in (None: the loop's default executor)."""
@@ -351,6 +359,14 @@ class ExecutionRun:
         """The record of operation `op_id` of this execution."""
         return Checkpoint(self.execution_id, op_id, parent_id, type_, name, status, **fields)
 
+    @staticmethod
+    def ended_attempt(
+        operation: Checkpoint, started_at: float | None, ended_at: float
+    ) -> EndAttempt:
+        """Write `operation`, a step whose attempt just ended, keeping that attempt (begun
+        at `started_at`) in the step's history."""
+        return EndAttempt(operation=operation, started_at=started_at, ended_at=ended_at)
+
     def codec_for(self, function: str) -> SerDes:
         """The codec of a function registered on the engine running this execution;
         FunctionNotRegistered if there is none."""
@@ -431,6 +447,9 @@ class ExecutionRun:
             created_at=created_at,
             owner=None,
             parent_id=self.execution_id,
+            trace_context=(
+                None if self.telemetry is None else self.telemetry.new_trace(execution_id, function)
+            ),
         )
         with self.waits.working():
             _, created = await self._store.create_execution(new)

@@ -72,8 +72,10 @@ class Starter:
         # Run here now only if there is room: else it is stored due, for the scheduler
         # to claim here (or any worker elsewhere) once a place is free.
         run_now = run_here and self.executor.reserve()
+        execution_id = new_execution_id()
+        telemetry = self.executor.telemetry
         new = NewExecution(
-            execution_id=new_execution_id(),
+            execution_id=execution_id,
             name=name,
             function=function.name,
             version=function.version,
@@ -81,6 +83,9 @@ class Starter:
             created_at=now,
             owner=self.worker_id if run_now else None,
             timeout_at=None if timeout_seconds is None else now + timeout_seconds,
+            trace_context=(
+                None if telemetry is None else telemetry.new_trace(execution_id, function.name)
+            ),
         )
         record, created = await self._create(new, run_now)
         if created:

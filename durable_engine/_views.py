@@ -9,8 +9,9 @@ from typing import Any, Self
 
 from ._converter import ValueConverter
 from ._models import Checkpoint, OperationStatus, OperationType, timestamp_to_datetime
+from ._store import Attempt
 
-__all__ = ["OperationInfo", "OperationNode", "build_operation_tree"]
+__all__ = ["AttemptInfo", "OperationInfo", "OperationNode", "build_operation_tree"]
 
 
 class OperationNode:
@@ -36,6 +37,18 @@ class OperationNode:
         return out
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptInfo:
+    """One attempt of a step: its number, when it began and ended, and its error (None
+    for the attempt that succeeded, or one still running)."""
+
+    number: int
+    started_at: datetime | None
+    """None where it is not known: an at-most-once attempt cut off by a crash."""
+    ended_at: datetime | None
+    error: Exception | None
+
+
 @dataclass(slots=True, kw_only=True)
 class OperationInfo(OperationNode):
     """One operation of an execution, with its children (for contexts, parallel, map)."""
@@ -54,6 +67,8 @@ class OperationInfo(OperationNode):
     ref: str | None = None
     """A CALLBACK's callback id, an INVOKE's child execution id."""
     children: list[OperationInfo] = field(default_factory=list)
+    attempts: list[AttemptInfo] = field(default_factory=list)
+    """A step's attempts, first to last, every one kept (empty for other operations)."""
 
 
 def _sort_key(op_id: str) -> tuple[int, ...]:
@@ -61,10 +76,16 @@ def _sort_key(op_id: str) -> tuple[int, ...]:
 
 
 def build_operation_tree(
-    checkpoints: list[Checkpoint], values: ValueConverter
+    checkpoints: list[Checkpoint],
+    values: ValueConverter,
+    attempts: Sequence[Attempt] = (),
 ) -> list[OperationInfo]:
     """Top-level operations in call order, each holding its children in call order;
-    values read with `values` (one that cannot be read shows as a SerDesError)."""
+    values read with `values` (one that cannot be read shows as a SerDesError); each
+    step with its attempts (`attempts`: those kept, as the store gives them)."""
+    kept: dict[str, list[Attempt]] = {}
+    for a in attempts:
+        kept.setdefault(a.op_id, []).append(a)
     nodes: dict[str, OperationInfo] = {}
     for cp in sorted(checkpoints, key=lambda c: _sort_key(c.op_id)):
         error = None if cp.error is None else values.decode_error(cp.error)
@@ -81,6 +102,11 @@ def build_operation_tree(
             ended_at=timestamp_to_datetime(cp.ended_at),
             wake_at=timestamp_to_datetime(cp.wake_at),
             ref=cp.ref,
+            attempts=(
+                _attempts(cp, error, kept.get(cp.op_id, ()), values)
+                if cp.type == OperationType.STEP
+                else []
+            ),
         )
     roots: list[OperationInfo] = []
     for node in nodes.values():
@@ -90,6 +116,33 @@ def build_operation_tree(
         else:
             roots.append(node)
     return roots
+
+
+def _attempts(
+    cp: Checkpoint, error: Exception | None, kept: Sequence[Attempt], values: ValueConverter
+) -> list[AttemptInfo]:
+    """A step's attempts: those kept, and its latest attempt from its own row when it
+    was not kept (its first and only, or one running now)."""
+    out = [
+        AttemptInfo(
+            number=a.attempt,
+            started_at=timestamp_to_datetime(a.started_at),
+            ended_at=timestamp_to_datetime(a.ended_at),
+            error=None if a.error is None else values.decode_error(a.error),
+        )
+        for a in sorted(kept, key=lambda a: a.attempt)
+    ]
+    if not any(a.number == cp.attempt for a in out):
+        running = cp.status in (OperationStatus.STARTED, OperationStatus.PENDING)
+        out.append(
+            AttemptInfo(
+                number=cp.attempt,
+                started_at=timestamp_to_datetime(cp.started_at) if cp.attempt == 1 else None,
+                ended_at=None if running else timestamp_to_datetime(cp.ended_at),
+                error=None if running else error,
+            )
+        )
+    return out
 
 
 def _nearest_recorded(nodes: dict[str, OperationInfo], op_id: str | None) -> OperationInfo | None:

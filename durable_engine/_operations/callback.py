@@ -84,18 +84,30 @@ class Callback:
         cp = run.journal.get(op_id)
         assert cp is not None
         if cp.status == OperationStatus.STARTED:
-            # Watch before looking, so an answer that lands in between still wakes us.
-            run.waits.watch_external(op_id)
-            try:
-                cp = await _refresh(run, cp)
-                while cp.status == OperationStatus.STARTED:
-                    await run.block(op_id, cp.wake_at)
-                    cp = await _refresh(run, cp)
-            finally:
-                run.waits.unwatch_external(op_id)
+            answered = _answer(run, cp)
+            if run.telemetry is not None:
+                answered = run.telemetry.traced(
+                    answered, run.record, op_id, OperationType.CALLBACK, cp.name, "callback_wait"
+                )
+            cp = await answered
         if cp.status == OperationStatus.TIMED_OUT:
             raise CallbackTimeoutError(f"callback {cp.name or op_id} timed out")
         return run.values.answer(cp, self._codec)
+
+
+async def _answer(run: ExecutionRun, cp: Checkpoint) -> Checkpoint:
+    """Wait for the callback of `cp` (STARTED) to be answered or time out; as stored then."""
+    op_id = cp.op_id
+    # Watch before looking, so an answer that lands in between still wakes us.
+    run.waits.watch_external(op_id)
+    try:
+        cp = await _refresh(run, cp)
+        while cp.status == OperationStatus.STARTED:
+            await run.block(op_id, cp.wake_at)
+            cp = await _refresh(run, cp)
+    finally:
+        run.waits.unwatch_external(op_id)
+    return cp
 
 
 async def _refresh(run: ExecutionRun, cp: Checkpoint) -> Checkpoint:

@@ -29,13 +29,15 @@ async def run_child(
     *,
     op_type: OperationType = OperationType.CONTEXT,
     attempt: Callable[[], int] | None = None,
+    span_kind: str | None = None,
 ) -> Any:
     """Run `fn` in a child context; a completed child returns its recorded outcome.
 
     It is recorded STARTED as it begins, and with its outcome when it ends. A child
     whose result was too large to store records no result: on replay its body runs
     again and rebuilds the result from its children's checkpoints. `attempt`, if
-    given, tells each record the attempt number it carries (1 otherwise).
+    given, tells each record the attempt number it carries (1 otherwise). `span_kind`
+    names its span (default: its type), "branch" for a batch's branch.
     """
     started_at = run.now()
     rerun = begun = False
@@ -82,7 +84,10 @@ async def run_child(
         )
 
     try:
-        value = await _call(fn, child, name or op_id)
+        called = _call(fn, child, name or op_id)
+        if run.telemetry is not None:
+            called = run.telemetry.traced(called, run.record, op_id, op_type, name, span_kind)
+        value = await called
     except (Exception, CancelledError) as exc:
         if cancelling(exc):
             raise

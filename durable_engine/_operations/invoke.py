@@ -177,6 +177,11 @@ async def run_invoke(
     # Watch before looking, so a child that ends in between still wakes this wait.
     run.waits.watch_external(op_id)
     try:
-        return await call.wait(child_id, deadline)
+        waited = call.wait(child_id, deadline)
+        if run.telemetry is not None:
+            waited = run.telemetry.traced(
+                waited, run.record, op_id, OperationType.INVOKE, call.name
+            )
+        return await waited
     finally:
         run.waits.unwatch_external(op_id)

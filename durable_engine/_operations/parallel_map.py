@@ -130,7 +130,10 @@ async def run_batch(
     if isinstance(started, BatchResult):  # decided on an earlier run: replayed
         return started
     fan = _Fanout(run, op_id, make_context, branches, max_concurrency or max(total, 1), completion)
-    reason = await fan.decide()
+    decided = fan.decide()
+    if run.telemetry is not None:
+        decided = run.telemetry.traced(decided, run.record, op_id, op_type, name)
+    reason = await decided
     if run.fatal is not None:  # a branch diverged from the history: record no outcome
         raise NonDeterministicError(str(run.fatal))
     return await _record_decision(
@@ -356,7 +359,9 @@ class _Fanout:
         label, fn = self.branches[index]
         try:
             branch_id = _branch_id(self.op_id, index)
-            value = await run_child(self.run, branch_id, self.op_id, fn, label, self.make_context)
+            value = await run_child(
+                self.run, branch_id, self.op_id, fn, label, self.make_context, span_kind="branch"
+            )
         except (Exception, CancelledError) as exc:
             if cancelling(exc):
                 raise

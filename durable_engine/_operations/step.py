@@ -84,13 +84,15 @@ async def run_step(
     codec = cfg.serdes
     pending_error: BaseException | None = None
     began: float | None
+    attempt_began: float | None
     match run.resolve(op_id, _STEP, name):
         case Execute():  # first, so a first run pays one check
             attempt, began = 1, run.now()
+            attempt_began = began
         case Completed(cp):
             return run.values.outcome(cp, codec)
         case other:
-            attempt, began, pending_error = await _resume(run, op_id, name, other)
+            attempt, began, attempt_began, pending_error = await _resume(run, op_id, name, other)
     strategy = cfg.retry_strategy or _DEFAULT_STRATEGY
     at_most_once = cfg.step_semantics is _AT_MOST_ONCE
     defer = cfg.defer_commit
@@ -98,6 +100,11 @@ async def run_step(
     while True:
         if pending_error is None:
             run.waits.begin_work()
+            span = (
+                None
+                if run.telemetry is None
+                else run.telemetry.start_attempt(run.record, op_id, name, attempt)
+            )
             try:
                 # Work from its first write to its last (`write` needs no coroutine around).
                 if at_most_once:
@@ -112,50 +119,68 @@ async def run_step(
                     run.in_body.discard(body)
                     del body  # not kept while the outcome commits
                 data = run.values.encode(value, codec, op_id, "result of step", name or op_id)
-                done = _record(run, op_id, parent_id, name, _DONE, attempt, began, data, run.now())
+                ended = run.now()
+                done = _record(run, op_id, parent_id, name, _DONE, attempt, began, data, ended)
+                # After more than one attempt, the attempts before it are kept: this one too.
+                landed = done if attempt == 1 else run.ended_attempt(done, attempt_began, ended)
                 if defer:
-                    pause = run.defer(done)  # queued now, in order; landed by a `settle`
+                    pause = run.defer(landed)  # queued now, in order; landed by a `settle`
                     if pause is not None:
                         await pause
                 else:
-                    await run.write(done)
+                    await run.write(landed)
+                if span is not None:
+                    span.end("succeeded")
                 return run.values.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
+                if span is not None:
+                    span.end("failed", exc)
                 raise await _fail(
-                    run, op_id, parent_id, name, attempt, began, _step_failure(exc)
+                    run, op_id, parent_id, name, attempt, began, attempt_began, _step_failure(exc)
                 ) from None
             except (Exception, CancelledError) as exc:
                 if cancelling(exc):
                     raise
+                if span is not None:
+                    span.end("failed", exc)
                 pending_error = exc
             finally:
                 run.waits.end_work()
+                if span is not None:
+                    span.end("cancelled")  # unless it ended above
         info, decision = _decide(strategy, pending_error, attempt)
         pending_error = None
         if not decision.should_retry:
-            raise await _fail(run, op_id, parent_id, name, attempt, began, info) from None
-        await _retry_later(run, op_id, parent_id, name, attempt, began, info, decision)
+            raise await _fail(
+                run, op_id, parent_id, name, attempt, began, attempt_began, info
+            ) from None
+        await _retry_later(
+            run, op_id, parent_id, name, attempt, began, attempt_began, info, decision
+        )
         attempt += 1
+        attempt_began = run.now()
 
 
 async def _resume(
     run: ExecutionRun, op_id: str, name: str | None, outcome: Outcome
-) -> tuple[int, float | None, BaseException | None]:
+) -> tuple[int, float | None, float | None, BaseException | None]:
     """Where a step left off: its next attempt once its retry is due, or the error of an
-    at-most-once attempt the process died in. (attempt, started_at, error)"""
+    at-most-once attempt the process died in. (attempt, started_at, the attempt's start,
+    error)"""
     if isinstance(outcome, Mismatch):
         raise run.nondeterminism(outcome)
     assert isinstance(outcome, Resume)
     cp = outcome.checkpoint
     if cp.status is _PENDING:
         await run.block(op_id, cp.wake_at)
-        return cp.attempt + 1, cp.started_at, None
+        return cp.attempt + 1, cp.started_at, run.now(), None
     interrupted = StepInterruptedError(
         f"step {name or op_id} attempt {cp.attempt} was interrupted before its "
         "outcome was recorded",
         error_type="StepInterruptedError",
     )
-    return cp.attempt, cp.started_at, interrupted
+    # The attempt's own start is known for a first attempt only (the step's start).
+    return cp.attempt, cp.started_at, cp.started_at if cp.attempt == 1 else None, interrupted
 
 
 def _decide(
@@ -191,16 +216,21 @@ async def _retry_later(
     name: str | None,
     attempt: int,
     started_at: float | None,
+    attempt_began: float | None,
     info: ErrorInfo,
     decision: RetryDecision,
 ) -> None:
-    """Record the failed attempt as PENDING with its retry's time, and wait for it."""
-    wake_at = run.now() + decision.delay.total_seconds()
+    """Record the failed attempt as PENDING with its retry's time, keep the attempt, and
+    wait for the retry."""
+    if run.telemetry is not None:
+        run.telemetry.retried(run.record)
+    now = run.now()
+    wake_at = now + decision.delay.total_seconds()
     error = run.values.encode_error(info)
     pending = _record(
         run, op_id, parent_id, name, _PENDING, attempt, started_at, None, None, error, wake_at
     )
-    await run.checkpoint(pending)
+    await run.checkpoint(run.ended_attempt(pending, attempt_began, now))
     await run.block(op_id, wake_at)
 
 
@@ -246,11 +276,16 @@ async def _fail(
     name: str | None,
     attempt: int,
     started_at: float | None,
+    attempt_began: float | None,
     info: ErrorInfo,
 ) -> Exception:
-    """Record the step as FAILED with `info`; the error to raise to the workflow."""
+    """Record the step as FAILED with `info` (and keep its last attempt, if it had more
+    than one); the error to raise to the workflow."""
     error = run.values.encode_error(info)
-    await run.checkpoint(
-        _record(run, op_id, parent_id, name, _FAILED, attempt, started_at, None, run.now(), error)
-    )
+    now = run.now()
+    failed = _record(run, op_id, parent_id, name, _FAILED, attempt, started_at, None, now, error)
+    if attempt == 1:
+        await run.checkpoint(failed)
+    else:
+        await run.checkpoint(run.ended_attempt(failed, attempt_began, now))
     return error_from_info(info)

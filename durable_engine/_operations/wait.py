@@ -34,7 +34,10 @@ async def run_wait(
                     wake_at=wake_at,
                 )
             )
-    await run.block(op_id, wake_at)
+    blocked = run.block(op_id, wake_at)
+    if run.telemetry is not None:
+        blocked = run.telemetry.traced(blocked, run.record, op_id, OperationType.WAIT, name)
+    await blocked
     await run.checkpoint(
         run.put(
             op_id,

@@ -14,8 +14,10 @@ nothing process-wide, and does not import asyncpg.
 from __future__ import annotations
 
 from .base import (
+    Attempt,
     BlockExecution,
     CancelOperations,
+    EndAttempt,
     Fence,
     FinishExecution,
     LeaseLost,
@@ -34,8 +36,10 @@ from .sqlite import SqliteStore
 from .urls import is_postgres, location, store_for
 
 __all__ = [
+    "Attempt",
     "BlockExecution",
     "CancelOperations",
+    "EndAttempt",
     "Fence",
     "FinishExecution",
     "LeaseLost",

@@ -14,8 +14,10 @@ from typing import NamedTuple, Protocol
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 
 __all__ = [
+    "Attempt",
     "BlockExecution",
     "CancelOperations",
+    "EndAttempt",
     "Fence",
     "FinishExecution",
     "LeaseLost",
@@ -69,6 +71,8 @@ class NewExecution(NamedTuple):
     """The version of `function` it runs on."""
     rerun_of: str | None = None
     """The execution it reruns (`engine.rerun`), kept as it is: the store does not check it."""
+    trace_context: str | None = None
+    """Opaque text kept with the execution (its OpenTelemetry trace context)."""
 
 
 class FinishExecution(NamedTuple):
@@ -130,8 +134,31 @@ class SetCustomStatus:
     value: bytes
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndAttempt:
+    """Write `operation` (a step whose attempt `operation.attempt` just ended: PENDING
+    before its retry, or its outcome after more than one attempt) and keep that attempt
+    as an `Attempt`, with `operation.error`, in the same transaction."""
+
+    operation: Checkpoint
+    started_at: float | None
+    """When the attempt began (None: not known, for an attempt cut off by a crash)."""
+    ended_at: float
+
+
+class Attempt(NamedTuple):
+    """One ended attempt of a step that took more than one."""
+
+    op_id: str
+    attempt: int
+    started_at: float | None
+    ended_at: float | None
+    error: bytes | None
+
+
 Mutation = (
     Checkpoint
+    | EndAttempt
     | FinishExecution
     | SuspendExecution
     | BlockExecution
@@ -146,7 +173,7 @@ def operation_of(mutation: Mutation) -> Checkpoint | None:
     """The operation row a mutation writes, if it writes one."""
     if isinstance(mutation, Checkpoint):
         return mutation
-    if isinstance(mutation, PutCallback | CancelOperations):
+    if isinstance(mutation, PutCallback | CancelOperations | EndAttempt):
         return mutation.operation
     return None
 
@@ -253,6 +280,22 @@ class Store(Protocol):
         order, read in one query from one snapshot: what a replay starts from."""
         ...
 
+    async def load_attempts(self, execution_id: str) -> list[Attempt]:
+        """Every attempt kept by `EndAttempt` commits of this execution (none for an
+        unknown id), ordered by `op_id` then `attempt`. A read. A step that ended on its
+        first attempt has none: its one attempt is its operation row."""
+        ...
+
+    async def set_trace_context(self, execution_id: str, trace_context: str) -> str | None:
+        """Store `trace_context` with the execution if it has none yet; returns the one
+        it holds afterwards (None for an unknown id). One transaction; unfenced."""
+        ...
+
+    async def count_waiting(self, now: float) -> tuple[int, int]:
+        """`(due, suspended)`: how many executions are unowned and due by `now` (waiting
+        for a worker to run them), and how many are SUSPENDED. A read."""
+        ...
+
     async def load_operation(self, execution_id: str, op_id: str) -> Checkpoint | None:
         """One checkpoint, or None if the execution has no operation `op_id`. A read."""
         ...
@@ -278,6 +321,10 @@ class Store(Protocol):
         - `BlockExecution`: BLOCKED and unowned with the divergence as its error, due
           at its `timeout_at` (None: not due); its operations stay as they are.
         - `PutCallback`: the operation row and a PENDING callback row together.
+        - `EndAttempt`: the operation row, and the attempt kept (inserted, or replaced
+          if the same attempt number was kept before) as `load_attempts` returns it:
+          `op_id` and `attempt` of the operation, the mutation's `started_at` and
+          `ended_at`, the operation's `error`.
         - `CancelOperations`: the operation and `records` rows, and each of `open_ops`
           still STARTED or PENDING becomes CANCELLED, with its pending callback (an
           operation resolved meanwhile keeps its outcome).

@@ -21,7 +21,8 @@ __all__ = ["EXEC_COLUMNS", "CreateExecution", "create_executions", "execution_fr
 
 EXEC_COLUMNS = (
     "execution_id, name, function, status, input, result, error, parent_id, "
-    "created_at, ended_at, wake_at, timeout_at, owner, epoch, version, custom_status, rerun_of"
+    "created_at, ended_at, wake_at, timeout_at, owner, epoch, version, custom_status, rerun_of, "
+    "trace_context"
 )
 _COLUMNS = EXEC_COLUMNS.count(",") + 1
 _INSERT = f"INSERT INTO executions ({EXEC_COLUMNS})"
@@ -51,6 +52,7 @@ def execution_from_row(row: Sequence[Any], taken_from: str | None = None) -> Exe
         version=row[14],
         custom_status=row[15],
         rerun_of=row[16],
+        trace_context=row[17],
     )
 
 
@@ -80,6 +82,7 @@ class CreateExecution:
             epoch=1 if owned else 0,
             version=new.version,
             rerun_of=new.rerun_of,
+            trace_context=new.trace_context,
         )
 
     def __call__(self, conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
@@ -105,6 +108,7 @@ class CreateExecution:
             r.version,
             None,
             r.rerun_of,
+            r.trace_context,
         )
 
 

@@ -22,6 +22,7 @@ from . import crashpoints
 from .base import (
     BlockExecution,
     CancelOperations,
+    EndAttempt,
     Fence,
     FinishExecution,
     LeaseLost,
@@ -115,6 +116,10 @@ _CANCEL_CALLBACK = (
     " :execution_id AND op_id = :op_id AND status = 'PENDING'"
 )
 _CUSTOM_STATUS = "UPDATE executions SET custom_status = ? WHERE execution_id = ?"
+_PUT_ATTEMPT = (
+    "INSERT OR REPLACE INTO attempts (execution_id, op_id, attempt, started_at, ended_at, error)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 _FENCE_ONE = "SELECT epoch, status, parent_id FROM executions WHERE execution_id = ?"
 _FINISH = (
     "UPDATE executions SET status = ?, result = ?, error = ?, ended_at = ?, "
@@ -203,6 +208,7 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     suspends: list[dict[str, Any]] = []
     callbacks: list[tuple[Any, ...]] = []
     cancels: list[dict[str, Any]] = []
+    attempts: list[tuple[Any, ...]] = []
     for future, _, fence, m in commits:
         assert fence is not None
         current = None
@@ -242,6 +248,12 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
                     m.created_at,
                 )
             )
+        elif isinstance(m, EndAttempt):
+            op = m.operation
+            ops.append(op)
+            attempts.append(
+                (op.execution_id, op.op_id, op.attempt, m.started_at, m.ended_at, op.error)
+            )
         elif isinstance(m, CancelOperations):
             ops.append(m.operation)
             ops.extend(m.records)
@@ -249,6 +261,8 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
         else:  # pragma: no cover - the Mutation union is closed
             raise TypeError(f"unknown mutation {m!r}")
     _write_rows(conn, ops, callbacks, cancels, finishes, wake_parents, suspends)
+    if attempts:
+        conn.executemany(_PUT_ATTEMPT, attempts)
     return outcomes
 
 

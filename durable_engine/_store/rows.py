@@ -15,9 +15,10 @@ __all__ = ["in_statements"]
 
 T = TypeVar("T")
 
-_ROWS_PER_STATEMENT = (64, 16, 4, 1)
-"""64 rows of up to 17 columns stay far under 32766 parameters, the limit of every SQLite
-that has RETURNING (3.35 and later), which the store needs anyway."""
+_ROWS_PER_STATEMENT = (64, 48, 16, 4, 1)
+"""Statement sizes, largest first; a size is used when its parameters stay under 999,
+the limit of SQLite before 3.32 (64 rows of up to 15 columns, 48 of up to 20)."""
+_MAX_PARAMETERS = 999
 
 
 def in_statements(
@@ -27,6 +28,8 @@ def in_statements(
     the rows it takes."""
     done, total = 0, len(rows)
     for size in _ROWS_PER_STATEMENT:
+        if size * columns > _MAX_PARAMETERS and size > 1:
+            continue
         while total - done >= size:
             yield _statement(head, columns, tail, size), rows[done : done + size]
             done += size

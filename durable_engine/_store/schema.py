@@ -6,7 +6,7 @@ import sqlite3
 
 from .._errors import StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """`PRAGMA user_version` of a database this code writes."""
 
 # The operations table's columns, in the order of OP_COLUMNS (both versions have them).
@@ -137,6 +137,23 @@ CREATE TABLE schedules (
 CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0;
 """
 
+# Version 6 keeps each execution's trace context (a W3C `traceparent`, so that every run
+# of it joins one trace) and every ended attempt of a step that took more than one: the
+# operation row holds only its latest attempt. A step that succeeds on its first attempt
+# writes no attempt row.
+_V6 = """
+ALTER TABLE executions ADD COLUMN trace_context TEXT;
+CREATE TABLE attempts (
+    execution_id TEXT NOT NULL,
+    op_id        TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    started_at   REAL,
+    ended_at     REAL,
+    error        BLOB,
+    PRIMARY KEY (execution_id, op_id, attempt)
+) WITHOUT ROWID;
+"""
+
 _OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})
 
 
@@ -176,7 +193,7 @@ def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
 
 
 # MIGRATIONS[v] brings a database from version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5, 5: _V6}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -24,6 +25,7 @@ from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 from . import callbacks, crashpoints, endings, events, integrity, purging, schedules
 from .base import (
+    Attempt,
     Fence,
     Mutation,
     NewExecution,
@@ -70,6 +72,7 @@ class SqliteStore:
         self._wakeup: asyncio.Future[None] | None = None
         self._closing = False
         self._writer_task: asyncio.Task[None] | None = None
+        self._observe: Callable[[float, int], None] | None = None
 
     # -- outside an opened store -------------------------------------------
 
@@ -190,6 +193,12 @@ class SqliteStore:
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
 
+    def observe_commits(self, observer: Callable[[float, int], None] | None) -> None:
+        """Call `observer(seconds, writes)` after each transaction the writer commits
+        (its time from hand-over to the database thread until committed, and how many
+        queued writes it carried); None stops it."""
+        self._observe = observer
+
     async def _write_loop(self) -> None:
         try:
             await self._write_jobs()
@@ -214,6 +223,8 @@ class SqliteStore:
                 await self._wakeup
                 continue
             jobs, self._pending = self._pending, []
+            observe = self._observe
+            began = time.perf_counter() if observe is not None else 0.0
             try:
                 outcomes = await writer.run(apply_batch, jobs)
             except Exception as exc:
@@ -225,6 +236,8 @@ class SqliteStore:
                         future.set_exception(error)
                 self._fail_later_writes(jobs, error)
                 continue
+            if observe is not None:
+                observe(time.perf_counter() - began, len(jobs))
             for future, ok, value in outcomes:  # the jobs that failed or returned a value
                 if future.done():
                     continue
@@ -338,6 +351,42 @@ class SqliteStore:
                 f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = ?", (execution_id,)
             ).fetchall()
             return [row_to_checkpoint(r) for r in rows]
+
+        return await self._read(read)
+
+    async def load_attempts(self, execution_id: str) -> list[Attempt]:
+        def read(conn: sqlite3.Connection) -> list[Attempt]:
+            rows = conn.execute(
+                "SELECT op_id, attempt, started_at, ended_at, error FROM attempts"
+                " WHERE execution_id = ? ORDER BY op_id, attempt",
+                (execution_id,),
+            ).fetchall()
+            return [Attempt(*row) for row in rows]
+
+        return await self._read(read)
+
+    async def set_trace_context(self, execution_id: str, trace_context: str) -> str | None:
+        def job(conn: sqlite3.Connection) -> str | None:
+            conn.execute(
+                "UPDATE executions SET trace_context = ? WHERE execution_id = ?"
+                " AND trace_context IS NULL",
+                (trace_context, execution_id),
+            )
+            row = conn.execute(
+                "SELECT trace_context FROM executions WHERE execution_id = ?", (execution_id,)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._write(job)
+
+    async def count_waiting(self, now: float) -> tuple[int, int]:
+        def read(conn: sqlite3.Connection) -> tuple[int, int]:
+            due, suspended = conn.execute(
+                "SELECT COUNT(*) FILTER (WHERE owner IS NULL AND wake_at <= ?),"
+                " COUNT(*) FILTER (WHERE status = 'SUSPENDED') FROM executions",
+                (now,),
+            ).fetchone()
+            return int(due), int(suspended)
 
         return await self._read(read)
 

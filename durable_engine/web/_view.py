@@ -15,6 +15,7 @@ from typing import Any
 from .._display import readable
 from .._models import ExecutionInfo, OperationStatus, OperationType
 from .._views import OperationInfo
+from .._waiting import Wait, waits_for
 
 __all__ = [
     "Bar",
@@ -53,40 +54,6 @@ def cut(value: Any, limit: int = SHOWN_CHARS) -> Cut:
 def iso(at: datetime | None) -> str:
     """A UTC time to the second, as the pages show it ("-" for none)."""
     return "-" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Wait:
-    """One thing a suspended (or running) execution waits for."""
-
-    text: str
-    callback_id: str | None = None
-    execution_id: str | None = None
-    """An invoked child's id, to link to."""
-
-
-def waits_for(ops: Sequence[OperationInfo]) -> list[Wait]:
-    """What the execution's open operations wait for, in call order."""
-    out: list[Wait] = []
-    for op in _all(ops):
-        label = op.name or op.operation_id
-        due = iso(op.wake_at)
-        if op.status is OperationStatus.PENDING:  # a retry delay (a step's, a condition's)
-            noun = "the next check of" if op.type is OperationType.CONDITION else "a retry of"
-            out.append(Wait(text=f"{noun} {label} (attempt {op.attempt + 1}) at {due}"))
-        elif op.status is not OperationStatus.STARTED:
-            continue
-        elif op.type is OperationType.WAIT:
-            out.append(Wait(text=f"a timer ({label}) due at {due}"))
-        elif op.type is OperationType.CALLBACK:
-            out.append(Wait(text=f"callback {label}", callback_id=op.ref))
-        elif op.type is OperationType.INVOKE:
-            out.append(Wait(text=f"child execution ({label})", execution_id=op.ref))
-        elif op.type is OperationType.STEP:
-            out.append(Wait(text=f"step {label} running (attempt {op.attempt})"))
-        elif op.type is OperationType.CONDITION:
-            out.append(Wait(text=f"the next check of {label} at {due}"))
-    return out
 
 
 def _all(ops: Sequence[OperationInfo]) -> list[OperationInfo]:

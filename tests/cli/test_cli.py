@@ -65,8 +65,15 @@ def test_start_worker_list_show_history_callback_stop(tmp_path: Path) -> None:
         # An operator finds the id to answer with in the history.
         asked = json.loads(cli(tmp_path, "history", waiting, "--db", "app.db", "--json").stdout)
         assert [(op["type"], op["ref"]) for op in asked] == [("CALLBACK", cid)]
+        assert asked[0]["waits_for"] == f"callback {asked[0]['name']}: {cid}"
         table = cli(tmp_path, "history", waiting, "--db", "app.db").stdout.splitlines()
-        assert table[0].split()[-1] == "REF" and table[1].split()[-1] == cid
+        assert table[0].split()[-2:] == ["REF", "WAITS_FOR"]
+        assert table[1].endswith(f"{cid}  callback {asked[0]['name']}: {cid}")
+        # show says in one line what it waits for.
+        shown = show(tmp_path, waiting)
+        assert [(w["kind"], w["callback_id"]) for w in shown["waits_for"]] == [("callback", cid)]
+        text = cli(tmp_path, "show", waiting, "--db", "app.db").stdout
+        assert f"waits_for     callback {asked[0]['name']}: {cid}" in text.splitlines()
         cli(tmp_path, "callback", "heartbeat", cid, "--db", "app.db")
         cli(tmp_path, "callback", "succeed", cid, "--result", '{"ok": 1}', "--db", "app.db")
         assert wait_status(tmp_path, waiting, "SUCCEEDED")["result"] == {"ok": 1}
@@ -77,8 +84,9 @@ def test_start_worker_list_show_history_callback_stop(tmp_path: Path) -> None:
         # When it wakes, in the text too (the timer's due time), and the replay so far.
         asleep = json.loads(cli(tmp_path, "history", stopped_id, "--db", "app.db", "--json").stdout)
         table = cli(tmp_path, "history", stopped_id, "--db", "app.db").stdout.splitlines()
-        assert table[0].split()[-1] == "WAKE_AT" and asleep[0]["wake_at"] is not None
-        assert table[1].split()[-1] == asleep[0]["wake_at"]
+        assert table[0].split()[-2:] == ["WAKE_AT", "WAITS_FOR"] and asleep[0]["wake_at"]
+        assert asleep[0]["waits_for"].startswith("a timer (")
+        assert table[1].endswith(f"{asleep[0]['wake_at']}  {asleep[0]['waits_for']}")
         replayed = cli(tmp_path, "replay", stopped_id, "--app", "app:engine").stdout
         assert replayed.strip() == (
             f"replay of {stopped_id} (SUSPENDED) matches its history so far (it has not ended)"

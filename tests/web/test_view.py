@@ -78,6 +78,11 @@ def test_waits_name_each_kind_of_wait_in_call_order() -> None:
         "child execution (charge)",
         "the next check of poll (attempt 2) at 2030-01-01 02:00:00",
     ]
+    assert [w.kind for w in waits] == ["timer", "retry", "callback", "child", "condition"]
+    assert [w.line for w in waits][2:4] == [
+        "callback approval: cb_1",
+        "child execution (charge): child-9",
+    ]
     assert waits[2].callback_id == "cb_1" and waits[3].execution_id == "child-9"
     assert [c.callback_id for c in pending_callbacks(_info(), ops)] == ["cb_1"]
 
