@@ -1,7 +1,8 @@
 """Group commit on PostgreSQL: a batch of queued writes in one transaction.
 
-The fast path gathers the batch's checkpoints, endings, suspensions, callbacks and
-cancellations, and writes each kind with one statement over arrays (`unnest`), after
+The fast path gathers the batch's checkpoints, endings, suspensions, callbacks,
+cancellations, custom statuses and kept attempts, and writes each kind with one
+statement over arrays (`unnest`), after
 one statement that checks every fence and locks the fenced executions (`FOR SHARE`,
 in id order) until the commit: a claim or a stop from another process waits for the
 transaction, or skips those rows, so a fence checked holds until the writes are in.
@@ -22,11 +23,13 @@ from . import crashpoints
 from .base import (
     BlockExecution,
     CancelOperations,
+    EndAttempt,
     Fence,
     FinishExecution,
     LeaseLost,
     Mutation,
     PutCallback,
+    SetCustomStatus,
     SuspendExecution,
 )
 from .pg_rows import OP_COLUMNS, PgCreate, create_executions
@@ -114,6 +117,21 @@ UPDATE executions AS e SET status = 'SUSPENDED', owner = NULL,
     wake_at = LEAST(e.wake_at, s.wake_at, e.timeout_at)
 FROM unnest($1::text[], $2::float8[]) AS s(id, wake_at)
 WHERE e.execution_id = s.id
+"""
+
+
+_CUSTOM_STATUS = """
+UPDATE executions AS e SET custom_status = s.value
+FROM unnest($1::text[], $2::bytea[]) AS s(id, value)
+WHERE e.execution_id = s.id
+"""
+# An attempt kept again (the same number: a retry replayed) replaces the one kept before.
+_PUT_ATTEMPTS = """
+INSERT INTO attempts (execution_id, op_id, attempt, started_at, ended_at, error)
+SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::float8[], $5::float8[],
+    $6::bytea[])
+ON CONFLICT (execution_id, op_id, attempt) DO UPDATE SET
+    started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, error = EXCLUDED.error
 """
 
 
@@ -224,6 +242,8 @@ async def _fast(conn: Conn, jobs: list[Job]) -> list[Outcome]:
     suspends: dict[str, float | None] = {}
     callbacks: list[tuple[Any, ...]] = []
     cancels: list[tuple[str, str, float]] = []
+    custom: dict[str, bytes] = {}
+    attempts: dict[tuple[str, str, int], tuple[Any, ...]] = {}
     for future, _, fence, m in commits:
         assert fence is not None
         current = state.get(fence.execution_id)  # None: live at this epoch, no parent
@@ -243,8 +263,23 @@ async def _fast(conn: Conn, jobs: list[Job]) -> list[Outcome]:
             earlier = suspends.get(fence.execution_id)
             wake = [t for t in (earlier, m.wake_at) if t is not None]
             suspends[fence.execution_id] = min(wake, default=None)
+        elif isinstance(m, SetCustomStatus):
+            # Gathered like the rest: a custom status queued after the execution's
+            # ending in this batch was refused above, one queued before goes in.
+            custom[fence.execution_id] = m.value
         elif isinstance(m, BlockExecution):
             await conn.execute(_BLOCK, m.error, fence.execution_id)
+        elif isinstance(m, EndAttempt):
+            o = m.operation
+            ops[o.execution_id, o.op_id] = o
+            attempts[o.execution_id, o.op_id, o.attempt] = (
+                o.execution_id,
+                o.op_id,
+                o.attempt,
+                m.started_at,
+                m.ended_at,
+                o.error,
+            )
         elif isinstance(m, PutCallback):
             ops[m.operation.execution_id, m.operation.op_id] = m.operation
             callbacks.append(
@@ -266,6 +301,10 @@ async def _fast(conn: Conn, jobs: list[Job]) -> list[Outcome]:
     await _write_rows(
         conn, list(ops.values()), callbacks, cancels, finishes, wake_parents, suspends
     )
+    if custom:
+        await conn.execute(_CUSTOM_STATUS, list(custom), list(custom.values()))
+    if attempts:
+        await conn.execute(_PUT_ATTEMPTS, *_columns(list(attempts.values()), 6))
     return outcomes
 
 

@@ -14,16 +14,29 @@ from __future__ import annotations
 
 from .._models import Checkpoint, ExecutionRecord
 from .base import (
+    Attempt,
     BlockExecution,
     CancelOperations,
+    EndAttempt,
     FinishExecution,
     Mutation,
     NewExecution,
     PutCallback,
+    ScheduleRecord,
+    SetCustomStatus,
     SuspendExecution,
 )
 
-__all__ = ["checkpoint_in", "checkpoint_out", "mutation_in", "new_in", "record_out", "shift"]
+__all__ = [
+    "attempt_out",
+    "checkpoint_in",
+    "checkpoint_out",
+    "mutation_in",
+    "new_in",
+    "record_out",
+    "schedule_in",
+    "shift",
+]
 
 
 def shift(t: float | None, by: float) -> float | None:
@@ -57,6 +70,19 @@ def new_in(new: NewExecution, offset: float) -> NewExecution:
     )
 
 
+def attempt_out(a: Attempt, offset: float) -> Attempt:
+    return a._replace(started_at=shift(a.started_at, -offset), ended_at=shift(a.ended_at, -offset))
+
+
+def schedule_in(s: ScheduleRecord, offset: float) -> ScheduleRecord:
+    """`s` with its instants moved by `offset` (negative: on the way out)."""
+    return s._replace(
+        next_fire_at=s.next_fire_at + offset,
+        created_at=s.created_at + offset,
+        fired_at=shift(s.fired_at, offset),
+    )
+
+
 def mutation_in(m: Mutation, offset: float) -> Mutation:
     """`m` with its instants on the server's clock."""
     if isinstance(m, Checkpoint):
@@ -73,8 +99,14 @@ def mutation_in(m: Mutation, offset: float) -> Mutation:
             timeout_at=shift(m.timeout_at, offset),
             heartbeat_timeout=m.heartbeat_timeout,
         )
-    if isinstance(m, BlockExecution):
-        return m  # no instant: it is due at its stored timeout
+    if isinstance(m, BlockExecution | SetCustomStatus):
+        return m  # no instant (a blocked execution is due at its stored timeout)
+    if isinstance(m, EndAttempt):
+        return EndAttempt(
+            operation=checkpoint_in(m.operation, offset),
+            started_at=shift(m.started_at, offset),
+            ended_at=m.ended_at + offset,
+        )
     if isinstance(m, CancelOperations):
         return CancelOperations(
             operation=checkpoint_in(m.operation, offset),

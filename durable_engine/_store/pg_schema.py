@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PG_SCHEMA_VERSION", "migrate", "read_version"]
 
-PG_SCHEMA_VERSION = 2
+PG_SCHEMA_VERSION = 3
 """The version of the schema this code writes."""
 
 _V1 = """
@@ -93,8 +93,55 @@ CREATE TABLE meta (
 # Version 2 records the version of its function each execution started on.
 _V2 = "ALTER TABLE executions ADD COLUMN version integer NOT NULL DEFAULT 1"
 
+# Version 3 holds what the SQLite schema's versions 4 to 6 added: an execution's custom
+# status, the execution a rerun repeats and its trace context; an index to find ended
+# executions by their end (what a purge looks for); events sent to executions by name,
+# each received once by the operation that took it (`op_id`), in the order sent (`seq`);
+# schedules; and every ended attempt of a step that took more than one.
+_V3 = """
+ALTER TABLE executions ADD COLUMN custom_status bytea;
+ALTER TABLE executions ADD COLUMN rerun_of text;
+ALTER TABLE executions ADD COLUMN trace_context text;
+CREATE INDEX executions_ended ON executions (ended_at) WHERE ended_at IS NOT NULL;
+
+CREATE TABLE events (
+    seq          bigserial PRIMARY KEY,
+    execution_id text NOT NULL,
+    name         text NOT NULL,
+    payload      bytea,
+    sent_at      double precision NOT NULL,
+    op_id        text
+);
+CREATE INDEX events_waiting ON events (execution_id, name, seq) WHERE op_id IS NULL;
+CREATE INDEX events_execution ON events (execution_id);
+
+CREATE TABLE schedules (
+    name         text PRIMARY KEY,
+    function     text NOT NULL,
+    cron         text NOT NULL,
+    timezone     text NOT NULL,
+    input        bytea,
+    catchup      text NOT NULL,
+    paused       boolean NOT NULL DEFAULT false,
+    next_fire_at double precision NOT NULL,
+    created_at   double precision NOT NULL,
+    fired_at     double precision
+);
+CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE NOT paused;
+
+CREATE TABLE attempts (
+    execution_id text NOT NULL,
+    op_id        text NOT NULL,
+    attempt      integer NOT NULL,
+    started_at   double precision,
+    ended_at     double precision,
+    error        bytea,
+    PRIMARY KEY (execution_id, op_id, attempt)
+);
+"""
+
 # MIGRATIONS[v] brings a schema from version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
 
 _LOCK_CLASS = 0x44_75_72_61  # an advisory lock class of ours, with the schema's hash
 

@@ -25,10 +25,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import pg_writes
-from .base import Fence, Mutation, NewExecution, WorkerInfo
+from . import pg_events, pg_purging, pg_schedules, pg_writes
+from .base import Attempt, Fence, Mutation, NewExecution, ScheduleRecord, WorkerInfo
 from .pg_batch import Job, is_disconnect, store_error
-from .pg_clock import checkpoint_out, mutation_in, new_in, record_out
+from .pg_clock import (
+    attempt_out,
+    checkpoint_in,
+    checkpoint_out,
+    mutation_in,
+    new_in,
+    record_out,
+    schedule_in,
+)
 from .pg_connect import DEFAULT_SCHEMA, asyncpg_module, measure_offset, parse_url, shown_url
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, PgCreate, execution_from_row, row_to_checkpoint
 from .pg_schema import migrate, quote_ident
@@ -247,6 +255,46 @@ class PostgresStore:
 
         return await self._read(read)
 
+    async def load_attempts(self, execution_id: str) -> list[Attempt]:
+        offset = self.clock_offset
+
+        async def read(conn: Conn) -> list[Attempt]:
+            rows = await conn.fetch(
+                "SELECT op_id, attempt, started_at, ended_at, error FROM attempts"
+                " WHERE execution_id = $1 ORDER BY op_id, attempt",
+                execution_id,
+            )
+            attempts = [Attempt(*r) for r in rows]
+            return [attempt_out(a, offset) for a in attempts] if offset else attempts
+
+        return await self._read(read)
+
+    async def set_trace_context(self, execution_id: str, trace_context: str) -> str | None:
+        async def job(conn: Conn) -> str | None:
+            value = await conn.fetchval(
+                "UPDATE executions SET trace_context = COALESCE(trace_context, $1)"
+                " WHERE execution_id = $2 RETURNING trace_context",
+                trace_context,
+                execution_id,
+            )
+            return None if value is None else str(value)
+
+        return await self._write(job)
+
+    async def count_waiting(self, now: float) -> tuple[int, int]:
+        now += self.clock_offset
+
+        async def read(conn: Conn) -> tuple[int, int]:
+            row = await conn.fetchrow(
+                "SELECT COUNT(*) FILTER (WHERE owner IS NULL AND wake_at <= $1),"
+                " COUNT(*) FILTER (WHERE status = 'SUSPENDED') FROM executions",
+                now,
+            )
+            assert row is not None  # an aggregate has one row
+            return int(row[0]), int(row[1])
+
+        return await self._read(read)
+
     def commit(self, fence: Fence, mutation: Mutation) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self.clock_offset:
@@ -379,6 +427,117 @@ class PostgresStore:
             lambda conn: pg_writes.time_out_callback(conn, fence, callback_id, op_id, now, error)
         )
         return self._checkpoint(stored)
+
+    # -- events ---------------------------------------------------------------
+
+    async def send_event(
+        self, execution_id: str, name: str, payload: bytes | None, now: float
+    ) -> str | None:
+        now += self.clock_offset
+        return await self._write(
+            lambda conn: pg_events.send(conn, execution_id, name, payload, now)
+        )
+
+    async def receive_event(self, fence: Fence, operation: Checkpoint, now: float) -> Checkpoint:
+        off = self.clock_offset
+        operation, now = checkpoint_in(operation, off) if off else operation, now + off
+        stored = await self._write(lambda conn: pg_events.receive(conn, fence, operation, now))
+        return self._checkpoint(stored)
+
+    async def time_out_event(
+        self, fence: Fence, op_id: str, now: float, error: bytes
+    ) -> Checkpoint | None:
+        now += self.clock_offset
+        stored = await self._write(lambda conn: pg_events.time_out(conn, fence, op_id, now, error))
+        return None if stored is None else self._checkpoint(stored)
+
+    # -- schedules ------------------------------------------------------------
+
+    async def put_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord:
+        schedule = self._schedule_in(schedule)
+        stored = await self._write(lambda conn: pg_schedules.put(conn, schedule))
+        return self._schedule(stored)
+
+    async def get_schedule(self, name: str) -> ScheduleRecord | None:
+        stored = await self._read(lambda conn: pg_schedules.get(conn, name))
+        return None if stored is None else self._schedule(stored)
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        return [self._schedule(s) for s in await self._read(pg_schedules.listed)]
+
+    async def set_schedule_paused(
+        self, name: str, paused: bool, next_fire_at: float | None
+    ) -> ScheduleRecord:
+        at = None if next_fire_at is None else next_fire_at + self.clock_offset
+        stored = await self._write(lambda conn: pg_schedules.set_paused(conn, name, paused, at))
+        return self._schedule(stored)
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._write(lambda conn: pg_schedules.delete(conn, name))
+
+    async def due_schedules(
+        self, functions: Sequence[str], now: float | None
+    ) -> list[ScheduleRecord]:
+        names = list(functions)
+        at = None if now is None else now + self.clock_offset
+        return [
+            self._schedule(s)
+            for s in await self._read(lambda conn: pg_schedules.due(conn, names, at))
+        ]
+
+    async def fire_schedule(
+        self,
+        name: str,
+        expected: float,
+        next_fire_at: float,
+        executions: Sequence[NewExecution],
+        now: float,
+    ) -> list[tuple[ExecutionRecord, bool]] | None:
+        off = self.clock_offset
+        creates = [PgCreate(new_in(new, off) if off else new) for new in executions]
+        made = await self._write(
+            lambda conn: pg_schedules.fire(
+                conn, name, expected, next_fire_at + off, creates, now + off, off
+            )
+        )
+        if made is None or not off:
+            return made
+        return [(record_out(record, off), created) for record, created in made]
+
+    def _schedule_in(self, schedule: ScheduleRecord) -> ScheduleRecord:
+        return schedule_in(schedule, self.clock_offset) if self.clock_offset else schedule
+
+    def _schedule(self, schedule: ScheduleRecord) -> ScheduleRecord:
+        """A schedule read from the database, its instants on this host's clock."""
+        return schedule_in(schedule, -self.clock_offset) if self.clock_offset else schedule
+
+    # -- purges ---------------------------------------------------------------
+
+    async def find_purgeable(
+        self,
+        ended_before: float,
+        *,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        function: str | None = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        wanted = None if statuses is None else [str(s) for s in statuses]
+        before = ended_before + self.clock_offset
+        return await self._read(lambda conn: pg_purging.find(conn, before, wanted, function, limit))
+
+    async def purge_executions(
+        self,
+        ended_before: float,
+        *,
+        statuses: Sequence[ExecutionStatus] | None = None,
+        function: str | None = None,
+        limit: int,
+    ) -> list[str]:
+        wanted = None if statuses is None else [str(s) for s in statuses]
+        before = ended_before + self.clock_offset
+        return await self._write(
+            lambda conn: pg_purging.purge(conn, before, wanted, function, limit)
+        )
 
     def _record(self, record: ExecutionRecord) -> ExecutionRecord:
         """A record read from the database, its instants on this host's clock."""
