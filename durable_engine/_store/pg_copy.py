@@ -1,7 +1,8 @@
 """Moving an SQLite database to PostgreSQL, and bringing a schema up to date.
 
-`copy_database` reads every execution, operation and callback of an SQLite file (read
-only) and writes them to an empty PostgreSQL schema in one transaction, with COPY;
+`copy_database` reads every execution, operation, callback, event, schedule and kept
+attempt of an SQLite file (read only) and writes them to an empty PostgreSQL schema in
+one transaction, with COPY;
 running and suspended executions go as they are, so workers on PostgreSQL resume
 them (an execution owned by a worker of the old database is taken over: that worker
 has no row in the new one). Worker rows are not copied. Then it counts again on both
@@ -18,6 +19,7 @@ from .._errors import StoreError
 from .executions import EXEC_COLUMNS
 from .pg_schema import migrate as migrate_schema
 from .postgres import PostgresStore
+from .schedules import COLUMNS as SCHEDULE_COLUMNS
 from .schema import OP_COLUMNS, SCHEMA_VERSION
 from .sqlite import SqliteStore
 from .urls import is_postgres, location
@@ -32,7 +34,12 @@ _TABLES = {
     "executions": EXEC_COLUMNS,
     "operations": OP_COLUMNS,
     "callbacks": _CALLBACK_COLUMNS,
+    "events": "seq, execution_id, name, payload, sent_at, op_id",
+    "schedules": SCHEDULE_COLUMNS,
+    "attempts": "execution_id, op_id, attempt, started_at, ended_at, error",
 }
+_PAUSED = 6
+"""Where `paused` is in a schedules row: an integer in SQLite, a boolean in PostgreSQL."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,10 +75,14 @@ def _read_source(path: str) -> dict[str, list[tuple[Any, ...]]]:
                 else f"{path} has schema version {version}, newer than this durable_engine"
             )
         conn.execute("BEGIN")  # one snapshot for every table
-        return {
+        data = {
             table: conn.execute(f"SELECT {columns} FROM {table}").fetchall()
             for table, columns in _TABLES.items()
         }
+        data["schedules"] = [
+            (*row[:_PAUSED], bool(row[_PAUSED]), *row[_PAUSED + 1 :]) for row in data["schedules"]
+        ]
+        return data
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read {path}: {exc}") from exc
     finally:
@@ -88,7 +99,7 @@ def _statuses(rows: list[tuple[Any, ...]]) -> dict[str, int]:
 async def copy_database(source: str, target: str) -> CopyReport:
     """Copy the SQLite database `source` into the empty PostgreSQL database `target`
     (its schema is created if needed). Raises StoreError, writing nothing, if the target
-    holds any execution, operation or callback, and if the counts differ afterwards."""
+    holds any row of the tables copied, and if the counts differ afterwards."""
     source = location(source)
     if is_postgres(source):
         raise StoreError("db copy reads an SQLite file (--from); the source is a PostgreSQL URL")
@@ -114,6 +125,11 @@ async def copy_database(source: str, target: str) -> CopyReport:
                     records=data[table],
                     columns=[c.strip() for c in columns.split(",")],
                 )
+            # Events sent from now on are numbered after the ones copied.
+            await conn.execute(
+                "SELECT setval(pg_get_serial_sequence('events', 'seq'),"
+                " COALESCE(MAX(seq), 1), MAX(seq) IS NOT NULL) FROM events"
+            )
             copied = {
                 table: int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
                 for table in _TABLES

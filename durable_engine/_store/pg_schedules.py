@@ -14,15 +14,13 @@ from .._errors import ScheduleNotFound
 from .._models import ExecutionRecord
 from .base import ScheduleRecord
 from .pg_rows import PgCreate, create_executions
+from .schedules import COLUMNS as _COLUMNS
 
 if TYPE_CHECKING:
     from .pg_rows import Conn
 
 __all__ = ["delete", "due", "fire", "get", "listed", "put", "set_paused"]
 
-_COLUMNS = (
-    "name, function, cron, timezone, input, catchup, paused, next_fire_at, created_at, fired_at"
-)
 _DEFINITION = ("function", "cron", "timezone", "input", "catchup")
 
 

@@ -8,10 +8,21 @@ from pathlib import Path
 
 import asyncpg
 
-from durable_engine import DurableContext, Engine, ExecutionStatus
+from durable_engine import (
+    DurableContext,
+    Engine,
+    ExecutionStatus,
+    OperationStatus,
+    OperationType,
+    PostgresStore,
+    SqliteStore,
+)
+from durable_engine._store import EndAttempt, ScheduleRecord
+from durable_engine._store.pg_copy import copy_database
 from durable_engine._store.pg_schema import PG_SCHEMA_VERSION
 from tests.cli.helpers import cli
 from tests.conftest import wait_for_status
+from tests.store.helpers import NOW, op, running
 
 
 def _build(db: str) -> Engine:
@@ -50,7 +61,14 @@ async def test_copy_moves_finished_and_waiting_executions_and_they_resume(
         ]
     copied = cli(tmp_path, "db", "copy", "--from", str(source), "--to", postgres_url, "--json")
     report = json.loads(copied.stdout)
-    assert report["rows"] == {"executions": 3, "operations": 4, "callbacks": 1}
+    assert report["rows"] == {
+        "executions": 3,
+        "operations": 4,
+        "callbacks": 1,
+        "events": 0,
+        "schedules": 0,
+        "attempts": 0,
+    }
     assert report["statuses"] == {"SUCCEEDED": 1, "SUSPENDED": 2}
     assert "@" in report["target"]
 
@@ -70,6 +88,46 @@ async def test_copy_moves_finished_and_waiting_executions_and_they_resume(
         assert await conn.fetchval("SELECT count(*) FROM durable.executions") == 3
     finally:
         await conn.close()
+
+
+async def test_copy_moves_events_schedules_and_attempts(postgres_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "orders.db"
+    sqlite = SqliteStore(source)
+    await sqlite.open()
+    try:
+        fence = await running(sqlite, "e1")
+        assert await sqlite.send_event("e1", "go", b"kept", NOW + 1) is None
+        failed = op("e1", "1", OperationStatus.PENDING, error=b"boom", wake_at=NOW + 5)
+        await sqlite.commit(fence, EndAttempt(operation=failed, started_at=NOW, ended_at=NOW + 1))
+        paused = ScheduleRecord(
+            name="nightly", function="flow", cron="0 3 * * *", timezone="UTC", input=b"in",
+            catchup="latest", paused=True, next_fire_at=NOW + 600, created_at=NOW,
+            fired_at=NOW - 60,
+        )  # fmt: skip
+        await sqlite.put_schedule(paused)
+        attempts = await sqlite.load_attempts("e1")
+    finally:
+        await sqlite.close()
+
+    report = await copy_database(str(source), postgres_url)
+    assert (report.rows["events"], report.rows["schedules"], report.rows["attempts"]) == (1, 1, 1)
+
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        assert await store.get_schedule("nightly") == paused
+        assert await store.load_attempts("e1") == attempts
+        # The event kept in the file is received on PostgreSQL, and one sent from then
+        # on is numbered after it.
+        waiting = op("e1", "2", OperationStatus.STARTED, type=OperationType.EVENT)
+        got = await store.receive_event(fence, waiting._replace(name="go"), NOW + 2)
+        assert (got.status, got.result) == (OperationStatus.SUCCEEDED, b"kept")
+        assert await store.send_event("e1", "go", b"next", NOW + 3) is None
+        later = op("e1", "3", OperationStatus.STARTED, type=OperationType.EVENT)
+        second = await store.receive_event(fence, later._replace(name="go"), NOW + 4)
+        assert second.result == b"next" and int(second.ref or 0) > int(got.ref or 0)
+    finally:
+        await store.close()
 
 
 def test_migrate_creates_or_reports_the_schema(postgres_url: str, tmp_path: Path) -> None:
