@@ -20,6 +20,7 @@ from durable_engine import (
     StoreError,
 )
 from durable_engine._store import NewExecution, WorkerInfo
+from durable_engine._store.pg_schema import MIGRATIONS, PG_SCHEMA_VERSION
 from tests.cli.helpers import cli
 from tests.conftest import Effects, recorded, wait_for_status
 
@@ -166,7 +167,7 @@ async def test_schemas_keep_two_apps_apart_in_one_database(postgres_url: str) ->
             "SELECT table_schema, count(*) FROM information_schema.tables"
             " WHERE table_schema LIKE 'app_%' GROUP BY table_schema ORDER BY 1"
         )
-        assert [(r[0], r[1]) for r in tables] == [("app_a", 5), ("app_b", 5)]
+        assert [(r[0], r[1]) for r in tables] == [("app_a", 8), ("app_b", 8)]
     finally:
         await conn.close()
 
@@ -192,6 +193,39 @@ async def test_a_newer_or_foreign_schema_is_refused_and_left_alone(postgres_url:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'shop'"
         )
         assert [r[0] for r in shop] == ["orders"]
+    finally:
+        await conn.close()
+
+
+async def test_a_version_2_schema_is_brought_up_to_date_keeping_its_rows(
+    postgres_url: str,
+) -> None:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute("CREATE SCHEMA durable; SET search_path TO durable")
+        for version in (0, 1):
+            await conn.execute(MIGRATIONS[version])
+        await conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        await conn.execute(
+            "INSERT INTO executions (execution_id, function, status, created_at, ended_at,"
+            " epoch) VALUES ('old', 'flow', 'SUCCEEDED', 1.0, 2.0, 1)"
+        )
+    finally:
+        await conn.close()
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        old = await store.get_execution("old")
+        assert old is not None and old.status is ExecutionStatus.SUCCEEDED
+        assert (old.custom_status, old.rerun_of, old.trace_context) == (None, None, None)
+        assert await store.set_trace_context("old", "t") == "t"
+        assert await store.list_schedules() == [] and await store.load_attempts("old") == []
+        assert await store.purge_executions(3.0, limit=10) == ["old"]
+    finally:
+        await store.close()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        assert await conn.fetchval("SELECT value FROM durable.meta") == str(PG_SCHEMA_VERSION)
     finally:
         await conn.close()
 
