@@ -28,6 +28,7 @@ from ._config import check_instance, check_int, check_name, check_serdes, to_sec
 from ._converter import ValueConverter
 from ._errors import StoreError
 from ._executor import Executor
+from ._health import Health, store_health
 from ._inputs import parse_input
 from ._models import ExecutionInfo, ExecutionStatus
 from ._reading import ExecutionReader
@@ -92,6 +93,7 @@ class Engine:
         store: Store | None = None,
         worker_id: str | None = None,
         on_divergence: str = "block",
+        busy_timeout: timedelta | float = 5.0,
     ) -> None:
         check_serdes(serdes)
         check_int(payload_limit, "payload_limit", 1)
@@ -104,9 +106,10 @@ class Engine:
             raise ValueError(f"lease must be longer than 0 seconds, not {lease!r}")
         self.path = os.fspath(path)
         self._synchronous = synchronous
+        self._busy_timeout = to_seconds(busy_timeout, what="busy_timeout")
         self.serdes: SerDes = serdes or _serdes.MsgpackSerDes()
         self.clock: Clock = clock or SystemClock()
-        self.store: Store = store or SqliteStore(self.path, synchronous=synchronous)
+        self.store: Store = store or self._sqlite_store()
         self.lease = lease_seconds
         self.max_concurrent_executions = max_concurrent_executions
         self.worker_id = worker_id or new_worker_id()
@@ -258,8 +261,19 @@ class Engine:
         if self.is_open:
             raise RuntimeError("cannot change the database of an open engine")
         self.path = os.fspath(path)
-        self.store = SqliteStore(self.path, synchronous=self._synchronous)
+        self.store = self._sqlite_store()
         self.executor.store = self.store
+
+    def _sqlite_store(self) -> SqliteStore:
+        return SqliteStore(
+            self.path, synchronous=self._synchronous, busy_timeout=self._busy_timeout
+        )
+
+    def health(self) -> Health:
+        """Whether the database takes writes now; if not, the error writes fail with and
+        since when. Writes that fail for a reason that may pass (locked, full, I/O
+        error) are tried again meanwhile, and no execution fails for it."""
+        return store_health(self.store)
 
     async def drain(self, grace: float) -> None:
         """Stop claiming work, and give running executions `grace` seconds to finish or suspend."""

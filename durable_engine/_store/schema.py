@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 from .._errors import StoreError
@@ -108,9 +109,16 @@ def read_version(conn: sqlite3.Connection) -> tuple[int, str | None]:
     conn.execute("BEGIN")
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        return version, _not_ours(conn, version)
-    finally:
-        conn.execute("COMMIT")
+        reason = _not_ours(conn, version)
+    except BaseException:
+        # The real error is raised: a COMMIT here would fail too ("no transaction is
+        # active" once SQLite rolled back by itself) and hide it.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return version, reason
 
 
 def not_ours_error(path: str, reason: str) -> StoreError:
