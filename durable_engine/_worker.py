@@ -99,6 +99,7 @@ class WorkerOptions:
     worker_id: str | None = None
     grace_seconds: float = 10.0
     allow_network_fs: bool = False
+    allow_shared_file: bool = False
 
 
 def prepare(options: WorkerOptions) -> Engine:
@@ -113,6 +114,8 @@ def prepare(options: WorkerOptions) -> Engine:
     if not engine.function_names():
         raise AppError(f"{options.app} has no durable functions registered: nothing to serve")
     refuse_network_fs(engine.path, options.allow_network_fs)
+    engine.allow_network_fs |= options.allow_network_fs
+    engine.allow_shared_file |= options.allow_shared_file
     SqliteStore.preflight(engine.path)
     if options.concurrency:
         engine.max_concurrent_executions = options.concurrency
