@@ -17,6 +17,8 @@ from .._errors import (
     PayloadTooLarge,
     SerDesError,
     StepInterruptedError,
+    StoreError,
+    StoreFailed,
     error_from_info,
     error_info,
 )
@@ -102,7 +104,8 @@ async def run_step(
                 # Work from its first write to its last (`write` needs no coroutine around).
                 if at_most_once:
                     await run.settle()  # what came before is committed before the body runs
-                    await run.write(_record(run, op_id, parent_id, name, _STARTED, attempt, began))
+                    started = _record(run, op_id, parent_id, name, _STARTED, attempt, began)
+                    await _written(run, started)
                 step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
                 body = fn(step_ctx) if on_loop else _in_thread(run.threads, fn, step_ctx)
                 run.in_body.add(body)  # so that an operation called inside it is refused
@@ -118,7 +121,7 @@ async def run_step(
                     if pause is not None:
                         await pause
                 else:
-                    await run.write(done)
+                    await _written(run, done)
                 return run.values.stored(value, data, codec, op_id)
             except (PayloadTooLarge, SerDesError) as exc:
                 raise await _fail(
@@ -136,6 +139,16 @@ async def run_step(
             raise await _fail(run, op_id, parent_id, name, attempt, began, info) from None
         await _retry_later(run, op_id, parent_id, name, attempt, began, info, decision)
         attempt += 1
+
+
+async def _written(run: ExecutionRun, checkpoint: Checkpoint) -> None:
+    """Commit `checkpoint`. A store that fails it fails the run, not the step: the body's
+    outcome is not replaced by the store's error, and the body does not run again here
+    (`StoreFailed` unwinds the run; the execution is handed back)."""
+    try:
+        await run.write(checkpoint)
+    except StoreError as exc:
+        raise StoreFailed(exc) from exc
 
 
 async def _resume(

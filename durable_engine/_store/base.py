@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import NamedTuple, Protocol
 
+from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 
 __all__ = [
@@ -165,6 +166,14 @@ class Store(Protocol):
 
     Reads see one committed snapshot each; they do not wait for writes still queued.
     Errors of the database itself are `StoreError` (`DatabaseCorrupt` for a damaged file).
+
+    **Transient failures.** A write that fails for a reason that may pass by itself
+    (`DatabaseLocked`: another process held the lock past the busy timeout; `DiskFull`;
+    `StoreIOError`) is undone and tried again, with growing pauses, by the store itself.
+    A `commit` waits for as long as that takes (until `close`): an execution's outcome
+    is never replaced by a store error. Every other write waits at most the store's busy
+    timeout from when it was queued, then raises that error. `write_failure` says what
+    is failing meanwhile.
     """
 
     async def open(self) -> None:
@@ -287,7 +296,7 @@ class Store(Protocol):
         as now stored: RUNNING, owned by `worker_id`, not due, epoch one higher, with
         no error (a BLOCKED execution's divergence is cleared as it runs again).
 
-        Deletes the rows of workers whose lease expired by `lease_now` (real wall-clock
+        Deletes the rows of other workers whose lease expired by `lease_now` (wall-clock
         time, while `now` may be virtual), then takes executions that are unowned and
         due by `now`, and unended ones whose owner (another worker) has no row any
         more: a takeover, with `taken_from` naming that owner. Writes fenced with the
@@ -364,6 +373,12 @@ class Store(Protocol):
         nothing (it was resolved, or its deadline moved). Returns the operation as
         stored afterwards, whichever happened. Fenced: raises `LeaseLost`, writing
         nothing, if `fence` no longer holds. One transaction."""
+        ...
+
+    def write_failure(self) -> tuple[StoreError, float] | None:
+        """While writes are failing transiently: the latest error (a `StoreError`
+        subclass) and the Unix time of the first failure of the run of failures; None
+        once a write succeeds again, and while none has failed. Not a coroutine: no I/O."""
         ...
 
     async def data_version(self) -> int:
