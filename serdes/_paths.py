@@ -15,7 +15,7 @@ from .registry import TypeCodec, TypeRegistry
 
 __all__ = ["describe_failure", "key_path"]
 
-_PLAIN = (type(None), bool, int, float, str, bytes, bytearray)
+_PLAIN = (type(None), bool, int, float, str, bytes, bytearray, memoryview)
 
 
 class _Found(Exception):
@@ -79,11 +79,6 @@ def describe_failure(value: Any, registry: TypeRegistry, error: BaseException) -
     except _Found as found:
         cls = type(found.value)
         name = f"{cls.__module__}.{cls.__qualname__}"
-        if cls is memoryview:
-            return (
-                f"cannot serialize memoryview at {found.path}: a memoryview is a view of a "
-                "buffer that may change, not a value; store bytes(view) or bytearray(view)"
-            )
         if found.cause is None and cls.__module__ == "builtins":  # a function, generator...
             return (
                 f"cannot serialize {name} at {found.path}: values of this type cannot be "

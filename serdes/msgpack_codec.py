@@ -6,17 +6,13 @@ subclasses are not taken for lists and ints) only for other types. Plain data
 therefore costs no Python-level walk.
 
 A `bytearray` or `memoryview` is written by msgpack itself as bytes, before any call
-back (`strict_types` or not). Only output holding a msgpack bin header byte (0xc4,
-0xc5, 0xc6) can hold one: only then is the value searched for one, and only a value
-holding one is packed again, with its lists and dicts walked here: a bytearray becomes
-`[ext 6, bytes]`, and a memoryview, a view of a buffer rather than a value, is
-refused (as by every codec). Plain data is packed once, by msgpack alone.
+back (`strict_types` or not), and so reads back as `bytes`: telling it apart would
+take a walk of every value. The other codecs store them as bytes too.
 
 Another type is written as an array whose first item is a msgpack extension value, a
 marker saying what the array holds; reading turns such arrays back (`list_hook`):
 
 - `[ext 1, *items]` tuple, `[ext 2, *items]` set, `[ext 3, *items]` frozenset
-- `[ext 6, bytes]` bytearray
 - `[ext 5 <tag in UTF-8>, encoded]` an instance of a registered class
 - `[ext 10..15, form]` a standard type (`serdes._types`: datetime, date, time,
   timedelta, Decimal, UUID)
@@ -51,7 +47,7 @@ from .registry import DEFAULT_REGISTRY, TypeRegistry
 
 __all__ = ["MsgpackSerDes"]
 
-_TUPLE, _SET, _FROZENSET, _BIGINT, _OBJECT, _BYTEARRAY = 1, 2, 3, 4, 5, 6
+_TUPLE, _SET, _FROZENSET, _BIGINT, _OBJECT = 1, 2, 3, 4, 5
 _HEADER = make_header(CODEC_MSGPACK)
 _PACKER_OPTIONS: dict[str, Any] = {"use_bin_type": True, "strict_types": True, "datetime": False}
 
@@ -67,10 +63,10 @@ class _Mark:
         self.tag = tag
 
 
-_READ_MARKS = {code: _Mark(code) for code in (_TUPLE, _SET, _FROZENSET, _BYTEARRAY)}
+_READ_MARKS = {code: _Mark(code) for code in (_TUPLE, _SET, _FROZENSET)}
 _READ_MARKS.update({code: _Mark(code, std) for code, std in STD_BY_CODE.items()})
-_TUPLE_MARK, _SET_MARK, _FROZENSET_MARK, _BYTEARRAY_MARK = (
-    msgpack.ExtType(code, b"") for code in (_TUPLE, _SET, _FROZENSET, _BYTEARRAY)
+_TUPLE_MARK, _SET_MARK, _FROZENSET_MARK = (
+    msgpack.ExtType(code, b"") for code in (_TUPLE, _SET, _FROZENSET)
 )
 
 
@@ -84,46 +80,7 @@ class _PerThread(threading.local):
 
     def __init__(self) -> None:
         self.pool: list[Any] = []
-        self.made: list[Any] = []  # what `_default` returned during the current pack
-
-
-def _holds_buffer(values: list[Any]) -> bool:
-    """Whether a bytearray or a memoryview is among `values` or in their lists and dicts
-    (the types of each container's items gathered by `map`, at C speed)."""
-    stack = list(values)
-    while stack:
-        container = stack.pop()
-        t = type(container)
-        if t is list:
-            items = container
-            kinds = set(map(type, items))
-        elif t is dict:
-            items = container.values()
-            kinds = set(map(type, items))
-            kinds.update(map(type, container))  # a memoryview may be a key
-        else:
-            kinds = {t}
-            items = ()
-        if bytearray in kinds or memoryview in kinds:
-            return True
-        if list in kinds or dict in kinds:
-            stack.extend(item for item in items if type(item) is list or type(item) is dict)
-    return False
-
-
-def _buffers_marked(value: Any) -> Any:
-    """`value` with each bytearray in its lists and dicts made `[ext 6, bytes]`; a
-    memoryview is refused. Other containers reach `_default`, which marks its output."""
-    t = type(value)
-    if t is list:
-        return [_buffers_marked(item) for item in value]
-    if t is dict:
-        return {_buffers_marked(k): _buffers_marked(v) for k, v in value.items()}
-    if t is bytearray:
-        return [_BYTEARRAY_MARK, bytes(value)]
-    if t is memoryview:
-        raise _Unregistered(value)
-    return value
+        self.lenient = False
 
 
 def _std_encoder(std: StdType) -> Callable[[Any], Any]:
@@ -155,40 +112,28 @@ class _Codec:
 
     def pack(self, value: Any) -> bytes:
         state = self._state
+        if state.lenient:
+            packer = msgpack.Packer(
+                default=self._default, unicode_errors="surrogatepass", **_PACKER_OPTIONS
+            )
+            return packer.pack(value)  # type: ignore[no-any-return]
         pool = state.pool
         packer = pool.pop() if pool else msgpack.Packer(default=self._default, **_PACKER_OPTIONS)
-        outer, state.made = state.made, []  # an encode function may pack too
         try:
-            out: bytes = packer.pack(value)
-            made = state.made
+            return packer.pack(value)  # type: ignore[no-any-return]
         finally:
             pool.append(packer)
-            state.made = outer
-        # Without a bin header byte (0xc4, 0xc5, 0xc6 for bin 8, 16, 32) anywhere, the
-        # value holds no bytes-like at all; with one, look for a bytearray or memoryview
-        # in the value and in what `_default` made (the insides of tuples and objects).
-        if (b"\xc4" in out or b"\xc5" in out or b"\xc6" in out) and _holds_buffer([value, *made]):
-            return self.pack_slowly(value)
-        return out
 
-    def pack_slowly(self, value: Any, unicode_errors: str = "strict") -> bytes:
-        """`pack` telling a bytearray from bytes, and keeping strings with lone
-        surrogates if `unicode_errors="surrogatepass"`: slower, only when needed."""
-        packer = msgpack.Packer(
-            default=self._default_marked, unicode_errors=unicode_errors, **_PACKER_OPTIONS
-        )
-        return packer.pack(_buffers_marked(value))  # type: ignore[no-any-return]
-
-    def _default_marked(self, obj: Any) -> Any:
-        return _buffers_marked(self._encode(obj))
+    def pack_lenient(self, value: Any) -> bytes:
+        """`pack`, keeping strings with lone surrogates (slower: only when needed)."""
+        state = self._state
+        state.lenient = True
+        try:
+            return self.pack(value)
+        finally:
+            state.lenient = False
 
     def _default(self, obj: Any) -> Any:
-        out = self._encode(obj)
-        self._state.made.append(out)
-        return out
-
-    def _encode(self, obj: Any) -> Any:
-        """The plain form msgpack packs in place of `obj`."""
         encode = _ENCODERS.get(type(obj))
         if encode is not None:
             return encode(obj)
@@ -237,10 +182,6 @@ class _Codec:
         code = mark.code
         if code == _TUPLE:
             return tuple(items[1:])
-        if code == _BYTEARRAY:
-            if len(items) != 2 or type(items[1]) is not bytes:
-                raise SerDesError("stored bytearray is malformed")
-            return bytearray(items[1])
         if mark.std is not None:
             if len(items) != 2:
                 raise SerDesError(f"stored {mark.std.tag} is malformed")
@@ -277,8 +218,8 @@ def _cause(exc: Exception) -> Exception | None:
 
 class MsgpackSerDes:
     """msgpack with exact round trips: datetimes (zones kept), Decimal, UUID, tuples,
-    sets, big ints, bytearrays and registered classes come back with the type they went
-    in with. A memoryview is refused: store `bytes(view)`.
+    sets, big ints, and registered classes come back with the type they went in with
+    (a bytearray or memoryview comes back as the bytes it holds).
 
     Safe to share between threads. Nesting goes as deep as msgpack allows, about a
     thousand levels (a registered class counts two); deeper values are refused.
@@ -315,7 +256,7 @@ class MsgpackSerDes:
         except Exception as exc:
             raise self._failure(value, exc) from _cause(exc)
         try:
-            return self._codec.pack_slowly(value, unicode_errors="surrogatepass")
+            return self._codec.pack_lenient(value)
         except SerDesError:
             raise
         except Exception as exc:
