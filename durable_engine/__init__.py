@@ -29,6 +29,8 @@ from ._errors import CallbackTimeoutError as CallbackTimeoutError
 from ._errors import ChildContextError as ChildContextError
 from ._errors import CompensationError as CompensationError
 from ._errors import DatabaseCorrupt as DatabaseCorrupt
+from ._errors import DatabaseLocked as DatabaseLocked
+from ._errors import DiskFull as DiskFull
 from ._errors import DurableError as DurableError
 from ._errors import ErrorWithInfo as ErrorWithInfo
 from ._errors import EventTimeoutError as EventTimeoutError
@@ -50,8 +52,10 @@ from ._errors import SerDesError as SerDesError
 from ._errors import StepError as StepError
 from ._errors import StepInterruptedError as StepInterruptedError
 from ._errors import StoreError as StoreError
+from ._errors import StoreIOError as StoreIOError
 from ._errors import WaitForConditionError as WaitForConditionError
 from ._errors import WithRetryError as WithRetryError
+from ._health import Health as Health
 from ._history_file import HistoryFileError as HistoryFileError
 from ._models import ExecutionInfo as ExecutionInfo
 from ._models import ExecutionStatus as ExecutionStatus
@@ -102,6 +106,8 @@ __all__ = [
     "CompletionConfig",
     "CompletionReason",
     "DatabaseCorrupt",
+    "DatabaseLocked",
+    "DiskFull",
     "DurableContext",
     "DurableError",
     "DurableFunction",
@@ -119,6 +125,7 @@ __all__ = [
     "ExecutionStopped",
     "ExecutionTimedOut",
     "FunctionNotRegistered",
+    "Health",
     "HistoryFileError",
     "InvalidInput",
     "InvokeConfig",
@@ -150,6 +157,7 @@ __all__ = [
     "StepSemantics",
     "Store",
     "StoreError",
+    "StoreIOError",
     "SystemClock",
     "Telemetry",
     "WaitForCallbackConfig",

@@ -36,10 +36,11 @@ import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from . import _display as display
 from ._cli_schedules import add_schedule_arguments, schedule_command
+from ._config import MAX_DURATION
 from ._engine import Engine
 from ._errors import DurableError, ExecutionNotFound, FunctionNotRegistered, NonDeterministicError
 from ._models import ExecutionInfo, ExecutionStatus
@@ -70,6 +71,9 @@ class CommandError(Exception):
     """A request the command cannot carry out (exit 1)."""
 
 
+_MAX_COUNT = 1_000_000_000
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -77,6 +81,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value > _MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {_MAX_COUNT}, not {text}")
     return value
 
 
@@ -89,6 +95,8 @@ def _seconds(text: str, *, zero: bool = True) -> float:
     if value == float("inf") or not (value >= 0 if zero else value > 0):
         least = "0 or more" if zero else "more than 0"
         raise argparse.ArgumentTypeError(f"must be a number of seconds, {least}, not {text}")
+    if value > MAX_DURATION.total_seconds():
+        raise argparse.ArgumentTypeError(f"must be at most 1000 years of seconds, not {text}")
     return value
 
 
@@ -143,6 +151,8 @@ def _engine_for(args: argparse.Namespace) -> Engine:
     if args.command != "start" and os.path.getsize(path) == 0:
         raise CommandError(f"{path} is empty: `start` or a worker makes a database of it")
     refuse_network_fs(path, args.allow_network_fs)
+    engine.allow_network_fs |= args.allow_network_fs
+    engine.allow_shared_file |= args.allow_shared_file
     return engine
 
 
@@ -501,8 +511,15 @@ def _version() -> str:
         return __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line on stderr (exit 2), not the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="durable-engine",
         description="Run and inspect durable executions kept in one SQLite file.",
         epilog="Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage.",
@@ -540,6 +557,11 @@ def _common_options() -> argparse.ArgumentParser:
         "--allow-network-fs",
         action="store_true",
         help="open a database on NFS/SMB/sshfs/FUSE anyway (SQLite locking is unreliable there)",
+    )
+    common.add_argument(
+        "--allow-shared-file",
+        action="store_true",
+        help="open a database file owned by another user or writable by group/others",
     )
     return common
 
@@ -755,6 +777,7 @@ def _run_command(args: argparse.Namespace) -> int:
                 worker_id=args.worker_id,
                 grace_seconds=args.grace_seconds,
                 allow_network_fs=args.allow_network_fs,
+                allow_shared_file=args.allow_shared_file,
             )
         )
     if args.command == "db" and args.action == "copy":
@@ -784,8 +807,16 @@ def _drop_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code (never raises, never prints a traceback)."""
     parser = build_parser()
+    given = sys.argv[1:] if argv is None else list(argv)
+    for arg in given:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the file system encoding could not decode
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            print(f"error: an argument is not valid UTF-8: {shown!r}", file=sys.stderr)
+            return EXIT_USAGE
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(given)
     except SystemExit as exc:  # argparse: 2 on bad usage, 0 for --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:

@@ -142,9 +142,21 @@ def check_serdes(value: object, what: str = "serdes") -> None:
 
 
 def check_name(value: object, what: str = "name") -> None:
-    """Refuse a name that is neither a str nor None."""
-    if value is not None and not isinstance(value, str):
+    """Refuse a name that is neither a str nor None (TypeError), and one holding a NUL
+    character or a lone surrogate (ValueError): SQLite and UTF-8 cannot store them
+    faithfully, and such a name would be stored but never found again."""
+    if value is None:
+        return
+    if not isinstance(value, str):
         raise TypeError(f"{what} must be a str or None, not {_shown(value)}")
+    if "\x00" in value:
+        raise ValueError(f"{what} must not contain a NUL character: {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{what} must be valid Unicode text, without lone surrogates: {value!r}"
+        ) from None
 
 
 class StepSemantics(enum.Enum):

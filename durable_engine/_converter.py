@@ -123,12 +123,25 @@ class ValueConverter:
         return self.bind(execution_id, codec).view(data)
 
     def view(self, data: bytes | None, codec: SerDes | None = None) -> Any:
-        """A stored value as a user looking at it sees it: a SerDesError in its place
-        if it cannot be read, rather than no view at all."""
+        """A stored value as a user looking at it sees it. Read with `codec` (the
+        function's), else by the header every codec of serdes writes, with `codec`'s
+        registry of classes if it has one: a step, a condition or a callback may have
+        written it with a codec of its own, which is in the workflow's code, not here.
+        A SerDesError saying why stands in its place if neither can read it (a codec
+        from outside serdes, or a class registered only in that codec's registry)."""
+        if data is None:
+            return None
         try:
             return self.decode(data, codec)
-        except SerDesError as exc:
-            return exc
+        except Exception:  # a codec of the user's own raises what it likes
+            registry = getattr(codec or self.codec, "registry", None)
+        try:
+            return _serdes.loads(data, registry=registry)
+        except _serdes.SerDesError as exc:
+            return SerDesError(
+                "stored value cannot be read without the codec that wrote it (one given "
+                f"as serdes= to a step, a condition or a callback): {exc}"
+            )
 
     # -- errors ------------------------------------------------------------------
 

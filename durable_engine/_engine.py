@@ -28,6 +28,8 @@ from ._config import check_instance, check_int, check_name, check_serdes, to_sec
 from ._converter import ValueConverter
 from ._errors import StoreError
 from ._executor import Executor
+from ._fs_check import check_database_file
+from ._health import Health, store_health
 from ._inputs import parse_input
 from ._models import ExecutionInfo, ExecutionStatus
 from ._reading import ExecutionReader
@@ -36,7 +38,7 @@ from ._retention import Purger, cutoff, ended_statuses
 from ._scheduler import Scheduler, new_worker_id
 from ._schedules import ScheduleInfo, Schedules
 from ._starting import Starter
-from ._store import Store, location, store_for
+from ._store import SqliteStore, Store, location, store_for
 from ._telemetry import Telemetry, telemetry_from
 from ._views import OperationInfo
 
@@ -100,6 +102,9 @@ class Engine:
         on_divergence: str = "block",
         retention: timedelta | float | None = None,
         telemetry: bool | Telemetry = False,
+        busy_timeout: timedelta | float = 5.0,
+        allow_network_fs: bool = False,
+        allow_shared_file: bool = False,
     ) -> None:
         check_serdes(serdes)
         check_int(payload_limit, "payload_limit", 1)
@@ -117,13 +122,20 @@ class Engine:
         self.path = location(os.fspath(path))
         """The SQLite file, or the PostgreSQL URL (`postgresql://...`)."""
         self._synchronous = synchronous
+        self._busy_timeout = to_seconds(busy_timeout, what="busy_timeout")
         self.serdes: SerDes = serdes or _serdes.MsgpackSerDes()
         self.clock: Clock = clock or SystemClock()
-        self.store: Store = store or store_for(self.path, synchronous=synchronous)
+        self.store: Store = store or store_for(
+            self.path, synchronous=synchronous, busy_timeout=self._busy_timeout
+        )
         self.lease = lease_seconds
         self.retention = None if retention is None else to_seconds(retention, what="retention")
         """Seconds an ended execution is kept before a background purge deletes it
         (None: kept until purged by hand). Purged only while the engine serves."""
+        self.allow_network_fs = allow_network_fs
+        """Open a database file on a network filesystem anyway (unsafe with several hosts)."""
+        self.allow_shared_file = allow_shared_file
+        """Open a database file owned by another user, or writable by group or others."""
         self.max_concurrent_executions = max_concurrent_executions
         self.worker_id = worker_id or new_worker_id()
         self.serve = True
@@ -236,6 +248,12 @@ class Engine:
         """Open the store and start the scheduler in this process."""
         if self.is_open:
             return
+        if isinstance(self.store, SqliteStore):
+            check_database_file(
+                self.store.path,
+                allow_network_fs=self.allow_network_fs,
+                allow_shared_file=self.allow_shared_file,
+            )
         await self.store.open()
         try:
             await self._schedules.write_declared()
@@ -292,8 +310,16 @@ class Engine:
         if self.is_open:
             raise RuntimeError("cannot change the database of an open engine")
         self.path = location(os.fspath(path))
-        self.store = store_for(self.path, synchronous=self._synchronous)
+        self.store = store_for(
+            self.path, synchronous=self._synchronous, busy_timeout=self._busy_timeout
+        )
         self.executor.store = self.store
+
+    def health(self) -> Health:
+        """Whether the database takes writes now; if not, the error writes fail with and
+        since when. Writes that fail for a reason that may pass (locked, full, I/O
+        error) are tried again meanwhile, and no execution fails for it."""
+        return store_health(self.store)
 
     async def drain(self, grace: float) -> None:
         """Stop claiming work, and give running executions `grace` seconds to finish or suspend."""
@@ -421,6 +447,7 @@ class Engine:
     async def stop(self, execution_id: str) -> None:
         """End an execution as STOPPED: its timers and callbacks are cancelled, it never resumes."""
         self._require_open()
+        check_name(execution_id, "execution_id")
         await self._starter.stop(execution_id)
 
     async def resume(self, execution_id: str) -> None:
@@ -428,6 +455,7 @@ class Engine:
         now replays its history, and is BLOCKED again if not. An execution that is not
         BLOCKED is left as it is; ExecutionAlreadyEnded for one that ended."""
         self._require_open()
+        check_name(execution_id, "execution_id")
         await self._starter.resume(execution_id)
 
     async def rerun(self, execution_id: str) -> ExecutionHandle[Any]:
@@ -470,6 +498,7 @@ class Engine:
 
     async def get_execution(self, execution_id: str) -> ExecutionInfo:
         """The execution as it is now; ExecutionNotFound if there is none."""
+        check_name(execution_id, "execution_id")
         return self._reader.info(await self._reader.record(execution_id))
 
     async def list_executions(

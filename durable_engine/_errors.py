@@ -30,7 +30,10 @@
     │   └── CallbackNotPending
     ├── PayloadTooLarge
     ├── StoreError                    the database cannot be used (corrupt, newer schema, locked)
-    │   └── DatabaseCorrupt           SQLite found the file damaged while in use
+    │   ├── DatabaseCorrupt           SQLite found the file damaged while in use
+    │   ├── DatabaseLocked            another process held the write lock past the busy timeout
+    │   ├── DiskFull                  the file system (or the file's size limit) is full
+    │   └── StoreIOError              the operating system failed a read or write of the file
     └── SerDesError                   a value cannot be (de)serialized (also a serdes.SerDesError)
 
 Errors that cross the database (a step's failure, an execution's failure) are stored
@@ -55,6 +58,8 @@ __all__ = [
     "ChildContextError",
     "CompensationError",
     "DatabaseCorrupt",
+    "DatabaseLocked",
+    "DiskFull",
     "DurableError",
     "ErrorInfo",
     "ErrorWithInfo",
@@ -77,6 +82,7 @@ __all__ = [
     "StepError",
     "StepInterruptedError",
     "StoreError",
+    "StoreIOError",
     "WaitForConditionError",
     "WithRetryError",
     "shortened",
@@ -275,6 +281,22 @@ class DatabaseCorrupt(StoreError):
     """SQLite found the file damaged while in use: retrying cannot help."""
 
 
+class DatabaseLocked(StoreError):
+    """Another process held the database's write lock for longer than the busy timeout.
+    Transient: the engine's own checkpoint writes wait and retry; a call from outside
+    (`start`, `stop`, answering a callback) raises it once the busy timeout has passed."""
+
+
+class DiskFull(StoreError):
+    """The database could not grow: its file system is full (or the file reached its
+    size limit). Transient: writes are retried until space is freed."""
+
+
+class StoreIOError(StoreError):
+    """The operating system failed a read or write of the database file (SQLITE_IOERR).
+    Transient: writes are retried; if it persists, look at the disk and its logs."""
+
+
 class SerDesError(DurableError, serdes.SerDesError):
     """A value cannot be serialized or deserialized; also a `serdes.SerDesError`."""
 
@@ -286,6 +308,17 @@ class Unreadable(BaseException):
     `except Exception` must not take it for the workflow's own failure."""
 
     def __init__(self, error: SerDesError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class StoreFailed(BaseException):
+    """A write of a run failed with a `StoreError` that retrying did not cure (the store
+    closed, the file is damaged or read-only): unwinds the run without recording
+    anything, and the execution is handed back. A BaseException, like `Unreadable`: a
+    store's failure is never the step's or the workflow's own."""
+
+    def __init__(self, error: StoreError) -> None:
         super().__init__(str(error))
         self.error = error
 

@@ -25,7 +25,13 @@ from ._clock import Clock
 from ._context import DurableContext
 from ._converter import ValueConverter
 from ._drive import RunOutcome, Workflow, drive_until_deadline
-from ._errors import DatabaseCorrupt, NonDeterministicError, StoreError, Unreadable
+from ._errors import (
+    DatabaseCorrupt,
+    NonDeterministicError,
+    StoreError,
+    StoreFailed,
+    Unreadable,
+)
 from ._events import run_ended
 from ._inputs import parse_input
 from ._journal import Journal
@@ -306,6 +312,8 @@ class Executor:
             self._after(run, outcome)
         except StoreError as exc:
             await self._hand_back(record, exc)
+        except StoreFailed as failed:  # a write of the run failed
+            await self._hand_back(record, failed.error)
         except Exception:
             self.logger.exception("execution %s failed inside the engine", execution_id)
         finally:

@@ -10,9 +10,12 @@ of that folder's real path.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
-__all__ = ["MountInfo", "find_mount", "network_mount", "parse_mounts"]
+from ._errors import StoreError
+
+__all__ = ["MountInfo", "check_database_file", "find_mount", "network_mount", "parse_mounts"]
 
 _NETWORK_TYPES = frozenset(
     {
@@ -89,7 +92,8 @@ def network_mount(db_path: str, mounts_text: str | None = None) -> MountInfo | N
     """The network mount that `db_path` would live on, or None if it is local or unknown."""
     if db_path == ":memory:" or db_path.startswith("file:"):
         return None
-    directory = os.path.realpath(os.path.dirname(os.path.abspath(db_path)))
+    # The file's own real path: a symlink to a file on a network mount is on that mount.
+    directory = os.path.dirname(os.path.realpath(db_path))
     if mounts_text is None:
         try:
             with open("/proc/mounts", encoding="utf-8", errors="replace") as f:
@@ -98,3 +102,38 @@ def network_mount(db_path: str, mounts_text: str | None = None) -> MountInfo | N
             return None  # not Linux, or no /proc: nothing to go by
     mount = find_mount(directory, parse_mounts(mounts_text))
     return mount if mount is not None and mount.is_network else None
+
+
+def check_database_file(path: str, *, allow_network_fs: bool, allow_shared_file: bool) -> None:
+    """StoreError, before the file is opened, for a database an engine must not use
+    unless told to: one on a network filesystem (its real path, through symlinks), and
+    an existing file owned by another user or writable by its group or by others (who
+    could then change what the engine runs and records)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    real = os.path.realpath(path)
+    mount = network_mount(real)
+    if mount is not None and not allow_network_fs:
+        raise StoreError(
+            f"{path} is on a network filesystem ({mount.fs_type} mounted at "
+            f"{mount.mount_point}), where SQLite's file locking is unreliable and several "
+            "workers can corrupt the database; move it to a local disk, or pass "
+            "allow_network_fs=True (--allow-network-fs) if only one machine ever opens it"
+        )
+    if allow_shared_file:
+        return
+    try:
+        info = os.stat(real)
+    except OSError:
+        return  # not there yet: it is created private
+    problem = None
+    if info.st_uid != os.geteuid():
+        problem = f"is owned by another user (uid {info.st_uid})"
+    elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"can be written by its group or by others (mode {stat.filemode(info.st_mode)})"
+    if problem is not None:
+        raise StoreError(
+            f"{path} {problem}: someone else could change what the engine runs. Make it "
+            f"yours and private (chown, chmod 600 {path}), or pass allow_shared_file=True "
+            "(--allow-shared-file) if that is intended"
+        )

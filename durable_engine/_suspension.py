@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ._clock import Clock, TimerHandle
+from ._errors import StoreError, StoreFailed
 
 __all__ = ["RunState", "Suspend", "Suspension"]
 
@@ -98,10 +99,13 @@ class Suspension:
             self.changed()
 
     async def during(self, work: Awaitable[T]) -> T:
-        """Await `work` counted as work in flight (a write being committed)."""
+        """Await `work` counted as work in flight (a write being committed). A
+        StoreError it raises unwinds the run as `StoreFailed`."""
         self._in_flight += 1
         try:
             return await work
+        except StoreError as exc:
+            raise StoreFailed(exc) from exc
         finally:
             self._in_flight -= 1
             if self._blocked:

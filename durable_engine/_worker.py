@@ -103,6 +103,7 @@ class WorkerOptions:
     worker_id: str | None = None
     grace_seconds: float = 10.0
     allow_network_fs: bool = False
+    allow_shared_file: bool = False
 
 
 def prepare(options: WorkerOptions) -> Engine:
@@ -119,6 +120,8 @@ def prepare(options: WorkerOptions) -> Engine:
     if not is_postgres(engine.path):  # a server's database has no file here to check
         refuse_network_fs(engine.path, options.allow_network_fs)
         SqliteStore.preflight(engine.path)
+    engine.allow_network_fs |= options.allow_network_fs
+    engine.allow_shared_file |= options.allow_shared_file
     if options.concurrency:
         engine.max_concurrent_executions = options.concurrency
     if options.worker_id:

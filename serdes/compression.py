@@ -50,10 +50,30 @@ def decompress(body: Buffer) -> bytes:
                 f"zstd data declares {size:,} bytes once decompressed, over the limit of "
                 f"{MAX_DECOMPRESSED_SIZE:,}: it was not written by serdes, or is damaged"
             )
-        # With no size declared, stop at the limit.
-        return _decompressor().decompress(body, max_output_size=MAX_DECOMPRESSED_SIZE)
+        if size >= 0:  # declared and within the limit: one call, exactly that size
+            return _decompressor().decompress(body)
+        # No size declared: read in chunks, so memory grows with what the data really
+        # holds (`max_output_size` would allocate the whole limit up front), and stop
+        # at the limit.
+        return _read_capped(body)
     except (zstandard.ZstdError, MemoryError, ValueError, OverflowError) as exc:
         raise SerDesError(f"cannot decompress zstd data: {shortened(exc)}") from exc
+
+
+_CHUNK = 64 * 1024
+
+
+def _read_capped(body: Buffer) -> bytes:
+    out = bytearray()
+    with _decompressor().stream_reader(bytes(body), read_across_frames=False) as reader:
+        while chunk := reader.read(_CHUNK):
+            out += chunk
+            if len(out) > MAX_DECOMPRESSED_SIZE:
+                raise SerDesError(
+                    f"zstd data decompresses to over {MAX_DECOMPRESSED_SIZE:,} bytes: it was "
+                    "not written by serdes, or is damaged"
+                )
+    return bytes(out)
 
 
 def _has_our_header(data: bytes) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,11 +89,48 @@ def _pydantic_codec(cls: type[Any]) -> _Found | None:
     pydantic = sys.modules.get("pydantic")  # likewise for pydantic models
     if pydantic is None or not issubclass(cls, pydantic.BaseModel):
         return None
+    return _model_encode, functools.partial(_model_decode, cls), tuple(cls.model_fields)
 
-    def encode(obj: Any) -> Any:
-        return obj.model_dump(by_alias=True, round_trip=True)
 
-    return encode, cls.model_validate, tuple(cls.model_fields)
+def _model_encode(obj: Any) -> dict[str, Any]:
+    """The model's state as it is, not as `model_dump` shows it: field values by field
+    name (nested models stay models, stored by their own registration), then, when
+    there are any, its private attributes, its extra fields, and which fields were set
+    if not all. Field names cannot start with `_`, so the other keys cannot clash."""
+    state = obj.__getstate__()  # what pydantic itself pickles and copies
+    out = dict(state["__dict__"])
+    private = state.get("__pydantic_private__")
+    if private is not None:
+        out["_private"] = dict(private)
+    extra = state.get("__pydantic_extra__")
+    if extra:
+        out["_extra"] = dict(extra)
+    fields_set = state["__pydantic_fields_set__"]
+    if fields_set != state["__dict__"].keys() | (extra or {}).keys():
+        out["_set"] = sorted(fields_set)
+    return out
+
+
+def _model_decode(cls: type[Any], data: Any) -> Any:
+    """The model `_model_encode` stored, set up as pydantic unpickles one: no validator,
+    no `__init__` and no `model_post_init` runs."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a dict of fields, got {type(data).__name__}")
+    fields = {k: v for k, v in data.items() if not k.startswith("_")}
+    extra = data.get("_extra")
+    if extra is None and cls.model_config.get("extra") == "allow":
+        extra = {}
+    stored_set = data.get("_set")
+    fields_set = set(fields) | set(extra or ()) if stored_set is None else set(stored_set)
+    state = {
+        "__dict__": fields,
+        "__pydantic_extra__": extra,
+        "__pydantic_fields_set__": fields_set,
+        "__pydantic_private__": data.get("_private"),
+    }
+    obj: Any = object.__new__(cls)  # no __init__: nothing validates
+    obj.__setstate__(state)
+    return obj
 
 
 def _namedtuple_codec(cls: type[Any]) -> _Found | None:

@@ -9,7 +9,7 @@ import inspect
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import StepConfig, StepSemantics, wrong_answer
 from .._errors import (
@@ -17,6 +17,8 @@ from .._errors import (
     PayloadTooLarge,
     SerDesError,
     StepInterruptedError,
+    StoreError,
+    StoreFailed,
     error_from_info,
     error_info,
 )
@@ -25,6 +27,9 @@ from .._models import Checkpoint, OperationStatus, OperationType
 from .._retry import RetryDecision, RetryPresets
 from .._run import ExecutionRun, cancelling
 from .._step_context import OperationInStepError, StepContext, is_async_callable
+
+if TYPE_CHECKING:
+    from .._store import Mutation
 
 __all__ = ["call_body", "run_step"]
 
@@ -109,7 +114,8 @@ async def run_step(
                 # Work from its first write to its last (`write` needs no coroutine around).
                 if at_most_once:
                     await run.settle()  # what came before is committed before the body runs
-                    await run.write(_record(run, op_id, parent_id, name, _STARTED, attempt, began))
+                    started = _record(run, op_id, parent_id, name, _STARTED, attempt, began)
+                    await _written(run, started)
                 step_ctx = StepContext(run.execution_id, op_id, attempt, run.logger)
                 body = fn(step_ctx) if on_loop else _in_thread(run.threads, fn, step_ctx)
                 run.in_body.add(body)  # so that an operation called inside it is refused
@@ -128,7 +134,7 @@ async def run_step(
                     if pause is not None:
                         await pause
                 else:
-                    await run.write(landed)
+                    await _written(run, landed)
                 if span is not None:
                     span.end("succeeded")
                 return run.values.stored(value, data, codec, op_id)
@@ -159,6 +165,17 @@ async def run_step(
         )
         attempt += 1
         attempt_began = run.now()
+
+
+async def _written(run: ExecutionRun, checkpoint: Mutation) -> None:
+    """Commit `checkpoint` (a step's record, alone or with its attempt). A store that
+    fails it fails the run, not the step: the body's outcome is not replaced by the
+    store's error, and the body does not run again here (`StoreFailed` unwinds the run;
+    the execution is handed back)."""
+    try:
+        await run.write(checkpoint)
+    except StoreError as exc:
+        raise StoreFailed(exc) from exc
 
 
 async def _resume(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import NamedTuple, Protocol
 
+from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 
 __all__ = [
@@ -224,6 +225,14 @@ class Store(Protocol):
 
     Reads see one committed snapshot each; they do not wait for writes still queued.
     Errors of the database itself are `StoreError` (`DatabaseCorrupt` for a damaged file).
+
+    **Transient failures.** A write that fails for a reason that may pass by itself
+    (`DatabaseLocked`: another process held the lock past the busy timeout; `DiskFull`;
+    `StoreIOError`) is undone and tried again, with growing pauses, by the store itself.
+    A `commit` waits for as long as that takes (until `close`): an execution's outcome
+    is never replaced by a store error. Every other write waits at most the store's busy
+    timeout from when it was queued, then raises that error. `write_failure` says what
+    is failing meanwhile.
     """
 
     async def open(self) -> None:
@@ -369,7 +378,7 @@ class Store(Protocol):
         as now stored: RUNNING, owned by `worker_id`, not due, epoch one higher, with
         no error (a BLOCKED execution's divergence is cleared as it runs again).
 
-        Deletes the rows of workers whose lease expired by `lease_now` (real wall-clock
+        Deletes the rows of other workers whose lease expired by `lease_now` (wall-clock
         time, while `now` may be virtual), then takes executions that are unowned and
         due by `now`, and unended ones whose owner (another worker) has no row any
         more: a takeover, with `taken_from` naming that owner. Writes fenced with the
@@ -479,11 +488,11 @@ class Store(Protocol):
 
         Each goes whole: its row, its operations, its callbacks and the events sent to
         it (an answer sent later to one of its callback ids is CallbackNotFound).
-        Executions it invoked lose the
-        link (`parent_id` becomes None) and are otherwise untouched; its name is free
-        for a new execution. One transaction, all or nothing; unfenced. Callers keep
-        `limit` small (about 100) so that the write lock is held briefly, and call
-        again until fewer than `limit` come back."""
+        Executions it invoked lose the link (`parent_id` becomes None) and are otherwise
+        untouched; its name is free for a new execution. One transaction, all or
+        nothing; unfenced. Callers keep `limit` small (about 100) so that the write lock
+        is held briefly, and call again until fewer than `limit` come back."""
+        ...
 
     async def send_event(
         self, execution_id: str, name: str, payload: bytes | None, now: float
@@ -585,6 +594,12 @@ class Store(Protocol):
         fired it first, or it was paused, changed or deleted) returns None, changing
         nothing. One transaction, so workers racing to fire one schedule fire it once;
         unfenced."""
+        ...
+
+    def write_failure(self) -> tuple[StoreError, float] | None:
+        """While writes are failing transiently: the latest error (a `StoreError`
+        subclass) and the Unix time of the first failure of the run of failures; None
+        once a write succeeds again, and while none has failed. Not a coroutine: no I/O."""
         ...
 
     async def data_version(self) -> int:

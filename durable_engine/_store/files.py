@@ -7,25 +7,71 @@ import os
 import sqlite3
 import time
 
-from .._errors import DatabaseCorrupt, StoreError
+from .._errors import DatabaseCorrupt, DatabaseLocked, DiskFull, StoreError, StoreIOError
 from .integrity import check_path
 
-__all__ = ["READ_ONLY", "create_private_file", "open_hint", "store_error", "use_wal"]
+__all__ = [
+    "READ_ONLY",
+    "create_private_file",
+    "is_transient",
+    "open_hint",
+    "store_error",
+    "use_wal",
+]
 
 _LOCK_TRIES = 30
 READ_ONLY = "the file or its folder cannot be written by this user"
 _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+_LOCKED = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is a write failure that may go away by itself: the file locked by
+    another process, the disk full, an I/O error. Such a write is tried again."""
+    if isinstance(exc, DatabaseLocked | DiskFull | StoreIOError):
+        return True
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = _code(exc)
+    return code in _LOCKED or code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+
+
+_CODES_BY_MESSAGE = {
+    "database is locked": sqlite3.SQLITE_BUSY,
+    "database or disk is full": sqlite3.SQLITE_FULL,
+    "disk I/O error": sqlite3.SQLITE_IOERR,
+}
+
+
+def _code(exc: sqlite3.DatabaseError) -> int:
+    """SQLite's primary result code for `exc`; from its message when sqlite3 did not
+    attach one (an error raised by Python code rather than by SQLite)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return int(code) & 0xFF
+    return _CODES_BY_MESSAGE.get(str(exc), 0)
 
 
 def store_error(path: str, exc: BaseException) -> BaseException:
-    """Database errors become StoreError, DatabaseCorrupt for a damaged file; the
-    engine's own signals (and StoreErrors) pass through."""
+    """Database errors become StoreError: DatabaseCorrupt for a damaged file,
+    DatabaseLocked, DiskFull and StoreIOError for the transient ones; the engine's own
+    signals (and StoreErrors) pass through."""
     if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.IntegrityError):
         return exc
-    if exc.sqlite_errorcode & 0xFF in _DAMAGED:
+    code = _code(exc)
+    if code in _DAMAGED:
         return DatabaseCorrupt(
             f"{path} is damaged: {exc} (restore it from a backup, or run `sqlite3 .recover`)"
         )
+    if code in _LOCKED:
+        return DatabaseLocked(
+            f"{path} is locked by another process: {exc} (a write waited out the busy "
+            "timeout; look for a process holding a write transaction open)"
+        )
+    if code == sqlite3.SQLITE_FULL:
+        return DiskFull(f"{path} cannot grow: {exc} (free space on its file system)")
+    if code == sqlite3.SQLITE_IOERR:
+        return StoreIOError(f"{path} could not be read or written: {exc} (check the disk)")
     if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
         return StoreError(f"{path} cannot be written: {exc} ({READ_ONLY})")
     return StoreError(f"database error: {exc}")

@@ -10,8 +10,8 @@ applied again on its own, inside a savepoint, so one bad job cannot sink the oth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
@@ -32,6 +32,7 @@ from .base import (
     SuspendExecution,
 )
 from .executions import CreateExecution, create_executions
+from .files import is_transient
 from .rows import in_statements
 from .schema import OP_COLUMNS
 
@@ -44,7 +45,6 @@ __all__ = [
     "row_to_checkpoint",
 ]
 
-_LOCK_RETRIES = 8
 _new_tuple = tuple.__new__
 
 # sqlite3 binds None, bytes and str subclasses (our StrEnums) only after looking for an
@@ -151,19 +151,10 @@ def row_to_checkpoint(row: Sequence[Any]) -> Checkpoint:
 
 
 def _begin(conn: sqlite3.Connection) -> None:
-    for attempt in range(_LOCK_RETRIES):
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            if attempt == _LOCK_RETRIES - 1:
-                raise StoreError(
-                    "the database stayed locked by another process; gave up after "
-                    f"{_LOCK_RETRIES} tries"
-                ) from exc
-            time.sleep(min(0.05 * 2**attempt, 1.0))
+    """Take the write lock, waiting for it up to the connection's busy timeout (SQLite's
+    busy handler). A lock still held then raises SQLITE_BUSY: the writer waits and tries
+    the whole batch again (`SqliteStore._write_jobs`)."""
+    conn.execute("BEGIN IMMEDIATE")
 
 
 Outcome = tuple[asyncio.Future[Any], bool, Any]
@@ -172,13 +163,18 @@ Outcome = tuple[asyncio.Future[Any], bool, Any]
 
 def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
     """Apply `jobs` in one transaction. Returns the outcome of every job that failed or
-    returned a value; each job left out succeeded with None (most commits, by far)."""
+    returned a value; each job left out succeeded with None (most commits, by far).
+
+    A transient failure (`files.is_transient`: locked, full, I/O error) is no job's own:
+    it rolls the whole batch back and is raised, for the writer to try the batch again."""
     hook = crashpoints.hook
     _begin(conn)
     try:
         try:
             outcomes = _fast(conn, jobs)
-        except (Exception, LeaseLost):  # a job's own failure: LeaseLost is a BaseException
+        except (Exception, LeaseLost) as exc:  # a job's own failure: LeaseLost too
+            if is_transient(exc):
+                raise
             conn.execute("ROLLBACK")
             _begin(conn)
             outcomes = _one_by_one(conn, jobs)
@@ -187,7 +183,8 @@ def apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # it may fail as the commit did
+                conn.execute("ROLLBACK")
         raise
     if hook is not None:
         hook("after commit")
@@ -387,6 +384,8 @@ def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
             if value is not None:
                 outcomes.append((job[0], True, value))
         except (Exception, LeaseLost) as exc:
+            if is_transient(exc):  # not this job's failure: the batch is tried again
+                raise
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             outcomes.append((job[0], False, exc))

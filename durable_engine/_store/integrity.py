@@ -59,7 +59,9 @@ class DatabaseReport:
 
 def _connect_read_only(path: str, *, immutable: bool = False) -> sqlite3.Connection:
     uri = Path(path).resolve().as_uri() + ("?immutable=1" if immutable else "?mode=ro")
-    return sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+    conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+    conn.execute("PRAGMA trusted_schema = OFF")
+    return conn
 
 
 def _folder_is_read_only(path: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,9 @@ class Writer:
         self._connect = connect
         self._conn: asyncpg.Connection[Any] | None = conn
         self._pending: list[Job] = []
+        self.failure: tuple[StoreError, float] | None = None
+        """While writes fail on a lost connection and are tried again: the latest error
+        and the Unix time of the first failure in a row."""
         self._wakeup: asyncio.Future[None] | None = None
         self._closing = False
         self._task = asyncio.create_task(self._loop(), name="durable-writer")
@@ -136,10 +140,13 @@ class Writer:
     async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool]:
         """Apply `jobs` in one transaction, on a new connection if the last was lost."""
         for delay in (*RECONNECT_DELAYS, None):
-            conn = await self._usable()
             try:
-                return await apply_batch(conn, jobs)
+                conn = await self._usable()
+                applied = await apply_batch(conn, jobs)
+                self.failure = None
+                return applied
             except CommitUncertain as exc:
+                self._failing(exc)
                 self._drop()
                 if exc.xid is None or delay is None:
                     raise
@@ -149,8 +156,18 @@ class Writer:
                 self._drop()  # whatever state it was left in, start afresh
                 if not is_disconnect(exc) or delay is None:
                     raise
+                self._failing(exc)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failing(self, exc: BaseException) -> None:
+        """A write failed on a lost connection and is tried again: keep why, and since
+        when (the first failure of a run of them)."""
+        error = store_error(exc)
+        if not isinstance(error, StoreError):
+            error = StoreError(f"PostgreSQL: {exc}")
+        since = time.time() if self.failure is None else self.failure[1]
+        self.failure = (error, since)
 
     async def _committed(self, xid: int) -> bool:
         """Whether the transaction `xid` committed (asked once the server answers)."""

@@ -67,7 +67,9 @@ async def claim(
     lease_now: float,
 ) -> list[ExecutionRecord]:
     """See `Store.claim`; `lease_now` is already on the database's clock."""
-    await conn.execute("DELETE FROM workers WHERE expires_at <= $1", lease_now)
+    await conn.execute(
+        "DELETE FROM workers WHERE expires_at <= $1 AND worker_id <> $2", lease_now, worker_id
+    )
     picked = await conn.fetch(_PICK, worker_id, list(functions), now, limit)
     if not picked:
         return []

@@ -388,6 +388,11 @@ class PostgresStore:
 
         return await self._read(read)
 
+    def write_failure(self) -> tuple[StoreError, float] | None:
+        """While writes fail on a lost connection and are tried again: the latest error
+        and since when; None while writes succeed."""
+        return None if self._writer is None else self._writer.failure
+
     async def retry_blocked(self, functions: Sequence[str], now: float) -> int:
         names, now = list(functions), now + self.clock_offset
         return await self._write(lambda conn: pg_writes.retry_blocked(conn, names, now))

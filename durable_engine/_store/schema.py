@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sqlite3
 
 from .._errors import StoreError
@@ -164,9 +166,16 @@ def read_version(conn: sqlite3.Connection) -> tuple[int, str | None]:
     conn.execute("BEGIN")
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        return version, _not_ours(conn, version)
-    finally:
-        conn.execute("COMMIT")
+        reason = _not_ours(conn, version)
+    except BaseException:
+        # The real error is raised: a COMMIT here would fail too ("no transaction is
+        # active" once SQLite rolled back by itself) and hide it.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return version, reason
 
 
 def not_ours_error(path: str, reason: str) -> StoreError:
@@ -175,21 +184,55 @@ def not_ours_error(path: str, reason: str) -> StoreError:
 
 
 def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
-    tables = sorted(
-        str(row[0])
-        for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+    objects = {
+        (str(t), str(n), str(tbl))
+        for t, n, tbl in conn.execute(
+            "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite%'"
         )
-    )
+    }
+    tables = sorted(n for t, n, _ in objects if t == "table")
     shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
     if version == 0:
-        return f"it holds another application's tables ({shown})" if tables else None
+        if objects:
+            return f"it holds another application's objects ({_shown(objects)})"
+        return None
     # A newer version may have changed its tables, but not all of them at once.
     ours = _OUR_TABLES & set(tables) if version > SCHEMA_VERSION else _OUR_TABLES - set(tables)
     if (version > SCHEMA_VERSION and not ours) or (version <= SCHEMA_VERSION and ours):
         held = f"; it holds {shown}" if tables else ""
         return f"its user_version is {version} but it lacks durable_engine's tables{held}"
+    if version <= SCHEMA_VERSION:
+        # A trigger, view, index or table planted beside ours would run or be read
+        # with ours: refuse the file rather than write to it.
+        foreign = objects - _objects_at(version)
+        if foreign:
+            return f"it holds objects durable_engine did not make ({_shown(foreign)})"
     return None
+
+
+def _shown(objects: set[tuple[str, str, str]]) -> str:
+    names = sorted(f"{t} {n}" for t, n, _ in objects)
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+
+@functools.cache
+def _objects_at(version: int) -> frozenset[tuple[str, str, str]]:
+    """The schema objects (type, name, table) of a database at `version`, made by
+    running the migrations up to it on an empty in-memory database."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for step in range(version):
+            for statement in MIGRATIONS[step].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        return frozenset(
+            (str(t), str(n), str(tbl))
+            for t, n, tbl in conn.execute(
+                "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite%'"
+            )
+        )
+    finally:
+        conn.close()
 
 
 # MIGRATIONS[v] brings a database from version v to v + 1.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -34,7 +35,7 @@ from .base import (
 )
 from .connection import ThreadedConnection
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
-from .files import create_private_file, open_hint, store_error, use_wal
+from .files import create_private_file, is_transient, open_hint, store_error, use_wal
 from .group_commit import OP_COLUMNS, Job, apply_batch, register_adapters, row_to_checkpoint
 from .schema import SCHEMA_VERSION, migrate, not_ours_error, read_version
 
@@ -45,6 +46,13 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+_logger = logging.getLogger("durable_engine.store")
+
+_BACKOFF_FIRST = 0.05
+_BACKOFF_MAX = 2.0
+"""Seconds the writer waits before trying a batch again after a transient failure:
+doubling from the first to the most."""
 
 
 class SqliteStore:
@@ -62,10 +70,19 @@ class SqliteStore:
             raise ValueError(
                 f"synchronous must be one of {', '.join(_SYNC_MODES)}, not {synchronous!r}"
             )
+        if not isinstance(busy_timeout, int | float) or not 0 <= busy_timeout <= 3600:
+            raise ValueError(
+                f"busy_timeout must be a number of seconds from 0 to 3600, not {busy_timeout!r}"
+            )
         self.path = os.fspath(path)
         self.memory = self.path == ":memory:" or self.path.startswith("file::memory:")
         self._sync = sync
+        self.busy_timeout = float(busy_timeout)
+        """Seconds a write waits for another process's write lock before it counts as
+        failed (SQLite's busy handler)."""
         self._busy_ms = int(busy_timeout * 1000)
+        self._failure: tuple[StoreError, float] | None = None
+        self._give_up: asyncio.Event | None = None
         self._writer: ThreadedConnection | None = None
         self._reader: ThreadedConnection | None = None
         self._pending: list[Job] = []
@@ -129,6 +146,9 @@ class SqliteStore:
                 await self._reader.run(self._setup, False)
         except sqlite3.DatabaseError as exc:
             await self._close_connections()
+            if is_transient(exc):  # locked, full, I/O error: say which, not "corrupt"
+                error = store_error(self.path, exc)
+                raise type(error)(f"{self.path} cannot be opened: {error}") from exc
             hint = open_hint(exc)
             raise StoreError(
                 f"{self.path} cannot be opened as a durable_engine database: {exc} ({hint})"
@@ -136,9 +156,14 @@ class SqliteStore:
         except BaseException:
             await self._close_connections()
             raise
+        self._failure = None
+        self._give_up = asyncio.Event()
         self._writer_task = asyncio.create_task(self._write_loop(), name="durable-writer")
 
     def _setup(self, conn: sqlite3.Connection, write: bool) -> None:
+        # Functions and virtual tables named in the schema (a planted trigger, view or
+        # default) are not run: nothing in a file we did not make runs as our code.
+        conn.execute("PRAGMA trusted_schema = OFF")
         conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         # Read the version before changing anything, so a newer file is left untouched.
         found, reason = read_version(conn)
@@ -165,6 +190,8 @@ class SqliteStore:
     async def close(self) -> None:
         if self._writer_task is not None:
             self._closing = True
+            if self._give_up is not None:
+                self._give_up.set()  # a batch waiting to be tried again is failed
             self._wake_writer()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer_task
@@ -215,14 +242,18 @@ class SqliteStore:
         assert self._writer is not None
         writer = self._writer
         loop = asyncio.get_running_loop()
+        retained: list[Job] = []  # the jobs of a batch that failed transiently
+        waiting_since: dict[int, float] = {}  # id(future) of a retained call: since when
+        failures = 0
         while True:
-            if not self._pending:
+            if not self._pending and not retained:
                 if self._closing:
                     break
                 self._wakeup = loop.create_future()
                 await self._wakeup
                 continue
-            jobs, self._pending = self._pending, []
+            jobs, self._pending = retained + self._pending, []
+            taken_at = loop.time()
             observe = self._observe
             began = time.perf_counter() if observe is not None else 0.0
             try:
@@ -231,11 +262,22 @@ class SqliteStore:
                 error = self._error(exc)
                 if not isinstance(error, StoreError):
                     error = StoreError(f"write failed: {exc}")
+                if is_transient(exc) and not self._closing:
+                    self._failing(error)
+                    retained = self._keep(jobs, error, waiting_since, taken_at, loop.time())
+                    await self._pause(min(_BACKOFF_FIRST * 2**failures, _BACKOFF_MAX))
+                    failures += 1
+                    continue
+                retained, failures = [], 0
+                waiting_since.clear()
                 for future, _, _, _ in jobs:
                     if not future.done():
                         future.set_exception(error)
                 self._fail_later_writes(jobs, error)
                 continue
+            retained, failures = [], 0
+            waiting_since.clear()
+            self._recovered()
             if observe is not None:
                 observe(time.perf_counter() - began, len(jobs))
             for future, ok, value in outcomes:  # the jobs that failed or returned a value
@@ -266,6 +308,70 @@ class SqliteStore:
             else:
                 kept.append(job)
         self._pending = kept
+
+    def _keep(
+        self,
+        jobs: list[Job],
+        error: StoreError,
+        waiting_since: dict[int, float],
+        taken_at: float,
+        now: float,
+    ) -> list[Job]:
+        """The jobs of a batch that failed transiently that are tried again: every commit
+        (an execution's checkpoint waits for the store, however long it takes), and each
+        call from outside (`start`, a claim, a heartbeat) until it has waited the busy
+        timeout, when it fails with `error`. A call no one awaits any more is dropped."""
+        kept: list[Job] = []
+        for job in jobs:
+            future, fn = job[0], job[1]
+            if fn is None:
+                kept.append(job)
+                continue
+            if future.done():
+                continue
+            since = waiting_since.setdefault(id(future), taken_at)
+            if now - since >= self.busy_timeout:
+                del waiting_since[id(future)]
+                future.set_exception(error)
+            else:
+                kept.append(job)
+        return kept
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds` before trying a failed batch again, or until the store closes."""
+        assert self._give_up is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._give_up.wait()
+
+    def _failing(self, error: StoreError) -> None:
+        """Writes failed with `error`: remember it and since when, and say so once per
+        kind of error."""
+        previous = self._failure
+        since = time.time() if previous is None else previous[1]
+        self._failure = (error, since)
+        if previous is None or type(previous[0]) is not type(error):
+            _logger.warning(
+                "database writes are failing (%s): %s; they are tried again until they "
+                "succeed, and no execution fails for it",
+                type(error).__name__,
+                error,
+            )
+
+    def _recovered(self) -> None:
+        if self._failure is not None:
+            error, since = self._failure
+            self._failure = None
+            _logger.warning(
+                "database writes succeed again, after failing for %.1f s (%s)",
+                max(time.time() - since, 0.0),
+                type(error).__name__,
+            )
+
+    def write_failure(self) -> tuple[StoreError, float] | None:
+        """The error the store's writes are failing with now, and since when (a Unix
+        timestamp of the first failure in a row); None while writes succeed."""
+        return self._failure
 
     def _error(self, exc: BaseException) -> BaseException:
         return store_error(self.path, exc)
@@ -452,7 +558,12 @@ class SqliteStore:
         names = json.dumps(list(functions))
 
         def job(conn: sqlite3.Connection) -> list[ExecutionRecord]:
-            conn.execute("DELETE FROM workers WHERE expires_at <= ?", (lease_now,))
+            # Other workers whose lease ran out. Not this one's own row: a worker whose
+            # writes stalled past its lease keeps its runs unless another took them over.
+            conn.execute(
+                "DELETE FROM workers WHERE expires_at <= ? AND worker_id != ?",
+                (lease_now, worker_id),
+            )
             # Pick first, then update: the previous owner tells a takeover from a claim.
             picked = conn.execute(
                 """

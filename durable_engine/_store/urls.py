@@ -31,8 +31,9 @@ def location(target: str) -> str:
     return target
 
 
-def store_for(target: str, *, synchronous: str = "NORMAL") -> Store:
-    """An unopened store on the database `target` names (`synchronous` is SQLite's)."""
+def store_for(target: str, *, synchronous: str = "NORMAL", busy_timeout: float = 5.0) -> Store:
+    """An unopened store on the database `target` names (`synchronous` and
+    `busy_timeout` are SQLite's)."""
     if is_postgres(target):
         return PostgresStore(target)
-    return SqliteStore(location(target), synchronous=synchronous)
+    return SqliteStore(location(target), synchronous=synchronous, busy_timeout=busy_timeout)

@@ -15,12 +15,13 @@ The rules every sample follows:
 from __future__ import annotations
 
 import doctest
-import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.pytest_env import fresh_pytest_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,8 +85,7 @@ def all_samples() -> list[Sample]:
 
 def run(sample: Sample, folder: Path) -> subprocess.CompletedProcess[str]:
     """Run the sample in `folder` (empty) as its kind says; returns the finished process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTEST_ADDOPTS", None)
+    env = fresh_pytest_env(PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
     if sample.is_test_module:
         (folder / "test_sample.py").write_text(sample.code, encoding="utf-8")
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]

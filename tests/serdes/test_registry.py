@@ -204,6 +204,7 @@ def test_pydantic_models_with_aliases_and_nested_models(
     registry: TypeRegistry, codec: type[MsgpackSerDes]
 ) -> None:
     registry.register(Invoice)
+    registry.register(Address)  # a nested model is stored by its own registration
     at = dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
     invoice = Invoice(
         number=7,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pytest_env import fresh_pytest_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 WORKFLOWS = """
@@ -88,8 +90,7 @@ def run_pytest(
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    env.pop("PYTEST_ADDOPTS", None)
+    env = fresh_pytest_env(PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
     if autoload:
         env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
     else:
@@ -140,8 +141,7 @@ def test_the_docs_test_example_runs_as_written_in_a_fresh_project(tmp_path: Path
         "optional-dependencies"
     ]["testing"]
     assert {re.split(r"[<>=!~ ]", req)[0] for req in extra} >= {"pytest", "pytest-asyncio"}
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PYTEST_ADDOPTS", None)
+    env = fresh_pytest_env(PYTHONPATH=str(ROOT))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_subscriptions.py"],
         cwd=tmp_path,
