@@ -71,7 +71,8 @@ class Row:
     minimum: int = 1
     """The smallest size that still measures this workload (`--scale` stops here)."""
     ratio: bool = True
-    """Whether value / baseline means something (a throughput against the raw limit)."""
+    """Whether value / baseline means something (a throughput against the raw limit);
+    the row's ratio is the median of its runs' ratios."""
     unavailable: Callable[[], str | None] | None = None
     """Why the row cannot run here (an optional package missing), or None."""
     note: Callable[[Sequence[dict[str, Any]]], tuple[str, bool]] | None = None
@@ -171,8 +172,13 @@ def run_rows(
         result.load_after = load()
         result.value = statistics.median(result.values)
         result.baseline = statistics.median(result.baselines)
-        if row.ratio and result.baseline:
-            result.ratio = result.value / result.baseline
+        if row.ratio and all(result.baselines):
+            # Each run's figure against its own baseline, measured beside it: the
+            # median of those ratios, so that load that came and went between runs
+            # cancels out rather than pairing a figure with another run's baseline.
+            result.ratio = statistics.median(
+                v / b for v, b in zip(result.values, result.baselines, strict=True)
+            )
         holds = row.target.met(result.value, result.ratio)
         if row.note is not None:
             result.note, rest_holds = row.note(result.details)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from durable_engine import DurableContext, Engine, ExecutionStatus, StepContext
+from durable_engine.testing import VirtualClock
 
 from .baselines import raw_executemany, raw_read_rows
 from .suite import Sample
@@ -49,8 +50,8 @@ def _napper(engine: Engine) -> None:
 async def _due_backlog(db: str, n: int) -> float:
     """Seconds from opening an engine on `n` executions whose timers are all due until
     all `n` have finished. (The executions are started and suspended first, by another
-    engine that is closed before their timers are due.)"""
-    setup = Engine(db, in_memory_wait=0)
+    engine whose clock stands still, so that none is due before it closes.)"""
+    setup = Engine(db, in_memory_wait=0, clock=VirtualClock())
     _napper(setup)
     async with setup:
         await asyncio.gather(*(setup.start("napper", i) for i in range(n)))
