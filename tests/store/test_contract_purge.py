@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from durable_engine import CallbackNotFound, ExecutionStatus, OperationStatus, Store
-from durable_engine._store import Fence, LeaseLost, SetCustomStatus, SuspendExecution
+from durable_engine._store import EndAttempt, Fence, LeaseLost, SetCustomStatus, SuspendExecution
 from tests.store.helpers import NOW, callback, execution, finish, new, op, operations, running
 
 ENDED = NOW + 10
@@ -127,3 +127,27 @@ async def test_rerun_of_is_stored_as_given(store: Store) -> None:
     assert record.rerun_of == "first"
     assert (await execution(store, "again")).rerun_of == "first"
     assert [r.rerun_of for r in await store.list_executions()] == ["first"]
+
+
+async def test_a_purge_takes_the_kept_attempts_and_events_with_the_execution(
+    store: Store,
+) -> None:
+    fence = await running(store, "retried")
+    failed = op("retried", "1", OperationStatus.PENDING, attempt=1, error=b"boom")
+    await store.commit(fence, EndAttempt(operation=failed, started_at=NOW, ended_at=NOW + 1))
+    await store.send_event("retried", "nudge", b"p", NOW + 2)
+    await store.commit(fence, finish(ExecutionStatus.FAILED, ended_at=ENDED))
+    kept = await running(store, "kept")
+    await store.commit(
+        kept,
+        EndAttempt(
+            operation=op("kept", "1", OperationStatus.PENDING, attempt=1),
+            started_at=NOW,
+            ended_at=NOW + 1,
+        ),
+    )
+
+    assert [a.attempt for a in await store.load_attempts("retried")] == [1]
+    assert await store.purge_executions(NOW + 50, limit=100) == ["retried"]
+    assert await store.load_attempts("retried") == []
+    assert [a.attempt for a in await store.load_attempts("kept")] == [1]  # another's stay
