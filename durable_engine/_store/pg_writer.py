@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
 from .pg_batch import CommitUncertain, Job, Outcome, apply_batch, is_disconnect, store_error
+from .queued import fail_later_writes
 
 if TYPE_CHECKING:
     import asyncpg
@@ -100,7 +101,7 @@ class Writer:
                 for future, _, _, _ in jobs:
                     if not future.done():
                         future.set_exception(error)
-                self._fail_later_writes(jobs, error)
+                self._pending = fail_later_writes(self._pending, jobs, error)
                 continue
             if wrote:
                 # After the commit and before anyone hears of it: whoever sees the counter
@@ -119,23 +120,6 @@ class Writer:
                 future = job[0]
                 if not future.done():
                     future.set_result(None)
-
-    def _fail_later_writes(self, failed: list[Job], error: BaseException) -> None:
-        """One execution's writes land in the order they were queued: a write queued
-        after one that failed (while it was being applied) fails with it, rather than
-        land without it."""
-        executions = {job[2].execution_id for job in failed if job[2] is not None}
-        if not executions:
-            return
-        kept = []
-        for job in self._pending:
-            fence = job[2]
-            if fence is not None and fence.execution_id in executions:
-                if not job[0].done():
-                    job[0].set_exception(error)
-            else:
-                kept.append(job)
-        self._pending = kept
 
     async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool]:
         """Apply `jobs` in one transaction, on a new connection if the last was lost."""

@@ -37,6 +37,7 @@ from .connection import ThreadedConnection
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
 from .files import create_private_file, is_transient, open_hint, store_error, use_wal
 from .group_commit import OP_COLUMNS, Job, apply_batch, register_adapters, row_to_checkpoint
+from .queued import fail_later_writes
 from .schema import SCHEMA_VERSION, migrate, not_ours_error, read_version
 
 _ENDED = tuple(s.value for s in ExecutionStatus if s.is_terminal)
@@ -273,7 +274,7 @@ class SqliteStore:
                 for future, _, _, _ in jobs:
                     if not future.done():
                         future.set_exception(error)
-                self._fail_later_writes(jobs, error)
+                self._pending = fail_later_writes(self._pending, jobs, error)
                 continue
             retained, failures = [], 0
             waiting_since.clear()
@@ -291,23 +292,6 @@ class SqliteStore:
                 future = job[0]
                 if not future.done():
                     future.set_result(None)
-
-    def _fail_later_writes(self, failed: list[Job], error: BaseException) -> None:
-        """One execution's writes land in the order they were queued: a write queued
-        after one that failed (while it was being applied) fails with it, rather than
-        land without it."""
-        executions = {job[2].execution_id for job in failed if job[2] is not None}
-        if not executions:
-            return
-        kept = []
-        for job in self._pending:
-            fence = job[2]
-            if fence is not None and fence.execution_id in executions:
-                if not job[0].done():
-                    job[0].set_exception(error)
-            else:
-                kept.append(job)
-        self._pending = kept
 
     def _keep(
         self,
