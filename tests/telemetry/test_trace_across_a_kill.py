@@ -70,3 +70,6 @@ def test_the_runs_before_and_after_a_kill_share_the_executions_trace(tmp_path: P
     assert run["parent_span_id"] == start["span_id"]
     assert run["attributes"]["durable_engine.outcome"] == "SUCCEEDED"  # type: ignore[index]
     assert run["attributes"]["durable_engine.taken_from"]  # type: ignore[index]
+    for process, spans in (("killed", before), ("resumed", after)):  # shown with -s
+        for span in spans:
+            print(process, span["trace_id"], span["span_id"], span["parent_span_id"], span["name"])
