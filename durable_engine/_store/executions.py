@@ -8,7 +8,7 @@ statement each.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
 
@@ -17,7 +17,13 @@ from .._models import ExecutionRecord, ExecutionStatus
 from .base import NewExecution
 from .rows import in_statements
 
-__all__ = ["EXEC_COLUMNS", "CreateExecution", "create_executions", "execution_from_row"]
+__all__ = [
+    "EXEC_COLUMNS",
+    "CreateExecution",
+    "create_executions",
+    "execution_from_row",
+    "listing_query",
+]
 
 EXEC_COLUMNS = (
     "execution_id, name, function, status, input, result, error, parent_id, "
@@ -142,3 +148,51 @@ def _existing(conn: sqlite3.Connection, record: ExecutionRecord) -> ExecutionRec
         if row is not None:
             return execution_from_row(row)
     raise StoreError(f"execution {record.execution_id} could not be created")
+
+
+_ENDED = tuple(s.value for s in ExecutionStatus if s.is_terminal)
+
+
+def listing_query(
+    param: Callable[[int], str],
+    *,
+    status: ExecutionStatus | None,
+    function: str | None,
+    parent_id: str | None,
+    name: str | None,
+    limit: int | None,
+    newest_first: bool,
+    version: int | None,
+    unfinished: bool,
+) -> tuple[str, list[object]]:
+    """The SELECT of `Store.list_executions` with these filters, and its arguments;
+    `param(n)` is the dialect's placeholder for the n-th argument (`?`, `$n`)."""
+    where: list[str] = []
+    args: list[object] = []
+
+    def equal(column: str, value: object) -> None:
+        args.append(value)
+        where.append(f"{column} = {param(len(args))}")
+
+    filters = {"status": status, "function": function, "parent_id": parent_id, "name": name}
+    for column, value in filters.items():
+        if value is not None:
+            equal(column, str(value))
+    if version is not None:
+        equal("version", int(version))
+    if unfinished:
+        args.extend(_ENDED)
+        first = len(args) - len(_ENDED) + 1
+        listed = ", ".join(param(n) for n in range(first, len(args) + 1))
+        where.append(f"status NOT IN ({listed})")
+    sql = f"SELECT {EXEC_COLUMNS} FROM executions"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += (
+        " ORDER BY created_at DESC, execution_id DESC"
+        if newest_first
+        else " ORDER BY created_at, execution_id"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql, args

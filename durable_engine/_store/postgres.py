@@ -27,6 +27,7 @@ from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 from . import pg_events, pg_purging, pg_schedules, pg_writes
 from .base import Attempt, Fence, Mutation, NewExecution, ScheduleRecord, WorkerInfo
+from .executions import listing_query
 from .pg_batch import Job, is_disconnect, store_error
 from .pg_clock import (
     attempt_out,
@@ -41,8 +42,6 @@ from .pg_connect import DEFAULT_SCHEMA, asyncpg_module, measure_offset, parse_ur
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, PgCreate, execution_from_row, row_to_checkpoint
 from .pg_schema import migrate, quote_ident
 from .pg_writer import RECONNECT_DELAYS, Writer
-
-_TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
 
 if TYPE_CHECKING:
     import asyncpg
@@ -204,29 +203,17 @@ class PostgresStore:
         version: int | None = None,
         unfinished: bool = False,
     ) -> list[ExecutionRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-        filters = {"status": status, "function": function, "parent_id": parent_id, "name": name}
-        for column, value in filters.items():
-            if value is not None:
-                args.append(str(value))
-                where.append(f"{column} = ${len(args)}")
-        if version is not None:
-            args.append(int(version))
-            where.append(f"version = ${len(args)}")
-        if unfinished:
-            args.append(sorted(_TERMINAL))
-            where.append(f"status <> ALL(${len(args)}::text[])")
-        sql = f"SELECT {EXEC_COLUMNS} FROM executions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += (
-            " ORDER BY created_at DESC, execution_id DESC"
-            if newest_first
-            else " ORDER BY created_at, execution_id"
+        sql, args = listing_query(
+            lambda n: f"${n}",
+            status=status,
+            function=function,
+            parent_id=parent_id,
+            name=name,
+            limit=limit,
+            newest_first=newest_first,
+            version=version,
+            unfinished=unfinished,
         )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
 
         async def read(conn: Conn) -> list[ExecutionRecord]:
             return [

@@ -34,13 +34,11 @@ from .base import (
     WorkerInfo,
 )
 from .connection import ThreadedConnection
-from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
+from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row, listing_query
 from .files import create_private_file, is_transient, open_hint, store_error, use_wal
 from .group_commit import OP_COLUMNS, Job, apply_batch, register_adapters, row_to_checkpoint
 from .queued import fail_later_writes
 from .schema import SCHEMA_VERSION, migrate, not_ours_error, read_version
-
-_ENDED = tuple(s.value for s in ExecutionStatus if s.is_terminal)
 
 __all__ = ["SqliteStore"]
 
@@ -406,29 +404,17 @@ class SqliteStore:
         version: int | None = None,
         unfinished: bool = False,
     ) -> list[ExecutionRecord]:
-        where: list[str] = []
-        args: list[object] = []
-        filters = {"status": status, "function": function, "parent_id": parent_id, "name": name}
-        for column, value in filters.items():
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(str(value))
-        if version is not None:
-            where.append("version = ?")
-            args.append(int(version))
-        if unfinished:
-            where.append(f"status NOT IN ({', '.join('?' * len(_ENDED))})")
-            args.extend(_ENDED)
-        sql = f"SELECT {EXEC_COLUMNS} FROM executions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += (
-            " ORDER BY created_at DESC, execution_id DESC"
-            if newest_first
-            else " ORDER BY created_at, execution_id"
+        sql, args = listing_query(
+            lambda n: "?",
+            status=status,
+            function=function,
+            parent_id=parent_id,
+            name=name,
+            limit=limit,
+            newest_first=newest_first,
+            version=version,
+            unfinished=unfinished,
         )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
 
         def read(conn: sqlite3.Connection) -> list[ExecutionRecord]:
             return [execution_from_row(r) for r in conn.execute(sql, args).fetchall()]
