@@ -30,6 +30,7 @@ from ._models import (
     ExecutionStatus,
     OperationStatus,
     OperationType,
+    op_position,
 )
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "HistoryFileError", "history_from_json", "history_to_json"]
@@ -44,7 +45,7 @@ class HistoryFileError(ValueError):
 
 def history_to_json(record: ExecutionRecord, operations: Iterable[Checkpoint]) -> dict[str, Any]:
     """The document for `record` and its operations, in operation order."""
-    ops = sorted(operations, key=lambda cp: _position(cp.op_id))
+    ops = sorted(operations, key=lambda cp: op_position(cp.op_id))
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -144,7 +145,3 @@ def _bytes(value: Any) -> bytes | None:
     if not isinstance(value, str):
         raise TypeError(f"a stored value is base64 text, not {type(value).__name__}")
     return base64.b64decode(value, validate=True)
-
-
-def _position(op_id: str) -> tuple[int, ...]:
-    return tuple(int(part) if part.isdigit() else 0 for part in op_id.split("/"))

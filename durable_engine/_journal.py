@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ._models import TERMINAL_OPERATION, Checkpoint, OperationType
+from ._models import TERMINAL_OPERATION, Checkpoint, OperationType, op_position
 
 __all__ = ["CONTAINERS", "Completed", "Execute", "Journal", "Mismatch", "Outcome", "Resume"]
 
@@ -191,7 +191,7 @@ class Journal:
             left = [op for op in self._index().get(context_id, ()) if op in self._unasked]
         if not left:
             return None
-        listed = ", ".join(self._describe(op) for op in sorted(left, key=_position))
+        listed = ", ".join(self._describe(op) for op in sorted(left, key=op_position))
         where = "" if context_id is None else f" in context {context_id}"
         return (
             f"recorded operations{where} the code no longer asks for: {listed}; the "
@@ -217,11 +217,6 @@ def _named_before(recorded: str | None, name: str | None) -> bool:
     """Whether `recorded` is the default name an older version gave the step now named
     `name` by default: the last part of a qualified name (`charge` for `Payments.charge`)."""
     return recorded is not None and name is not None and name.rpartition(".")[2] == recorded
-
-
-def _position(op_id: str) -> tuple[int, ...]:
-    """Sorting key: `2` before `10`, `3/2` before `3/10`."""
-    return tuple(int(part) if part.isdigit() else 0 for part in op_id.split("/"))
 
 
 def _with_enclosing(records: Iterable[str]) -> set[str]:

@@ -16,6 +16,7 @@ __all__ = [
     "ExecutionStatus",
     "OperationStatus",
     "OperationType",
+    "op_position",
     "timestamp_to_datetime",
 ]
 
@@ -81,6 +82,11 @@ TERMINAL_OPERATION = frozenset(
 )
 """The terminal operation statuses, as the plain strings a Checkpoint holds (a member
 of OperationStatus is found in it too: it is equal to its value)."""
+
+
+def op_position(op_id: str) -> tuple[int, ...]:
+    """An operation id's sorting key, in call order: `2` before `10`, `3/2` before `3/10`."""
+    return tuple(int(part) if part.isdigit() else 0 for part in op_id.split("/"))
 
 
 @overload

@@ -8,7 +8,13 @@ from datetime import datetime
 from typing import Any, Self
 
 from ._converter import ValueConverter
-from ._models import Checkpoint, OperationStatus, OperationType, timestamp_to_datetime
+from ._models import (
+    Checkpoint,
+    OperationStatus,
+    OperationType,
+    op_position,
+    timestamp_to_datetime,
+)
 from ._store import Attempt
 
 __all__ = ["AttemptInfo", "OperationInfo", "OperationNode", "build_operation_tree"]
@@ -71,10 +77,6 @@ class OperationInfo(OperationNode):
     """A step's attempts, first to last, every one kept (empty for other operations)."""
 
 
-def _sort_key(op_id: str) -> tuple[int, ...]:
-    return tuple(int(part) if part.isdigit() else 0 for part in op_id.split("/"))
-
-
 def build_operation_tree(
     checkpoints: list[Checkpoint],
     values: ValueConverter,
@@ -87,7 +89,7 @@ def build_operation_tree(
     for a in attempts:
         kept.setdefault(a.op_id, []).append(a)
     nodes: dict[str, OperationInfo] = {}
-    for cp in sorted(checkpoints, key=lambda c: _sort_key(c.op_id)):
+    for cp in sorted(checkpoints, key=lambda c: op_position(c.op_id)):
         error = None if cp.error is None else values.decode_error(cp.error)
         nodes[cp.op_id] = OperationInfo(
             operation_id=cp.op_id,

@@ -38,6 +38,7 @@ from .._models import (
     ExecutionStatus,
     OperationStatus,
     OperationType,
+    op_position,
     timestamp_to_datetime,
 )
 from .._store import SqliteStore, Store
@@ -313,7 +314,7 @@ class DurableTestRunner:
             execution_id = queue.pop(0)
             for cp in sorted(
                 await self.engine.store.load_operations(execution_id),
-                key=lambda c: _op_key(c.op_id),
+                key=lambda c: op_position(c.op_id),
             ):
                 if cp.type == OperationType.CALLBACK and cp.status == OperationStatus.STARTED:
                     out.append(
@@ -416,10 +417,6 @@ class DurableTestRunner:
 
 def _id_of(execution: Execution) -> str:
     return execution if isinstance(execution, str) else execution.execution_id
-
-
-def _op_key(op_id: str) -> tuple[int, ...]:
-    return tuple(int(part) if part.isdigit() else 0 for part in op_id.split("/"))
 
 
 def _dt(ts: float | None) -> datetime | None:
