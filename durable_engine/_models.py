@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, overload
 import serdes
 
 __all__ = [
+    "TERMINAL_EXECUTION",
     "Checkpoint",
     "ExecutionInfo",
     "ExecutionRecord",
@@ -45,6 +46,10 @@ _TERMINAL_EXECUTION = frozenset(
         ExecutionStatus.STOPPED,
     }
 )
+
+
+TERMINAL_EXECUTION = tuple(sorted(status.value for status in _TERMINAL_EXECUTION))
+"""The ended execution statuses, as the plain strings the stores keep, sorted."""
 
 
 class OperationType(enum.StrEnum):

@@ -12,13 +12,11 @@ import sqlite3
 from typing import Any
 
 from .._errors import CallbackAlreadyResolved, CallbackNotFound, CallbackNotPending
-from .._models import Checkpoint, ExecutionStatus
+from .._models import TERMINAL_EXECUTION, Checkpoint
 from .base import Fence, LeaseLost
 from .group_commit import OP_COLUMNS, row_to_checkpoint
 
 __all__ = ["function_of", "heartbeat", "resolve", "time_out"]
-
-_TERMINAL = tuple(s.value for s in ExecutionStatus if s.is_terminal)
 
 
 def _deadline(
@@ -43,7 +41,7 @@ def _pending(conn: sqlite3.Connection, callback_id: str, now: float) -> tuple[An
     status = row[3]
     if status in ("SUCCEEDED", "FAILED"):
         raise CallbackAlreadyResolved(f"callback was already resolved ({status})")
-    if row[8] in _TERMINAL:  # its callbacks were cancelled as it ended
+    if row[8] in TERMINAL_EXECUTION:  # its callbacks were cancelled as it ended
         raise CallbackNotPending(f"the callback's execution has ended ({row[8]})")
     if status == "CANCELLED":
         raise CallbackNotPending(
@@ -134,7 +132,7 @@ def time_out(
     current = conn.execute(
         "SELECT epoch, status FROM executions WHERE execution_id = ?", (fence.execution_id,)
     ).fetchone()
-    if current is None or current[0] != fence.epoch or current[1] in _TERMINAL:
+    if current is None or current[0] != fence.epoch or current[1] in TERMINAL_EXECUTION:
         raise LeaseLost(fence.execution_id)
     row = conn.execute(
         "SELECT status, created_at, timeout_at, heartbeat_timeout, heartbeat_at FROM callbacks"

@@ -11,13 +11,11 @@ from __future__ import annotations
 import sqlite3
 
 from .._errors import ExecutionNotFound
-from .._models import ExecutionStatus
+from .._models import TERMINAL_EXECUTION, ExecutionStatus
 from .base import Fence, LeaseLost
 from .group_commit import WAKE_PARENT
 
 __all__ = ["stop", "time_out"]
-
-_TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
 
 
 def _end(
@@ -48,7 +46,7 @@ def stop(conn: sqlite3.Connection, execution_id: str, now: float, error: bytes) 
     ).fetchone()
     if row is None:
         raise ExecutionNotFound(f"no execution with id {execution_id!r}")
-    if row[0] in _TERMINAL:
+    if row[0] in TERMINAL_EXECUTION:
         return str(row[0])
     _end(conn, execution_id, ExecutionStatus.STOPPED, error, now)
     return None
@@ -59,7 +57,7 @@ def time_out(conn: sqlite3.Connection, fence: Fence, now: float, error: bytes) -
     row = conn.execute(
         "SELECT epoch, status FROM executions WHERE execution_id = ?", (fence.execution_id,)
     ).fetchone()
-    if row is None or row[0] != fence.epoch or row[1] in _TERMINAL:
+    if row is None or row[0] != fence.epoch or row[1] in TERMINAL_EXECUTION:
         raise LeaseLost(fence.execution_id)
     _end(conn, fence.execution_id, ExecutionStatus.TIMED_OUT, error, now)
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import sqlite3
 
 from .._errors import ExecutionAlreadyEnded, ExecutionNotFound
-from .._models import Checkpoint, ExecutionStatus, OperationStatus
+from .._models import TERMINAL_EXECUTION, Checkpoint, OperationStatus
 from .base import Fence, LeaseLost
 from .group_commit import OP_COLUMNS, row_to_checkpoint
 
 __all__ = ["receive", "send", "time_out"]
 
-_TERMINAL = tuple(s.value for s in ExecutionStatus if s.is_terminal)
 
 _WAITER = (
     "SELECT op_id FROM operations WHERE execution_id = ? AND type = 'EVENT' AND name = ?"
@@ -40,7 +39,7 @@ def send(
     ).fetchone()
     if row is None:
         raise ExecutionNotFound(f"no execution {execution_id}")
-    if row[0] in _TERMINAL:
+    if row[0] in TERMINAL_EXECUTION:
         raise ExecutionAlreadyEnded(f"execution {execution_id} has already ended ({row[0]})")
     conn.execute(
         "INSERT INTO events (execution_id, name, payload, sent_at) VALUES (?, ?, ?, ?)",
@@ -67,7 +66,7 @@ def _check(conn: sqlite3.Connection, fence: Fence) -> None:
     current = conn.execute(
         "SELECT epoch, status FROM executions WHERE execution_id = ?", (fence.execution_id,)
     ).fetchone()
-    if current is None or current[0] != fence.epoch or current[1] in _TERMINAL:
+    if current is None or current[0] != fence.epoch or current[1] in TERMINAL_EXECUTION:
         raise LeaseLost(fence.execution_id)
 
 

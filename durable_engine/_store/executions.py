@@ -13,7 +13,7 @@ from itertools import chain
 from typing import Any
 
 from .._errors import StoreError
-from .._models import ExecutionRecord, ExecutionStatus
+from .._models import TERMINAL_EXECUTION, ExecutionRecord, ExecutionStatus
 from .base import NewExecution
 from .rows import in_statements
 
@@ -150,9 +150,6 @@ def _existing(conn: sqlite3.Connection, record: ExecutionRecord) -> ExecutionRec
     raise StoreError(f"execution {record.execution_id} could not be created")
 
 
-_ENDED = tuple(s.value for s in ExecutionStatus if s.is_terminal)
-
-
 def listing_query(
     param: Callable[[int], str],
     *,
@@ -181,8 +178,8 @@ def listing_query(
     if version is not None:
         equal("version", int(version))
     if unfinished:
-        args.extend(_ENDED)
-        first = len(args) - len(_ENDED) + 1
+        args.extend(TERMINAL_EXECUTION)
+        first = len(args) - len(TERMINAL_EXECUTION) + 1
         listed = ", ".join(param(n) for n in range(first, len(args) + 1))
         where.append(f"status NOT IN ({listed})")
     sql = f"SELECT {EXEC_COLUMNS} FROM executions"

@@ -17,7 +17,13 @@ from itertools import chain
 from typing import Any
 
 from .._errors import DatabaseCorrupt, StoreError
-from .._models import Checkpoint, ExecutionStatus, OperationStatus, OperationType
+from .._models import (
+    TERMINAL_EXECUTION,
+    Checkpoint,
+    ExecutionStatus,
+    OperationStatus,
+    OperationType,
+)
 from . import crashpoints
 from .base import (
     BlockExecution,
@@ -70,8 +76,6 @@ def register_adapters() -> None:
             sqlite3.register_adapter(type_, adapter)
 
 
-_TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
-
 _PUT_OPS = f"INSERT OR REPLACE INTO operations ({OP_COLUMNS})"
 # A wake-up recorded while the execution ran (a callback resolved) survives suspension,
 # and an execution with a total timeout wakes at it at the latest: the earliest of the
@@ -102,7 +106,7 @@ _FENCE_QUERY = (
     "SELECT f.key, e.epoch, e.status, e.parent_id FROM json_each(?) AS f"
     " LEFT JOIN executions AS e ON e.execution_id = f.key"
     " WHERE e.epoch IS NOT f.value OR e.parent_id IS NOT NULL OR e.status IN ("
-    + ", ".join(f"'{s}'" for s in sorted(_TERMINAL))
+    + ", ".join(f"'{s}'" for s in sorted(TERMINAL_EXECUTION))
     + ")"
 )
 # What a decided batch or an ending leaves open: only what is still open, so an answer
@@ -211,7 +215,9 @@ def _fast(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
         current = None
         if state:  # else every fence holds and no execution has a parent: the usual case
             current = state.get(fence.execution_id)  # None: live at this epoch, no parent
-            if current is not None and (current[0] != fence.epoch or current[1] in _TERMINAL):
+            if current is not None and (
+                current[0] != fence.epoch or current[1] in TERMINAL_EXECUTION
+            ):
                 outcomes.append((future, False, LeaseLost(fence.execution_id)))
                 continue
         if type(m) is Checkpoint:

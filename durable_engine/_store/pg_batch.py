@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
-from .._models import Checkpoint, ExecutionStatus
+from .._models import TERMINAL_EXECUTION, Checkpoint
 from . import crashpoints
 from .base import (
     BlockExecution,
@@ -51,7 +51,6 @@ Job = tuple[
 Outcome = tuple[asyncio.Future[Any], bool, Any]
 """A job's future, and whether it succeeded with this value or failed with this error."""
 
-_TERMINAL = sorted(s.value for s in ExecutionStatus if s.is_terminal)
 _RETRIES = 8
 
 _FENCE_QUERY = """
@@ -247,7 +246,7 @@ async def _fast(conn: Conn, jobs: list[Job]) -> list[Outcome]:
     for future, _, fence, m in commits:
         assert fence is not None
         current = state.get(fence.execution_id)  # None: live at this epoch, no parent
-        if current is not None and (current[0] != fence.epoch or current[1] in _TERMINAL):
+        if current is not None and (current[0] != fence.epoch or current[1] in TERMINAL_EXECUTION):
             outcomes.append((future, False, LeaseLost(fence.execution_id)))
             continue
         if isinstance(m, Checkpoint):
@@ -375,7 +374,7 @@ async def _fence_state(
     has a parent. Locks every fenced execution's row until the transaction ends."""
     ids = [job[2].execution_id for job in commits]  # type: ignore[union-attr]
     epochs = [job[2].epoch for job in commits]  # type: ignore[union-attr]
-    rows = await conn.fetch(_FENCE_QUERY, ids, epochs, _TERMINAL)
+    rows = await conn.fetch(_FENCE_QUERY, ids, epochs, TERMINAL_EXECUTION)
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 

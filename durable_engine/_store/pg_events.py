@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._errors import ExecutionAlreadyEnded, ExecutionNotFound
-from .._models import Checkpoint, ExecutionStatus, OperationStatus
+from .._models import TERMINAL_EXECUTION, Checkpoint, OperationStatus
 from .base import Fence, LeaseLost
 from .pg_rows import OP_COLUMNS, row_to_checkpoint
 
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["receive", "send", "time_out"]
 
-_TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
 
 _LOCK = "SELECT epoch, status FROM executions WHERE execution_id = $1 FOR UPDATE"
 _WAITER = (
@@ -52,7 +51,7 @@ async def send(
     row = await conn.fetchrow(_LOCK, execution_id)
     if row is None:
         raise ExecutionNotFound(f"no execution {execution_id}")
-    if row[1] in _TERMINAL:
+    if row[1] in TERMINAL_EXECUTION:
         raise ExecutionAlreadyEnded(f"execution {execution_id} has already ended ({row[1]})")
     await conn.execute(
         "INSERT INTO events (execution_id, name, payload, sent_at) VALUES ($1, $2, $3, $4)",
@@ -82,7 +81,7 @@ async def send(
 
 async def _check(conn: Conn, fence: Fence) -> None:
     current = await conn.fetchrow(_LOCK, fence.execution_id)
-    if current is None or current[0] != fence.epoch or current[1] in _TERMINAL:
+    if current is None or current[0] != fence.epoch or current[1] in TERMINAL_EXECUTION:
         raise LeaseLost(fence.execution_id)
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._models import ExecutionStatus
+from .._models import TERMINAL_EXECUTION
 
 if TYPE_CHECKING:
     from .pg_rows import Conn
 
 __all__ = ["find", "purge"]
 
-_TERMINAL = tuple(sorted(s.value for s in ExecutionStatus if s.is_terminal))
 
 # Oldest ending first, so a purge with a limit removes the oldest (LIMIT NULL: all).
 _PURGEABLE = """
@@ -49,8 +48,16 @@ _DELETE = (
 def _parameters(
     before: float, statuses: Sequence[str] | None, function: str | None, limit: int | None
 ) -> tuple[Any, ...]:
-    wanted = _TERMINAL if statuses is None else [s for s in statuses if s in _TERMINAL]
-    return before, list(wanted), function, list(_TERMINAL), None if limit is None else int(limit)
+    wanted = (
+        TERMINAL_EXECUTION if statuses is None else [s for s in statuses if s in TERMINAL_EXECUTION]
+    )
+    return (
+        before,
+        list(wanted),
+        function,
+        list(TERMINAL_EXECUTION),
+        None if limit is None else int(limit),
+    )
 
 
 async def find(

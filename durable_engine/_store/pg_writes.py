@@ -18,7 +18,7 @@ from .._errors import (
     ExecutionNotFound,
     StoreError,
 )
-from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
+from .._models import TERMINAL_EXECUTION, Checkpoint, ExecutionRecord, ExecutionStatus
 from .base import Fence, LeaseLost
 from .pg_batch import WAKE_PARENT
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, execution_from_row, row_to_checkpoint
@@ -37,7 +37,6 @@ __all__ = [
     "time_out_callback",
 ]
 
-_TERMINAL = frozenset(s.value for s in ExecutionStatus if s.is_terminal)
 
 # Unowned and due, or owned by a worker whose row is gone (a takeover); rows another
 # transaction holds (a batch writing for them, a claimer) are skipped, not waited for.
@@ -115,7 +114,7 @@ async def stop(conn: Conn, execution_id: str, now: float, error: bytes) -> str |
     row = await _locked(conn, execution_id)
     if row is None:
         raise ExecutionNotFound(f"no execution with id {execution_id!r}")
-    if row[1] in _TERMINAL:
+    if row[1] in TERMINAL_EXECUTION:
         return str(row[1])
     await _end(conn, execution_id, ExecutionStatus.STOPPED, error, now)
     return None
@@ -147,7 +146,7 @@ async def retry_blocked(conn: Conn, functions: Sequence[str], now: float) -> int
 async def time_out(conn: Conn, fence: Fence, now: float, error: bytes) -> None:
     """End the execution as TIMED_OUT if `fence` still holds it, else raise LeaseLost."""
     row = await _locked(conn, fence.execution_id)
-    if row is None or row[0] != fence.epoch or row[1] in _TERMINAL:
+    if row is None or row[0] != fence.epoch or row[1] in TERMINAL_EXECUTION:
         raise LeaseLost(fence.execution_id)
     await _end(conn, fence.execution_id, ExecutionStatus.TIMED_OUT, error, now)
 
@@ -178,7 +177,7 @@ async def _pending(conn: Conn, callback_id: str, now: float) -> Any:
     status = row[3]
     if status in ("SUCCEEDED", "FAILED"):
         raise CallbackAlreadyResolved(f"callback was already resolved ({status})")
-    if row[8] in _TERMINAL:  # its callbacks were cancelled as it ended
+    if row[8] in TERMINAL_EXECUTION:  # its callbacks were cancelled as it ended
         raise CallbackNotPending(f"the callback's execution has ended ({row[8]})")
     if status == "CANCELLED":
         raise CallbackNotPending(
@@ -286,7 +285,7 @@ async def time_out_callback(
         "SELECT epoch, status FROM executions WHERE execution_id = $1 FOR SHARE",
         fence.execution_id,
     )
-    if current is None or current[0] != fence.epoch or current[1] in _TERMINAL:
+    if current is None or current[0] != fence.epoch or current[1] in TERMINAL_EXECUTION:
         raise LeaseLost(fence.execution_id)
     row = await conn.fetchrow(
         "SELECT status, created_at, timeout_at, heartbeat_timeout, heartbeat_at FROM callbacks"

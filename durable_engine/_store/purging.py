@@ -17,12 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._errors import StoreError
-from .._models import ExecutionStatus
+from .._models import TERMINAL_EXECUTION
 
 __all__ = ["VacuumReport", "find", "purge", "vacuum"]
 
-_TERMINAL = tuple(sorted(s.value for s in ExecutionStatus if s.is_terminal))
-_TERMINAL_SQL = ", ".join(f"'{s}'" for s in _TERMINAL)
+_TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL_EXECUTION)
 
 # Oldest ending first, so a purge with a limit removes the oldest. The parent test
 # keeps a child whose parent still runs (or is held): it may yet read the child's end.
@@ -52,7 +51,9 @@ _DELETE = (
 def _parameters(
     before: float, statuses: Sequence[str] | None, function: str | None, limit: int | None
 ) -> dict[str, object]:
-    wanted = _TERMINAL if statuses is None else [s for s in statuses if s in _TERMINAL]
+    wanted = (
+        TERMINAL_EXECUTION if statuses is None else [s for s in statuses if s in TERMINAL_EXECUTION]
+    )
     return {
         "before": before,
         "statuses": json.dumps(list(wanted)),
