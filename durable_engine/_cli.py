@@ -750,7 +750,10 @@ def _add_ui_command(verbs: _Verbs) -> None:
     ui.add_argument(
         "--allow-actions",
         action="store_true",
-        help="let the page answer callbacks and stop executions, with a token printed at start",
+        help=(
+            "let the page answer callbacks and stop, resume or rerun executions, with a "
+            "token printed at start"
+        ),
     )
 
 

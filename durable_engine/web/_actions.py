@@ -1,4 +1,4 @@
-"""Actions from the page: answer a callback, stop an execution.
+"""Actions from the page: answer a callback; stop, resume or rerun an execution.
 
 Each is a POST that is carried out only when all of these hold:
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote
 
 from starlette.requests import Request
@@ -29,6 +29,8 @@ from .._errors import CallbackNotFound, DurableError, ExecutionNotFound
 from ._render import Page, has_token, render
 
 __all__ = ["routes"]
+
+T = TypeVar("T")
 
 MAX_FORM_BYTES = 4 * 1024 * 1024
 """More than a callback's result may hold (the engine's payload limit is 256 KiB)."""
@@ -54,6 +56,8 @@ def routes() -> list[Route]:
         Route("/callbacks/{callback_id}/succeed", _guarded(_succeed), methods=["POST"]),
         Route("/callbacks/{callback_id}/fail", _guarded(_fail), methods=["POST"]),
         Route("/executions/{execution_id}/stop", _guarded(_stop), methods=["POST"]),
+        Route("/executions/{execution_id}/resume", _guarded(_resume), methods=["POST"]),
+        Route("/executions/{execution_id}/rerun", _guarded(_rerun), methods=["POST"]),
     ]
 
 
@@ -154,11 +158,22 @@ async def _stop(request: Request, engine: Engine, form: Form) -> str:
     return f"/executions/{quote(execution_id, safe='')}"
 
 
-async def _carry_out(call: Awaitable[None]) -> None:
+async def _resume(request: Request, engine: Engine, form: Form) -> str:
+    execution_id = request.path_params["execution_id"]
+    await _carry_out(engine.resume(execution_id))
+    return f"/executions/{quote(execution_id, safe='')}"
+
+
+async def _rerun(request: Request, engine: Engine, form: Form) -> str:
+    handle = await _carry_out(engine.rerun(request.path_params["execution_id"]))
+    return f"/executions/{quote(handle.execution_id, safe='')}"
+
+
+async def _carry_out(call: Awaitable[T]) -> T:
     """Await the engine's call; its refusal (an unknown id, a callback no longer
     pending, an execution that already ended) becomes the page's answer."""
     try:
-        await call
+        return await call
     except (ExecutionNotFound, CallbackNotFound) as exc:
         raise Refused(404, type(exc).__name__, str(exc)) from None
     except DurableError as exc:

@@ -66,8 +66,8 @@ def create_app(
     Given a path, the app opens an engine on it that runs nothing (`serve=False`) while
     the app runs. Given an Engine, the app opens it while it runs if it is not open
     already (and closes it after), and otherwise uses it as it is, on its own loop.
-    With `allow_actions`, the pages can answer callbacks and stop executions, behind
-    `token` (made here if None: read it from `app.state.token`)."""
+    With `allow_actions`, the pages can answer callbacks and stop, resume or rerun
+    executions, behind `token` (made here if None: read it from `app.state.token`)."""
     if isinstance(engine_or_db, Engine):
         engine = engine_or_db
     else:

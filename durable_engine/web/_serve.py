@@ -35,7 +35,10 @@ def serve(engine: Engine, *, host: str, port: int, allow_actions: bool) -> int:
         print(f"actions allowed with the token {token}")
         print(f"open {url}?token={token} to use them")
     else:
-        print("read-only: start with --allow-actions to answer callbacks and stop executions")
+        print(
+            "read-only: start with --allow-actions to answer callbacks and stop, resume or "
+            "rerun executions"
+        )
     sys.stdout.flush()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     uvicorn.Server(config).run()

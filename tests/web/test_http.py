@@ -196,6 +196,30 @@ def test_answering_a_callback_and_stopping(fresh: Made) -> None:
     assert _status(fresh, fresh.waiting) == "STOPPED"
 
 
+def test_rerunning_a_failed_execution_and_resuming(fresh: Made) -> None:
+    with _acting(fresh.db) as client:
+        page = client.get(f"/executions/{fresh.failed}").text
+        assert "Rerun with the same input" in page and "Resume on the code" not in page
+        assert "Rerun with the same input" not in client.get(f"/executions/{fresh.waiting}").text
+        rerun = client.post(f"/executions/{fresh.failed}/rerun", data={"token": TOKEN})
+        assert rerun.status_code == 303
+        new_id = rerun.headers["location"].rsplit("/", 1)[1]
+        assert new_id != fresh.failed
+        refused = client.post(f"/executions/{fresh.succeeded}/rerun", data={"token": TOKEN})
+        assert refused.status_code == 409 and "ExecutionNotRerunnable" in refused.text
+        # A waiting execution is not BLOCKED: resume leaves it as it is.
+        resumed = client.post(f"/executions/{fresh.waiting}/resume", data={"token": TOKEN})
+        assert resumed.status_code == 303
+        ended = client.post(f"/executions/{fresh.succeeded}/resume", data={"token": TOKEN})
+        assert ended.status_code == 409 and "ExecutionAlreadyEnded" in ended.text
+        missing = client.post("/executions/nope/rerun", data={"token": TOKEN})
+        assert missing.status_code == 404
+    assert rows(fresh.db, f"SELECT rerun_of FROM executions WHERE execution_id = '{new_id}'") == [
+        (fresh.failed,)
+    ]
+    assert _status(fresh, fresh.waiting) == "SUSPENDED"
+
+
 def test_a_failure_answer_and_where_it_sends_the_browser(fresh: Made) -> None:
     cid = _callback_id(fresh)
     with _acting(fresh.db) as client:
