@@ -206,6 +206,7 @@ async def _execution_page(request: Request, engine: Engine) -> Page:
             "input": cut(info.input),
             "result": cut(info.result),
             "error": cut(info.error),
+            "custom_status": cut(info.custom_status),
             "waits": [] if info.status.is_terminal else waits_for(ops),
             "bars": timeline(info, ops, datetime.now(UTC)),
             "history": history,
@@ -241,10 +242,10 @@ async def _callbacks_page(request: Request, engine: Engine) -> Page:
 
 
 async def _whole_value(request: Request) -> Response:
-    """An execution's input, result or error in full, as plain text."""
+    """An execution's input, result, error or custom status in full, as plain text."""
     engine: Engine = request.app.state.engine
     part = request.path_params["part"]
-    if part not in ("input", "result", "error"):
+    if part not in ("input", "result", "error", "custom_status"):
         return _text(f"an execution has no {part!r} to show", 404)
     try:
         info = await engine.get_execution(request.path_params["execution_id"])

@@ -36,6 +36,7 @@ async def explode(ctx: DurableContext, order: dict) -> None:
 @engine.durable_function(name="approve")
 async def approve(ctx: DurableContext, order: dict) -> dict:
     await ctx.step(lambda s: order["id"], name="check")
+    ctx.set_custom_status({"done": 1, "total": 2})
     answer = await ctx.wait_for_callback(
         lambda callback_id, s: None, name="manager-approval",
         config=WaitForCallbackConfig(timeout=3600),

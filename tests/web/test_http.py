@@ -196,6 +196,14 @@ def test_answering_a_callback_and_stopping(fresh: Made) -> None:
     assert _status(fresh, fresh.waiting) == "STOPPED"
 
 
+def test_an_executions_custom_status_is_shown(made: Made, reader: TestClient) -> None:
+    page = reader.get(f"/executions/{made.waiting}").text
+    assert "Custom status" in page and "&#34;done&#34;: 1" in page
+    whole = reader.get(f"/executions/{made.waiting}/custom_status")
+    assert whole.status_code == 200 and '"total": 2' in whole.text
+    assert "Custom status" not in reader.get(f"/executions/{made.succeeded}").text
+
+
 def test_rerunning_a_failed_execution_and_resuming(fresh: Made) -> None:
     with _acting(fresh.db) as client:
         page = client.get(f"/executions/{fresh.failed}").text
