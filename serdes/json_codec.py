@@ -6,8 +6,8 @@ objects, `{"$type": "<tag>", "v": ...}`:
 - `tuple`, `set`, `frozenset`: `"v"` is the list of items
 - `dict` that is not plain (a key that is not a string, or a key named "$type"):
   `"v"` is the list of `[key, value]` pairs
-- `bytes`: base64 text; a `bytearray` or `memoryview` is written as the same bytes and
-  read back as `bytes`, as the msgpack codec does (see there why)
+- `bytes` and `bytearray`: base64 text (`"bytes"`, `"bytearray"`); a `memoryview` is
+  written as the bytes it holds and read back as `bytes`, as the msgpack codec does
 - `float` nan/inf/-inf: that text; `int` too large for JSON readers: hex text
   (`"int"`); `str` holding a surrogate code point, which UTF-8 JSON cannot carry:
   base64 of its UTF-8 bytes written with "surrogatepass" (`"str"`)
@@ -134,8 +134,10 @@ class JsonSerDes:
             }
         if t is tuple or t is set or t is frozenset:
             return {_TAG: t.__name__, "v": [self._to_json(x, tag_surrogates) for x in v]}
-        if t is bytes or t is bytearray or t is memoryview:  # msgpack's bytes-likes too
+        if t is bytes or t is memoryview:  # a memoryview is stored as the bytes it holds
             return {_TAG: "bytes", "v": base64.b64encode(v).decode("ascii")}
+        if t is bytearray:
+            return {_TAG: "bytearray", "v": base64.b64encode(v).decode("ascii")}
         std = STD_BY_TYPE.get(t)
         if std is not None:
             return {_TAG: std.tag, "v": std.encode(v)}
@@ -169,6 +171,8 @@ class JsonSerDes:
             return std.decode(raw)
         if tag == "bytes":
             return base64.b64decode(raw, validate=True)
+        if tag == "bytearray":
+            return bytearray(base64.b64decode(raw, validate=True))
         if tag == "set":
             return set(raw)
         if tag == "frozenset":

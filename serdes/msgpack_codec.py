@@ -5,14 +5,19 @@ calls back here (`Packer(default=...)`, with `strict_types=True` so that tuples 
 subclasses are not taken for lists and ints) only for other types. Plain data
 therefore costs no Python-level walk.
 
-A `bytearray` or `memoryview` is written by msgpack itself as bytes, before any call
-back (`strict_types` or not), and so reads back as `bytes`: telling it apart would
-take a walk of every value. The other codecs store them as bytes too.
+A `bytearray` is written by msgpack itself as bytes, before any call back
+(`strict_types` or not). Only output holding a byte that can start msgpack bytes (0xc4,
+0xc5, 0xc6) can hold one, so only such a value is searched, a level at a time through
+the garbage collector's own traversal (`gc.get_referents`, in C), with what the call
+back made in its place; a value holding one is packed again with each bytearray
+marked, its lists and dicts copied here. A `memoryview` is stored as the bytes it
+holds, by every codec.
 
 Another type is written as an array whose first item is a msgpack extension value, a
 marker saying what the array holds; reading turns such arrays back (`list_hook`):
 
 - `[ext 1, *items]` tuple, `[ext 2, *items]` set, `[ext 3, *items]` frozenset
+- `[ext 6, bytes]` bytearray
 - `[ext 5 <tag in UTF-8>, encoded]` an instance of a registered class
 - `[ext 10..15, form]` a standard type (`serdes._types`: datetime, date, time,
   timedelta, Decimal, UUID)
@@ -25,8 +30,10 @@ kept too (written with `unicode_errors="surrogatepass"`, only for values holding
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
+from itertools import compress
 from typing import Any, ClassVar
 
 import msgpack
@@ -47,7 +54,7 @@ from .registry import DEFAULT_REGISTRY, TypeRegistry
 
 __all__ = ["MsgpackSerDes"]
 
-_TUPLE, _SET, _FROZENSET, _BIGINT, _OBJECT = 1, 2, 3, 4, 5
+_TUPLE, _SET, _FROZENSET, _BIGINT, _OBJECT, _BYTEARRAY = 1, 2, 3, 4, 5, 6
 _HEADER = make_header(CODEC_MSGPACK)
 _PACKER_OPTIONS: dict[str, Any] = {"use_bin_type": True, "strict_types": True, "datetime": False}
 
@@ -63,11 +70,13 @@ class _Mark:
         self.tag = tag
 
 
-_READ_MARKS = {code: _Mark(code) for code in (_TUPLE, _SET, _FROZENSET)}
+_READ_MARKS = {code: _Mark(code) for code in (_TUPLE, _SET, _FROZENSET, _BYTEARRAY)}
 _READ_MARKS.update({code: _Mark(code, std) for code, std in STD_BY_CODE.items()})
-_TUPLE_MARK, _SET_MARK, _FROZENSET_MARK = (
-    msgpack.ExtType(code, b"") for code in (_TUPLE, _SET, _FROZENSET)
+_TUPLE_MARK, _SET_MARK, _FROZENSET_MARK, _BYTEARRAY_MARK = (
+    msgpack.ExtType(code, b"") for code in (_TUPLE, _SET, _FROZENSET, _BYTEARRAY)
 )
+_CONTAINERS = frozenset({list, dict, tuple, set, frozenset})
+_is_container = _CONTAINERS.__contains__
 
 
 class _Unregistered(Exception):
@@ -79,8 +88,36 @@ class _PerThread(threading.local):
     too): each pack takes one from its thread's pool."""
 
     def __init__(self) -> None:
-        self.pool: list[Any] = []
-        self.lenient = False
+        self.pool: list[tuple[Any, list[Any]]] = []  # packers, each with its `made`
+
+
+def _holds_bytearray(values: list[Any]) -> bool:
+    """Whether a bytearray is among `values` or inside their lists, dicts, tuples and
+    sets. Other objects are not entered: what the call back made for them is in `values`."""
+    level = values
+    while level:
+        kinds = set(map(type, level))
+        if bytearray in kinds:
+            return True
+        if kinds.isdisjoint(_CONTAINERS):
+            return False
+        if not kinds <= _CONTAINERS:
+            level = list(compress(level, map(_is_container, map(type, level))))
+        level = gc.get_referents(*level)
+    return False
+
+
+def _bytearrays_marked(value: Any) -> Any:
+    """`value` with each bytearray in its lists and dicts made `[ext 6, bytes]`; other
+    containers reach `_default_marked`, which marks what it makes of them."""
+    t = type(value)
+    if t is list:
+        return [_bytearrays_marked(item) for item in value]
+    if t is dict:
+        return {key: _bytearrays_marked(item) for key, item in value.items()}
+    if t is bytearray:
+        return [_BYTEARRAY_MARK, bytes(value)]
+    return value
 
 
 def _std_encoder(std: StdType) -> Callable[[Any], Any]:
@@ -111,29 +148,44 @@ class _Codec:
         self._object_marks: dict[str, msgpack.ExtType] = {}
 
     def pack(self, value: Any) -> bytes:
-        state = self._state
-        if state.lenient:
-            packer = msgpack.Packer(
-                default=self._default, unicode_errors="surrogatepass", **_PACKER_OPTIONS
-            )
-            return packer.pack(value)  # type: ignore[no-any-return]
-        pool = state.pool
-        packer = pool.pop() if pool else msgpack.Packer(default=self._default, **_PACKER_OPTIONS)
+        pool = self._state.pool
+        packer, made = pool.pop() if pool else self._packer()
         try:
-            return packer.pack(value)  # type: ignore[no-any-return]
+            out: bytes = packer.pack(value)
+            # msgpack bytes start with 0xc4, 0xc5 or 0xc6 (bin 8, 16, 32): output with
+            # none of them holds no bytearray; with one (numbers and accented text make
+            # them too), look in the value and in what the call back made for it.
+            if (0xC4 in out or 0xC5 in out or 0xC6 in out) and _holds_bytearray([value, *made]):
+                out = self.pack_marked(value)
         finally:
-            pool.append(packer)
+            made.clear()
+            pool.append((packer, made))
+        return out
 
-    def pack_lenient(self, value: Any) -> bytes:
-        """`pack`, keeping strings with lone surrogates (slower: only when needed)."""
-        state = self._state
-        state.lenient = True
-        try:
-            return self.pack(value)
-        finally:
-            state.lenient = False
+    def _packer(self) -> tuple[Any, list[Any]]:
+        """A packer and the list its call back adds what it makes to."""
+        made: list[Any] = []
 
-    def _default(self, obj: Any) -> Any:
+        def default(obj: Any) -> Any:
+            out = self._encode(obj)
+            made.append(out)
+            return out
+
+        return msgpack.Packer(default=default, **_PACKER_OPTIONS), made
+
+    def pack_marked(self, value: Any, unicode_errors: str = "strict") -> bytes:
+        """`pack` telling a bytearray from bytes, and keeping strings with lone
+        surrogates if `unicode_errors="surrogatepass"`: slower, only when needed."""
+        packer = msgpack.Packer(
+            default=self._default_marked, unicode_errors=unicode_errors, **_PACKER_OPTIONS
+        )
+        return packer.pack(_bytearrays_marked(value))  # type: ignore[no-any-return]
+
+    def _default_marked(self, obj: Any) -> Any:
+        return _bytearrays_marked(self._encode(obj))
+
+    def _encode(self, obj: Any) -> Any:
+        """The plain form msgpack packs in place of `obj`."""
         encode = _ENCODERS.get(type(obj))
         if encode is not None:
             return encode(obj)
@@ -182,6 +234,10 @@ class _Codec:
         code = mark.code
         if code == _TUPLE:
             return tuple(items[1:])
+        if code == _BYTEARRAY:
+            if len(items) != 2 or type(items[1]) is not bytes:
+                raise SerDesError("stored bytearray is malformed")
+            return bytearray(items[1])
         if mark.std is not None:
             if len(items) != 2:
                 raise SerDesError(f"stored {mark.std.tag} is malformed")
@@ -218,8 +274,8 @@ def _cause(exc: Exception) -> Exception | None:
 
 class MsgpackSerDes:
     """msgpack with exact round trips: datetimes (zones kept), Decimal, UUID, tuples,
-    sets, big ints, and registered classes come back with the type they went in with
-    (a bytearray or memoryview comes back as the bytes it holds).
+    sets, big ints, bytearrays and registered classes come back with the type they went
+    in with (a memoryview comes back as the bytes it holds).
 
     Safe to share between threads. Nesting goes as deep as msgpack allows, about a
     thousand levels (a registered class counts two); deeper values are refused.
@@ -256,7 +312,7 @@ class MsgpackSerDes:
         except Exception as exc:
             raise self._failure(value, exc) from _cause(exc)
         try:
-            return self._codec.pack_lenient(value)
+            return self._codec.pack_marked(value, unicode_errors="surrogatepass")
         except SerDesError:
             raise
         except Exception as exc:

@@ -174,3 +174,33 @@ async def test_a_codec_is_told_which_execution_and_operation_a_value_belongs_to(
     assert ("serialize", eid, None) in engine_codec.contexts  # the execution's result
     # written, read back on the first run (this codec promises no exact types), replayed
     assert step_codec.contexts == [("serialize", eid, "2")] + [("deserialize", eid, "2")] * 2
+
+
+async def test_a_bytearray_from_a_step_is_a_bytearray_on_the_first_run_and_on_replay(
+    db_path: Path,
+) -> None:
+    seen: list[object] = []
+
+    def build() -> Engine:
+        engine = Engine(db_path, in_memory_wait=0)
+
+        @engine.durable_function(name="frame")
+        async def frame(ctx: DurableContext, _: None) -> list[object]:
+            buf = await ctx.step(lambda s: bytearray(b"\x01\x02"), name="read")
+            seen.append(buf)
+            await ctx.wait(0.2, name="hold")
+            return [buf, b"\x03"]
+
+        return engine
+
+    first = build()
+    async with first:
+        handle = await first.start("frame")
+        await wait_for_status(handle, ExecutionStatus.SUSPENDED)
+    second = build()
+    async with second:
+        info = await second.wait_for(handle.execution_id)
+    assert info.status is ExecutionStatus.SUCCEEDED
+    assert [type(v) for v in seen] == [bytearray, bytearray]
+    assert info.result == [bytearray(b"\x01\x02"), b"\x03"]
+    assert [type(v) for v in info.result] == [bytearray, bytes]

@@ -89,6 +89,7 @@ scalars = st.one_of(
     floats,
     texts,
     st.binary(),
+    st.binary().map(bytearray),
     datetimes,
     st.dates(),
     times,
