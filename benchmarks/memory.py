@@ -12,6 +12,11 @@ which waits a day, and waits until the database holds all N as SUSPENDED.
   that are in the database, not in memory, plus what the allocator kept of the peak
   (its details add `held_after_trim_mb`, measured again after glibc's `malloc_trim`
   hands free memory back, where there is one).
+
+Beside each, another process measures what the same `asyncio.gather` costs with no
+engine at all: N bare coroutines, each awaiting one future through a call as deep as
+`engine.start`'s first await (`gather`: its peak and its held growth). That part of
+the figure is the caller's, not the engine's; the note under the row gives it.
 """
 
 from __future__ import annotations
@@ -24,18 +29,21 @@ import json
 import os
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from durable_engine import DurableContext, Engine
 
 from .suite import Sample
 
-__all__ = ["held", "peak"]
+__all__ = ["gather_note", "held", "peak"]
 
 _ROOT = Path(__file__).resolve().parents[1]
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -109,25 +117,65 @@ async def _child(n: int, db: str) -> dict[str, float | None]:
     }
 
 
-def _run_child(what: str, n: int) -> Sample:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(_ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.memory", str(n), os.path.join(tmp, "m.db")],
-            cwd=_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+async def _bare_gather(n: int) -> dict[str, float | None]:
+    """`_child`'s gather with no engine: N coroutines awaiting one future, two calls deep."""
+
+    async def commit(done: asyncio.Future[None]) -> None:
+        await done
+
+    async def start(done: asyncio.Future[None]) -> None:
+        await commit(done)
+
+    gc.collect()
+    before = _rss_mb()
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_later(0.5, done.set_result, None)
+    await asyncio.gather(*(start(done) for _ in range(n)))
+    gc.collect()
+    after = _rss_mb()
+    trimmed = _trimmed_rss_mb()
+    return {
+        "before_mb": before,
+        "peak_growth_mb": _peak_mb() - before,
+        "held_mb": after - before,
+        "held_after_trim_mb": None if trimmed is None else trimmed - before,
+    }
+
+
+def _figures(*args: str) -> dict[str, float | None]:
+    """What `python -m benchmarks.memory *args` printed, in a process of its own."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", *args],
+        cwd=_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"the memory run failed: {proc.stderr[-2000:]}")
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    value = figures["peak_growth_mb" if what == "peak" else "held_mb"]
-    return Sample(value, figures["before_mb"], figures)
+    figures: dict[str, float | None] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _run_child(what: str, n: int) -> Sample:
+    key = "peak_growth_mb" if what == "peak" else "held_mb"
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = _figures(str(n), os.path.join(tmp, "m.db"))
+    bare = _figures("gather", str(n))
+    value, before = figures[key], figures["before_mb"]
+    assert value is not None and before is not None
+    return Sample(value, before, {**figures, "gather_mb": bare[key]})
+
+
+def gather_note(details: Sequence[dict[str, Any]]) -> tuple[str, bool]:
+    """The caller's own share: a bare gather of as many coroutines (median of runs)."""
+    bare = statistics.median(d["gather_mb"] for d in details)
+    return f"of which a bare asyncio.gather of as many coroutines: +{bare:.0f} MB", True
 
 
 def peak(n: int) -> Sample:
@@ -139,4 +187,7 @@ def held(n: int) -> Sample:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(_child(int(sys.argv[1]), sys.argv[2]))))
+    if sys.argv[1] == "gather":
+        print(json.dumps(asyncio.run(_bare_gather(int(sys.argv[2])))))
+    else:
+        print(json.dumps(asyncio.run(_child(int(sys.argv[1]), sys.argv[2]))))

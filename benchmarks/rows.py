@@ -96,6 +96,7 @@ ROWS: tuple[Row, ...] = (
         minimum=100,
         ratio=False,
         measure=memory.peak,
+        note=memory.gather_note,
     ),
     Row(
         name="memory_held",
@@ -109,6 +110,7 @@ ROWS: tuple[Row, ...] = (
         minimum=100,
         ratio=False,
         measure=memory.held,
+        note=memory.gather_note,
     ),
     Row(
         name="timers_due",
