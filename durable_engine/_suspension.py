@@ -6,6 +6,12 @@ write being committed): the blocked operations raise the private `Suspend` signa
 which unwinds the coroutine, and the earliest instant any of them is due goes to
 the database. A run whose earliest timer is due within the in-memory threshold
 stays in memory on that timer instead.
+
+A timer kept in memory measures elapsed time on the clock's `monotonic()`, from the
+moment the wait began here (or, for a wait read back from the database, from the
+moment it was armed, with the time then left to its stored instant): a wall-clock
+jump fires it neither early nor late. Once the run suspends, its wake-up is the
+stored wall-clock instant again.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ class RunState(enum.Enum):
 @dataclass(slots=True)
 class _Blocked:
     wake_at: float | None
+    """The wall-clock instant it is due at (what is stored if the run suspends)."""
+    due: float | None
+    """The same on the clock's monotonic time, fixed as the timer was armed."""
     future: asyncio.Future[None]
     timer: TimerHandle | None
 
@@ -122,18 +131,26 @@ class Suspension:
 
     # -- blocking ------------------------------------------------------------------
 
-    async def block(self, op_id: str, wake_at: float | None) -> None:
-        """Wait until `wake_at` (or `wake(op_id)`); raises `Suspend` if the run suspends."""
-        if wake_at is not None and wake_at <= self.clock.now():
-            return
+    async def block(self, op_id: str, wake_at: float | None, due: float | None = None) -> None:
+        """Wait until `wake_at` (or `wake(op_id)`); raises `Suspend` if the run suspends.
+
+        `due` is the same moment on the clock's `monotonic()`, for a wait whose length
+        this process measured itself (a wait or retry delay begun here): it is kept in
+        memory on that. Without it, the time left to `wake_at` is taken now."""
+        clock = self.clock
+        if wake_at is not None:
+            if due is None:
+                due = clock.monotonic() + (wake_at - clock.now())
+            if due <= clock.monotonic():
+                return
         if self._woken and op_id in self._woken:  # woken between its last look and now
             self._woken.discard(op_id)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         timer = None
-        if wake_at is not None:
-            timer = self.clock.call_at(wake_at, lambda: _resolve(future))
-        self._blocked[op_id] = _Blocked(wake_at, future, timer)
+        if due is not None:
+            timer = clock.call_later(due - clock.monotonic(), lambda: _resolve(future))
+        self._blocked[op_id] = _Blocked(wake_at, due, future, timer)
         self.changed()
         try:
             await future
@@ -216,10 +233,11 @@ class Suspension:
             # One was woken (its timer fired, an answer came) and has yet to run on:
             # suspending now would leave the run SUSPENDING with a branch still going.
             return
+        dues = [b.due for b in self._blocked.values() if b.due is not None]
+        if dues and min(dues) - self.clock.monotonic() <= self.in_memory_wait:
+            return  # a timer is armed and due soon (in elapsed time): stay in memory
         wakes = [b.wake_at for b in self._blocked.values() if b.wake_at is not None]
         earliest = min(wakes, default=None)
-        if earliest is not None and earliest - self.clock.now() <= self.in_memory_wait:
-            return  # a timer is armed and due soon: stay in memory
         self.state = RunState.SUSPENDING
         self.wake_at = earliest
         for blocked in list(self._blocked.values()):
