@@ -8,9 +8,11 @@ Two clocks, and one rule for which measures what:
   `now()` reaches it (`call_at`). A wall-clock jump moves them: forward, they are due
   early by the clock's reading; back, late. None is due before its instant by the
   clock that reads it.
-- **Time in memory is elapsed time.** A wait kept in memory, a retry delay or poll
-  kept in memory, and the scheduler's sleeps measure elapsed time on `monotonic()`
-  (`call_later`), which no wall-clock jump moves: they fire neither early nor late.
+  A resumed wait, read back from the database, is such a deadline too.
+- **Time in memory is elapsed time.** A wait, a retry delay or a poll begun in a
+  running execution and kept in memory, and the scheduler's sleeps, measure elapsed
+  time on `monotonic()` (`call_later`) from when they began, which no wall-clock jump
+  moves: they fire neither early nor late.
 
 Every read of either goes through a `Clock`, so tests run on virtual time.
 """

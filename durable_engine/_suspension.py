@@ -7,11 +7,11 @@ which unwinds the coroutine, and the earliest instant any of them is due goes to
 the database. A run whose earliest timer is due within the in-memory threshold
 stays in memory on that timer instead.
 
-A timer kept in memory measures elapsed time on the clock's `monotonic()`, from the
-moment the wait began here (or, for a wait read back from the database, from the
-moment it was armed, with the time then left to its stored instant): a wall-clock
-jump fires it neither early nor late. Once the run suspends, its wake-up is the
-stored wall-clock instant again.
+A wait begun in this run (a wait, a retry delay, a poll) measures elapsed time on the
+clock's `monotonic()` from the moment it began, so a wall-clock jump fires it neither
+early nor late. An instant read back from the database (a resumed wait, a callback's
+or an invoke's timeout) stays a wall-clock deadline, due when `now()` reaches it, in
+memory as in the database.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class _Blocked:
     wake_at: float | None
     """The wall-clock instant it is due at (what is stored if the run suspends)."""
     due: float | None
-    """The same on the clock's monotonic time, fixed as the timer was armed."""
+    """For a wait begun in this run, the same moment on the clock's monotonic time
+    (what its timer measures); None for a stored deadline."""
     future: asyncio.Future[None]
     timer: TimerHandle | None
 
@@ -134,15 +135,15 @@ class Suspension:
     async def block(self, op_id: str, wake_at: float | None, due: float | None = None) -> None:
         """Wait until `wake_at` (or `wake(op_id)`); raises `Suspend` if the run suspends.
 
-        `due` is the same moment on the clock's `monotonic()`, for a wait whose length
-        this process measured itself (a wait or retry delay begun here): it is kept in
-        memory on that. Without it, the time left to `wake_at` is taken now."""
+        `due` is the same moment on the clock's `monotonic()`, for a wait begun in this
+        run: its timer measures elapsed time. Without it `wake_at` is a stored
+        deadline, due when the wall clock reaches it."""
         clock = self.clock
-        if wake_at is not None:
-            if due is None:
-                due = clock.monotonic() + (wake_at - clock.now())
+        if due is not None:
             if due <= clock.monotonic():
                 return
+        elif wake_at is not None and wake_at <= clock.now():
+            return
         if self._woken and op_id in self._woken:  # woken between its last look and now
             self._woken.discard(op_id)
             return
@@ -150,6 +151,8 @@ class Suspension:
         timer = None
         if due is not None:
             timer = clock.call_later(due - clock.monotonic(), lambda: _resolve(future))
+        elif wake_at is not None:
+            timer = clock.call_at(wake_at, lambda: _resolve(future))
         self._blocked[op_id] = _Blocked(wake_at, due, future, timer)
         self.changed()
         try:
@@ -233,9 +236,14 @@ class Suspension:
             # One was woken (its timer fired, an answer came) and has yet to run on:
             # suspending now would leave the run SUSPENDING with a branch still going.
             return
-        dues = [b.due for b in self._blocked.values() if b.due is not None]
-        if dues and min(dues) - self.clock.monotonic() <= self.in_memory_wait:
-            return  # a timer is armed and due soon (in elapsed time): stay in memory
+        mono, now = self.clock.monotonic(), self.clock.now()
+        left = [
+            b.due - mono if b.due is not None else b.wake_at - now
+            for b in self._blocked.values()
+            if b.wake_at is not None
+        ]
+        if left and min(left) <= self.in_memory_wait:
+            return  # a timer is armed and due soon: stay in memory
         wakes = [b.wake_at for b in self._blocked.values() if b.wake_at is not None]
         earliest = min(wakes, default=None)
         self.state = RunState.SUSPENDING
