@@ -40,7 +40,7 @@ from tests.conftest import Effects, recorded, rows, until
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.faults.clock_app:engine"
-LEASE = 2.0
+LEASE = 3.0  # a heartbeat every second: a loaded machine still keeps it
 _CLI = (sys.executable, "-m", "durable_engine")
 
 
