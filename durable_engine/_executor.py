@@ -15,7 +15,8 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor as ThreadsExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -93,6 +94,9 @@ class Executor:
         """The task of each execution running here."""
         self._live: dict[str, ExecutionRun] = {}
         """The run of each execution running here, once its journal is loaded."""
+        self._bodies: dict[str, set[Future[Any]]] = {}
+        """The sync bodies of each execution still going in a thread, its runs' or an
+        abandoned run's: a new run of it waits for them before it replays."""
         self._waiters: dict[str, asyncio.Future[None]] = {}
         """What waiters for an execution await: resolved when they should look again."""
         self._ended: dict[str, tuple[ExecutionRecord, FinishExecution]] = {}
@@ -147,12 +151,18 @@ class Executor:
             previous.cancel()
         self._broken.pop(execution_id, None)
         name = f"execution-{execution_id}"
-        self._runs[execution_id] = self._start_task(self._run(record, fresh), name=name)
+        run = self._run(record, fresh, previous)
+        self._runs[execution_id] = self._start_task(run, name=name)
 
-    def drop_all(self) -> None:
-        """This worker lost its lease: abandon every execution it was running."""
-        for running in self._runs.values():
+    async def drop_all(self) -> None:
+        """This worker lost its lease: abandon every execution it was running, and
+        return once their tasks have ended (a sync body may still be going in its
+        thread: a later run of the same execution here waits for it)."""
+        tasks = list(self._runs.values())
+        for running in tasks:
             running.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     def external_change(self) -> None:
         """Another process committed: whoever waits for an execution looks again."""
@@ -232,9 +242,15 @@ class Executor:
             in_memory_wait=self.in_memory_wait,
             logger=self.logger,
             host=self,
-            threads=self.threads,
+            threads=None if self.threads is None else self._threads_for(record.execution_id),
             telemetry=self.telemetry if replay is None else None,
         )
+
+    def _threads_for(self, execution_id: str) -> ThreadsExecutor | None:
+        """The step threads as a run of `execution_id` uses them: its bodies are counted."""
+        if self.threads is None:
+            return None
+        return _CountedThreads(self.threads, self._bodies.setdefault(execution_id, set()))
 
     def newest_version(self, function: str) -> int:
         """The newest registered version of `function`; FunctionNotRegistered if none."""
@@ -289,13 +305,16 @@ class Executor:
         await run.send_custom_status()  # the last one set is kept as it ends
         await self.store.time_out_execution(run.fence, run.now(), error)
 
-    async def _run(self, record: ExecutionRecord, fresh: bool) -> None:
+    async def _run(
+        self, record: ExecutionRecord, fresh: bool, previous: asyncio.Task[None] | None = None
+    ) -> None:
         execution_id = record.execution_id
         outcome = RunOutcome.DROPPED
         ending: FinishExecution | None = None
         me = asyncio.current_task()
         span: RunSpan | None = None
         try:
+            await self._quiet(execution_id, previous)
             if self.telemetry is not None:
                 record, span = await self._run_span(record, self.telemetry)
             function = self.registry.get(record.function, record.version)
@@ -320,6 +339,16 @@ class Executor:
             if span is not None:
                 span.end(outcome.value)
             self._ran(record, me, ending, outcome)
+
+    async def _quiet(self, execution_id: str, previous: asyncio.Task[None] | None) -> None:
+        """Wait until nothing of an earlier run of `execution_id` is going here: its
+        task (cancelled, unwinding) and the sync bodies it left in threads. So one
+        process never runs the same body twice at once, whatever claims it makes."""
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        bodies = self._bodies.get(execution_id)
+        if bodies:
+            await asyncio.wait([asyncio.wrap_future(f) for f in list(bodies)])
 
     async def _run_span(
         self, record: ExecutionRecord, telemetry: Telemetry
@@ -373,6 +402,8 @@ class Executor:
     ) -> None:
         """A run is over: it leaves the running set, and whoever waits on it looks."""
         execution_id = record.execution_id
+        if not self._bodies.get(execution_id, True):  # no body left in a thread
+            del self._bodies[execution_id]
         if self._runs.get(execution_id) is me:  # not replaced by a newer claim
             del self._runs[execution_id]
             self._live.pop(execution_id, None)
@@ -477,3 +508,18 @@ def _not_started(coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[
 
 def _ignore(_: float | None) -> None:
     pass
+
+
+class _CountedThreads(ThreadsExecutor):
+    """`pool` as one execution's runs submit to it: each body is in `going` until it
+    has ended, whether or not the run that started it is still waiting for it."""
+
+    def __init__(self, pool: ThreadPoolExecutor, going: set[Future[Any]]) -> None:
+        self._pool = pool
+        self._going = going
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = self._pool.submit(fn, *args, **kwargs)
+        self._going.add(future)
+        future.add_done_callback(self._going.discard)
+        return future

@@ -23,7 +23,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from serdes import SerDes
@@ -150,7 +150,7 @@ class ExecutionRun:
         logger: logging.Logger,
         host: RunHost | None = None,
         replay: Replay | None = None,
-        threads: ThreadPoolExecutor | None = None,
+        threads: Executor | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.record = record
@@ -194,18 +194,25 @@ class ExecutionRun:
         self.resolve: Callable[[str, OperationType, str | None], Outcome] = history.resolve
         """What to do with operation `op_id` asked for as `type_` named `name`."""
 
-    def block(self, op_id: str, wake_at: float | None) -> Awaitable[None]:
+    def block(self, op_id: str, wake_at: float | None, due: float | None = None) -> Awaitable[None]:
         """Wait until `wake_at` or a wake-up; raises Suspend if the run leaves memory.
-        Every deferred commit lands first."""
+        `due`: the same moment on the clock's monotonic time, for a wait begun here
+        (`Suspension.block`). Every deferred commit lands first."""
         if self.replay is not None:
             return self.replay.block(op_id, wake_at)
         if self._deferred:
-            return self._settled_block(op_id, wake_at)
-        return self.waits.block(op_id, wake_at)
+            return self._settled_block(op_id, wake_at, due)
+        return self.waits.block(op_id, wake_at, due)
 
-    async def _settled_block(self, op_id: str, wake_at: float | None) -> None:
+    def began(self, seconds: float) -> tuple[float, float]:
+        """A wait of `seconds` beginning now: when it ends on the wall clock (what is
+        stored) and on the monotonic clock (what a timer in memory measures)."""
+        clock = self.clock
+        return clock.now() + seconds, clock.monotonic() + seconds
+
+    async def _settled_block(self, op_id: str, wake_at: float | None, due: float | None) -> None:
         await self.settle()
-        await self.waits.block(op_id, wake_at)
+        await self.waits.block(op_id, wake_at, due)
 
     @property
     def suspended(self) -> bool:

@@ -1,7 +1,12 @@
 """Claims due executions, keeps this worker's lease alive, and wakes up without polling tables.
 
 Timers run on the engine's Clock (virtual in tests); leases always run on the real
-wall clock, because they track whether a process is alive.
+clocks, because they track whether a process is alive. A lease's expiry is stored on
+the wall clock, but no wall-clock jump takes a lease from a live worker: a claimer
+takes another worker's executions only once it has itself seen that worker's heartbeat
+(its row's `expires_at`) keep one value for a full lease on this process's monotonic
+clock. The observations are kept here, in memory: a worker that has just started waits
+a full lease from its first look before it takes anything over.
 
 The worker sleeps until the earliest due timer (re-armed when an earlier one is
 added), or until another process commits: `PRAGMA data_version` on the writer's
@@ -29,7 +34,7 @@ from ._errors import StoreError
 from ._events import emit
 from ._ids import new_execution_id
 from ._models import ExecutionRecord
-from ._store import NewExecution, ScheduleRecord, Store, WorkerInfo
+from ._store import NewExecution, ScheduleRecord, Store, WorkerGone, WorkerInfo
 from ._tasks import TaskHost
 
 __all__ = ["Scheduler", "SchedulerHost", "new_worker_id"]
@@ -60,7 +65,7 @@ class SchedulerHost(Protocol):
 
     def launch(self, record: ExecutionRecord) -> None: ...
 
-    def drop_all(self) -> None: ...
+    async def drop_all(self) -> None: ...
 
     def external_change(self) -> None: ...
 
@@ -106,6 +111,9 @@ class Scheduler:
         self._info = WorkerInfo(
             worker_id=worker_id, host=socket.gethostname(), pid=os.getpid(), started_at=time.time()
         )
+        self._seen: dict[str, tuple[float, float]] = {}
+        """Each other worker's heartbeat as last read, and when (on `time.monotonic`)
+        it was first read with that value."""
 
     async def start(self, tasks: TaskHost) -> None:
         """Join the workers, claim what is due, and run the loops as children of `tasks`."""
@@ -193,13 +201,24 @@ class Scheduler:
                     self._disarm()
                     return
                 await self._fire_schedules(names)
-                async with self._membership:
-                    claimed = await self.store.claim(
-                        self.worker_id, names, self.clock.now(), capacity, lease_now=time.time()
-                    )
-                    for record in claimed:
-                        self._log_claim(record)
-                        self.host.launch(record)
+                self._observe(await self.store.list_workers())
+                try:
+                    async with self._membership:
+                        claimed = await self.store.claim(
+                            self.worker_id,
+                            names,
+                            self.clock.now(),
+                            capacity,
+                            lease_now=time.time(),
+                            stale=self._stale(),
+                        )
+                        for record in claimed:
+                            self._log_claim(record)
+                            self.host.launch(record)
+                except WorkerGone:
+                    await self._rejoin("its worker row was deleted: dropping its executions")
+                    self.poke()
+                    return
                 due = [await self.store.next_wake_at(names), self._schedules_at]
                 nxt = min((t for t in due if t is not None), default=None)
                 self._disarm()
@@ -290,17 +309,45 @@ class Scheduler:
         """Extend this worker's lease; if it was given up meanwhile, rejoin empty-handed."""
         if await self.store.renew_worker(self.worker_id, time.time() + self.lease):
             return
+        await self._rejoin("paused past its lease: dropping its executions", held=True)
+
+    async def _rejoin(self, reason: str, *, held: bool = False) -> None:
+        """This worker's row is gone, so its executions may be another's: drop every
+        run here, wait until none is left running, hand back what no one took, and
+        register again. `held`: the caller holds the membership lock already."""
+        if not held:
+            async with self._membership:
+                await self._rejoin(reason, held=True)
+            return
         emit(
-            self.logger,
-            "worker_lease_lost",
-            logging.WARNING,
-            worker=self.worker_id,
-            reason="paused past its lease: dropping its executions",
+            self.logger, "worker_lease_lost", logging.WARNING, worker=self.worker_id, reason=reason
         )
-        self.host.drop_all()
+        # A run's body may still be going (a sync body in a thread): a claim must not
+        # start the same execution here again until it has ended.
+        await self.host.drop_all()
         # Release what no one has taken over yet, so it does not wait on us.
         await self.store.remove_worker(self.worker_id, self.clock.now())
         await self.store.register_worker(self._info, time.time() + self.lease)
+
+    def _observe(self, workers: Sequence[tuple[WorkerInfo, float]]) -> None:
+        """Note each other worker's heartbeat, and since when it has kept its value."""
+        now = time.monotonic()
+        seen: dict[str, tuple[float, float]] = {}
+        for info, beat in workers:
+            if info.worker_id == self.worker_id:
+                continue
+            before = self._seen.get(info.worker_id)
+            seen[info.worker_id] = (
+                before if before is not None and before[0] == beat else (beat, now)
+            )
+        self._seen = seen
+
+    def _stale(self) -> dict[str, float]:
+        """The workers whose heartbeat this process has seen unchanged for a full
+        lease, with that heartbeat: the only ones whose executions a claim may take
+        over (as long as the heartbeat is still that one)."""
+        now = time.monotonic()
+        return {w: beat for w, (beat, first) in self._seen.items() if now - first >= self.lease}
 
     def _log_claim(self, record: ExecutionRecord) -> None:
         emit(
@@ -315,9 +362,11 @@ class Scheduler:
 
     async def _reap_dead_local_workers(self) -> None:
         """Workers on this host whose process is gone leave their work at once."""
+        workers = await self.store.list_workers()
+        self._observe(workers)
         dead = [
             info.worker_id
-            for info, _ in await self.store.list_workers()
+            for info, _ in workers
             if info.host == self._info.host
             and info.pid != self._info.pid
             and not _pid_alive(info.pid)

@@ -6,6 +6,12 @@ write being committed): the blocked operations raise the private `Suspend` signa
 which unwinds the coroutine, and the earliest instant any of them is due goes to
 the database. A run whose earliest timer is due within the in-memory threshold
 stays in memory on that timer instead.
+
+A wait begun in this run (a wait, a retry delay, a poll) measures elapsed time on the
+clock's `monotonic()` from the moment it began, so a wall-clock jump fires it neither
+early nor late. An instant read back from the database (a resumed wait, a callback's
+or an invoke's timeout) stays a wall-clock deadline, due when `now()` reaches it, in
+memory as in the database.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ class RunState(enum.Enum):
 @dataclass(slots=True)
 class _Blocked:
     wake_at: float | None
+    """The wall-clock instant it is due at (what is stored if the run suspends)."""
+    due: float | None
+    """For a wait begun in this run, the same moment on the clock's monotonic time
+    (what its timer measures); None for a stored deadline."""
     future: asyncio.Future[None]
     timer: TimerHandle | None
 
@@ -122,18 +132,28 @@ class Suspension:
 
     # -- blocking ------------------------------------------------------------------
 
-    async def block(self, op_id: str, wake_at: float | None) -> None:
-        """Wait until `wake_at` (or `wake(op_id)`); raises `Suspend` if the run suspends."""
-        if wake_at is not None and wake_at <= self.clock.now():
+    async def block(self, op_id: str, wake_at: float | None, due: float | None = None) -> None:
+        """Wait until `wake_at` (or `wake(op_id)`); raises `Suspend` if the run suspends.
+
+        `due` is the same moment on the clock's `monotonic()`, for a wait begun in this
+        run: its timer measures elapsed time. Without it `wake_at` is a stored
+        deadline, due when the wall clock reaches it."""
+        clock = self.clock
+        if due is not None:
+            if due <= clock.monotonic():
+                return
+        elif wake_at is not None and wake_at <= clock.now():
             return
         if self._woken and op_id in self._woken:  # woken between its last look and now
             self._woken.discard(op_id)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         timer = None
-        if wake_at is not None:
-            timer = self.clock.call_at(wake_at, lambda: _resolve(future))
-        self._blocked[op_id] = _Blocked(wake_at, future, timer)
+        if due is not None:
+            timer = clock.call_later(due - clock.monotonic(), lambda: _resolve(future))
+        elif wake_at is not None:
+            timer = clock.call_at(wake_at, lambda: _resolve(future))
+        self._blocked[op_id] = _Blocked(wake_at, due, future, timer)
         self.changed()
         try:
             await future
@@ -216,10 +236,16 @@ class Suspension:
             # One was woken (its timer fired, an answer came) and has yet to run on:
             # suspending now would leave the run SUSPENDING with a branch still going.
             return
+        mono, now = self.clock.monotonic(), self.clock.now()
+        left = [
+            b.due - mono if b.due is not None else b.wake_at - now
+            for b in self._blocked.values()
+            if b.wake_at is not None
+        ]
+        if left and min(left) <= self.in_memory_wait:
+            return  # a timer is armed and due soon: stay in memory
         wakes = [b.wake_at for b in self._blocked.values() if b.wake_at is not None]
         earliest = min(wakes, default=None)
-        if earliest is not None and earliest - self.clock.now() <= self.in_memory_wait:
-            return  # a timer is armed and due soon: stay in memory
         self.state = RunState.SUSPENDING
         self.wake_at = earliest
         for blocked in list(self._blocked.values()):

@@ -221,7 +221,7 @@ async def _poll(
         if not decision.should_continue:
             await run.checkpoint(record(OperationStatus.SUCCEEDED, result=data, ended_at=run.now()))
             return run.values.decode(data, codec, op_id)
-        wake_at = run.now() + decision.delay.total_seconds()
+        wake_at, due = run.began(decision.delay.total_seconds())
         await run.checkpoint(record(OperationStatus.PENDING, result=data, wake_at=wake_at))
-        await run.block(op_id, wake_at)
+        await run.block(op_id, wake_at, due)
         attempt += 1

@@ -242,13 +242,13 @@ async def _retry_later(
     if run.telemetry is not None:
         run.telemetry.retried(run.record)
     now = run.now()
-    wake_at = now + decision.delay.total_seconds()
+    wake_at, due = run.began(decision.delay.total_seconds())
     error = run.values.encode_error(info)
     pending = _record(
         run, op_id, parent_id, name, _PENDING, attempt, started_at, None, None, error, wake_at
     )
     await run.checkpoint(run.ended_attempt(pending, attempt_began, now))
-    await run.block(op_id, wake_at)
+    await run.block(op_id, wake_at, due)
 
 
 def _record(

@@ -12,6 +12,7 @@ __all__ = ["run_wait"]
 async def run_wait(
     run: ExecutionRun, op_id: str, parent_id: str | None, seconds: float, name: str | None
 ) -> None:
+    due = None  # on the monotonic clock, for a wait begun in this run
     match run.resolve(op_id, OperationType.WAIT, name):
         case Mismatch() as mismatch:
             raise run.nondeterminism(mismatch)
@@ -22,6 +23,7 @@ async def run_wait(
             wake_at = cp.wake_at if cp.wake_at is not None else started_at + seconds
         case Execute():
             started_at = run.now()
+            due = run.clock.monotonic() + seconds
             wake_at = started_at + seconds
             await run.checkpoint(
                 run.put(
@@ -34,7 +36,7 @@ async def run_wait(
                     wake_at=wake_at,
                 )
             )
-    blocked = run.block(op_id, wake_at)
+    blocked = run.block(op_id, wake_at, due)
     if run.telemetry is not None:
         blocked = run.telemetry.traced(blocked, run.record, op_id, OperationType.WAIT, name)
     await blocked

@@ -28,6 +28,7 @@ from .base import (
     SetCustomStatus,
     Store,
     SuspendExecution,
+    WorkerGone,
     WorkerInfo,
     operation_of,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "SqliteStore",
     "Store",
     "SuspendExecution",
+    "WorkerGone",
     "WorkerInfo",
     "is_postgres",
     "location",

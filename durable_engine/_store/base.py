@@ -6,7 +6,7 @@ serialization happens before a value reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import NamedTuple, Protocol
@@ -29,6 +29,7 @@ __all__ = [
     "SetCustomStatus",
     "Store",
     "SuspendExecution",
+    "WorkerGone",
     "WorkerInfo",
     "operation_of",
 ]
@@ -39,6 +40,12 @@ class LeaseLost(BaseException):
 
     A BaseException, like cancellation: it unwinds the run that made the write, and
     workflow code's `except Exception` does not swallow it."""
+
+
+class WorkerGone(Exception):
+    """A claim was refused, taking nothing: the claiming worker's own row is gone
+    (a claimer judged its lease lapsed, or it was reaped), so its executions may be
+    another's by now. It must drop what it runs and rejoin before it claims again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +378,14 @@ class Store(Protocol):
         ...
 
     async def claim(
-        self, worker_id: str, functions: Sequence[str], now: float, limit: int, *, lease_now: float
+        self,
+        worker_id: str,
+        functions: Sequence[str],
+        now: float,
+        limit: int,
+        *,
+        lease_now: float,
+        stale: Mapping[str, float] | None = None,
     ) -> list[ExecutionRecord]:
         """Take up to `limit` executions of `functions` (function keys, `name@version`:
         an execution runs only on the version it started on) for `worker_id`; returns them
@@ -383,7 +397,13 @@ class Store(Protocol):
         due by `now`, and unended ones whose owner (another worker) has no row any
         more: a takeover, with `taken_from` naming that owner. Writes fenced with the
         old epoch are refused from then on. One transaction, so claimers racing for
-        the same executions get disjoint sets."""
+        the same executions get disjoint sets.
+
+        With `stale` (what a running worker passes), the claimer must hold its own row,
+        else `WorkerGone` is raised and nothing changes; and a row whose lease expired
+        is deleted only if `stale` names it with its current `expires_at`: workers the
+        claimer has itself seen keep that same heartbeat for a full lease. An owner that
+        renewed since keeps its row and its executions."""
         ...
 
     async def next_wake_at(self, functions: Sequence[str]) -> float | None:

@@ -8,7 +8,7 @@ before it is judged, so two processes never decide on the same row at once.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import (
@@ -19,7 +19,7 @@ from .._errors import (
     StoreError,
 )
 from .._models import TERMINAL_EXECUTION, Checkpoint, ExecutionRecord, ExecutionStatus
-from .base import Fence, LeaseLost
+from .base import Fence, LeaseLost, WorkerGone
 from .pg_batch import WAKE_PARENT
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, execution_from_row, row_to_checkpoint
 
@@ -64,11 +64,25 @@ async def claim(
     now: float,
     limit: int,
     lease_now: float,
+    stale: Mapping[str, float] | None = None,
 ) -> list[ExecutionRecord]:
-    """See `Store.claim`; `lease_now` is already on the database's clock."""
-    await conn.execute(
-        "DELETE FROM workers WHERE expires_at <= $1 AND worker_id <> $2", lease_now, worker_id
-    )
+    """See `Store.claim`; `lease_now` and `stale` are already on the database's clock."""
+    if stale is None:
+        await conn.execute(
+            "DELETE FROM workers WHERE expires_at <= $1 AND worker_id <> $2", lease_now, worker_id
+        )
+    else:
+        if await conn.fetchval("SELECT 1 FROM workers WHERE worker_id = $1", worker_id) is None:
+            raise WorkerGone(f"worker {worker_id!r} has no row: it must rejoin")
+        await conn.execute(
+            "DELETE FROM workers WHERE expires_at <= $1 AND worker_id <> $2"
+            " AND (worker_id, expires_at) IN"
+            " (SELECT * FROM unnest($3::text[], $4::float8[]))",
+            lease_now,
+            worker_id,
+            list(stale),
+            list(stale.values()),
+        )
     picked = await conn.fetch(_PICK, worker_id, list(functions), now, limit)
     if not picked:
         return []

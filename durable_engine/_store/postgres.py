@@ -20,7 +20,7 @@ asyncpg is imported when a store opens, so the package imports without it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import StoreError
@@ -353,12 +353,22 @@ class PostgresStore:
         return await self._read(read)
 
     async def claim(
-        self, worker_id: str, functions: Sequence[str], now: float, limit: int, *, lease_now: float
+        self,
+        worker_id: str,
+        functions: Sequence[str],
+        now: float,
+        limit: int,
+        *,
+        lease_now: float,
+        stale: Mapping[str, float] | None = None,
     ) -> list[ExecutionRecord]:
         names = list(functions)
         off = self.clock_offset
+        seen = None if stale is None else {w: t + off for w, t in stale.items()}
         records = await self._write(
-            lambda conn: pg_writes.claim(conn, worker_id, names, now + off, limit, lease_now + off)
+            lambda conn: pg_writes.claim(
+                conn, worker_id, names, now + off, limit, lease_now + off, seen
+            )
         )
         return [record_out(r, off) for r in records] if off else records
 

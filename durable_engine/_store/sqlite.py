@@ -19,7 +19,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from .._errors import StoreError
@@ -31,6 +31,7 @@ from .base import (
     Mutation,
     NewExecution,
     ScheduleRecord,
+    WorkerGone,
     WorkerInfo,
 )
 from .connection import ThreadedConnection
@@ -523,17 +524,37 @@ class SqliteStore:
         return await self._read(read)
 
     async def claim(
-        self, worker_id: str, functions: Sequence[str], now: float, limit: int, *, lease_now: float
+        self,
+        worker_id: str,
+        functions: Sequence[str],
+        now: float,
+        limit: int,
+        *,
+        lease_now: float,
+        stale: Mapping[str, float] | None = None,
     ) -> list[ExecutionRecord]:
         names = json.dumps(list(functions))
+        seen = None if stale is None else json.dumps(list(stale.items()))
 
         def job(conn: sqlite3.Connection) -> list[ExecutionRecord]:
             # Other workers whose lease ran out. Not this one's own row: a worker whose
             # writes stalled past its lease keeps its runs unless another took them over.
-            conn.execute(
-                "DELETE FROM workers WHERE expires_at <= ? AND worker_id != ?",
-                (lease_now, worker_id),
-            )
+            if seen is None:
+                conn.execute(
+                    "DELETE FROM workers WHERE expires_at <= ? AND worker_id != ?",
+                    (lease_now, worker_id),
+                )
+            else:
+                mine = conn.execute("SELECT 1 FROM workers WHERE worker_id = ?", (worker_id,))
+                if mine.fetchone() is None:
+                    raise WorkerGone(f"worker {worker_id!r} has no row: it must rejoin")
+                # Only those this claimer saw keep one heartbeat for a full lease.
+                conn.execute(
+                    "DELETE FROM workers WHERE expires_at <= ? AND worker_id != ?"
+                    " AND EXISTS (SELECT 1 FROM json_each(?) s WHERE"
+                    " s.value ->> 0 = workers.worker_id AND s.value ->> 1 = workers.expires_at)",
+                    (lease_now, worker_id, seen),
+                )
             # Pick first, then update: the previous owner tells a takeover from a claim.
             picked = conn.execute(
                 """

@@ -80,6 +80,14 @@ class VirtualClock:
         """The virtual time, in seconds since the epoch."""
         return self._now
 
+    def monotonic(self) -> float:
+        """The virtual time too: it never goes back, so it serves as elapsed time."""
+        return self._now
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        """Arm a timer that fires once the clock has moved `delay` seconds on."""
+        return self.call_at(self._now + delay, callback)
+
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         """Arm a timer on the running loop that fires once the clock reaches `when`."""
         timer = _Timer(when, callback, asyncio.get_running_loop())
