@@ -43,6 +43,7 @@ _DELETE = (
     f"DELETE FROM callbacks WHERE execution_id IN {_IDS}",
     f"DELETE FROM events WHERE execution_id IN {_IDS}",
     f"DELETE FROM attempts WHERE execution_id IN {_IDS}",
+    f"DELETE FROM kept_operations WHERE execution_id IN {_IDS}",
     f"UPDATE executions SET parent_id = NULL WHERE parent_id IN {_IDS}",
     f"DELETE FROM executions WHERE execution_id IN {_IDS}",
 )
