@@ -24,8 +24,8 @@
     ├── ScheduleNotFound              no schedule has that name
     ├── InvalidInput                  an input that does not fit the function's input annotation
     ├── OperationInStepError          an operation was called inside a step's body
-    ├── ContinueAsNewError            continue_as_new called outside the top-level workflow context
-    ├── RunNotKept                    get_operations(run_number=) of a run whose operations were not kept
+    ├── ContinueAsNewError            continue_as_new called outside the workflow's own context
+    ├── RunNotKept                    get_operations(run_number=) of a run not kept
     ├── CallbackError
     │   ├── CallbackNotFound
     │   ├── CallbackAlreadyResolved

@@ -35,8 +35,8 @@ from ._errors import (
 from ._events import emit, run_ended
 from ._inputs import parse_input
 from ._journal import Journal
-from ._operations.continue_as_new import ContinueAsNew
 from ._models import Checkpoint, ExecutionRecord, ExecutionStatus
+from ._operations.continue_as_new import ContinueAsNew
 from ._registry import Registry
 from ._replaying import Replay
 from ._run import ExecutionRun, Suspend

@@ -22,7 +22,7 @@ from .._suspension import RunState
 __all__ = ["ContinueAsNew", "continue_as_new"]
 
 
-class ContinueAsNew(BaseException):  # noqa: N818 - a signal, not an error
+class ContinueAsNew(BaseException):
     """Unwinds the workflow so its driver starts the execution's next run."""
 
     def __init__(self, data: bytes | None, keep_history: bool) -> None:

@@ -53,6 +53,7 @@ async def continue_as_new(
         "DELETE FROM events WHERE execution_id = $1 AND op_id IS NOT NULL", execution_id
     )
     stored = await conn.fetchrow(_NEXT_RUN, data, execution_id)
+    assert stored is not None  # the row was locked above
     return execution_from_row(tuple(stored))
 
 

@@ -51,9 +51,7 @@ def continue_as_new(
         " WHERE execution_id = ? AND status = 'PENDING'",
         (now, execution_id),
     )
-    conn.execute(
-        "DELETE FROM events WHERE execution_id = ? AND op_id IS NOT NULL", (execution_id,)
-    )
+    conn.execute("DELETE FROM events WHERE execution_id = ? AND op_id IS NOT NULL", (execution_id,))
     conn.execute(_NEXT_RUN, (data, execution_id))
     stored = conn.execute(
         f"SELECT {EXEC_COLUMNS} FROM executions WHERE execution_id = ?", (execution_id,)

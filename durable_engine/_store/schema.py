@@ -162,7 +162,8 @@ CREATE TABLE attempts (
 _V7 = f"""
 ALTER TABLE executions ADD COLUMN run_number INTEGER NOT NULL DEFAULT 1;
 CREATE TABLE kept_operations (
-    run_number   INTEGER NOT NULL,{_OPERATION_TABLE}    PRIMARY KEY (execution_id, run_number, op_id)
+    run_number   INTEGER NOT NULL,{_OPERATION_TABLE}
+    PRIMARY KEY (execution_id, run_number, op_id)
 ) WITHOUT ROWID;
 """
 
