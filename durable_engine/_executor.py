@@ -270,8 +270,12 @@ class Executor:
             value = await fn(DurableContext(run), given)
         except Suspend:
             pass
-        except ContinueAsNew:  # the history ends as this run continues as new
-            pass
+        except ContinueAsNew:
+            if ended:  # this run ended by itself: a resume could not continue it
+                replay.divergence = replay.divergence or NonDeterministicError(
+                    f"execution {record.execution_id}: the code continues as new, but this "
+                    f"run of the execution ended {record.status.value}"
+                )
         except Unreadable as unreadable:  # this app cannot read what the history holds
             raise unreadable.error from None
         except Exception as exc:
