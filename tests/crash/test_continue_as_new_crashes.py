@@ -8,6 +8,7 @@ never runs again once the next one began, and the result is the same.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -132,12 +133,16 @@ def test_killed_again_and_again_the_loop_finishes_with_each_run_once(tmp_path: P
     kills = 0
     for at in (3, 6, 9):
         proc = _start(db, effects, runs, pause_ms=30)
-        wait_until(lambda at=at: _run_number(db) >= at, f"run {at}", proc)
+        wait_until(functools.partial(_reached, db, at), f"run {at}", proc)
         kill(proc)  # a real SIGKILL, wherever the process happens to be
         kills += 1
     result = finish(_start(db, effects, runs, pause_ms=30))["result"]
     assert result == _expected(runs)
     assert _check(db, effects, runs, kills) == []
+
+
+def _reached(db: Path, run: int) -> bool:
+    return _run_number(db) >= run
 
 
 def _run_number(db: Path) -> int:
