@@ -264,3 +264,23 @@ async def test_deferred_commits_land_before_the_switch(engine: Engine, effects: 
         kept = await engine.get_operations(handle.execution_id, run_number=1)
         assert [op.result for op in kept] == [0, 1, 2, 3, 4]
     assert effects.lines() == [f"d{i}" for i in range(5)]
+
+
+async def test_an_invoked_child_that_continues_hands_its_last_result_to_its_parent(
+    engine: Engine,
+) -> None:
+    @engine.durable_function(name="child")
+    async def child(ctx: DurableContext, n: int) -> int:
+        await ctx.wait(0.01, name="pause")
+        if n < 4:
+            await ctx.continue_as_new(n + 1)
+        return n * 100
+
+    @engine.durable_function(name="parent")
+    async def parent(ctx: DurableContext, _: None) -> int:
+        return int(await ctx.invoke("child", 1, name="call"))
+
+    async with engine:
+        assert await engine.run("parent", None) == 400
+        [kid] = [i for i in await engine.list_executions() if i.function == "child"]
+        assert kid.run_number == 4 and kid.parent_id is not None
