@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from durable_engine import DurableContext, Engine, PostgresStore, RunNotKept
 from durable_engine._store import Fence
+from durable_engine._store.pg_copy import copy_database
 from durable_engine._store.pg_schema import MIGRATIONS, PG_SCHEMA_VERSION
 from tests.conftest import Effects, recorded
 
@@ -93,3 +95,31 @@ async def test_a_version_3_schema_gets_run_numbers(postgres_url: str) -> None:
         assert PG_SCHEMA_VERSION == 4
     finally:
         await conn.close()
+
+
+async def test_db_copy_takes_kept_runs_and_run_numbers_along(
+    postgres_url: str, tmp_path: Path, effects: Effects
+) -> None:
+    source = tmp_path / "source.db"
+    engine = Engine(source)
+
+    @engine.durable_function(name="hops")
+    async def hops(ctx: DurableContext, n: int) -> int:
+        await ctx.step(lambda s: recorded(effects, f"step {n}", n), name="step")
+        if n < 3:
+            await ctx.continue_as_new(n + 1, keep_history=True)
+        return n
+
+    async with engine:
+        handle = await engine.start("hops", 1)
+        assert await handle.result() == 3
+    report = await copy_database(str(source), postgres_url)
+    assert report.rows["kept_operations"] == 2
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        copied = await store.get_execution(handle.execution_id)
+        assert copied is not None and copied.run_number == 3
+        assert await store.kept_runs(handle.execution_id) == [1, 2]
+    finally:
+        await store.close()
