@@ -515,13 +515,13 @@ class Store(Protocol):
         """Delete up to `limit` purgeable executions (as `find_purgeable` picks them,
         oldest ending first) for good; returns their ids.
 
-        Each goes whole: its row, its operations and their kept attempts, its callbacks
-        and the events sent to it (an answer sent later to one of its callback ids is
-        CallbackNotFound). Executions it invoked lose the link (`parent_id` becomes
-        None) and are otherwise untouched; its name is free for a new execution. One
-        transaction, all or nothing; unfenced. Callers keep `limit` small (about 100)
-        so that the write lock is held briefly, and call again until fewer than `limit`
-        come back."""
+        Each goes whole: its row, its operations and their kept attempts, the operations kept of
+        its earlier runs, its callbacks and the events sent to it (an answer sent later
+        to one of its callback ids is CallbackNotFound). Executions it invoked lose the
+        link (`parent_id` becomes None) and are otherwise untouched; its name is free
+        for a new execution. One transaction, all or nothing; unfenced. Callers keep
+        `limit` small (about 100) so that the write lock is held briefly, and call again
+        until fewer than `limit` come back."""
         ...
 
     async def send_event(
