@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from durable_engine import DurableContext
+import pytest
+
+from durable_engine import DurableContext, NonDeterministicError
 from durable_engine.testing import DurableTestRunner
 
 START = datetime(2030, 6, 1, tzinfo=UTC)
@@ -29,3 +31,18 @@ async def test_the_runner_drives_every_run_and_shows_the_last() -> None:
         assert runner.now() == START + timedelta(days=5)  # five waits of a day, skipped
         # A replay of the stored history (the last run) matches the code.
         assert await runner.replay(result.execution_id) == "done after day 5"
+
+
+async def test_a_replay_that_continues_where_the_run_ended_is_a_divergence() -> None:
+    async def ends(ctx: DurableContext, n: int) -> int:
+        await ctx.step(lambda s: n, name="report")
+        return n
+
+    async def continues(ctx: DurableContext, n: int) -> int:
+        await ctx.step(lambda s: n, name="report")
+        await ctx.continue_as_new(n + 1)
+
+    async with DurableTestRunner(ends, start=START) as runner:
+        result = await runner.run(ends, 1)
+        with pytest.raises(NonDeterministicError, match="continues as new"):
+            await runner.replay(result.execution_id, fn=continues)
