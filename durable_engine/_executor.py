@@ -324,6 +324,7 @@ class Executor:
                     "continue_as_new",
                     execution_id=execution_id,
                     function=record.function,
+                    status=record.status.value,
                     run_number=record.run_number,
                 )
                 run = self.new_run(record, Journal(()), codec=codec)

@@ -4,6 +4,9 @@ input and an empty history, across suspensions and engine restarts."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +29,7 @@ from durable_engine import (
     StepConfig,
     StepContext,
 )
+from durable_engine.logging import LOGGER_NAME, json_handler
 from tests.conftest import Effects, recorded, rows, wait_for_status
 
 
@@ -284,3 +288,34 @@ async def test_an_invoked_child_that_continues_hands_its_last_result_to_its_pare
         assert await engine.run("parent", None) == 400
         [kid] = [i for i in await engine.list_executions() if i.function == "child"]
         assert kid.run_number == 4 and kid.parent_id is not None
+
+
+async def test_each_switch_logs_a_continue_as_new_event(engine: Engine) -> None:
+    out = io.StringIO()
+    handler = json_handler(out)
+    logger = logging.getLogger(LOGGER_NAME)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    @engine.durable_function(name="thrice")
+    async def thrice(ctx: DurableContext, n: int) -> int:
+        if n < 3:
+            await ctx.continue_as_new(n + 1)
+        return n
+
+    try:
+        async with engine:
+            handle = await engine.start("thrice", 1)
+            assert await handle.result() == 3
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    mine = [r for r in records if r.get("execution_id") == handle.execution_id]
+    assert [(r["event"], r.get("run_number")) for r in mine] == [
+        ("create", None),
+        ("continue_as_new", 2),
+        ("continue_as_new", 3),
+        ("finish", None),
+    ]
