@@ -431,7 +431,8 @@ class Store(Protocol):
         higher (the next run writes under the new one; a write still in flight from the
         run that ended is refused). Every operation of the run that ended and its kept
         attempts are deleted; with `keep_history` its operations are kept first, under
-        the old run number, for `load_kept_operations`. Its pending callbacks become
+        the old run number, for `load_kept_operations` (those still STARTED or PENDING
+        kept as CANCELLED, ended at `now`). Its pending callbacks become
         CANCELLED. Events it received are deleted; events no operation received yet
         stay, for the next run to receive. Custom status, timeout, name, parent and
         creation time stay. Fenced: raises `LeaseLost`, writing nothing, if `fence` no

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .._models import TERMINAL_EXECUTION, Checkpoint, ExecutionRecord
 from .base import Fence, LeaseLost
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, execution_from_row, row_to_checkpoint
+from .runs import KEPT_COLUMNS
 
 if TYPE_CHECKING:
     from .pg_rows import Conn
@@ -16,7 +17,7 @@ __all__ = ["continue_as_new", "kept_operations", "kept_runs"]
 
 _KEEP = (
     f"INSERT INTO kept_operations (run_number, {OP_COLUMNS})"
-    f" SELECT $1, {OP_COLUMNS} FROM operations WHERE execution_id = $2"
+    f" SELECT $1, {KEPT_COLUMNS.format(now='$3')} FROM operations WHERE execution_id = $2"
     " ON CONFLICT (execution_id, run_number, op_id) DO NOTHING"
 )
 _NEXT_RUN = f"""
@@ -40,7 +41,7 @@ async def continue_as_new(
     if row is None or row[0] != fence.epoch or row[1] in TERMINAL_EXECUTION:
         raise LeaseLost(execution_id)
     if keep_history:
-        await conn.execute(_KEEP, row[2], execution_id)
+        await conn.execute(_KEEP, row[2], execution_id, now)
     await conn.execute("DELETE FROM operations WHERE execution_id = $1", execution_id)
     await conn.execute("DELETE FROM attempts WHERE execution_id = $1", execution_id)
     await conn.execute(

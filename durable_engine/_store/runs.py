@@ -18,11 +18,26 @@ from .executions import EXEC_COLUMNS, execution_from_row
 from .group_commit import row_to_checkpoint
 from .schema import OP_COLUMNS
 
-__all__ = ["continue_as_new", "kept_operations", "kept_runs"]
+__all__ = ["KEPT_COLUMNS", "continue_as_new", "kept_operations", "kept_runs"]
+
+# An operation kept as its run ends is kept as that end left it: one still open (a
+# timer, a callback, a retry delay) is CANCELLED then, as at any other ending.
+_OPEN = "status IN ('STARTED', 'PENDING')"
+KEPT_COLUMNS = ", ".join(
+    f"CASE WHEN {_OPEN} THEN 'CANCELLED' ELSE status END"
+    if column == "status"
+    else f"CASE WHEN {_OPEN} THEN {{now}} ELSE ended_at END"
+    if column == "ended_at"
+    else column
+    for column in OP_COLUMNS.split(", ")
+)
+"""The operations table's columns as kept: `{now}` is the placeholder of the switch's
+instant."""
 
 _KEEP = (
     f"INSERT OR REPLACE INTO kept_operations (run_number, {OP_COLUMNS})"
-    f" SELECT ?, {OP_COLUMNS} FROM operations WHERE execution_id = ?"
+    f" SELECT :run, {KEPT_COLUMNS.format(now=':now')} FROM operations"
+    " WHERE execution_id = :execution_id"
 )
 _NEXT_RUN = (
     "UPDATE executions SET run_number = run_number + 1, input = ?, epoch = epoch + 1,"
@@ -43,7 +58,7 @@ def continue_as_new(
     if row is None or row[0] != fence.epoch or row[1] in TERMINAL_EXECUTION:
         raise LeaseLost(execution_id)
     if keep_history:
-        conn.execute(_KEEP, (row[2], execution_id))
+        conn.execute(_KEEP, {"run": row[2], "now": now, "execution_id": execution_id})
     conn.execute("DELETE FROM operations WHERE execution_id = ?", (execution_id,))
     conn.execute("DELETE FROM attempts WHERE execution_id = ?", (execution_id,))
     conn.execute(

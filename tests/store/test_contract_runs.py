@@ -104,3 +104,20 @@ async def test_kept_runs_are_read_back_by_number_and_purged_with_the_execution(
     assert await store.purge_executions(NOW + 20, limit=10) == ["e1"]
     assert await store.kept_runs("e1") == []
     assert await store.load_kept_operations("e1", 2) == []
+
+
+async def test_a_kept_run_keeps_its_open_operations_as_cancelled(store: Store) -> None:
+    fence = await running(store, "e1")
+    await _run_one(store, fence)
+    await store.continue_as_new(fence, b"next", NOW + 5, keep_history=True)
+    kept = {cp.op_id: cp for cp in await store.load_kept_operations("e1", 1)}
+    assert {k: (cp.status, cp.result) for k, cp in kept.items()} == {
+        "1": ("SUCCEEDED", b"r1"),
+        "2": ("SUCCEEDED", b"r2"),
+        "3": ("CANCELLED", None),  # the callback no one answered
+        "4": ("CANCELLED", None),  # the timer
+        "5": ("SUCCEEDED", b"first"),  # the event received
+    }
+    assert kept["3"].ended_at == kept["4"].ended_at == NOW + 5
+    assert kept["1"].ended_at is None  # as written: the others keep their own
+    assert kept["2"].attempt == 2 and kept["3"].ref == "cb-old"
