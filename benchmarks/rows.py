@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import memory, throughput, timers
+from . import continue_as_new, memory, throughput, timers
 from .beside_dbos import beside_dbos, dbos_missing
 from .suite import Row, Target
 
@@ -136,6 +136,20 @@ ROWS: tuple[Row, ...] = (
         minimum=4,
         measure=timers.resume,
         note=timers.resume_linear,
+    ),
+    Row(
+        name="continue_as_new",
+        title="one loop of {n} iterations (a step, a suspending wait), continuing as new "
+        "every 100: last 100 / first 100 ms per iteration",
+        unit="x",
+        baseline="the same loop of up to 400 iterations that never continues, last / first",
+        baseline_unit="x",
+        target=Target("<", 1.5, text="< 1.5x: the same cost at the end as at the start"),
+        full=1_000,
+        quick=300,
+        minimum=200,
+        ratio=False,
+        measure=continue_as_new.continue_as_new,
     ),
     Row(
         name="timer_lateness",

@@ -28,6 +28,7 @@ from ._errors import CallbackNotPending as CallbackNotPending
 from ._errors import CallbackTimeoutError as CallbackTimeoutError
 from ._errors import ChildContextError as ChildContextError
 from ._errors import CompensationError as CompensationError
+from ._errors import ContinueAsNewError as ContinueAsNewError
 from ._errors import DatabaseCorrupt as DatabaseCorrupt
 from ._errors import DatabaseLocked as DatabaseLocked
 from ._errors import DiskFull as DiskFull
@@ -47,6 +48,7 @@ from ._errors import InvokeError as InvokeError
 from ._errors import NonDeterministicError as NonDeterministicError
 from ._errors import OperationInStepError as OperationInStepError
 from ._errors import PayloadTooLarge as PayloadTooLarge
+from ._errors import RunNotKept as RunNotKept
 from ._errors import ScheduleNotFound as ScheduleNotFound
 from ._errors import SerDesError as SerDesError
 from ._errors import StepError as StepError
@@ -105,6 +107,7 @@ __all__ = [
     "CompensationError",
     "CompletionConfig",
     "CompletionReason",
+    "ContinueAsNewError",
     "DatabaseCorrupt",
     "DatabaseLocked",
     "DiskFull",
@@ -145,6 +148,7 @@ __all__ = [
     "RetryDecision",
     "RetryPresets",
     "RetryStrategyConfig",
+    "RunNotKept",
     "Saga",
     "ScheduleInfo",
     "ScheduleNotFound",

@@ -223,8 +223,9 @@ async def _show(args: argparse.Namespace, engine: Engine) -> int:
 async def _history(args: argparse.Namespace, engine: Engine) -> int:
     async with engine:
         info = await _find(engine, args.execution)
-        ops = await engine.get_operations(info.execution_id)
-    waits = [] if info.status.is_terminal else waits_for(ops)
+        ops = await engine.get_operations(info.execution_id, run_number=args.run)
+    current = args.run is None or args.run == info.run_number
+    waits = [] if info.status.is_terminal or not current else waits_for(ops)
     _print(args, display.history_json(ops, waits), display.history_table(ops, waits))
     return EXIT_OK
 
@@ -642,8 +643,14 @@ def _add_inspect_commands(verbs: _Verbs) -> None:
     verbs.add("show", "one execution: status, input, result or error, timings").add_argument(
         "execution", help=_EXECUTION_HELP
     )
-    verbs.add("history", "an execution's operations as a tree").add_argument(
-        "execution", help=_EXECUTION_HELP
+    history = verbs.add("history", "an execution's operations as a tree")
+    history.add_argument("execution", help=_EXECUTION_HELP)
+    history.add_argument(
+        "--run",
+        type=_positive_int,
+        metavar="N",
+        help="the operations of its run N, kept as it continued as new with keep_history "
+        "(default: its current run)",
     )
     w = verbs.add("watch", "follow an execution until it ends; exit 0 if it SUCCEEDED, else 1")
     w.add_argument("execution", help=_EXECUTION_HELP)

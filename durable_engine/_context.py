@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
 from ._batch_config import BatchResult, MapConfig, ParallelBranch, ParallelConfig
 from ._config import (
@@ -27,6 +27,7 @@ from ._errors import ExecutionAlreadyEnded, NonDeterministicError
 from ._operations import callback as _callback
 from ._operations import child as _child
 from ._operations import condition as _condition
+from ._operations import continue_as_new as _continue_as_new
 from ._operations import custom_status as _custom_status
 from ._operations import event as _event
 from ._operations import invoke as _invoke
@@ -384,6 +385,19 @@ class DurableContext:
         when the execution suspends or ends. Not an operation: it takes no id."""
         self._upcoming_id()  # refused where an operation would be
         _custom_status.set_custom_status(self._run, value)
+
+    async def continue_as_new(self, input: Any, *, keep_history: bool = False) -> NoReturn:
+        """End this run and start the execution afresh, same id and name, with `input`
+        and an empty history: `ExecutionInfo.run_number` goes up by one. Never returns.
+
+        The old run's operations are dropped, or kept (`keep_history=True`) for
+        `engine.get_operations(id, run_number=n)` until the execution is purged; its
+        pending callbacks and timers are cancelled; events sent by name and not yet
+        received carry over. Custom status and the execution's timeout carry over too.
+        Call it from the workflow function's own context: anywhere else (a step body, a
+        child context, a branch) raises ContinueAsNewError. `input` that cannot be
+        stored raises SerDesError or PayloadTooLarge here."""
+        await _continue_as_new.continue_as_new(self._run, self._parent_id, input, keep_history)
 
     def _child(self, op_id: str, rerun: bool) -> DurableContext:
         """The context of child operation `op_id` (`rerun`: it finished before, and runs

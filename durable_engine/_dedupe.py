@@ -19,12 +19,16 @@ def check_duplicate(
     record: ExecutionRecord, function: DurableFunction[Any, Any], input: Any, codec: SerDes
 ) -> None:
     """Refuse starting `function` with `input` under the name of `record`, unless it is
-    the same function with the same input (then the start returns that execution)."""
+    the same function with the same input (then the start returns that execution). An
+    execution that continued as new holds its current run's input, not the one it was
+    started with: for it, the same function is enough."""
     if record.function != function.name:
         raise ExecutionAlreadyExists(
             f"execution {record.name!r} already exists for function {record.function!r}, "
             f"not {function.name!r}"
         )
+    if record.run_number > 1:
+        return
     try:
         stored = codec.deserialize(record.input) if record.input is not None else None
         same = _same_input(stored, codec.deserialize(codec.serialize(input)), codec.serialize)

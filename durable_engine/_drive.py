@@ -10,6 +10,7 @@ or lost its lease, that commit is refused and nothing changes.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ from ._errors import (
 )
 from ._inputs import parse_input
 from ._models import ExecutionStatus, timestamp_to_datetime
+from ._operations.continue_as_new import ContinueAsNew
 from ._run import ExecutionRun, Suspend, cancelling
 from ._store import BlockExecution, FinishExecution, LeaseLost, SuspendExecution
 
@@ -45,6 +47,8 @@ class RunOutcome(enum.StrEnum):
     """The code diverged from the history: the execution is held for a new deploy."""
     DROPPED = "DROPPED"
     """The lease was lost: another worker or a stop took the execution over."""
+    CONTINUED = "CONTINUED"
+    """It continued as new: `run.continued` is the execution, to run its next run."""
 
 
 async def drive(run: ExecutionRun, fn: Workflow, hold: bool = True) -> RunOutcome:
@@ -53,6 +57,7 @@ async def drive(run: ExecutionRun, fn: Workflow, hold: bool = True) -> RunOutcom
     With `hold`, an execution whose code diverged from its history is BLOCKED rather
     than FAILED."""
     ctx = DurableContext(run)
+    run.main_task = asyncio.current_task()
     try:
         try:
             given = run.values.stored_value(run.record.input, None, None)
@@ -61,6 +66,8 @@ async def drive(run: ExecutionRun, fn: Workflow, hold: bool = True) -> RunOutcom
             await run.settle()
             await run.checkpoint(SuspendExecution(run.waits.wake_at))
             return RunOutcome.SUSPENDED
+        except ContinueAsNew as signal:
+            return await _continue(run, signal, hold)
         except Unreadable as unreadable:
             return await _hand_back(run, unreadable)
         except (Exception, CancelledError) as exc:
@@ -84,6 +91,15 @@ async def drive(run: ExecutionRun, fn: Workflow, hold: bool = True) -> RunOutcom
         return RunOutcome.DROPPED
     finally:
         run.close()
+
+
+async def _continue(run: ExecutionRun, signal: ContinueAsNew, hold: bool) -> RunOutcome:
+    """Switch to the next run, unless the code diverged from the history on the way."""
+    fatal = run.fatal or run.unasked()
+    if fatal is not None:
+        return await (_hold(run, fatal) if hold else _finish_failed(run, fatal))
+    run.continued = await run.continue_as_new(signal.data, signal.keep_history)
+    return RunOutcome.CONTINUED
 
 
 UNREADABLE_RETRY = 60.0

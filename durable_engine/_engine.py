@@ -540,9 +540,15 @@ class Engine:
         export` prints): `DurableTestRunner.replay_history` replays it."""
         return await self._reader.history_file(execution_id)
 
-    async def get_operations(self, execution_id: str) -> list[OperationInfo]:
-        """The execution's operations as a tree (top-level operations, each with children)."""
-        return await self._reader.operations(execution_id)
+    async def get_operations(
+        self, execution_id: str, *, run_number: int | None = None
+    ) -> list[OperationInfo]:
+        """The execution's operations as a tree (top-level operations, each with children):
+        of its current run, or of earlier run `run_number` if it continued as new with
+        `keep_history=True` (RunNotKept if that run's operations are not stored)."""
+        if run_number is not None:
+            check_instance(run_number, int, "run_number")
+        return await self._reader.operations(execution_id, run_number)
 
     async def wait_for(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; return its info."""

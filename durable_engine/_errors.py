@@ -24,6 +24,8 @@
     ├── ScheduleNotFound              no schedule has that name
     ├── InvalidInput                  an input that does not fit the function's input annotation
     ├── OperationInStepError          an operation was called inside a step's body
+    ├── ContinueAsNewError            continue_as_new called outside the workflow's own context
+    ├── RunNotKept                    get_operations(run_number=) of a run not kept
     ├── CallbackError
     │   ├── CallbackNotFound
     │   ├── CallbackAlreadyResolved
@@ -57,6 +59,7 @@ __all__ = [
     "CallbackTimeoutError",
     "ChildContextError",
     "CompensationError",
+    "ContinueAsNewError",
     "DatabaseCorrupt",
     "DatabaseLocked",
     "DiskFull",
@@ -77,6 +80,7 @@ __all__ = [
     "NonDeterministicError",
     "OperationInStepError",
     "PayloadTooLarge",
+    "RunNotKept",
     "ScheduleNotFound",
     "SerDesError",
     "StepError",
@@ -430,3 +434,14 @@ def error_from_info(info: ErrorInfo) -> Exception:
 class OperationInStepError(DurableError, RuntimeError):
     """A durable operation was called inside a step's body: a body runs once and only
     its result is recorded, so it cannot hold operations."""
+
+
+class ContinueAsNewError(DurableError, RuntimeError):
+    """`ctx.continue_as_new` was called where it cannot end the run: inside a step's
+    body, a child context, a parallel or map branch or a with_retry block. Call it from
+    the workflow function's own context."""
+
+
+class RunNotKept(DurableError, LookupError):
+    """The operations of the run asked for are not stored: the execution has no such
+    run, or that run continued as new without `keep_history=True`."""

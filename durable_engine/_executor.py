@@ -33,10 +33,11 @@ from ._errors import (
     StoreFailed,
     Unreadable,
 )
-from ._events import run_ended
+from ._events import emit, run_ended
 from ._inputs import parse_input
 from ._journal import Journal
 from ._models import Checkpoint, ExecutionRecord, ExecutionStatus
+from ._operations.continue_as_new import ContinueAsNew
 from ._registry import Registry
 from ._replaying import Replay
 from ._run import ExecutionRun, Suspend
@@ -285,6 +286,12 @@ class Executor:
             value = await fn(DurableContext(run), given)
         except Suspend:
             pass
+        except ContinueAsNew:
+            if ended:  # this run ended by itself: a resume could not continue it
+                replay.divergence = replay.divergence or NonDeterministicError(
+                    f"execution {record.execution_id}: the code continues as new, but this "
+                    f"run of the execution ended {record.status.value}"
+                )
         except Unreadable as unreadable:  # this app cannot read what the history holds
             raise unreadable.error from None
         except Exception as exc:
@@ -318,13 +325,28 @@ class Executor:
             if self.telemetry is not None:
                 record, span = await self._run_span(record, self.telemetry)
             function = self.registry.get(record.function, record.version)
+            codec = self.registry.codec(function)
             checkpoints = () if fresh else await self.store.load_operations(execution_id)
-            run = self.new_run(record, Journal(checkpoints), codec=self.registry.codec(function))
-            if self._runs.get(execution_id) is me:  # not replaced by a newer claim meanwhile
-                self._live[execution_id] = run
-            outcome = await drive_until_deadline(
-                run, function.fn, self._time_out, self.hold_divergent
-            )
+            run = self.new_run(record, Journal(checkpoints), codec=codec)
+            while True:
+                if self._runs.get(execution_id) is me:  # not replaced by a newer claim
+                    self._live[execution_id] = run
+                outcome = await drive_until_deadline(
+                    run, function.fn, self._time_out, self.hold_divergent
+                )
+                if outcome is not RunOutcome.CONTINUED or run.continued is None:
+                    break
+                # The next run starts at once, here, with an empty history.
+                record = run.continued
+                emit(
+                    self.logger,
+                    "continue_as_new",
+                    execution_id=execution_id,
+                    function=record.function,
+                    status=record.status.value,
+                    run_number=record.run_number,
+                )
+                run = self.new_run(record, Journal(()), codec=codec)
             ending = run.finished
             if ending is not None:  # a waiter is handed the record with what it committed
                 record = record._replace(custom_status=run.custom_status)

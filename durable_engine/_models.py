@@ -171,6 +171,8 @@ class ExecutionRecord(NamedTuple):
     """The execution this one reruns (`engine.rerun`), or None."""
     trace_context: str | None = None
     """Its OpenTelemetry trace context (JSON), kept so every run joins one trace."""
+    run_number: int = 1
+    """Which run of the execution this is: 1, plus one for each `ctx.continue_as_new`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,6 +197,9 @@ class ExecutionInfo:
     rerun_of: str | None = None
     """The id of the execution this one reruns (`engine.rerun`), or None. It may name
     an execution purged since."""
+    run_number: int = 1
+    """Which run this is: 1 for the first, one more for each `ctx.continue_as_new`
+    (`input` is the current run's input, `result` the final run's result)."""
 
 
 # A workflow or a step may return these statuses: serdes' default registry, the one

@@ -12,10 +12,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ._converter import ValueConverter
-from ._errors import ExecutionNotFound
+from ._errors import ExecutionNotFound, RunNotKept
 from ._executor import Executor
 from ._history_file import history_to_json
-from ._models import ExecutionInfo, ExecutionRecord, ExecutionStatus, timestamp_to_datetime
+from ._models import (
+    Checkpoint,
+    ExecutionInfo,
+    ExecutionRecord,
+    ExecutionStatus,
+    timestamp_to_datetime,
+)
 from ._store import FinishExecution, Store
 from ._views import OperationInfo, build_operation_tree
 
@@ -72,12 +78,28 @@ class ExecutionReader:
         record = await self.record(execution_id)
         return history_to_json(record, await self.store.load_operations(execution_id))
 
-    async def operations(self, execution_id: str) -> list[OperationInfo]:
-        """The execution's operations as a tree."""
+    async def operations(
+        self, execution_id: str, run_number: int | None = None
+    ) -> list[OperationInfo]:
+        """The execution's operations as a tree: of its current run, or of the earlier
+        run `run_number` if that run's were kept (RunNotKept if not)."""
         record = await self.record(execution_id)
-        checkpoints = await self.store.load_operations(execution_id)
-        attempts = await self.store.load_attempts(execution_id)
-        return build_operation_tree(checkpoints, self.values_of(record), attempts)
+        if run_number is None or run_number == record.run_number:
+            checkpoints = await self.store.load_operations(execution_id)
+            attempts = await self.store.load_attempts(execution_id)
+            return build_operation_tree(checkpoints, self.values_of(record), attempts)
+        kept: list[Checkpoint] = []
+        if 1 <= run_number < record.run_number:
+            kept = await self.store.load_kept_operations(execution_id, run_number)
+        if not kept:
+            runs = await self.store.kept_runs(execution_id)
+            shown = ", ".join(map(str, runs)) if runs else "none"
+            raise RunNotKept(
+                f"execution {execution_id} has no operations kept of run {run_number} (it "
+                f"is on run {record.run_number}; earlier runs kept: {shown}); a run keeps "
+                "its operations only if it continued with keep_history=True"
+            )
+        return build_operation_tree(kept, self.values_of(record), ())
 
     def ended(
         self, execution_id: str
@@ -121,4 +143,5 @@ class ExecutionReader:
             version=record.version,
             custom_status=values.view(record.custom_status),
             rerun_of=record.rerun_of,
+            run_number=record.run_number,
         )

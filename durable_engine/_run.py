@@ -119,6 +119,7 @@ class ExecutionRun:
         "_status_sent",
         "_store",
         "clock",
+        "continued",
         "custom_status",
         "execution_id",
         "fatal",
@@ -128,6 +129,7 @@ class ExecutionRun:
         "in_body",
         "journal",
         "logger",
+        "main_task",
         "now",
         "record",
         "replay",
@@ -173,10 +175,15 @@ class ExecutionRun:
         self.logger = logger
         self.waits = Suspension(clock, in_memory_wait)
         """Blocked operations and work in flight: when the run leaves memory."""
+        self.continued: ExecutionRecord | None = None
+        """The execution as stored once this run continued as new: its next run."""
         self.finished: FinishExecution | None = None
         """The ending this run committed, once it has (set by the executor)."""
         self.fatal: NonDeterministicError | None = None
         """Set once replay diverged: the execution fails even if user code caught it."""
+        self.main_task: asyncio.Task[Any] | None = None
+        """The task the workflow function runs in (set by its driver): the one task
+        that may continue the execution as new."""
         self.in_body: set[Awaitable[Any]] = set()
         """The step bodies being awaited: no operation may be called from inside one."""
         self._loop_thread = threading.get_ident()
@@ -332,6 +339,16 @@ class ExecutionRun:
         change, and an older one is overwritten before any write goes out, since replay
         runs no further than the history before anything new is written."""
         self.custom_status = self._status_sent if data == self._status_sent else data
+
+    async def continue_as_new(self, data: bytes | None, keep_history: bool) -> ExecutionRecord:
+        """Switch the execution to its next run with input `data` (the custom status set
+        last is committed first); returns the execution as now stored. Raises LeaseLost
+        if this run's lease is gone."""
+        await self.settle()
+        await self.send_custom_status()
+        return await self.waits.during(
+            self._store.continue_as_new(self.fence, data, self.now(), keep_history=keep_history)
+        )
 
     def send_custom_status(self) -> Awaitable[None]:
         """Queue the custom status for commit now, if it changed since it was last

@@ -440,6 +440,36 @@ class Store(Protocol):
         `LeaseLost`, writing nothing, if `fence` no longer holds. One transaction."""
         ...
 
+    async def continue_as_new(
+        self, fence: Fence, input: bytes | None, now: float, *, keep_history: bool
+    ) -> ExecutionRecord:
+        """End the execution's current run and start its next (`ctx.continue_as_new`);
+        returns the execution as now stored.
+
+        The execution stays RUNNING and owned by the same worker, with `run_number` one
+        higher, `input` the new input, no result, error or wake-up, and the epoch one
+        higher (the next run writes under the new one; a write still in flight from the
+        run that ended is refused). Every operation of the run that ended and its kept
+        attempts are deleted; with `keep_history` its operations are kept first, under
+        the old run number, for `load_kept_operations` (those still STARTED or PENDING
+        kept as CANCELLED, ended at `now`). Its pending callbacks become
+        CANCELLED. Events it received are deleted; events no operation received yet
+        stay, for the next run to receive. Custom status, timeout, name, parent and
+        creation time stay. Fenced: raises `LeaseLost`, writing nothing, if `fence` no
+        longer holds. One transaction."""
+        ...
+
+    async def load_kept_operations(self, execution_id: str, run_number: int) -> list[Checkpoint]:
+        """The operations of run `run_number` of the execution, as they were when it
+        continued as new with `keep_history` (none if that run's were not kept, or for
+        an unknown id), in no particular order. A read."""
+        ...
+
+    async def kept_runs(self, execution_id: str) -> list[int]:
+        """The run numbers whose operations `load_kept_operations` holds for the
+        execution, in increasing order (none for an unknown id). A read."""
+        ...
+
     async def resolve_callback(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float
     ) -> tuple[str, str]:
@@ -506,13 +536,13 @@ class Store(Protocol):
         """Delete up to `limit` purgeable executions (as `find_purgeable` picks them,
         oldest ending first) for good; returns their ids.
 
-        Each goes whole: its row, its operations and their kept attempts, its callbacks
-        and the events sent to it (an answer sent later to one of its callback ids is
-        CallbackNotFound). Executions it invoked lose the link (`parent_id` becomes
-        None) and are otherwise untouched; its name is free for a new execution. One
-        transaction, all or nothing; unfenced. Callers keep `limit` small (about 100)
-        so that the write lock is held briefly, and call again until fewer than `limit`
-        come back."""
+        Each goes whole: its row, its operations and their kept attempts, the operations kept of
+        its earlier runs, its callbacks and the events sent to it (an answer sent later
+        to one of its callback ids is CallbackNotFound). Executions it invoked lose the
+        link (`parent_id` becomes None) and are otherwise untouched; its name is free
+        for a new execution. One transaction, all or nothing; unfenced. Callers keep
+        `limit` small (about 100) so that the write lock is held briefly, and call again
+        until fewer than `limit` come back."""
         ...
 
     async def send_event(

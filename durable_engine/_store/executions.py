@@ -28,7 +28,7 @@ __all__ = [
 EXEC_COLUMNS = (
     "execution_id, name, function, status, input, result, error, parent_id, "
     "created_at, ended_at, wake_at, timeout_at, owner, epoch, version, custom_status, rerun_of, "
-    "trace_context"
+    "trace_context, run_number"
 )
 _COLUMNS = EXEC_COLUMNS.count(",") + 1
 _INSERT = f"INSERT INTO executions ({EXEC_COLUMNS})"
@@ -59,6 +59,7 @@ def execution_from_row(row: Sequence[Any], taken_from: str | None = None) -> Exe
         custom_status=row[15],
         rerun_of=row[16],
         trace_context=row[17],
+        run_number=row[18],
     )
 
 
@@ -115,6 +116,7 @@ class CreateExecution:
             None,
             r.rerun_of,
             r.trace_context,
+            r.run_number,
         )
 
 

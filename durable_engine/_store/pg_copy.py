@@ -37,6 +37,7 @@ _TABLES = {
     "events": "seq, execution_id, name, payload, sent_at, op_id",
     "schedules": SCHEDULE_COLUMNS,
     "attempts": "execution_id, op_id, attempt, started_at, ended_at, error",
+    "kept_operations": f"run_number, {OP_COLUMNS}",
 }
 _PAUSED = 6
 """Where `paused` is in a schedules row: an integer in SQLite, a boolean in PostgreSQL."""

@@ -40,6 +40,7 @@ _DELETE = (
     "DELETE FROM callbacks WHERE execution_id = ANY($1::text[])",
     "DELETE FROM events WHERE execution_id = ANY($1::text[])",
     "DELETE FROM attempts WHERE execution_id = ANY($1::text[])",
+    "DELETE FROM kept_operations WHERE execution_id = ANY($1::text[])",
     "UPDATE executions SET parent_id = NULL WHERE parent_id = ANY($1::text[])",
     "DELETE FROM executions WHERE execution_id = ANY($1::text[])",
 )

@@ -40,14 +40,15 @@ _INSERT = f"""
 INSERT INTO executions ({EXEC_COLUMNS})
 SELECT execution_id, name, function, status, input, result, error, parent_id,
     created_at, ended_at, wake_at, timeout_at, owner, epoch, version, custom_status,
-    rerun_of, trace_context
+    rerun_of, trace_context, run_number
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
     $7::bytea[], $8::text[], $9::float8[], $10::float8[], $11::float8[], $12::float8[],
-    $13::text[], $14::bigint[], $15::integer[], $16::bytea[], $17::text[], $18::text[])
+    $13::text[], $14::bigint[], $15::integer[], $16::bytea[], $17::text[], $18::text[],
+    $19::integer[])
     WITH ORDINALITY
     AS r(execution_id, name, function, status, input, result, error, parent_id,
          created_at, ended_at, wake_at, timeout_at, owner, epoch, version, custom_status,
-         rerun_of, trace_context, position)
+         rerun_of, trace_context, run_number, position)
 ORDER BY position
 ON CONFLICT DO NOTHING
 RETURNING execution_id

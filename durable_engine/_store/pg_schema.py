@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PG_SCHEMA_VERSION", "migrate", "read_version"]
 
-PG_SCHEMA_VERSION = 3
+PG_SCHEMA_VERSION = 4
 """The version of the schema this code writes."""
 
 _V1 = """
@@ -140,8 +140,32 @@ CREATE TABLE attempts (
 );
 """
 
+# Version 4 numbers an execution's runs (`ctx.continue_as_new` starts the next one) and
+# keeps the operations of earlier runs continued with `keep_history=True`, by run, until
+# the execution is purged (as the SQLite schema's version 7 does).
+_V4 = """
+ALTER TABLE executions ADD COLUMN run_number integer NOT NULL DEFAULT 1;
+CREATE TABLE kept_operations (
+    run_number   integer NOT NULL,
+    execution_id text NOT NULL,
+    op_id        text NOT NULL,
+    parent_id    text,
+    type         text NOT NULL,
+    name         text,
+    status       text NOT NULL,
+    attempt      integer NOT NULL,
+    result       bytea,
+    error        bytea,
+    started_at   double precision,
+    ended_at     double precision,
+    wake_at      double precision,
+    ref          text,
+    PRIMARY KEY (execution_id, run_number, op_id)
+);
+"""
+
 # MIGRATIONS[v] brings a schema from version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
 
 _LOCK_CLASS = 0x44_75_72_61  # an advisory lock class of ours, with the schema's hash
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import pg_events, pg_purging, pg_schedules, pg_writes
+from . import pg_events, pg_purging, pg_runs, pg_schedules, pg_writes
 from .base import Attempt, Fence, Mutation, NewExecution, ScheduleRecord, WorkerInfo
 from .executions import listing_query
 from .pg_batch import Job, is_disconnect, store_error
@@ -405,6 +405,25 @@ class PostgresStore:
     async def time_out_execution(self, fence: Fence, now: float, error: bytes) -> None:
         now += self.clock_offset
         await self._write(lambda conn: pg_writes.time_out(conn, fence, now, error))
+
+    async def continue_as_new(
+        self, fence: Fence, input: bytes | None, now: float, *, keep_history: bool
+    ) -> ExecutionRecord:
+        now += self.clock_offset
+        record = await self._write(
+            lambda conn: pg_runs.continue_as_new(conn, fence, input, now, keep_history)
+        )
+        return self._record(record)
+
+    async def load_kept_operations(self, execution_id: str, run_number: int) -> list[Checkpoint]:
+        async def read(conn: Conn) -> list[Checkpoint]:
+            kept = await pg_runs.kept_operations(conn, execution_id, run_number)
+            return [self._checkpoint(cp) for cp in kept]
+
+        return await self._read(read)
+
+    async def kept_runs(self, execution_id: str) -> list[int]:
+        return await self._read(lambda conn: pg_runs.kept_runs(conn, execution_id))
 
     async def resolve_callback(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float

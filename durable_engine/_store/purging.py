@@ -1,11 +1,11 @@
 """SQL that deletes ended executions for good (a purge), and hands freed space back
 to the file system (`db vacuum`).
 
-A purge deletes whole executions: the execution's row, its operations and its
-callbacks in one transaction, and the executions it invoked lose their link to it
-(`parent_id` becomes NULL: they are top-level executions from then on, and keep
-running or stay as they ended). An execution invoked by one that has not ended is
-never purged: its parent may still have to read its outcome.
+A purge deletes whole executions: the execution's row, its operations (those kept of
+earlier runs too) and its callbacks in one transaction, and the executions it invoked
+lose their link to it (`parent_id` becomes NULL: they are top-level executions from then
+on, and keep running or stay as they ended). An execution invoked by one that has not
+ended is never purged: its parent may still have to read its outcome.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ _DELETE = (
     f"DELETE FROM callbacks WHERE execution_id IN {_IDS}",
     f"DELETE FROM events WHERE execution_id IN {_IDS}",
     f"DELETE FROM attempts WHERE execution_id IN {_IDS}",
+    f"DELETE FROM kept_operations WHERE execution_id IN {_IDS}",
     f"UPDATE executions SET parent_id = NULL WHERE parent_id IN {_IDS}",
     f"DELETE FROM executions WHERE execution_id IN {_IDS}",
 )

@@ -8,7 +8,7 @@ import sqlite3
 
 from .._errors import StoreError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """`PRAGMA user_version` of a database this code writes."""
 
 # The operations table's columns, in the order of OP_COLUMNS (both versions have them).
@@ -156,6 +156,17 @@ CREATE TABLE attempts (
 ) WITHOUT ROWID;
 """
 
+# Version 7 numbers an execution's runs (`ctx.continue_as_new` starts the next one) and
+# keeps the operations of earlier runs continued with `keep_history=True`, by run, until
+# the execution is purged. The operations table holds the current run's alone.
+_V7 = f"""
+ALTER TABLE executions ADD COLUMN run_number INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE kept_operations (
+    run_number   INTEGER NOT NULL,{_OPERATION_TABLE}
+    PRIMARY KEY (execution_id, run_number, op_id)
+) WITHOUT ROWID;
+"""
+
 _OUR_TABLES = frozenset({"executions", "operations", "callbacks", "workers"})
 
 
@@ -236,7 +247,7 @@ def _objects_at(version: int) -> frozenset[tuple[str, str, str]]:
 
 
 # MIGRATIONS[v] brings a database from version v to v + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5, 5: _V6}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5, 5: _V6, 6: _V7}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import callbacks, crashpoints, endings, events, integrity, purging, schedules
+from . import callbacks, crashpoints, endings, events, integrity, purging, runs, schedules
 from .base import (
     Attempt,
     Fence,
@@ -614,6 +614,19 @@ class SqliteStore:
     async def time_out_execution(self, fence: Fence, now: float, error: bytes) -> None:
         """End the execution as TIMED_OUT if `fence` still holds it, else raise LeaseLost."""
         await self._write(lambda conn: endings.time_out(conn, fence, now, error))
+
+    async def continue_as_new(
+        self, fence: Fence, input: bytes | None, now: float, *, keep_history: bool
+    ) -> ExecutionRecord:
+        return await self._write(
+            lambda conn: runs.continue_as_new(conn, fence, input, now, keep_history)
+        )
+
+    async def load_kept_operations(self, execution_id: str, run_number: int) -> list[Checkpoint]:
+        return await self._read(lambda conn: runs.kept_operations(conn, execution_id, run_number))
+
+    async def kept_runs(self, execution_id: str) -> list[int]:
+        return await self._read(lambda conn: runs.kept_runs(conn, execution_id))
 
     async def resolve_callback(
         self, callback_id: str, status: str, result: bytes | None, error: bytes | None, now: float

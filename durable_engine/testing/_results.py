@@ -151,7 +151,10 @@ class TestResult(_Lookup):
     created_at: datetime
     ended_at: datetime | None
     operations: tuple[TestOperation, ...] = field(default=())
-    """Top-level operations in call order, each holding its children."""
+    """Top-level operations in call order, each holding its children (of the current
+    run, for an execution that continued as new)."""
+    run_number: int = 1
+    """Which run the execution is on: one more for each `ctx.continue_as_new`."""
 
     def __repr__(self) -> str:
         outcome = f"result={self.result!r}" if self.error is None else f"error={self.error!r}"
@@ -185,6 +188,7 @@ class TestResult(_Lookup):
             created_at=info.created_at,
             ended_at=info.ended_at,
             operations=tuple(TestOperation.from_info(op) for op in tree),
+            run_number=info.run_number,
         )
 
 

@@ -68,6 +68,7 @@ async def test_copy_moves_finished_and_waiting_executions_and_they_resume(
         "events": 0,
         "schedules": 0,
         "attempts": 0,
+        "kept_operations": 0,
     }
     assert report["statuses"] == {"SUCCEEDED": 1, "SUSPENDED": 2}
     assert "@" in report["target"]

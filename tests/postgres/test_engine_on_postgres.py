@@ -167,7 +167,7 @@ async def test_schemas_keep_two_apps_apart_in_one_database(postgres_url: str) ->
             "SELECT table_schema, count(*) FROM information_schema.tables"
             " WHERE table_schema LIKE 'app_%' GROUP BY table_schema ORDER BY 1"
         )
-        assert [(r[0], r[1]) for r in tables] == [("app_a", 8), ("app_b", 8)]
+        assert [(r[0], r[1]) for r in tables] == [("app_a", 9), ("app_b", 9)]
     finally:
         await conn.close()
 
