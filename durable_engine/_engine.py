@@ -91,7 +91,8 @@ class Engine:
     its own pages sound: only the schema version is checked. `read_only=True` opens
     the file without the power to write it: the engine runs nothing and writes
     nothing (its `-wal` file is never checkpointed), and calls that write raise
-    StoreError.
+    StoreError. On PostgreSQL, read-only keeps the engine from writing (no worker row,
+    no schedules, nothing runs); its store opens as usual.
     """
 
     def __init__(

@@ -29,7 +29,8 @@ from typing import TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
-from . import backup, callbacks, crashpoints, endings, events, integrity, purging, schedules
+from . import backup as backups
+from . import callbacks, crashpoints, endings, events, integrity, purging, schedules
 from .base import (
     Attempt,
     Fence,
@@ -138,12 +139,12 @@ class SqliteStore:
     @staticmethod
     def backup(
         path: str | os.PathLike[str], target: str | os.PathLike[str], *, overwrite: bool = False
-    ) -> backup.BackupReport:
+    ) -> backups.BackupReport:
         """Copy the database file `path` into the new file `target` with SQLite's online
         backup (what `db backup` does): a consistent snapshot, taken while workers write,
         checked with `PRAGMA quick_check` and renamed into place. Raises StoreError if
         `target` exists (unless `overwrite`) or the copy cannot be written."""
-        return backup.backup(path, target, overwrite=overwrite)
+        return backups.backup(path, target, overwrite=overwrite)
 
     def check(self) -> integrity.DatabaseReport | None:
         """Check the file now as opening would (`check_on_open`), writing nothing; the
