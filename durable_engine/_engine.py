@@ -262,7 +262,8 @@ class Engine:
         """Check the database now as opening it would (`check_on_open`), writing
         nothing: DatabaseCorrupt for a damaged SQLite file, StoreError for one that is
         not a durable_engine database or has a newer schema. The next `open` does not
-        check it again. Nothing to do on PostgreSQL (its schema is checked as it opens)."""
+        check it again. Nothing to do once the engine is open, nor on PostgreSQL (its
+        schema is checked as it opens)."""
         store = self._sqlite_store()
         if store is not None and not self.is_open:
             store.check()

@@ -82,8 +82,10 @@ async def test_the_worker_and_the_command_line_refuse_a_damaged_file(app_dir: Pa
         (corrupt, ["worker", "--app", "app:engine"]),
         (corrupt, start),
         (corrupt, ["stop", ids[0]]),
+        (corrupt, ["list"]),
         (broken, ["worker", "--app", "app:engine", "--check-on-open", "full"]),
         (broken, [*start, "--check-on-open", "full"]),
+        (broken, ["list", "--check-on-open", "full"]),
         (broken, ["stop", NAMES[0], "--check-on-open", "full"]),
     ]
     for path, args in cases:
