@@ -2,13 +2,15 @@
 
 Verbs: worker, start, list, show, history, watch, callback (succeed|fail|heartbeat), event
 send, schedule (list|pause|resume|delete|trigger), stop, resume, rerun, purge, replay (one
-execution; `--all`, the deploy check), export, db (check|vacuum|migrate|copy). Each takes
-`--db PATH` or `--db URL` (`postgresql://...`; default: $DURABLE_ENGINE_DB, or the older
-$DURABLE_DB, else the `--app` engine's own database, else ./durable.db) and `--json` for
-machine-readable output; each takes `--app MODULE:ATTR` too, which brings that engine's
-database with it. The `lint` verb reads workflow code and no database (see
-`durable-engine lint --help`). `list`
-shows the newest executions first (`--reverse`: the oldest first). `--version` prints
+execution; `--all`, the deploy check), export, db (check|backup|vacuum|migrate|copy). Each
+takes `--db PATH` or `--db URL` (`postgresql://...`; default: $DURABLE_ENGINE_DB, or the
+older $DURABLE_DB, else the `--app` engine's own database, else ./durable.db) and `--json`
+for machine-readable output; each takes `--app MODULE:ATTR` too, which brings that
+engine's database with it, and `--check-on-open full|quick|none` (default: the `--app`
+engine's, else quick). The verbs that only read (READ_ONLY_VERBS) open an SQLite file
+read-only: they write nothing and never checkpoint its `-wal` file. The `lint` verb
+reads workflow code and no database (see `durable-engine lint --help`). `list` shows the
+newest executions first (`--reverse`: the oldest first). `--version` prints
 the installed version. `ui` serves a web page on the database (the `web` extra).
 
 Exit codes:
@@ -45,6 +47,7 @@ from ._engine import Engine
 from ._errors import DurableError, ExecutionNotFound, FunctionNotRegistered, NonDeterministicError
 from ._models import ExecutionInfo, ExecutionStatus
 from ._store import SqliteStore, is_postgres
+from ._store.integrity import CHECKS
 from ._store.pg_copy import copy_database, migrate_database
 from ._waiting import waits_for
 from ._watch import watch
@@ -65,6 +68,17 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 DEFAULT_DB = "durable.db"
+
+READ_ONLY_VERBS = frozenset({"list", "show", "history", "watch", "export", "replay"})
+"""The verbs that only read; `schedule list`, and `ui` without --allow-actions, too."""
+
+
+def _reads_only(args: argparse.Namespace) -> bool:
+    if args.command == "schedule":
+        return bool(args.action == "list")
+    if args.command == "ui":
+        return not args.allow_actions
+    return args.command in READ_ONLY_VERBS
 
 
 class CommandError(Exception):
@@ -138,6 +152,9 @@ def _engine_for(args: argparse.Namespace) -> Engine:
     if path != engine.path:
         engine.retarget(path)
     engine.serve = False
+    engine.read_only = _reads_only(args)
+    if args.check_on_open is not None:
+        engine.check_on_open = args.check_on_open
     if is_postgres(path):  # the server checks its own database as the store opens
         return engine
     if os.path.isdir(path):
@@ -439,7 +456,7 @@ def _db_check(args: argparse.Namespace) -> int:
             "vacuumed by its server (e.g. amcheck, VACUUM)"
         )
     if args.action == "vacuum":
-        vacuumed = SqliteStore.vacuum(path)
+        vacuumed = SqliteStore.vacuum(path, args.check_on_open or "quick")
         data = {
             "mode": vacuumed.mode,
             "size_before": vacuumed.size_before,
@@ -456,6 +473,23 @@ def _db_check(args: argparse.Namespace) -> int:
     data = report.to_dict()
     _print(args, data, display.report_table(data))
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _db_backup(args: argparse.Namespace) -> int:
+    if args.path is None:
+        raise UsageError("db backup needs PATH, the new file to write the copy to")
+    app = load_app(args.app) if args.app else None  # only for its engine's path
+    path = resolve_db(app, args.db, DEFAULT_DB)
+    if is_postgres(path):
+        raise CommandError(
+            "db backup copies an SQLite file; back a PostgreSQL database up with its own "
+            "tools (pg_dump, or a base backup with WAL archiving)"
+        )
+    refuse_network_fs(path, args.allow_network_fs)
+    report = SqliteStore.backup(path, args.path, overwrite=args.force)
+    text = f"backed up {report.source} to {report.target}: {report.size} bytes"
+    _print(args, report.to_dict(), text)
+    return EXIT_OK
 
 
 def _db_copy(args: argparse.Namespace) -> int:
@@ -558,6 +592,15 @@ def _common_options() -> argparse.ArgumentParser:
         "--allow-network-fs",
         action="store_true",
         help="open a database on NFS/SMB/sshfs/FUSE anyway (SQLite locking is unreliable there)",
+    )
+    common.add_argument(
+        "--check-on-open",
+        choices=CHECKS,
+        help=(
+            "check an SQLite file before anything is written: quick (PRAGMA quick_check), "
+            "full (PRAGMA integrity_check, reads every index too) or none (default: the "
+            "--app engine's check_on_open, else quick)"
+        ),
     )
     common.add_argument(
         "--allow-shared-file",
@@ -729,12 +772,15 @@ def _add_check_commands(verbs: _Verbs) -> None:
     ).add_argument("execution", help=_EXECUTION_HELP)
     db = verbs.add(
         "db",
-        "check an SQLite database without writing to it (check), give an SQLite file's free "
-        "space back (vacuum), bring a database's schema up to date (migrate), or copy an "
-        "SQLite database into an empty PostgreSQL one (copy)",
+        "check an SQLite database without writing to it (check), copy a live SQLite file "
+        "consistently into a new one (backup PATH), give an SQLite file's free space back "
+        "(vacuum), bring a database's schema up to date (migrate), or copy an SQLite "
+        "database into an empty PostgreSQL one (copy)",
     )
-    db.add_argument("action", choices=["check", "vacuum", "migrate", "copy"])
+    db.add_argument("action", choices=["check", "backup", "vacuum", "migrate", "copy"])
+    db.add_argument("path", nargs="?", metavar="PATH", help="backup: the new file to write")
     db.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
+    db.add_argument("--force", action="store_true", help="backup: replace PATH if it exists")
     db.add_argument("--from", dest="source", metavar="PATH", help="copy: the SQLite database")
     db.add_argument("--to", dest="target", metavar="URL", help="copy: the PostgreSQL database")
 
@@ -788,12 +834,17 @@ def _run_command(args: argparse.Namespace) -> int:
                 grace_seconds=args.grace_seconds,
                 allow_network_fs=args.allow_network_fs,
                 allow_shared_file=args.allow_shared_file,
+                check_on_open=args.check_on_open,
             )
         )
     if args.command == "db" and args.action == "copy":
         return _db_copy(args)
     if args.command == "db" and args.action == "migrate":
         return _db_migrate(args)
+    if args.command == "db" and args.action == "backup":
+        return _db_backup(args)
+    if args.command == "db" and args.path is not None:
+        raise UsageError(f"db {args.action} takes no PATH (only db backup does)")
     if args.command == "db":
         return _db_check(args)
     if args.command == "lint":

@@ -38,7 +38,7 @@ from ._retention import Purger, cutoff, ended_statuses
 from ._scheduler import Scheduler, new_worker_id
 from ._schedules import ScheduleInfo, Schedules
 from ._starting import Starter
-from ._store import SqliteStore, Store, location, store_for
+from ._store import SqliteStore, Store, check_level, location, store_for
 from ._telemetry import Telemetry, telemetry_from
 from ._views import OperationInfo
 
@@ -83,6 +83,16 @@ class Engine:
     leaving stops it cleanly and leaves every unfinished execution resumable.
     `telemetry=True` sends OpenTelemetry traces and metrics to the global providers
     (`telemetry=Telemetry(...)`: to providers of its own); off by default.
+
+    Opening an SQLite file checks it first, writing nothing: `check_on_open="quick"`
+    (the default) runs `PRAGMA quick_check`, "full" `PRAGMA integrity_check` (which
+    also finds an index that disagrees with its table), "none" skips it. A damaged
+    file raises DatabaseCorrupt and is left as it was. On PostgreSQL the server keeps
+    its own pages sound: only the schema version is checked. `read_only=True` opens
+    the file without the power to write it: the engine runs nothing and writes
+    nothing (its `-wal` file is never checkpointed), and calls that write raise
+    StoreError. On PostgreSQL, read-only keeps the engine from writing (no worker row,
+    no schedules, nothing runs); its store opens as usual.
     """
 
     def __init__(
@@ -105,6 +115,8 @@ class Engine:
         busy_timeout: timedelta | float = 5.0,
         allow_network_fs: bool = False,
         allow_shared_file: bool = False,
+        check_on_open: str = "quick",
+        read_only: bool = False,
     ) -> None:
         check_serdes(serdes)
         check_int(payload_limit, "payload_limit", 1)
@@ -136,6 +148,10 @@ class Engine:
         """Open a database file on a network filesystem anyway (unsafe with several hosts)."""
         self.allow_shared_file = allow_shared_file
         """Open a database file owned by another user, or writable by group or others."""
+        self.check_on_open = check_on_open
+        check_instance(read_only, bool, "read_only")
+        self.read_only = read_only
+        """Open the database only to read it: nothing runs, nothing is written."""
         self.max_concurrent_executions = max_concurrent_executions
         self.worker_id = worker_id or new_worker_id()
         self.serve = True
@@ -226,6 +242,33 @@ class Engine:
     # -- lifecycle -----------------------------------------------------------------
 
     @property
+    def check_on_open(self) -> str:
+        """How an SQLite file is checked as the engine opens it: "quick", "full" or "none"."""
+        return self._check_on_open
+
+    @check_on_open.setter
+    def check_on_open(self, value: str) -> None:
+        self._check_on_open = check_level(value)
+
+    def _sqlite_store(self) -> SqliteStore | None:
+        """The SQLite store, given this engine's check and mode; None on PostgreSQL."""
+        if not isinstance(self.store, SqliteStore):
+            return None
+        self.store.check_on_open = self._check_on_open
+        self.store.read_only = self.read_only
+        return self.store
+
+    def check_database(self) -> None:
+        """Check the database now as opening it would (`check_on_open`), writing
+        nothing: DatabaseCorrupt for a damaged SQLite file, StoreError for one that is
+        not a durable_engine database or has a newer schema. The next `open` does not
+        check it again. Nothing to do once the engine is open, nor on PostgreSQL (its
+        schema is checked as it opens)."""
+        store = self._sqlite_store()
+        if store is not None and not self.is_open:
+            store.check()
+
+    @property
     def is_open(self) -> bool:
         """Whether the engine is open (inside `async with engine:`)."""
         return self.executor.open
@@ -248,13 +291,17 @@ class Engine:
         """Open the store and start the scheduler in this process."""
         if self.is_open:
             return
-        if isinstance(self.store, SqliteStore):
+        sqlite = self._sqlite_store()
+        if sqlite is not None:
             check_database_file(
-                self.store.path,
+                sqlite.path,
                 allow_network_fs=self.allow_network_fs,
                 allow_shared_file=self.allow_shared_file,
             )
         await self.store.open()
+        if self.read_only:
+            await self._open_to_read()
+            return
         try:
             await self._schedules.write_declared()
         except BaseException:
@@ -292,16 +339,29 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         self.executor.open = True
 
+    async def _open_to_read(self) -> None:
+        """The rest of `open` for a read-only engine: no scheduler, no worker row, no
+        schedules written, no purges."""
+        try:
+            await self.executor.start()
+        except BaseException:
+            await self.store.close()
+            raise
+        self._scheduler = None
+        self._loop = asyncio.get_running_loop()
+        self.executor.open = True
+
     async def close(self) -> None:
         """Stop claiming, unwind running executions, release their leases."""
         if not self.is_open:
             return
-        assert self._scheduler is not None
         self.executor.open = False
-        await self._scheduler.stop()
+        if self._scheduler is not None:
+            await self._scheduler.stop()
         await self.executor.close()
-        with contextlib.suppress(StoreError):
-            await self.store.remove_worker(self.worker_id, self.clock.now())
+        if self._scheduler is not None:
+            with contextlib.suppress(StoreError):
+                await self.store.remove_worker(self.worker_id, self.clock.now())
         await self.store.close()
         self.executor.wake_everyone()
 
@@ -314,6 +374,21 @@ class Engine:
             self.path, synchronous=self._synchronous, busy_timeout=self._busy_timeout
         )
         self.executor.store = self.store
+
+    async def backup(self, target: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+        """Copy the SQLite database into the new file `target` with SQLite's online
+        backup: a consistent snapshot of every transaction committed before it began,
+        taken while workers go on writing, checked (`PRAGMA quick_check`) before it is
+        renamed into place. The engine need not be open. Raises StoreError if `target`
+        exists (unless `overwrite`), and on PostgreSQL (back that up with `pg_dump`)."""
+        if not isinstance(self.store, SqliteStore):
+            raise StoreError(
+                "backup copies an SQLite file; back a PostgreSQL database up with its own "
+                "tools (pg_dump, or a base backup with WAL archiving)"
+            )
+        if self.store.memory:
+            raise StoreError("an in-memory database has no file to back up")
+        await asyncio.to_thread(SqliteStore.backup, self.path, target, overwrite=overwrite)
 
     def health(self) -> Health:
         """Whether the database takes writes now; if not, the error writes fail with and

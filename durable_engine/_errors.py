@@ -32,7 +32,7 @@
     │   └── CallbackNotPending
     ├── PayloadTooLarge
     ├── StoreError                    the database cannot be used (corrupt, newer schema, locked)
-    │   ├── DatabaseCorrupt           SQLite found the file damaged while in use
+    │   ├── DatabaseCorrupt           the file is damaged (found as it opened, or in use)
     │   ├── DatabaseLocked            another process held the write lock past the busy timeout
     │   ├── DiskFull                  the file system (or the file's size limit) is full
     │   └── StoreIOError              the operating system failed a read or write of the file
@@ -282,7 +282,8 @@ class StoreError(DurableError):
 
 
 class DatabaseCorrupt(StoreError):
-    """SQLite found the file damaged while in use: retrying cannot help."""
+    """The file is damaged, found by the check on open (nothing was written to it) or by
+    SQLite while in use: retrying cannot help."""
 
 
 class DatabaseLocked(StoreError):

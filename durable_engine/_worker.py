@@ -31,7 +31,7 @@ from ._errors import StoreError
 from ._events import emit
 from ._fs_check import network_mount
 from ._jsonlog import json_handler
-from ._store import SqliteStore, is_postgres, location
+from ._store import is_postgres, location
 
 __all__ = ["AppError", "WorkerOptions", "load_app", "run_worker"]
 
@@ -104,6 +104,9 @@ class WorkerOptions:
     grace_seconds: float = 10.0
     allow_network_fs: bool = False
     allow_shared_file: bool = False
+    check_on_open: str | None = None
+    """How the database file is checked before anything is written (None: as the app's
+    engine says, "quick" unless it says otherwise)."""
 
 
 def prepare(options: WorkerOptions) -> Engine:
@@ -115,11 +118,14 @@ def prepare(options: WorkerOptions) -> Engine:
     if path != engine.path:
         engine.retarget(path)
     engine.serve = True
+    engine.read_only = False
     if not engine.function_names():
         raise AppError(f"{options.app} has no durable functions registered: nothing to serve")
+    if options.check_on_open is not None:
+        engine.check_on_open = options.check_on_open
     if not is_postgres(engine.path):  # a server's database has no file here to check
         refuse_network_fs(engine.path, options.allow_network_fs)
-        SqliteStore.preflight(engine.path)
+    engine.check_database()  # the check opening runs, here before the start is announced
     engine.allow_network_fs |= options.allow_network_fs
     engine.allow_shared_file |= options.allow_shared_file
     if options.concurrency:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
-__all__ = ["ThreadedConnection"]
+__all__ = ["ThreadedConnection", "in_own_thread"]
 
 T = TypeVar("T")
 
@@ -47,14 +47,20 @@ class ThreadedConnection:
         self._closed = False
 
     @classmethod
-    async def open(cls, path: str) -> ThreadedConnection:
-        """Start a thread that opens `path` and serves this connection's jobs.
+    async def open(
+        cls, path: str, connect: Callable[[str], sqlite3.Connection] | None = None
+    ) -> ThreadedConnection:
+        """Start a thread that opens `path` (with `connect(path)` if given, else read and
+        write) and serves this connection's jobs.
 
-        Raises what `sqlite3.connect` raised, after the thread has ended."""
+        Raises what opening raised, after the thread has ended."""
         jobs: SimpleQueue[_Job] = SimpleQueue()
         opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         thread = threading.Thread(
-            target=_serve, args=(path, jobs, opened), name="durable-sqlite", daemon=True
+            target=_serve,
+            args=(path, connect or _connect, jobs, opened),
+            name="durable-sqlite",
+            daemon=True,
         )
         thread.start()
         connection = cls(jobs, thread)
@@ -98,10 +104,19 @@ class ThreadedConnection:
             self._jobs.put((_close, (), None))
 
 
-def _serve(path: str, jobs: SimpleQueue[_Job], opened: asyncio.Future[None]) -> None:
+def _connect(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def _serve(
+    path: str,
+    connect: Callable[[str], sqlite3.Connection],
+    jobs: SimpleQueue[_Job],
+    opened: asyncio.Future[None],
+) -> None:
     """The connection's thread: open `path`, then run jobs until the closing one."""
     try:
-        conn = sqlite3.connect(path, isolation_level=None)
+        conn = connect(path)
     except BaseException as exc:
         _report(opened, False, exc)
         return
@@ -121,6 +136,28 @@ def _serve(path: str, jobs: SimpleQueue[_Job], opened: asyncio.Future[None]) -> 
         if not _report(future, ok, value):  # type: ignore[arg-type]
             conn.close()  # its event loop is gone: no one awaits the jobs any more
             return
+
+
+async def in_own_thread(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` run in a thread started for it, which has ended once this returns
+    (unless cancelled meanwhile: it then ends on its own when `fn` returns)."""
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+    def work() -> None:
+        try:
+            value: Any = fn(*args)
+        except BaseException as exc:
+            _report(future, False, exc)
+        else:
+            _report(future, True, value)
+
+    thread = threading.Thread(target=work, name="durable-check", daemon=True)
+    thread.start()
+    try:
+        return await future
+    finally:
+        if future.done():  # it reported as its last act
+            thread.join()
 
 
 def _report(future: asyncio.Future[Any], ok: bool, value: Any) -> bool:

@@ -7,7 +7,12 @@ batch costs one thread round trip whatever its size.
 
 Two connections, each with a thread of its own (`ThreadedConnection`): the writer's,
 and a read-only one for reads, so reads do not queue behind commits. An in-memory
-database has one connection for both.
+database has one connection for both. A store opened `read_only` has only the reader,
+on a connection that cannot write the file (`mode=ro`): it never migrates the schema
+nor checkpoints the `-wal` file, and every write raises StoreError.
+
+Before either connection is made, the file is checked as `check_on_open` says
+(`integrity.preflight`): a damaged file is refused with DatabaseCorrupt, unwritten.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
+from . import backup as backups
 from . import callbacks, crashpoints, endings, events, integrity, purging, runs, schedules
 from .base import (
     Attempt,
@@ -34,7 +40,7 @@ from .base import (
     WorkerGone,
     WorkerInfo,
 )
-from .connection import ThreadedConnection
+from .connection import ThreadedConnection, in_own_thread
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row, listing_query
 from .files import create_private_file, is_transient, open_hint, store_error, use_wal
 from .group_commit import OP_COLUMNS, Job, apply_batch, register_adapters, row_to_checkpoint
@@ -64,6 +70,8 @@ class SqliteStore:
         *,
         synchronous: str = "NORMAL",
         busy_timeout: float = 5.0,
+        check_on_open: str = "quick",
+        read_only: bool = False,
     ) -> None:
         sync = synchronous.upper()
         if sync not in _SYNC_MODES:
@@ -77,6 +85,12 @@ class SqliteStore:
         self.path = os.fspath(path)
         self.memory = self.path == ":memory:" or self.path.startswith("file::memory:")
         self._sync = sync
+        self.check_on_open = integrity.check_level(check_on_open)
+        """How the file is checked as it is opened, before anything is written: "quick"
+        (`PRAGMA quick_check`), "full" (`PRAGMA integrity_check`) or "none"."""
+        self.read_only = read_only
+        """Open the file without the power to write it (see the module's docstring)."""
+        self._checked = False
         self.busy_timeout = float(busy_timeout)
         """Seconds a write waits for another process's write lock before it counts as
         failed (SQLite's busy handler)."""
@@ -103,21 +117,42 @@ class SqliteStore:
         return integrity.inspect_database(path, full=full)
 
     @staticmethod
-    def preflight(path: str | os.PathLike[str]) -> integrity.DatabaseReport | None:
-        """Refuse, before anything is written, a database file a worker must not open:
-        StoreError for a file that is not a durable_engine database, is damaged or has a
-        newer schema, and for a path that is a directory or whose folder does not exist.
-        None if the file does not exist yet (opening will create it)."""
-        return integrity.preflight(path)
+    def preflight(
+        path: str | os.PathLike[str], check: str = "quick"
+    ) -> integrity.DatabaseReport | None:
+        """Refuse, before anything is written, a database file that must not be opened:
+        DatabaseCorrupt for a damaged file (`check`: "quick" runs `PRAGMA quick_check`,
+        "full" `PRAGMA integrity_check`, "none" neither), StoreError for a file that is
+        not a durable_engine database or has a newer schema, and for a path that is a
+        directory or whose folder does not exist. None if the file does not exist yet
+        (opening will create it) or `check` is "none"."""
+        return integrity.preflight(path, check)
 
     @staticmethod
-    def vacuum(path: str | os.PathLike[str]) -> purging.VacuumReport:
+    def vacuum(path: str | os.PathLike[str], check: str = "quick") -> purging.VacuumReport:
         """Hand the free pages of the database file `path` back to the file system
         (what `db vacuum` does): `PRAGMA incremental_vacuum` for a file made with
         incremental auto_vacuum, else a full `VACUUM`, which makes it incremental. Raises
-        StoreError for a missing file or one a worker must not open."""
-        integrity.preflight(path)
+        StoreError for a missing file or one that must not be opened (`preflight`)."""
+        integrity.preflight(path, check)
         return purging.vacuum(os.fspath(path))
+
+    @staticmethod
+    def backup(
+        path: str | os.PathLike[str], target: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> backups.BackupReport:
+        """Copy the database file `path` into the new file `target` with SQLite's online
+        backup (what `db backup` does): a consistent snapshot, taken while workers write,
+        checked with `PRAGMA quick_check` and renamed into place. Raises StoreError if
+        `target` exists (unless `overwrite`) or the copy cannot be written."""
+        return backups.backup(path, target, overwrite=overwrite)
+
+    def check(self) -> integrity.DatabaseReport | None:
+        """Check the file now as opening would (`check_on_open`), writing nothing; the
+        next `open` does not check it again. Raises what `preflight` raises."""
+        report = integrity.preflight(self.path, self.check_on_open) if not self.memory else None
+        self._checked = True
+        return report
 
     @staticmethod
     def set_persistence_hook(
@@ -134,6 +169,13 @@ class SqliteStore:
     async def open(self) -> None:
         self._closing = False  # a store may be opened again after it was closed
         register_adapters()
+        checked, self._checked = self._checked, False
+        if not checked and not self.memory:
+            # In a thread: a check reads the whole file, and the loop serves others meanwhile.
+            await in_own_thread(integrity.preflight, self.path, self.check_on_open)
+        if self.read_only:
+            await self._open_read_only()
+            return
         if not self.memory:
             create_private_file(self.path)
         try:
@@ -159,6 +201,45 @@ class SqliteStore:
         self._failure = None
         self._give_up = asyncio.Event()
         self._writer_task = asyncio.create_task(self._write_loop(), name="durable-writer")
+
+    async def _open_read_only(self) -> None:
+        if self.memory:
+            raise StoreError("an in-memory database cannot be opened read-only")
+        try:
+            self._reader = await ThreadedConnection.open(self.path, integrity.connect_read_only)
+            await self._reader.run(self._setup_read_only)
+        except sqlite3.DatabaseError as exc:
+            await self._close_connections()
+            error = integrity.unusable(self.path, exc)
+            raise error from exc
+        except BaseException:
+            await self._close_connections()
+            raise
+        self._failure = None
+
+    def _setup_read_only(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        found, reason = read_version(conn)
+        if reason is not None:
+            raise not_ours_error(self.path, reason)
+        if found == 0:
+            raise StoreError(
+                f"{self.path} holds no durable_engine data yet: `start` or a worker makes "
+                "a database of it"
+            )
+        if found != SCHEMA_VERSION:
+            newer = found > SCHEMA_VERSION
+            raise StoreError(
+                f"{self.path} has schema version {found}, and this version of "
+                f"durable_engine reads {SCHEMA_VERSION}: "
+                + (
+                    "upgrade to read it"
+                    if newer
+                    else "bring it up to date first (`durable-engine db migrate`, or start "
+                    "a worker), as reading it here writes nothing"
+                )
+            )
+        conn.execute("PRAGMA query_only = 1")
 
     def _setup(self, conn: sqlite3.Connection, write: bool) -> None:
         # Functions and virtual tables named in the schema (a planted trigger, view or
@@ -207,6 +288,8 @@ class SqliteStore:
     # -- the writer --------------------------------------------------------
 
     def _queue(self, job: Job) -> None:
+        if self.read_only and self._reader is not None:
+            raise StoreError(f"{self.path} was opened read-only: nothing can be written to it here")
         if self._writer_task is None or self._closing:
             raise StoreError("the store is not open")
         self._pending.append(job)
@@ -738,7 +821,7 @@ class SqliteStore:
     async def data_version(self) -> int:
         # Read on the writer's connection: its data_version moves only for commits made
         # by other connections, i.e. other processes, never for this store's own writes.
-        return await self._on(self._writer, _data_version)
+        return await self._on(self._writer or self._reader, _data_version)
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

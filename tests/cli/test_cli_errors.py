@@ -210,7 +210,9 @@ def test_a_database_that_cannot_be_used_is_refused_and_left_untouched(app_dir: P
     cases = ((junk, JUNK), (newer, newer_bytes), (corrupt, corrupt_bytes), (foreign, foreign_bytes))
     for path, content in cases:
         proc = cli(app_dir, "worker", "--app", "app:engine", "--db", path.name, check=False)
-        one_line_error(proc, 1, "error: StoreError")
+        one_line_error(
+            proc, 1, "error: DatabaseCorrupt" if path == corrupt else "error: StoreError"
+        )
         assert path.read_bytes() == content, path
         check = cli(app_dir, "db", "check", "--db", path.name, "--json", check=False)
         assert check.returncode == 1, check.stderr
@@ -258,7 +260,7 @@ def _as_a_plain_user(app_dir: Path, *args: str) -> subprocess.CompletedProcess[s
     )
 
 
-def test_a_database_this_user_cannot_write_is_named_so_and_db_check_still_reads_it(
+def test_a_database_this_user_cannot_write_is_named_so_and_reading_verbs_still_read_it(
     app_dir: Path,
 ) -> None:
     db = app_dir / "app.db"
@@ -266,15 +268,50 @@ def test_a_database_this_user_cannot_write_is_named_so_and_db_check_still_reads_
         before = db.read_bytes()
         locked.chmod(0o555 if locked.is_dir() else 0o444)
         try:
-            refused = _as_a_plain_user(app_dir, "list", "--db", "app.db")
+            refused = _as_a_plain_user(app_dir, "rerun", "x", "--db", "app.db")
             check = _as_a_plain_user(app_dir, "db", "check", "--db", "app.db", "--json")
+            listed = _as_a_plain_user(app_dir, "list", "--db", "app.db", "--json")
         finally:
             locked.chmod(0o755 if locked.is_dir() else 0o600)
         one_line_error(refused, 1, "error: StoreError")
         assert message in refused.stderr and "corrupt" not in refused.stderr
         assert check.returncode == 0, check.stdout + check.stderr
         assert sum(json.loads(check.stdout)["executions"].values()) == 1
+        assert listed.returncode == 0, listed.stderr
+        assert [e["function"] for e in json.loads(listed.stdout)] == ["greet"]
         assert db.read_bytes() == before
+
+
+def test_a_wal_that_cannot_be_read_in_a_folder_this_user_cannot_write_is_named_so(
+    app_dir: Path,
+) -> None:
+    # A -wal file holding transactions, and no -shm (another user's worker was killed and
+    # the -shm file removed): reading them needs a -shm file this user cannot create.
+    subprocess.run([sys.executable, "-c", _KILLED_WITH_A_WAL], cwd=app_dir, env=env(), check=True)
+    (app_dir / "app.db-shm").unlink()
+    wal = (app_dir / "app.db-wal").read_bytes()
+    assert wal
+    app_dir.chmod(0o555)
+    try:
+        refused = _as_a_plain_user(app_dir, "list", "--db", "app.db")
+    finally:
+        app_dir.chmod(0o755)
+    one_line_error(refused, 1, "error: StoreError")
+    assert "its -wal file holds transactions not yet copied into it" in refused.stderr
+    assert (app_dir / "app.db-wal").read_bytes() == wal
+
+
+_KILLED_WITH_A_WAL = """
+import asyncio, os
+from app import engine
+
+async def main():
+    async with engine:
+        await engine.start("greet", {"name": "late"}, run_here=False)
+        os._exit(0)
+
+asyncio.run(main())
+"""
 
 
 def test_a_database_on_a_network_filesystem_is_refused_unless_allowed(

@@ -822,12 +822,13 @@ async def test_a_child_result_over_the_payload_limit_is_rebuilt_on_replay(
 async def test_a_database_damaged_while_closed_fails_the_wait_instead_of_hanging(
     db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A page overwritten while no engine ran: the engine opens, reads what it can,
-    and a new execution's first write finds the damage. The execution cannot go
-    on, so `run` raises rather than wait for ever (its run is retried every second)."""
+    """A page overwritten while no engine ran, and the check on open turned off: the
+    engine opens, reads what it can, and a new execution's first write finds the
+    damage. The execution cannot go on, so `run` raises rather than wait for ever (its
+    run is retried every second). With the check on (the default), opening refuses."""
 
     def make() -> Engine:
-        engine = Engine(db_path)
+        engine = Engine(db_path, check_on_open="none")
 
         @engine.durable_function(name="quick")
         async def quick(ctx: DurableContext, n: int) -> int:
@@ -838,6 +839,8 @@ async def test_a_database_damaged_while_closed_fails_the_wait_instead_of_hanging
     async with make() as engine:
         await asyncio.gather(*(engine.run("quick", i) for i in range(300)))
     _damage_operations_index(db_path)
+    with pytest.raises(DatabaseCorrupt, match="failed PRAGMA quick_check"):
+        await Engine(db_path).open()
     async with make() as engine:
         assert len(await engine.list_executions()) == 300
         with pytest.raises(DatabaseCorrupt, match="is damaged: database disk image is malformed"):
