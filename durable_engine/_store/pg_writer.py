@@ -34,8 +34,12 @@ Connect = Callable[[], Awaitable["asyncpg.Connection[Any]"]]
 class Writer:
     """Applies queued jobs, a batch per transaction, on a connection of its own."""
 
-    def __init__(self, connect: Connect, conn: asyncpg.Connection[Any]) -> None:
+    def __init__(
+        self, connect: Connect, conn: asyncpg.Connection[Any], channel: str = "", sender: str = ""
+    ) -> None:
         self._connect = connect
+        self._channel = channel
+        self._sender = sender
         self._conn: asyncpg.Connection[Any] | None = conn
         self._pending: list[Job] = []
         self.failure: tuple[StoreError, float] | None = None
@@ -126,7 +130,7 @@ class Writer:
         for delay in (*RECONNECT_DELAYS, None):
             try:
                 conn = await self._usable()
-                applied = await apply_batch(conn, jobs)
+                applied = await apply_batch(conn, jobs, self._channel, self._sender)
                 self.failure = None
                 return applied
             except CommitUncertain as exc:
