@@ -189,7 +189,7 @@ async def test_step_error_attributes_are_identical_on_first_run_and_replay(engin
             )
         except StepError as exc:
             seen.append((exc.error_type, exc.message, "KeyError" in exc.stack_trace))
-        await ctx.wait(0.01)  # replay re-raises the recorded error
+        await ctx.wait(0.5)  # replay re-raises the recorded error
         return "handled"
 
     async with engine:
@@ -301,7 +301,7 @@ async def test_recorded_values_are_identical_on_replay(engine: Engine) -> None:
     @engine.durable_function
     async def flow(ctx: DurableContext, _: None) -> None:
         values.append((await ctx.now(), await ctx.random(), await ctx.uuid4()))
-        await ctx.wait(0.01)
+        await ctx.wait(0.5)
 
     async with engine:
         await engine.run(flow)
