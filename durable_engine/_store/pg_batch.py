@@ -179,11 +179,12 @@ def _is_fatal(exc: BaseException) -> bool:
 
 async def apply_batch(
     conn: Conn, jobs: list[Job], channel: str = "", sender: str = ""
-) -> tuple[list[Outcome], bool]:
+) -> tuple[list[Outcome], bool, bool]:
     """Apply `jobs` in one transaction. Returns the outcome of every job that failed or
-    returned a value (each job left out succeeded with None), and whether the
-    transaction wrote anything. The notes the jobs leave (`pg_notify.note`) go out on
-    `channel`, signed `sender`, if it commits."""
+    returned a value (each job left out succeeded with None), whether the transaction
+    wrote anything, and whether it advanced the `commits` sequence after its COMMIT (in
+    the same round trip: a transaction that wrote does). The notes the jobs leave
+    (`pg_notify.note`) go out on `channel`, signed `sender`, if it commits."""
     for attempt in range(_RETRIES):
         try:
             return await _attempt(conn, jobs, channel, sender)
@@ -196,7 +197,7 @@ async def apply_batch(
 
 async def _attempt(
     conn: Conn, jobs: list[Job], channel: str, sender: str
-) -> tuple[list[Outcome], bool]:
+) -> tuple[list[Outcome], bool, bool]:
     hook = crashpoints.hook
     await conn.execute("BEGIN")
     try:
@@ -218,7 +219,9 @@ async def _attempt(
         if hook is not None:
             hook("before commit")
         try:
-            await conn.execute("COMMIT")
+            # After the commit and before anyone hears of it, in the same round trip:
+            # whoever sees the counter move can read what moved it.
+            await conn.execute("COMMIT" if xid is None else "COMMIT; SELECT nextval('commits')")
         except Exception as exc:
             if is_disconnect(exc):
                 raise CommitUncertain(
@@ -237,7 +240,7 @@ async def _attempt(
         raise
     if hook is not None:
         hook("after commit")
-    return outcomes, xid is not None
+    return outcomes, xid is not None, xid is not None
 
 
 async def _fast(conn: Conn, jobs: list[Job]) -> list[Outcome]:

@@ -97,7 +97,7 @@ class Writer:
                 continue
             jobs, self._pending = self._pending, []
             try:
-                outcomes, wrote = await self._apply(jobs)
+                outcomes, wrote, advanced = await self._apply(jobs)
             except Exception as exc:
                 error = store_error(exc)
                 if not isinstance(error, StoreError):
@@ -107,7 +107,9 @@ class Writer:
                         future.set_exception(error)
                 self._pending = fail_later_writes(self._pending, jobs, error)
                 continue
-            if wrote:
+            if advanced:
+                self.own_commits += 1
+            elif wrote:
                 # After the commit and before anyone hears of it: whoever sees the counter
                 # move can read what moved it.
                 with contextlib.suppress(Exception):
@@ -125,7 +127,7 @@ class Writer:
                 if not future.done():
                     future.set_result(None)
 
-    async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool]:
+    async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool, bool]:
         """Apply `jobs` in one transaction, on a new connection if the last was lost."""
         for delay in (*RECONNECT_DELAYS, None):
             try:
@@ -139,7 +141,7 @@ class Writer:
                 if exc.xid is None or delay is None:
                     raise
                 if await self._committed(exc.xid):
-                    return exc.outcomes, exc.wrote
+                    return exc.outcomes, exc.wrote, False
             except Exception as exc:
                 self._drop()  # whatever state it was left in, start afresh
                 if not is_disconnect(exc) or delay is None:
