@@ -58,17 +58,17 @@ async def db_rows(engine: Engine, sql: str, *args: object) -> list[tuple[object,
     store = engine.store
     if isinstance(store, PostgresStore):
         numbered = iter(range(1, sql.count("?") + 1))
-        conn = await store.connect()
+        pg = await store.connect()
         try:
-            found = await conn.fetch(re.sub(r"\?", lambda _: f"${next(numbered)}", sql), *args)
+            found = await pg.fetch(re.sub(r"\?", lambda _: f"${next(numbered)}", sql), *args)
         finally:
-            await conn.close()
+            await pg.close()
         return [tuple(r) for r in found]
-    conn = sqlite3.connect(engine.path)
+    lite = sqlite3.connect(engine.path)
     try:
-        return conn.execute(sql, args).fetchall()
+        return lite.execute(sql, args).fetchall()
     finally:
-        conn.close()
+        lite.close()
 
 
 async def until(condition: Callable[[], bool]) -> None:
