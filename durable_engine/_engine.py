@@ -117,6 +117,7 @@ class Engine:
         allow_shared_file: bool = False,
         check_on_open: str = "quick",
         read_only: bool = False,
+        poll_interval: timedelta | float | None = None,
     ) -> None:
         check_serdes(serdes)
         check_int(payload_limit, "payload_limit", 1)
@@ -141,6 +142,14 @@ class Engine:
             self.path, synchronous=synchronous, busy_timeout=self._busy_timeout
         )
         self.lease = lease_seconds
+        self.poll_interval = (
+            None if poll_interval is None else to_seconds(poll_interval, what="poll_interval")
+        )
+        """Seconds between looks for changes other processes made, where they are not
+        announced (None: 50 ms; on PostgreSQL, whose changes are announced with NOTIFY,
+        1 s, and 50 ms while the listening connection is lost)."""
+        if self.poll_interval == 0:
+            raise ValueError(f"poll_interval must be longer than 0 seconds, not {poll_interval!r}")
         self.retention = None if retention is None else to_seconds(retention, what="retention")
         """Seconds an ended execution is kept before a background purge deletes it
         (None: kept until purged by hand). Purged only while the engine serves."""
@@ -314,6 +323,8 @@ class Engine:
             worker_id=self.worker_id,
             lease=self.lease,
             logger=self.logger,
+            poll_interval=self.poll_interval,
+            listen=self.serve,
         )
         try:
             await self.executor.start()

@@ -171,6 +171,14 @@ class Executor:
         for run in self._live.values():
             run.waits.wake_external()
 
+    def changed_elsewhere(self, execution_id: str) -> None:
+        """Another process answered a callback or sent an event to `execution_id`, or
+        an execution it invoked ended: its waiters and its run here look again."""
+        self.wake_waiters(execution_id)
+        run = self._live.get(execution_id)
+        if run is not None:
+            run.waits.wake_external()
+
     # -- the running set ----------------------------------------------------------------
 
     def is_running(self, execution_id: str) -> bool:

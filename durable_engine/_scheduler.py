@@ -9,8 +9,11 @@ clock. The observations are kept here, in memory: a worker that has just started
 a full lease from its first look before it takes anything over.
 
 The worker sleeps until the earliest due timer (re-armed when an earlier one is
-added), or until another process commits: `PRAGMA data_version` on the writer's
-connection changes only for other connections' commits and is polled cheaply.
+added), or until another process commits. On PostgreSQL other processes' commits are
+announced (LISTEN/NOTIFY, `Store.listen`) and each acted on at once; polling the store's
+`data_version` stays as the fallback, every `poll_interval` (on SQLite, where it is
+`PRAGMA data_version` and nearly free, every 50 ms; on PostgreSQL, every second while
+notifications arrive, and every 50 ms while they cannot).
 """
 
 from __future__ import annotations
@@ -34,12 +37,15 @@ from ._errors import StoreError
 from ._events import emit
 from ._ids import new_execution_id
 from ._models import ExecutionRecord
-from ._store import NewExecution, ScheduleRecord, Store, WorkerGone, WorkerInfo
+from ._store import Change, NewExecution, ScheduleRecord, Store, WorkerGone, WorkerInfo
 from ._tasks import TaskHost
 
 __all__ = ["Scheduler", "SchedulerHost", "new_worker_id"]
 
-_POLL_INTERVAL = 0.05
+POLL_INTERVAL = 0.05
+"""Seconds between polls of `data_version` when changes are not announced."""
+LISTENING_POLL_INTERVAL = 1.0
+"""Seconds between polls while changes are announced (a fallback)."""
 
 
 def new_worker_id() -> str:
@@ -69,6 +75,12 @@ class SchedulerHost(Protocol):
 
     def external_change(self) -> None: ...
 
+    def changed_elsewhere(self, execution_id: str) -> None: ...
+
+    def wake_waiters(self, execution_id: str) -> None: ...
+
+    def cancel(self, execution_id: str) -> None: ...
+
     def newest_version(self, function: str) -> int: ...
 
 
@@ -84,6 +96,8 @@ class Scheduler:
         worker_id: str,
         lease: float,
         logger: logging.Logger,
+        poll_interval: float | None = None,
+        listen: bool = True,
     ) -> None:
         self.store = store
         self.host = host
@@ -108,6 +122,11 @@ class Scheduler:
         """Held by a claim, and by the heartbeat while it renews this worker's row or
         rejoins: a claim made between dropping everything and releasing it would be
         released at once, with its run still going."""
+        self._poll_interval = poll_interval
+        """Seconds between polls of `data_version` (None: as the module says)."""
+        self._listen = listen
+        self._announced = False
+        """Whether other processes' changes are being announced to this scheduler now."""
         self._info = WorkerInfo(
             worker_id=worker_id, host=socket.gethostname(), pid=os.getpid(), started_at=time.time()
         )
@@ -126,6 +145,8 @@ class Scheduler:
         names = self.host.function_keys()
         if names:  # a new deploy may replay what an older one held
             await self.store.retry_blocked(names, self.clock.now())
+        if self._listen:
+            self.store.listen(self._changed)
         await self._claim_due()
         stopped = self._stopped = asyncio.Event()
         tasks.spawn(self._serve, version, stopped, name="durable-scheduler")
@@ -175,6 +196,41 @@ class Scheduler:
             return
         if self._timer_at is None or when < self._timer_at:
             self._arm(when)
+
+    def poll_interval(self) -> float:
+        """Seconds until the next poll of `data_version`."""
+        if self._poll_interval is not None:
+            return self._poll_interval
+        return LISTENING_POLL_INTERVAL if self._announced else POLL_INTERVAL
+
+    def _changed(self, change: Change) -> None:
+        """Act on a change another process committed (see `Change`)."""
+        kind = change.kind
+        if kind == "due":
+            if change.at is not None:
+                self.wake_at(change.at)
+            return
+        if kind == "answer":
+            for execution_id in change.ids:
+                self.host.changed_elsewhere(execution_id)
+        elif kind == "stop":
+            for execution_id in change.ids:
+                self.host.cancel(execution_id)
+                self.host.wake_waiters(execution_id)
+            return
+        elif kind == "end":
+            for execution_id in change.ids:
+                self.host.wake_waiters(execution_id)
+            return
+        elif kind == "schedules":
+            self._schedules_at = -math.inf
+        elif kind == "listening":  # what was sent while no one listened is lost
+            self._announced = True
+            self._schedules_at = -math.inf
+            self.host.external_change()
+        elif kind == "lost":
+            self._announced = False
+        self.poke()
 
     def _arm(self, when: float) -> None:
         self._disarm()
@@ -273,13 +329,15 @@ class Scheduler:
     async def _claim_loop(self, last_version: int) -> None:
         sweep_every = max(self.lease / 3, 0.05)
         while True:
-            # Sleep until poked, a timer fires, another process commits, or a sweep is due.
+            # Sleep until poked (a timer fired, another process announced a change), a
+            # poll finds another process committed, or a sweep is due.
             deadline = time.monotonic() + sweep_every
             while not self._poke.is_set() and time.monotonic() < deadline:
+                wait = min(self.poll_interval(), deadline - time.monotonic())
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that arrives as the poke does, and stop() would wait forever.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(_POLL_INTERVAL):
+                    async with asyncio.timeout(max(wait, 0.0)):
                         await self._poke.wait()
                 if self._poke.is_set():
                     break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from durable_engine import Engine, ExecutionHandle, ExecutionStatus
+from durable_engine import Engine, ExecutionHandle, ExecutionStatus, PostgresStore
 from tests.pg_cluster import Cluster, fresh_database, running_cluster
 
 T = TypeVar("T")
@@ -51,6 +52,25 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
+async def db_rows(engine: Engine, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """The rows `sql` (`?` for each of `args`) reads from the engine's database, on a
+    connection of its own: its SQLite file, or its PostgreSQL schema."""
+    store = engine.store
+    if isinstance(store, PostgresStore):
+        numbered = iter(range(1, sql.count("?") + 1))
+        pg = await store.connect()
+        try:
+            found = await pg.fetch(re.sub(r"\?", lambda _: f"${next(numbered)}", sql), *args)
+        finally:
+            await pg.close()
+        return [tuple(r) for r in found]
+    lite = sqlite3.connect(engine.path)
+    try:
+        return lite.execute(sql, args).fetchall()
+    finally:
+        lite.close()
+
+
 async def until(condition: Callable[[], bool]) -> None:
     """Poll `condition` until it holds (the test's own timeout bounds it).
 
@@ -83,17 +103,27 @@ STORE_ENV = "DURABLE_TEST_STORE"
 
 
 @pytest.fixture
-async def engine(db_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
-    """An unopened engine on a fresh file (or PostgreSQL database, with
-    DURABLE_TEST_STORE=postgres); tests register functions, then open it."""
-    if os.environ.get(STORE_ENV) == "postgres":
+def store_kind() -> str:
+    """Where the `engine` fixture keeps its state: `sqlite` (a file), or `postgres` (a
+    fresh database) with DURABLE_TEST_STORE=postgres. The integration suite runs its
+    tests that do not read the file themselves on both (tests/integration/conftest.py)."""
+    return os.environ.get(STORE_ENV) or "sqlite"
+
+
+@pytest.fixture
+async def engine(
+    tmp_path: Path, store_kind: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Engine]:
+    """An unopened engine on a fresh file (`db_path`) or PostgreSQL database (see
+    `store_kind`); tests register functions, then open it."""
+    if store_kind == "postgres":
         cluster: Cluster = request.getfixturevalue("postgres_cluster")
         async with fresh_database(cluster) as url:
             eng = Engine(url, in_memory_wait=0)
             yield eng
             await eng.close()
         return
-    eng = Engine(db_path, in_memory_wait=0)
+    eng = Engine(tmp_path / "engine.db", in_memory_wait=0)
     yield eng
     await eng.close()
 

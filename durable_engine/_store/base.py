@@ -6,7 +6,7 @@ serialization happens before a value reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import NamedTuple, Protocol
@@ -18,6 +18,7 @@ __all__ = [
     "Attempt",
     "BlockExecution",
     "CancelOperations",
+    "Change",
     "EndAttempt",
     "Fence",
     "FinishExecution",
@@ -204,6 +205,21 @@ class ScheduleRecord(NamedTuple):
     created_at: float
     fired_at: float | None = None
     """When a worker last fired it."""
+
+
+class Change(NamedTuple):
+    """Something another process committed that a worker may act on at once.
+
+    `kind`: `new` (an execution was queued for any worker), `answer` (a callback or an
+    event reached the executions in `ids`, or an execution they invoked ended), `stop`
+    (`ids` were stopped), `end` (`ids` ended), `due` (an unowned execution is due at
+    `at`, on this host's clock), `schedules` (schedules changed); and from the store
+    itself, `listening` (changes are delivered again after none could be: look at the
+    database afresh) and `lost` (none can be for now: poll)."""
+
+    kind: str
+    ids: tuple[str, ...] = ()
+    at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -651,6 +667,14 @@ class Store(Protocol):
         """While writes are failing transiently: the latest error (a `StoreError`
         subclass) and the Unix time of the first failure of the run of failures; None
         once a write succeeds again, and while none has failed. Not a coroutine: no I/O."""
+        ...
+
+    def listen(self, on_change: Callable[[Change], None]) -> bool:
+        """Call `on_change` on the event loop with each change other stores commit (not
+        this store's own), from now until the store closes; returns whether it will
+        (False: this store cannot, poll `data_version`). Changes may come twice, or when
+        nothing changed; a `listening` change after a `lost` one means some were missed.
+        Not a coroutine: the store listens in a task of its own."""
         ...
 
     async def data_version(self) -> int:

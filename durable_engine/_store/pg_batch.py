@@ -32,6 +32,7 @@ from .base import (
     SetCustomStatus,
     SuspendExecution,
 )
+from .pg_notify import SEND_NOTES, collecting, note, payloads
 from .pg_rows import OP_COLUMNS, PgCreate, create_executions
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ UPDATE executions AS e SET status = 'SUSPENDED', owner = NULL,
     wake_at = LEAST(e.wake_at, s.wake_at, e.timeout_at)
 FROM unnest($1::text[], $2::float8[]) AS s(id, wake_at)
 WHERE e.execution_id = s.id
+RETURNING e.wake_at
 """
 
 
@@ -175,13 +177,17 @@ def _is_fatal(exc: BaseException) -> bool:
     return is_retryable(exc) or is_disconnect(exc)
 
 
-async def apply_batch(conn: Conn, jobs: list[Job]) -> tuple[list[Outcome], bool]:
+async def apply_batch(
+    conn: Conn, jobs: list[Job], channel: str = "", sender: str = ""
+) -> tuple[list[Outcome], bool, bool]:
     """Apply `jobs` in one transaction. Returns the outcome of every job that failed or
-    returned a value (each job left out succeeded with None), and whether the
-    transaction wrote anything."""
+    returned a value (each job left out succeeded with None), whether the transaction
+    wrote anything, and whether it advanced the `commits` sequence after its COMMIT (in
+    the same round trip: a transaction that wrote does). The notes the jobs leave
+    (`pg_notify.note`) go out on `channel`, signed `sender`, if it commits."""
     for attempt in range(_RETRIES):
         try:
-            return await _attempt(conn, jobs)
+            return await _attempt(conn, jobs, channel, sender)
         except Exception as exc:
             if not is_retryable(exc) or attempt == _RETRIES - 1:
                 raise
@@ -189,23 +195,33 @@ async def apply_batch(conn: Conn, jobs: list[Job]) -> tuple[list[Outcome], bool]
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _attempt(conn: Conn, jobs: list[Job]) -> tuple[list[Outcome], bool]:
+async def _attempt(
+    conn: Conn, jobs: list[Job], channel: str, sender: str
+) -> tuple[list[Outcome], bool, bool]:
     hook = crashpoints.hook
     await conn.execute("BEGIN")
     try:
-        try:
-            outcomes = await _fast(conn, jobs)
-        except (Exception, LeaseLost) as exc:  # a job's own failure: LeaseLost is a BaseException
-            if _is_fatal(exc):
-                raise
-            await conn.execute("ROLLBACK")
-            await conn.execute("BEGIN")
-            outcomes = await _one_by_one(conn, jobs)
-        xid = await conn.fetchval("SELECT txid_current_if_assigned()")
+        with collecting() as notes:
+            try:
+                outcomes = await _fast(conn, jobs)
+            except (Exception, LeaseLost) as exc:  # a job's own failure (LeaseLost too)
+                if _is_fatal(exc):
+                    raise
+                await conn.execute("ROLLBACK")
+                await conn.execute("BEGIN")
+                notes.clear()
+                outcomes = await _one_by_one(conn, jobs)
+        if notes and channel:
+            sent = await conn.fetchrow(SEND_NOTES, channel, payloads(sender, notes))
+            xid = None if sent is None else sent[0]
+        else:
+            xid = await conn.fetchval("SELECT txid_current_if_assigned()")
         if hook is not None:
             hook("before commit")
         try:
-            await conn.execute("COMMIT")
+            # After the commit and before anyone hears of it, in the same round trip:
+            # whoever sees the counter move can read what moved it.
+            await conn.execute("COMMIT" if xid is None else "COMMIT; SELECT nextval('commits')")
         except Exception as exc:
             if is_disconnect(exc):
                 raise CommitUncertain(
@@ -224,7 +240,7 @@ async def _attempt(conn: Conn, jobs: list[Job]) -> tuple[list[Outcome], bool]:
         raise
     if hook is not None:
         hook("after commit")
-    return outcomes, xid is not None
+    return outcomes, xid is not None, xid is not None
 
 
 async def _fast(conn: Conn, jobs: list[Job]) -> list[Outcome]:
@@ -254,8 +270,11 @@ async def _fast(conn: Conn, jobs: list[Job]) -> list[Outcome]:
         elif isinstance(m, FinishExecution):
             parent = None if current is None else current[2]
             finishes.append((fence.execution_id, m.status.value, m.result, m.error, m.ended_at))
+            note("end", fence.execution_id)
             if parent is not None:  # it was invoked: its parent may go on
                 wake_parents.append((m.ended_at, fence.execution_id))
+                note("answer", parent)
+                note("due", repr(m.ended_at))
             state[fence.execution_id] = (fence.epoch, m.status.value, parent)
             cancels.extend((fence.execution_id, op_id, m.ended_at) for op_id in m.open_ops)
         elif isinstance(m, SuspendExecution):
@@ -335,7 +354,10 @@ async def _write_rows(
     if wake_parents:
         await conn.executemany(WAKE_PARENT, wake_parents)
     if suspends:
-        await conn.execute(_SUSPEND, list(suspends), list(suspends.values()))
+        woken = await conn.fetch(_SUSPEND, list(suspends), list(suspends.values()))
+        due = [row[0] for row in woken if row[0] is not None]
+        if due:  # another process may be the one to resume it
+            note("due", repr(min(due)))
 
 
 async def _run_functions(conn: Conn, jobs: list[Job], outcomes: list[Outcome]) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .._errors import ExecutionAlreadyEnded, ExecutionNotFound
 from .._models import TERMINAL_EXECUTION, Checkpoint, OperationStatus
 from .base import Fence, LeaseLost
+from .pg_notify import note
 from .pg_rows import OP_COLUMNS, row_to_checkpoint
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ async def send(
         payload,
         now,
     )
+    note("answer", execution_id)
     waiter = await conn.fetchval(_WAITER, execution_id, name)
     if waiter is None:
         return None

@@ -14,6 +14,7 @@ from .._models import ExecutionRecord
 from .base import NewExecution
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
 from .group_commit import row_to_checkpoint
+from .pg_notify import note
 from .schema import OP_COLUMNS
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ async def create_executions(
         if record.execution_id in inserted:
             inserted.discard(record.execution_id)  # a second creation of the id found the first
             results.append((record, True))
+            if record.owner is None:  # for any worker to claim
+                note("new")
         else:
             results.append((await _existing(conn, record), False))
     return results

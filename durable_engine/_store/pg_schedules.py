@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ScheduleNotFound
 from .._models import ExecutionRecord
 from .base import ScheduleRecord
+from .pg_notify import note
 from .pg_rows import PgCreate, create_executions
 from .schedules import COLUMNS as _COLUMNS
 
@@ -53,6 +54,7 @@ async def listed(conn: Conn) -> list[ScheduleRecord]:
 async def put(conn: Conn, schedule: ScheduleRecord) -> ScheduleRecord:
     """See `Store.put_schedule`. Workers declaring one schedule at once take turns: the
     first inserts it, the others find it."""
+    note("schedules")
     inserted = await conn.fetchval(
         f"INSERT INTO schedules ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         " ON CONFLICT (name) DO NOTHING RETURNING name",
@@ -84,6 +86,7 @@ async def put(conn: Conn, schedule: ScheduleRecord) -> ScheduleRecord:
 async def set_paused(
     conn: Conn, name: str, paused: bool, next_fire_at: float | None
 ) -> ScheduleRecord:
+    note("schedules")
     row = await conn.fetchrow(
         f"UPDATE schedules SET paused = $1, next_fire_at = COALESCE($2, next_fire_at)"
         f" WHERE name = $3 RETURNING {_COLUMNS}",
@@ -97,6 +100,7 @@ async def set_paused(
 
 
 async def delete(conn: Conn, name: str) -> None:
+    note("schedules")
     if await conn.execute("DELETE FROM schedules WHERE name = $1", name) == "DELETE 0":
         raise ScheduleNotFound(f"no schedule named {name!r}")
 

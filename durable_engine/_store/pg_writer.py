@@ -34,8 +34,12 @@ Connect = Callable[[], Awaitable["asyncpg.Connection[Any]"]]
 class Writer:
     """Applies queued jobs, a batch per transaction, on a connection of its own."""
 
-    def __init__(self, connect: Connect, conn: asyncpg.Connection[Any]) -> None:
+    def __init__(
+        self, connect: Connect, conn: asyncpg.Connection[Any], channel: str = "", sender: str = ""
+    ) -> None:
         self._connect = connect
+        self._channel = channel
+        self._sender = sender
         self._conn: asyncpg.Connection[Any] | None = conn
         self._pending: list[Job] = []
         self.failure: tuple[StoreError, float] | None = None
@@ -93,7 +97,7 @@ class Writer:
                 continue
             jobs, self._pending = self._pending, []
             try:
-                outcomes, wrote = await self._apply(jobs)
+                outcomes, wrote, advanced = await self._apply(jobs)
             except Exception as exc:
                 error = store_error(exc)
                 if not isinstance(error, StoreError):
@@ -103,7 +107,9 @@ class Writer:
                         future.set_exception(error)
                 self._pending = fail_later_writes(self._pending, jobs, error)
                 continue
-            if wrote:
+            if advanced:
+                self.own_commits += 1
+            elif wrote:
                 # After the commit and before anyone hears of it: whoever sees the counter
                 # move can read what moved it.
                 with contextlib.suppress(Exception):
@@ -121,12 +127,12 @@ class Writer:
                 if not future.done():
                     future.set_result(None)
 
-    async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool]:
+    async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool, bool]:
         """Apply `jobs` in one transaction, on a new connection if the last was lost."""
         for delay in (*RECONNECT_DELAYS, None):
             try:
                 conn = await self._usable()
-                applied = await apply_batch(conn, jobs)
+                applied = await apply_batch(conn, jobs, self._channel, self._sender)
                 self.failure = None
                 return applied
             except CommitUncertain as exc:
@@ -135,7 +141,7 @@ class Writer:
                 if exc.xid is None or delay is None:
                     raise
                 if await self._committed(exc.xid):
-                    return exc.outcomes, exc.wrote
+                    return exc.outcomes, exc.wrote, False
             except Exception as exc:
                 self._drop()  # whatever state it was left in, start afresh
                 if not is_disconnect(exc) or delay is None:

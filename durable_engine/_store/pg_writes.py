@@ -21,6 +21,7 @@ from .._errors import (
 from .._models import TERMINAL_EXECUTION, Checkpoint, ExecutionRecord, ExecutionStatus
 from .base import Fence, LeaseLost, WorkerGone
 from .pg_batch import WAKE_PARENT
+from .pg_notify import note
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, execution_from_row, row_to_checkpoint
 
 if TYPE_CHECKING:
@@ -114,7 +115,11 @@ async def _end(
         now,
         execution_id,
     )
-    await conn.execute(WAKE_PARENT, now, execution_id)
+    note("end", execution_id)
+    parent = await conn.fetchval(WAKE_PARENT + " RETURNING execution_id", now, execution_id)
+    if parent is not None:
+        note("answer", str(parent))
+        note("due", repr(now))
 
 
 async def _locked(conn: Conn, execution_id: str) -> Any:
@@ -131,6 +136,7 @@ async def stop(conn: Conn, execution_id: str, now: float, error: bytes) -> str |
     if row[1] in TERMINAL_EXECUTION:
         return str(row[1])
     await _end(conn, execution_id, ExecutionStatus.STOPPED, error, now)
+    note("stop", execution_id)  # its owner unwinds its run
     return None
 
 
@@ -143,6 +149,7 @@ async def resume(conn: Conn, execution_id: str, now: float) -> ExecutionStatus:
         await conn.execute(
             "UPDATE executions SET wake_at = $1 WHERE execution_id = $2", now, execution_id
         )
+        note("due", repr(now))
     return ExecutionStatus(row[1])
 
 
@@ -154,7 +161,10 @@ async def retry_blocked(conn: Conn, functions: Sequence[str], now: float) -> int
         now,
         list(functions),
     )
-    return int(done.split()[-1])
+    count = int(done.split()[-1])
+    if count:
+        note("due", repr(now))
+    return count
 
 
 async def time_out(conn: Conn, fence: Fence, now: float, error: bytes) -> None:
@@ -248,6 +258,7 @@ async def resolve_callback(
         now,
         execution_id,
     )
+    note("answer", execution_id)
     return execution_id, op_id
 
 

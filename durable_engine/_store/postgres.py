@@ -20,13 +20,14 @@ asyncpg is imported when a store opens, so the package imports without it.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 from . import pg_events, pg_purging, pg_runs, pg_schedules, pg_writes
-from .base import Attempt, Fence, Mutation, NewExecution, ScheduleRecord, WorkerInfo
+from .base import Attempt, Change, Fence, Mutation, NewExecution, ScheduleRecord, WorkerInfo
 from .executions import listing_query
 from .pg_batch import Job, is_disconnect, store_error
 from .pg_clock import (
@@ -39,6 +40,7 @@ from .pg_clock import (
     schedule_in,
 )
 from .pg_connect import DEFAULT_SCHEMA, asyncpg_module, measure_offset, parse_url, shown_url
+from .pg_notify import Listener, channel_for, note
 from .pg_rows import EXEC_COLUMNS, OP_COLUMNS, PgCreate, execution_from_row, row_to_checkpoint
 from .pg_schema import migrate, quote_ident
 from .pg_writer import RECONNECT_DELAYS, Writer
@@ -80,6 +82,11 @@ class PostgresStore:
         self.pool_size = pool_size
         self._timeout = connect_timeout
         self._writer: Writer | None = None
+        self._listener: Listener | None = None
+        self.channel = channel_for(self.schema)
+        """Where this store's writes are announced (NOTIFY) and other stores' heard."""
+        self._token = os.urandom(4).hex()
+        """Signs this store's notifications, so that it does not hear its own."""
         self._pool: asyncpg.Pool[Any] | None = None
         self._fixed_offset = clock_offset
         self.clock_offset = clock_offset or 0.0
@@ -88,23 +95,24 @@ class PostgresStore:
 
     # -- lifecycle ---------------------------------------------------------
 
-    async def connect(self) -> asyncpg.Connection[Any]:
+    async def connect(self, purpose: str = "") -> asyncpg.Connection[Any]:
         """A new connection to the database, its search_path on the store's schema, apart
-        from the store's own (for tools: copying, migrating). StoreError if unreachable."""
+        from the store's own (for tools: copying, migrating), its application_name
+        `durable_engine` and `purpose`. StoreError if unreachable."""
         driver = asyncpg_module()
         try:
             conn: asyncpg.Connection[Any] = await driver.connect(
-                self.dsn, timeout=self._timeout, **self._settings()
+                self.dsn, timeout=self._timeout, **self._settings(purpose)
             )
         except (OSError, driver.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {self.shown}: {exc}") from exc
         return conn
 
-    def _settings(self) -> dict[str, Any]:
+    def _settings(self, purpose: str = "") -> dict[str, Any]:
         return {
             "server_settings": {
                 "search_path": quote_ident(self.schema),
-                "application_name": "durable_engine",
+                "application_name": f"durable_engine {purpose}".strip(),
             }
         }
 
@@ -127,11 +135,29 @@ class PostgresStore:
             if isinstance(exc, driver.PostgresError | OSError):
                 raise StoreError(f"PostgreSQL at {self.shown}: {exc}") from exc
             raise
-        self._writer = Writer(self.connect, conn)
+        self._writer = Writer(self.connect, conn, self.channel, self._token)
+
+    def listen(self, on_change: Callable[[Change], None]) -> bool:
+        """LISTEN on a connection of its own (application_name `durable_engine listen`),
+        opened again with backoff when lost; see `Store.listen`."""
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        if self._listener is None:
+            self._listener = Listener(
+                lambda: self.connect("listen"),
+                self.channel,
+                self._token,
+                lambda: self.clock_offset,
+                on_change,
+            )
+        return True
 
     async def close(self) -> None:
         writer, self._writer = self._writer, None
         pool, self._pool = self._pool, None
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
         if writer is not None:
             await writer.close()
         if pool is not None:
@@ -327,6 +353,7 @@ class PostgresStore:
                 worker_id,
             )
             await conn.execute("DELETE FROM workers WHERE worker_id = $1", worker_id)
+            note("due", repr(release_wake_at + self.clock_offset))  # its work is free
 
         await self._write(job)
 

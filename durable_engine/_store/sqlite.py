@@ -33,6 +33,7 @@ from . import backup as backups
 from . import callbacks, crashpoints, endings, events, integrity, purging, runs, schedules
 from .base import (
     Attempt,
+    Change,
     Fence,
     Mutation,
     NewExecution,
@@ -817,6 +818,10 @@ class SqliteStore:
         return await self._write(
             lambda conn: purging.purge(conn, ended_before, wanted, function, limit)
         )
+
+    def listen(self, on_change: Callable[[Change], None]) -> bool:
+        # SQLite has no notifications; `data_version` is nearly free to poll.
+        return False
 
     async def data_version(self) -> int:
         # Read on the writer's connection: its data_version moves only for commits made

@@ -32,7 +32,7 @@ from durable_engine import (
     WaitStrategyConfig,
     create_wait_strategy,
 )
-from tests.conftest import Effects, wait_for_status
+from tests.conftest import Effects, db_rows, wait_for_status
 
 
 def snapshot(db: Path) -> list[Any]:
@@ -386,13 +386,13 @@ async def test_a_heartbeat_moves_the_suspended_execution_wake_up(engine: Engine)
         callback_id = await callback_id_of(engine, handle)
         wake_sql = "SELECT wake_at FROM executions WHERE execution_id = ?"
         op_sql = "SELECT wake_at FROM operations WHERE execution_id = ? AND type = 'CALLBACK'"
-        (first,) = _row(engine.path, wake_sql, handle.execution_id)
-        assert (first,) == _row(engine.path, op_sql, handle.execution_id)
+        [(first,)] = await db_rows(engine, wake_sql, handle.execution_id)
+        assert [(first,)] == await db_rows(engine, op_sql, handle.execution_id)
         await asyncio.sleep(0.05)
         await engine.send_callback_heartbeat(callback_id)
-        (moved,) = _row(engine.path, wake_sql, handle.execution_id)
-        assert moved > first  # the execution now wakes at the new heartbeat deadline
-        assert (moved,) == _row(engine.path, op_sql, handle.execution_id)
+        [(moved,)] = await db_rows(engine, wake_sql, handle.execution_id)
+        assert moved > first  # type: ignore[operator]  # now due at the new deadline
+        assert [(moved,)] == await db_rows(engine, op_sql, handle.execution_id)
         await engine.send_callback_success(callback_id, "done")
         assert await handle.result() == "done"
 

@@ -189,7 +189,7 @@ async def test_step_error_attributes_are_identical_on_first_run_and_replay(engin
             )
         except StepError as exc:
             seen.append((exc.error_type, exc.message, "KeyError" in exc.stack_trace))
-        await ctx.wait(0.01)  # replay re-raises the recorded error
+        await ctx.wait(0.5)  # replay re-raises the recorded error
         return "handled"
 
     async with engine:
@@ -301,7 +301,7 @@ async def test_recorded_values_are_identical_on_replay(engine: Engine) -> None:
     @engine.durable_function
     async def flow(ctx: DurableContext, _: None) -> None:
         values.append((await ctx.now(), await ctx.random(), await ctx.uuid4()))
-        await ctx.wait(0.01)
+        await ctx.wait(0.5)
 
     async with engine:
         await engine.run(flow)
@@ -347,7 +347,7 @@ async def test_each_log_line_is_written_once_across_resumes_in_every_context(
         await ctx.step(lambda s: 1, name="one")
         ctx.logger.info("between the step and the wait")
         seen.append(ctx.is_replaying())
-        await ctx.wait(0.01, name="pause")
+        await ctx.wait(0.5, name="pause")
         ctx.logger.info("after the wait")
         batch = await ctx.map([1, 2, 3], item, name="items")
         ctx.logger.info("after the map")
@@ -603,10 +603,10 @@ async def test_list_finds_an_execution_by_the_name_it_was_started_with(engine: E
         assert both.input == 2
 
 
-async def test_database_file_is_private(engine: Engine) -> None:
+async def test_database_file_is_private(engine: Engine, db_path: Path) -> None:
     async with engine:
         pass
-    mode = stat.S_IMODE(os.stat(engine.path).st_mode)
+    mode = stat.S_IMODE(os.stat(db_path).st_mode)
     assert mode == 0o600
 
 

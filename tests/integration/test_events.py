@@ -16,7 +16,7 @@ from durable_engine import (
     ExecutionStatus,
 )
 from tests.cli.helpers import cli
-from tests.conftest import Effects, rows, until, wait_for_status
+from tests.conftest import Effects, db_rows, until, wait_for_status
 
 
 def register(engine: Engine, effects: Effects) -> None:
@@ -45,7 +45,7 @@ async def test_events_are_kept_received_in_order_and_once(engine: Engine, effect
         with pytest.raises(ExecutionAlreadyEnded):
             await engine.send_event("c1", "item", {"n": 4})
     assert effects.lines() == ["got {'n': 1}", "got {'n': 2}", "got {'n': 3}"]
-    assert rows(Path(engine.path), "SELECT COUNT(*) FROM events WHERE op_id IS NULL") == [(0,)]
+    assert await db_rows(engine, "SELECT COUNT(*) FROM events WHERE op_id IS NULL") == [(0,)]
 
 
 async def test_a_wait_times_out_with_a_typed_error(engine: Engine) -> None:

@@ -60,7 +60,7 @@ async def test_lifecycle_events_carry_id_function_status_and_the_error(
 ) -> None:
     @engine.durable_function(name="good")
     async def good(ctx: DurableContext, x: int) -> int:
-        await ctx.wait(0.01, name="nap")  # suspends (in_memory_wait=0), then resumes
+        await ctx.wait(0.5, name="nap")  # suspends (in_memory_wait=0), then resumes
         return await ctx.step(lambda s: x + 1, name="add")
 
     @engine.durable_function(name="bad")

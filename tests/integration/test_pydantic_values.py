@@ -39,7 +39,7 @@ async def test_the_workflow_sees_the_model_the_step_returned_on_every_run(
     async def pack(ctx: DurableContext, _: None) -> Box:
         box = await ctx.step(lambda _: Box(part=SubPart(a=1, b=2), label="hi"), name="make")
         seen.append((type(box.part).__name__, box.label))
-        await ctx.wait(0.01, name="pause")  # leaves memory: the resume replays `make`
+        await ctx.wait(0.5, name="pause")  # leaves memory: the resume replays `make`
         return box
 
     async with engine:

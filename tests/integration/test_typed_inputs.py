@@ -59,7 +59,7 @@ async def test_a_dict_becomes_the_dataclass_on_the_first_run_and_on_resume(
                 [type(x).__name__ for x in order.lines],
             )
         )
-        await ctx.wait(0.01, name="pause")  # the execution leaves memory: a resume replays
+        await ctx.wait(0.5, name="pause")  # the execution leaves memory: a resume replays
         return f"{order.customer.name}: {sum(line.quantity for line in order.lines)}"
 
     given = {

@@ -446,6 +446,9 @@ ENGINE_MISTAKES: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"max_concurrent_executions": 0}, ValueError, "max_concurrent_executions"),
     ({"max_step_threads": 0}, ValueError, "max_step_threads"),
     ({"max_step_threads": 2.5}, TypeError, "max_step_threads"),
+    ({"poll_interval": 0}, ValueError, "poll_interval"),
+    ({"poll_interval": -1.0}, ValueError, "poll_interval"),
+    ({"poll_interval": "1s"}, TypeError, "poll_interval"),
 ]
 
 
