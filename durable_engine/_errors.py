@@ -30,7 +30,7 @@
     │   └── CallbackNotPending
     ├── PayloadTooLarge
     ├── StoreError                    the database cannot be used (corrupt, newer schema, locked)
-    │   ├── DatabaseCorrupt           SQLite found the file damaged while in use
+    │   ├── DatabaseCorrupt           the file is damaged, or a stored value's checksum fails
     │   ├── DatabaseLocked            another process held the write lock past the busy timeout
     │   ├── DiskFull                  the file system (or the file's size limit) is full
     │   └── StoreIOError              the operating system failed a read or write of the file
@@ -278,7 +278,16 @@ class StoreError(DurableError):
 
 
 class DatabaseCorrupt(StoreError):
-    """SQLite found the file damaged while in use: retrying cannot help."""
+    """The database is damaged: SQLite found the file so while in use, or a stored
+    value's checksum does not match its bytes (then `execution_id` and `operation_id`
+    name it, where known). Retrying cannot help."""
+
+    def __init__(
+        self, message: str, *, execution_id: str | None = None, operation_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.operation_id = operation_id
 
 
 class DatabaseLocked(StoreError):

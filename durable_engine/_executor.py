@@ -265,12 +265,14 @@ class Executor:
         value: Any = None
         error: Exception | None = None
         try:
-            given = parse_input(fn, run.values.decode(record.input), record.function)
+            given = parse_input(fn, run.values.decode(record.input, what="input"), record.function)
             value = await fn(DurableContext(run), given)
         except Suspend:
             pass
         except Unreadable as unreadable:  # this app cannot read what the history holds
             raise unreadable.error from None
+        except StoreFailed as failed:  # a value of the history is damaged
+            raise failed.error from None
         except Exception as exc:
             error = exc
         unasked = None
