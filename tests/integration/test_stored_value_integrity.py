@@ -91,6 +91,11 @@ async def test_a_changed_byte_in_a_step_result_is_database_corrupt_not_another_v
         await engine.send_callback_success(callback.ref, None)
         with pytest.raises(DatabaseCorrupt, match=f"operation 1 of execution {eid}"):
             await handle.result()
+        # Handed back, due again in a minute (not every second: it will not pass alone).
+        [(status, wake_at)] = await _sql(
+            engine, "SELECT status, wake_at FROM executions WHERE execution_id = ?", eid
+        )
+        assert status == "SUSPENDED" and wake_at >= engine.clock.now() + 30
     assert effects.lines() == ["step"]  # the body never ran again for it
 
 
