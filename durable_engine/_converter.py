@@ -180,14 +180,15 @@ class ValueConverter:
         )
 
     def stored(self, value: Any, data: bytes, codec: SerDes | None, op_id: str | None) -> Any:
-        """What `value`, just stored as `data`, returns: exactly what a replay reads back.
+        """What `value`, just stored as `data` (by `encode`), returns: exactly what a
+        replay reads back.
 
         A codec may name types whose values come back unchanged (`exact_types`); such a
         value is returned as it is, anything else is read back from `data`."""
         exact = self._exact_types if codec is None else getattr(codec, "exact_types", ())
         if type(value) in exact:
             return value
-        return self.decode(data, codec, op_id)
+        return self._read(data[SEAL_SIZE:], codec, op_id)  # sealed by `encode` just now
 
     def view_for(
         self, execution_id: str, data: bytes | None, codec: SerDes, what: str = "value"
