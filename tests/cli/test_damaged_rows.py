@@ -104,3 +104,31 @@ def test_the_web_page_lists_and_shows_every_row(tmp_path: Path) -> None:
         assert deep.status_code == 200 and "deeper than 100 levels" in deep.text
         damaged = client.get(f"/executions/{ids[2]}")
         assert damaged.status_code == 200 and "DatabaseCorrupt" in damaged.text
+
+
+_APP = """
+from durable_engine import DurableContext, Engine
+
+engine = Engine("app.db")
+
+
+@engine.durable_function(name="plain")
+async def plain(ctx: DurableContext, n: int) -> list[int]:
+    return await ctx.step(lambda s: [n], name="wrap")
+"""
+
+
+def test_the_deploy_check_reports_a_damaged_history_instead_of_a_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "app.db"
+    ids = _make(db)
+    (tmp_path / "damaged_rows_app.py").write_text(_APP)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    args = ["replay", "--all", "--include-finished", "5", "--app", "damaged_rows_app:engine"]
+    code = cli_module.main([*args, "--db", str(db)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"DAMAGED {ids[2]} (SUCCEEDED): the stored result of operation 1" in out
+    assert "3 execution(s)" in out and "1 damaged" in out
