@@ -8,6 +8,12 @@ For a ~100 B and a ~10 KB value, each row gives dumps/s, loads/s and round trips
 rounds, rounds interleaved so that machine noise hits every codec alike). Then the
 size of a repetitive ~10 KB value before and after zstd.
 
+Two rows measure what storing adds to the default codec: "+ checksum" seals the bytes
+with their CRC-32 and checks it on reading (`serdes.seal`, `serdes.unseal`); "as
+stored" is the engine's whole path for a value, the checksum plus the depth check
+(`serdes.deeper_than`) and the decompressed-size check (`serdes.check_expanded_size`).
+Their cost is printed as a share of the default codec's round trip in the same run.
+
 Targets: the default codec at least 0.5x plain msgpack on the small value; zstd
 shrinking the repetitive value at least 5x.
 """
@@ -97,10 +103,31 @@ def codec_case(codec: serdes.SerDes, value: Any) -> Case:
     )
 
 
+_LIMIT = 256 * 1024
+
+
+def _store(value: Any) -> bytes:
+    """What the engine does to store a value with the default codec."""
+    data = serdes.dumps(value)
+    if serdes.check_expanded_size(data, _LIMIT) > _LIMIT or serdes.deeper_than(
+        value, serdes.MAX_DEPTH, data
+    ):
+        raise ValueError("refused")
+    return serdes.seal(data)
+
+
+def _read(stored: bytes) -> Any:
+    """What the engine does to read a value stored so."""
+    data = serdes.unseal(stored)
+    serdes.check_expanded_size(data, _LIMIT)
+    return serdes.loads(data)
+
+
 def cases_for(value: Any) -> dict[str, Case]:
     plain = msgpack.packb(value)
     blob = serdes.dumps(value)
-    assert serdes.loads(blob) == value
+    sealed = serdes.seal(blob)
+    assert serdes.loads(blob) == value == _read(_store(value))
     return {
         "plain msgpack": Case(
             lambda: msgpack.packb(value),
@@ -113,6 +140,18 @@ def cases_for(value: Any) -> dict[str, Case]:
             lambda: serdes.loads(blob),
             lambda: serdes.loads(serdes.dumps(value)),
             len(blob),
+        ),
+        "+ checksum": Case(
+            lambda: serdes.seal(serdes.dumps(value)),
+            lambda: serdes.loads(serdes.unseal(sealed)),
+            lambda: serdes.loads(serdes.unseal(serdes.seal(serdes.dumps(value)))),
+            len(sealed),
+        ),
+        "as stored": Case(
+            lambda: _store(value),
+            lambda: _read(sealed),
+            lambda: _read(_store(value)),
+            len(sealed),
         ),
         "serdes zstd": codec_case(serdes.ZstdSerDes(), value),
         "serdes json": codec_case(serdes.JsonSerDes(), value),
@@ -138,10 +177,16 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    costs: dict[str, dict[str, float]] = {}
     for label, value in (("~100 B", SMALL), ("~10 KB", LARGE)):
         cases = cases_for(value)
         rates = measure(cases, args.seconds)
         base = rates["plain msgpack"]["round_trip"]
+        default = 1 / rates["serdes default"]["round_trip"]
+        costs[label] = {
+            name: (1 / rates[name]["round_trip"] - default) / default
+            for name in ("+ checksum", "as stored")
+        }
         for name, r in rates.items():
             ratio = r["round_trip"] / base
             print(
@@ -151,6 +196,13 @@ def main() -> None:
             results["rows"].append(
                 {"value": label, "codec": name, "bytes": cases[name].size, **r, "ratio": ratio}
             )
+    print()
+    for label, cost in costs.items():
+        print(
+            f"{label}: the checksum adds {cost['+ checksum']:+.1%} to a default round trip; "
+            f"checksum, depth and size checks together {cost['as stored']:+.1%}"
+        )
+    results["stored_cost"] = costs
     small_ratio = next(
         row["ratio"]
         for row in results["rows"]

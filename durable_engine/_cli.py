@@ -44,7 +44,13 @@ from . import _display as display
 from ._cli_schedules import add_schedule_arguments, schedule_command
 from ._config import MAX_DURATION
 from ._engine import Engine
-from ._errors import DurableError, ExecutionNotFound, FunctionNotRegistered, NonDeterministicError
+from ._errors import (
+    DatabaseCorrupt,
+    DurableError,
+    ExecutionNotFound,
+    FunctionNotRegistered,
+    NonDeterministicError,
+)
 from ._models import ExecutionInfo, ExecutionStatus
 from ._store import SqliteStore, is_postgres
 from ._store.integrity import CHECKS
@@ -395,6 +401,7 @@ async def _replay_all(args: argparse.Namespace, engine: Engine) -> int:
 
     diverged: list[dict[str, Any]] = []
     not_registered: list[dict[str, Any]] = []
+    damaged: list[dict[str, Any]] = []
     async with engine:
         targets = await _replay_targets(engine, args.function, args.include_finished)
         for info in targets:
@@ -410,25 +417,30 @@ async def _replay_all(args: argparse.Namespace, engine: Engine) -> int:
                 diverged.append({**entry, "divergence": str(exc)})
             except FunctionNotRegistered as exc:
                 not_registered.append({**entry, "reason": str(exc)})
+            except DatabaseCorrupt as exc:  # a stored value changed: no replay says it matches
+                damaged.append({**entry, "error": str(exc)})
             except Exception:
                 pass  # the execution's own recorded failure, raised again: a match
-    matched = len(targets) - len(diverged) - len(not_registered)
+    matched = len(targets) - len(diverged) - len(not_registered) - len(damaged)
     lines = [f"DIVERGES {d['execution_id']} ({d['status']}): {d['divergence']}" for d in diverged]
     lines += [
         f"CANNOT RUN {n['execution_id']} ({n['status']}): {n['reason']}" for n in not_registered
     ]
+    lines += [f"DAMAGED {d['execution_id']} ({d['status']}): {d['error']}" for d in damaged]
     lines.append(
         f"replayed {len(targets)} execution(s) against this code: {matched} match, "
         f"{len(diverged)} diverge, {len(not_registered)} have no code here"
+        + (f", {len(damaged)} damaged" if damaged else "")
     )
     data = {
         "replayed": len(targets),
         "matched": matched,
         "diverged": diverged,
         "not_registered": not_registered,
+        "damaged": damaged,
     }
     _print(args, data, "\n".join(lines))
-    return EXIT_ERROR if diverged or not_registered else EXIT_OK
+    return EXIT_ERROR if diverged or not_registered or damaged else EXIT_OK
 
 
 async def _replay_targets(

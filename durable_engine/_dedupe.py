@@ -8,7 +8,7 @@ from typing import Any
 import serdes as _serdes
 from serdes import SerDes
 
-from ._errors import ExecutionAlreadyExists
+from ._errors import DatabaseCorrupt, ExecutionAlreadyExists
 from ._models import ExecutionRecord
 from ._registry import DurableFunction
 
@@ -30,7 +30,7 @@ def check_duplicate(
     if record.run_number > 1:
         return
     try:
-        stored = codec.deserialize(record.input) if record.input is not None else None
+        stored = None if record.input is None else codec.deserialize(_unsealed(record))
         same = _same_input(stored, codec.deserialize(codec.serialize(input)), codec.serialize)
     except _serdes.SerDesError:
         same = False
@@ -56,3 +56,16 @@ def _same_input(a: Any, b: Any, encode: Callable[[Any], bytes]) -> bool:
     if isinstance(a, set | frozenset):
         return a == b and {type(x) for x in a} == {type(x) for x in b}
     return a is b or encode(a) == encode(b)
+
+
+def _unsealed(record: ExecutionRecord) -> bytes:
+    """The stored input's bytes, their checksum checked."""
+    assert record.input is not None
+    try:
+        return _serdes.unseal(record.input)  # type: ignore[return-value]  # bytes in, bytes out
+    except _serdes.ChecksumMismatch as exc:
+        raise DatabaseCorrupt(
+            f"the stored input of execution {record.execution_id} is damaged ({exc}): "
+            "restore the database from a backup",
+            execution_id=record.execution_id,
+        ) from None

@@ -60,26 +60,42 @@ def _exact(value: Any) -> bool:
     return False
 
 
+_TOO_DEEP = "<value nested too deeply to show>"
+
+
 def jsonable(value: Any) -> Any:
-    """`value` as JSON can hold it: containers kept, anything else as a tagged string."""
+    """`value` as JSON can hold it: containers kept, anything else as a tagged string
+    (a value too deep for Python's recursion, which stored values are not, as a
+    marker saying so: one such value never stops a listing)."""
+    try:
+        return _jsonable(value)
+    except RecursionError:
+        return _TOO_DEEP
+
+
+def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseException):
         return error_json(value)
     if _exact(value):
         return value
     if type(value) is list:
-        return [jsonable(v) for v in value]
+        return [_jsonable(v) for v in value]
     if type(value) is dict and all(type(k) is str for k in value):
-        return {k: jsonable(v) for k, v in value.items()}
+        return {k: _jsonable(v) for k, v in value.items()}
     return _tagged(value)
 
 
 def readable(value: Any) -> str:
-    """`value` for a table: JSON text when JSON holds it exactly, else its repr."""
+    """`value` for a table: JSON text when JSON holds it exactly, else its repr (or the
+    marker of a value too deep to show)."""
     if isinstance(value, BaseException):
         return _error_text(value)
-    if _exact(value):
-        return json.dumps(value, ensure_ascii=False)
-    return repr(value)
+    try:
+        if _exact(value):
+            return json.dumps(value, ensure_ascii=False)
+        return repr(value)
+    except RecursionError:
+        return _TOO_DEEP
 
 
 def error_json(error: BaseException | None) -> dict[str, Any] | None:

@@ -32,7 +32,7 @@
     │   └── CallbackNotPending
     ├── PayloadTooLarge
     ├── StoreError                    the database cannot be used (corrupt, newer schema, locked)
-    │   ├── DatabaseCorrupt           the file is damaged (found as it opened, or in use)
+    │   ├── DatabaseCorrupt           a damaged file (at open or in use), or a bad value checksum
     │   ├── DatabaseLocked            another process held the write lock past the busy timeout
     │   ├── DiskFull                  the file system (or the file's size limit) is full
     │   └── StoreIOError              the operating system failed a read or write of the file
@@ -282,8 +282,17 @@ class StoreError(DurableError):
 
 
 class DatabaseCorrupt(StoreError):
-    """The file is damaged, found by the check on open (nothing was written to it) or by
-    SQLite while in use: retrying cannot help."""
+    """The database is damaged: found by the check on open (nothing was written to it),
+    by SQLite while in use, or because a stored value's checksum does not match its
+    bytes (then `execution_id` and `operation_id` name it, where known). Retrying
+    cannot help."""
+
+    def __init__(
+        self, message: str, *, execution_id: str | None = None, operation_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.operation_id = operation_id
 
 
 class DatabaseLocked(StoreError):

@@ -48,6 +48,10 @@ from ._telemetry import RunSpan, Telemetry
 __all__ = ["Executor", "Replayed", "RunOutcome"]
 
 
+DAMAGED_VALUE_RETRY = 60.0
+"""Seconds before an execution handed back for a damaged stored value is due again."""
+
+
 class Executor:
     """Runs the executions this worker holds the lease of."""
 
@@ -290,7 +294,7 @@ class Executor:
         value: Any = None
         error: Exception | None = None
         try:
-            given = parse_input(fn, run.values.decode(record.input), record.function)
+            given = parse_input(fn, run.values.decode(record.input, what="input"), record.function)
             value = await fn(DurableContext(run), given)
         except Suspend:
             pass
@@ -302,6 +306,8 @@ class Executor:
                 )
         except Unreadable as unreadable:  # this app cannot read what the history holds
             raise unreadable.error from None
+        except StoreFailed as failed:  # a value of the history is damaged
+            raise failed.error from None
         except Exception as exc:
             error = exc
         unasked = None
@@ -413,14 +419,18 @@ class Executor:
 
     async def _hand_back(self, record: ExecutionRecord, exc: StoreError) -> None:
         """A run stopped on a database error: hand the execution back, due in a second,
-        rather than hold a lease that nothing here uses."""
+        rather than hold a lease that nothing here uses (due in a minute if one of its
+        values is damaged: that does not pass by itself, and the log says it each time)."""
         execution_id = record.execution_id
         self.logger.error("execution %s stopped on a database error: %s", execution_id, exc)
+        delay = 1.0
         if isinstance(exc, DatabaseCorrupt):
             self._broken[execution_id] = exc
+            if exc.execution_id is not None:
+                delay = DAMAGED_VALUE_RETRY
         with contextlib.suppress(Exception, LeaseLost):
             await self.store.commit(
-                Fence(execution_id, record.epoch), SuspendExecution(self.clock.now() + 1.0)
+                Fence(execution_id, record.epoch), SuspendExecution(self.clock.now() + delay)
             )
 
     def _ran(

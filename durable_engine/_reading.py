@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ._converter import ValueConverter
-from ._errors import ExecutionNotFound, RunNotKept
+from ._errors import DatabaseCorrupt, ExecutionNotFound, RunNotKept
 from ._executor import Executor
 from ._history_file import history_to_json
 from ._models import (
@@ -115,7 +115,10 @@ class ExecutionReader:
         end = record if ending is None else ending
         if end.status is ExecutionStatus.SUCCEEDED:
             codec = self.registry.codec_of(record.function, record.version)
-            return self.values.view_for(record.execution_id, end.result, codec)
+            value = self.values.view_for(record.execution_id, end.result, codec, "result")
+            if isinstance(value, DatabaseCorrupt):
+                raise value
+            return value
         raise self.info(record, ending).error
 
     def values_of(self, record: ExecutionRecord) -> ValueConverter:
@@ -134,14 +137,14 @@ class ExecutionReader:
             name=record.name,
             function=record.function,
             status=end.status,
-            input=values.view(record.input),
-            result=values.view(end.result),
+            input=values.view(record.input, what="input"),
+            result=values.view(end.result, what="result"),
             error=None if end.error is None else values.decode_error(end.error),
             created_at=timestamp_to_datetime(record.created_at),
             ended_at=timestamp_to_datetime(end.ended_at),
             parent_id=record.parent_id,
             version=record.version,
-            custom_status=values.view(record.custom_status),
+            custom_status=values.view(record.custom_status, what="custom status"),
             rerun_of=record.rerun_of,
             run_number=record.run_number,
         )

@@ -150,5 +150,5 @@ class Schedules:
             paused=r.paused,
             next_fire_at=timestamp_to_datetime(r.next_fire_at),
             fired_at=timestamp_to_datetime(r.fired_at),
-            input=self.executor.values.decode(r.input, codec),
+            input=self.executor.values.view(r.input, codec, what="schedule input"),
         )

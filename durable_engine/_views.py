@@ -83,14 +83,15 @@ def build_operation_tree(
     attempts: Sequence[Attempt] = (),
 ) -> list[OperationInfo]:
     """Top-level operations in call order, each holding its children in call order;
-    values read with `values` (one that cannot be read shows as a SerDesError); each
+    values read with `values` (one that cannot be read shows as a SerDesError, one
+    whose bytes changed as a DatabaseCorrupt naming its execution and operation); each
     step with its attempts (`attempts`: those kept, as the store gives them)."""
     kept: dict[str, list[Attempt]] = {}
     for a in attempts:
         kept.setdefault(a.op_id, []).append(a)
     nodes: dict[str, OperationInfo] = {}
     for cp in sorted(checkpoints, key=lambda c: op_position(c.op_id)):
-        error = None if cp.error is None else values.decode_error(cp.error)
+        error = None if cp.error is None else values.decode_error(cp.error, cp.op_id)
         nodes[cp.op_id] = OperationInfo(
             operation_id=cp.op_id,
             parent_id=cp.parent_id,
@@ -98,7 +99,7 @@ def build_operation_tree(
             type=OperationType(cp.type),
             status=OperationStatus(cp.status),
             attempt=cp.attempt,
-            result=values.view(cp.result),
+            result=values.view(cp.result, op_id=cp.op_id, what="result"),
             error=error,
             started_at=timestamp_to_datetime(cp.started_at),
             ended_at=timestamp_to_datetime(cp.ended_at),
@@ -130,7 +131,7 @@ def _attempts(
             number=a.attempt,
             started_at=timestamp_to_datetime(a.started_at),
             ended_at=timestamp_to_datetime(a.ended_at),
-            error=None if a.error is None else values.decode_error(a.error),
+            error=None if a.error is None else values.decode_error(a.error, a.op_id),
         )
         for a in sorted(kept, key=lambda a: a.attempt)
     ]

@@ -24,7 +24,7 @@ from ._core import (
 )
 from .msgpack_codec import MsgpackSerDes
 
-__all__ = ["ZstdSerDes", "decompress"]
+__all__ = ["MAX_DECOMPRESSED_SIZE", "ZstdSerDes", "check_expanded_size", "decompress"]
 
 _local = threading.local()  # zstd contexts are not thread-safe: one per thread
 
@@ -37,46 +37,69 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 
 MAX_DECOMPRESSED_SIZE = 256 * 1024 * 1024
-"""The most bytes one stored value may expand to: a few bytes of zstd can declare
-gigabytes, and reading such a value must fail at once rather than fill memory."""
+"""The most bytes one value may expand to when no other limit is given: a few bytes of
+zstd can declare gigabytes, and reading such a value must fail at once rather than
+fill memory. A store sets its own, smaller limit (`serdes.loads(data, max_size=...)`,
+`check_expanded_size`)."""
 
 
-def decompress(body: Buffer) -> bytes:
-    """The bytes of one zstd frame, or SerDesError."""
+def decompress(body: Buffer, max_size: int = MAX_DECOMPRESSED_SIZE) -> bytes:
+    """The bytes of one zstd frame, or SerDesError; never more than `max_size` bytes
+    are allocated for them (a frame that holds more is refused)."""
     try:
         size = zstandard.frame_content_size(body)
-        if size > MAX_DECOMPRESSED_SIZE:
-            raise SerDesError(
-                f"zstd data declares {size:,} bytes once decompressed, over the limit of "
-                f"{MAX_DECOMPRESSED_SIZE:,}: it was not written by serdes, or is damaged"
-            )
+        if size > max_size:
+            raise _too_large(f"declares {size:,} bytes", max_size)
         if size >= 0:  # declared and within the limit: one call, exactly that size
             return _decompressor().decompress(body)
         # No size declared: read in chunks, so memory grows with what the data really
         # holds (`max_output_size` would allocate the whole limit up front), and stop
         # at the limit.
-        return _read_capped(body)
+        return _read_capped(body, max_size)
     except (zstandard.ZstdError, MemoryError, ValueError, OverflowError) as exc:
         raise SerDesError(f"cannot decompress zstd data: {shortened(exc)}") from exc
+
+
+def _too_large(what: str, max_size: int) -> SerDesError:
+    return SerDesError(
+        f"zstd data {what} once decompressed, over the limit of {max_size:,}: it was "
+        "written with a larger limit, or not by serdes, or is damaged"
+    )
 
 
 _CHUNK = 64 * 1024
 
 
-def _read_capped(body: Buffer) -> bytes:
+def _read_capped(body: Buffer, max_size: int) -> bytes:
     out = bytearray()
     with _decompressor().stream_reader(bytes(body), read_across_frames=False) as reader:
-        while chunk := reader.read(_CHUNK):
+        while chunk := reader.read(min(_CHUNK, max_size + 1 - len(out))):
             out += chunk
-            if len(out) > MAX_DECOMPRESSED_SIZE:
-                raise SerDesError(
-                    f"zstd data decompresses to over {MAX_DECOMPRESSED_SIZE:,} bytes: it was "
-                    "not written by serdes, or is damaged"
-                )
+            if len(out) > max_size:
+                raise _too_large(f"holds over {max_size:,} bytes", max_size)
     return bytes(out)
 
 
-def _has_our_header(data: bytes) -> bool:
+def check_expanded_size(data: Buffer, max_size: int) -> int:
+    """The size of a blob once decompressed (its own size if it is not compressed), or
+    SerDesError if it is over `max_size`, found without decompressing it when its zstd
+    frame declares its size (serdes always writes one), else by decompressing it in
+    chunks, stopping at the limit. Bytes that are not a serdes blob: their own size."""
+    if len(data) < HEADER_SIZE or data[3] != TRANSFORM_ZSTD or not _has_our_header(data):
+        return len(data)
+    body = memoryview(data)[HEADER_SIZE:]
+    try:
+        size = zstandard.frame_content_size(body)
+    except zstandard.ZstdError as exc:
+        raise SerDesError(f"cannot decompress zstd data: {shortened(exc)}") from exc
+    if size < 0:
+        size = len(decompress(body, max_size))
+    elif size > max_size:
+        raise _too_large(f"declares {size:,} bytes", max_size)
+    return HEADER_SIZE + size
+
+
+def _has_our_header(data: Buffer) -> bool:
     return (
         len(data) >= HEADER_SIZE
         and data[0] == MAGIC

@@ -18,7 +18,8 @@ from ._core import (
     read_header,
 )
 from ._reader import install
-from .compression import decompress
+from .checksum import unseal
+from .compression import MAX_DECOMPRESSED_SIZE, decompress
 from .json_codec import JsonSerDes
 from .msgpack_codec import MsgpackSerDes
 from .registry import DEFAULT_REGISTRY, TypeRegistry
@@ -42,14 +43,19 @@ def dumps(value: object, *, registry: TypeRegistry | None = None) -> bytes:
     return (_DEFAULT if registry is None else _msgpack(registry)).serialize(value)
 
 
-def loads(data: Buffer, *, registry: TypeRegistry | None = None) -> object:
-    """Deserialize anything any codec of ours wrote, compressed or not."""
+def loads(
+    data: Buffer, *, registry: TypeRegistry | None = None, max_size: int = MAX_DECOMPRESSED_SIZE
+) -> object:
+    """Deserialize anything any codec of ours wrote, compressed (to at most `max_size`
+    bytes once decompressed) or not, sealed (its checksum checked: `ChecksumMismatch` if
+    it changed) or not."""
+    data = unseal(data)
     if registry is None and type(data) is bytes and data[:HEADER_SIZE] == _MSGPACK_HEADER:
         return _DEFAULT.decode_body(data[HEADER_SIZE:])
     header = read_header(data)
     body: Buffer = data[HEADER_SIZE:]
     if header.transform == TRANSFORM_ZSTD:
-        body = decompress(body)
+        body = decompress(body, max_size)
     reg = registry if registry is not None else DEFAULT_REGISTRY
     if header.codec == CODEC_MSGPACK:
         return _msgpack(reg).decode_body(body)

@@ -16,7 +16,7 @@ from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from serdes import SerDesContext
+from serdes import SerDesContext, seal
 
 from .._batch_config import (
     BatchItem,
@@ -105,7 +105,7 @@ async def run_map(
 def _size(run: ExecutionRun, op_id: str, item: Any) -> int:
     """An item's serialized size with the execution's codec."""
     try:
-        return len(run.values.encode(item, None, op_id, "a map item"))
+        return run.values.size(item, op_id, "a map item")
     except PayloadTooLarge as exc:
         return exc.size
 
@@ -160,7 +160,7 @@ async def _from_journal(
         case Resume(cp):
             started_at = cp.started_at or run.now()
             if cp.result is not None:
-                begun = run.values.decode(cp.result, None, op_id)
+                begun = run.values.stored_value(cp.result, None, op_id)
                 _check_count(run, op_id, begun["branches"], total)
         case Execute():
             # An older version recorded no start: its branches may have begun already.
@@ -209,7 +209,7 @@ async def _record_decision(
     try:
         data = run.values.encode(summary, None, op_id, "batch summary")
     except PayloadTooLarge:  # one letter per branch at worst: never refuse a finished batch
-        data = run.values.codec.serialize(summary, SerDesContext(run.execution_id, op_id))
+        data = seal(run.values.codec.serialize(summary, SerDesContext(run.execution_id, op_id)))
     ended_at = run.now()
     outcome = run.put(
         op_id,

@@ -22,6 +22,7 @@ from .._errors import ExecutionNotFound, NonDeterministicError, error_info
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 
 if TYPE_CHECKING:
+    from .._converter import ValueConverter
     from .._engine import Engine
 
 __all__ = ["replay_execution", "replay_record"]
@@ -75,7 +76,7 @@ async def replay_record(
     if record.status is ExecutionStatus.SUCCEEDED:
         if error is not None:
             diverged(f"replay raised {error!r}, but the execution succeeded")
-        if not _same_value(value, record.result, values.codec):
+        if not _same_value(value, record.result, values):
             stored = values.view(record.result)
             diverged(f"replay returned {value!r}, but the execution returned {stored!r}")
         return value
@@ -88,9 +89,11 @@ async def replay_record(
     raise error
 
 
-def _same_value(value: Any, stored: bytes | None, codec: _serdes.SerDes) -> bool:
+def _same_value(value: Any, stored: bytes | None, values: ValueConverter) -> bool:
     if stored is None:
         return value is None
+    stored = values.unsealed(stored, None, "result")  # DatabaseCorrupt if it changed
+    codec = values.codec
     try:
         if codec.serialize(value) == stored:
             return True
