@@ -14,8 +14,9 @@ limit cannot be deeper, and most values are decided by one pass of C over their 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
-from itertools import chain
+from itertools import chain, compress
 from typing import Any
 
 from ._core import CODEC_JSON, CODEC_MSGPACK, HEADER_SIZE, MAGIC, TRANSFORM_NONE, Buffer
@@ -33,6 +34,7 @@ _CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
 _LEAVES = frozenset({type(None), bool, int, float, str, bytes, bytearray, memoryview, *STD_BY_TYPE})
 # Every byte that is not the first byte of a msgpack array or map: deleted, the bytes
 # left count an upper bound of the levels (fixmap, fixarray, array 16/32, map 16/32).
+_PLAIN = _CONTAINERS | _LEAVES
 _MSGPACK_NOT_OPENING = bytes(b for b in range(256) if not (0x80 <= b <= 0x9F or 0xDC <= b <= 0xDF))
 
 
@@ -66,28 +68,42 @@ def deeper_than(
 
 
 def _walk(value: Any, limit: int, registry: TypeRegistry) -> bool:
-    """Breadth first, a level at a time, each level's items grouped by type so that the
-    loops over items run in C: a list of flat records costs one pass over its items'
-    types, and only items that may nest further are gathered."""
+    """Breadth first, a level at a time. A level of plain containers and scalars goes
+    down through the garbage collector's own traversal (`gc.get_referents`, in C: a
+    list's items, a dict's keys and values); a level holding instances of registered
+    classes is grouped by type, each class's encoded form its next level."""
     level = [value]
     for _ in range(limit):
-        deeper: list[Any] = []
         kinds = set(map(type, level))
-        for kind in kinds:
-            same: list[Any] = level if len(kinds) == 1 else [x for x in level if type(x) is kind]
-            if kind is dict:
-                _gather(deeper, _items, same)  # the keys: a tuple may be one
-                _gather(deeper, _values, same)
-            elif kind in _CONTAINERS:
-                _gather(deeper, _items, same)
-            elif kind not in _LEAVES:
-                codec = registry.for_type(kind)
-                if codec is not None:  # the class's level; its encoded form, the next
-                    deeper.extend(codec.encode(x) for x in same)
+        if kinds <= _PLAIN:
+            if kinds.isdisjoint(_CONTAINERS):
+                return False
+            if not kinds <= _CONTAINERS:
+                level = list(compress(level, map(_CONTAINERS.__contains__, map(type, level))))
+            deeper = gc.get_referents(*level)
+        else:
+            deeper = _by_kind(level, kinds, registry)
         if not deeper:
             return False
         level = deeper
     return any(type(x) in _CONTAINERS or registry.for_type(type(x)) for x in level)
+
+
+def _by_kind(level: list[Any], kinds: set[type], registry: TypeRegistry) -> list[Any]:
+    """The next level below `level`, its items grouped by type so the loops run in C."""
+    deeper: list[Any] = []
+    for kind in kinds:
+        same: list[Any] = level if len(kinds) == 1 else [x for x in level if type(x) is kind]
+        if kind is dict:
+            _gather(deeper, _items, same)  # the keys: a tuple may be one
+            _gather(deeper, _values, same)
+        elif kind in _CONTAINERS:
+            _gather(deeper, _items, same)
+        elif kind not in _LEAVES:
+            codec = registry.for_type(kind)
+            if codec is not None:  # the class's level; its encoded form, the next
+                deeper.extend(codec.encode(x) for x in same)
+    return deeper
 
 
 def _items(containers: list[Any]) -> Iterable[Any]:

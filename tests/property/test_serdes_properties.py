@@ -261,3 +261,22 @@ def test_a_subclass_that_reads_its_own_way_promises_no_exact_types() -> None:
 
     assert Shouting.exact_types == frozenset()
     assert Tagged.exact_types == MsgpackSerDes.exact_types
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests, counted the slow, obvious way (as `serdes.depth` says)."""
+    kind = type(value)
+    if kind is dict:
+        return 1 + max((max(_depth(k), _depth(v)) for k, v in value.items()), default=0)
+    if kind in (list, tuple, set, frozenset):
+        return 1 + max(map(_depth, value), default=0)
+    codec = REGISTRY.for_type(kind)
+    if codec is not None:
+        return 1 + _depth(codec.encode(value))
+    return 0
+
+
+@settings(max_examples=300)
+@given(values, st.integers(min_value=0, max_value=6))
+def test_the_depth_check_agrees_with_a_plain_recursive_count(value: Any, limit: int) -> None:
+    assert serdes.deeper_than(value, limit, registry=REGISTRY) is (_depth(value) > limit)
