@@ -1,0 +1,84 @@
+"""The crash harness catches the bugs it claims to catch.
+
+Each test runs one short trial whose workers apply a planted bug (`tests.crash.plant`)
+and the same trial (same seed and profile) without it, side by side: the planted one
+must report a violation of the invariant the bug breaks, the other none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.crash.cluster import race_problem
+from tests.crash.invariants import Outcome
+from tests.crash.mix import Profile, run_trial
+from tests.crash.plant import EXPECTED
+
+PROFILES = {
+    # No disruption needed: every wait is short, and the stored instant agrees with it.
+    "early-timers": Profile(workers=2, disruptions=0, functions=("waits", "steps"), copies=1),
+    # Kill workers inside at-most-once bodies (long ones, so that a kill lands in one).
+    "no-started-record": Profile(
+        workers=2,
+        disruptions=2,
+        functions=("steps",),
+        copies=2,
+        actions=("kill",),
+        aim_kinds=("amo",),
+        body_seconds=1.0,
+    ),
+    # Pause workers inside traced bodies for two leases and more, so that another
+    # worker takes the execution over (a claimer may first watch the heartbeat stay
+    # unchanged for a whole lease) before the paused one finishes its body and writes.
+    "no-fencing": Profile(
+        workers=3,
+        disruptions=2,
+        functions=("traced",),
+        copies=2,
+        actions=("stop",),
+        aim_kinds=("alo", "amo"),
+        body_seconds=1.0,
+        stop_extra=(2.0, 2.5),
+    ),
+}
+
+
+def _side_by_side(root: Path, plant: str, seed: int) -> tuple[Outcome, Outcome]:
+    planted = dataclasses.replace(PROFILES[plant], plant=plant)
+    # The plain twin runs its workers at synchronous=FULL: a FULL trial, too.
+    plain = dataclasses.replace(PROFILES[plant], synchronous="FULL")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        bad = pool.submit(run_trial, root / "planted", seed, planted)
+        good = pool.submit(run_trial, root / "plain", seed, plain)
+        return bad.result(), good.result()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plant", list(PROFILES))
+def test_the_harness_catches_a_planted_bug_and_passes_without_it(
+    tmp_path: Path, plant: str
+) -> None:
+    bad, good = _side_by_side(tmp_path, plant, seed=1)
+    phrase = EXPECTED[plant]
+    assert [v for v in bad.violations if phrase in v], bad.violations
+    assert good.violations == []
+    assert good.full_trials == 1 and bad.full_trials == 0
+    if plant != "early-timers":  # the disruptions the plant needs did happen
+        assert bad.kills + bad.stops == 2 and good.kills + good.stops == 2
+
+
+def test_two_answers_to_one_callback_must_be_one_taken_one_refused() -> None:
+    refused = "durable-engine: CallbackAlreadyResolved: callback cb was already resolved"
+    assert race_problem("cb", [(1, refused), (0, "")]) == (1, "")
+    taken_twice, problem = race_problem("cb", [(0, ""), (0, "")])
+    assert taken_twice == 0 and "2 answers taken" in problem
+    assert race_problem("cb", [(1, "DatabaseLocked"), (0, "")])[1] != ""
+    assert race_problem("cb", [(1, refused), (1, refused)]) == (
+        None,
+        "callback cb answered twice at once: 0 answers taken, 2 refused as already "
+        "resolved, others: []",
+    )
