@@ -77,7 +77,7 @@ class HostClock(SystemClock):
     """The engine's clock on a host whose wall clock `_skew_the_host` moved: reads
     `time.time` as it is now (SystemClock's `now` is the function it was at import)."""
 
-    def now(self) -> float:  # type: ignore[override]
+    def now(self) -> float:
         return time.time()
 
 
