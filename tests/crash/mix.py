@@ -62,6 +62,36 @@ class Profile:
     """Times the database server is stopped and started again mid-trial (PostgreSQL)."""
 
 
+PLANT_PROFILES = {
+    # No disruption needed: every wait is short, and the stored instant agrees with it.
+    "early-timers": Profile(workers=2, disruptions=0, functions=("waits", "steps"), copies=1),
+    # Kill workers inside at-most-once bodies (long ones, so that a kill lands in one).
+    "no-started-record": Profile(
+        workers=2,
+        disruptions=2,
+        functions=("steps",),
+        copies=2,
+        actions=("kill",),
+        aim_kinds=("amo",),
+        body_seconds=1.0,
+    ),
+    # Pause workers inside traced bodies for two leases and more, so that another
+    # worker takes the execution over (a claimer may first watch the heartbeat stay
+    # unchanged for a whole lease) before the paused one finishes its body and writes.
+    "no-fencing": Profile(
+        workers=3,
+        disruptions=2,
+        functions=("traced",),
+        copies=2,
+        actions=("stop",),
+        aim_kinds=("alo", "amo"),
+        body_seconds=1.0,
+        stop_extra=(2.0, 2.5),
+    ),
+}
+"""For each planted bug, a short trial aimed at the invariant it breaks."""
+
+
 Restart = Callable[[], None]
 """Stops the database server and starts it again."""
 

@@ -15,36 +15,9 @@ import pytest
 
 from tests.crash.cluster import race_problem
 from tests.crash.invariants import Outcome
-from tests.crash.mix import Profile, run_trial
+from tests.crash.mix import PLANT_PROFILES as PROFILES
+from tests.crash.mix import run_trial
 from tests.crash.plant import EXPECTED
-
-PROFILES = {
-    # No disruption needed: every wait is short, and the stored instant agrees with it.
-    "early-timers": Profile(workers=2, disruptions=0, functions=("waits", "steps"), copies=1),
-    # Kill workers inside at-most-once bodies (long ones, so that a kill lands in one).
-    "no-started-record": Profile(
-        workers=2,
-        disruptions=2,
-        functions=("steps",),
-        copies=2,
-        actions=("kill",),
-        aim_kinds=("amo",),
-        body_seconds=1.0,
-    ),
-    # Pause workers inside traced bodies for two leases and more, so that another
-    # worker takes the execution over (a claimer may first watch the heartbeat stay
-    # unchanged for a whole lease) before the paused one finishes its body and writes.
-    "no-fencing": Profile(
-        workers=3,
-        disruptions=2,
-        functions=("traced",),
-        copies=2,
-        actions=("stop",),
-        aim_kinds=("alo", "amo"),
-        body_seconds=1.0,
-        stop_extra=(2.0, 2.5),
-    ),
-}
 
 
 def _side_by_side(root: Path, plant: str, seed: int) -> tuple[Outcome, Outcome]:
