@@ -45,6 +45,7 @@ def _report(title: str, total: Outcome, trials: int) -> None:
         ("SIGSTOPs past the lease", total.stops),
         ("crash-point exits", total.crashes),
         ("server restarts", total.server_restarts),
+        ("workers refused at start (server down)", total.refused_starts),
         ("takeovers", total.takeovers),
         ("lease-lost events", total.lease_lost),
         ("extra at-least-once runs", total.extra_alo_runs),
@@ -54,7 +55,7 @@ def _report(title: str, total: Outcome, trials: int) -> None:
     ]
     print(f"\n{title}")
     for name, value in rows:
-        print(f"  {name:<36} {value}")
+        print(f"  {name:<40} {value}")
 
 
 Database = Callable[[int], contextlib.AbstractContextManager[str | None]]

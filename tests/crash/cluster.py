@@ -32,7 +32,8 @@ N = TypeVar("N", int, float)
 
 @dataclass
 class Disruption:
-    kind: str  # "kill", "stop" or "crash"
+    kind: str  # "kill", "stop", "crash", or "refused" (a worker that could not open the
+    # database while its server was down, and exited 1 at once)
     pid: int
     at: float
     until: float | None = None
@@ -94,6 +95,10 @@ class Cluster:
         """The engine clocks of the "hosts": worker k runs on host k mod len(...)."""
         self.skew = "engine"
         """"engine": only the engine's clock is off; "host": the store's measure too."""
+        self.outages: list[tuple[float, float]] = []
+        """When the database server was down: (stopped, started again), wall times."""
+        self.refused: list[Worker] = []
+        """Workers that exited 1 at start, unable to open the database while it was down."""
         self._serial = 0
         (root / "logs").mkdir(exist_ok=True)
 
@@ -183,9 +188,22 @@ class Cluster:
             w.ended = True
             if code == CRASH_EXIT_CODE and w.crash_at is not None:
                 self.disruptions.append(Disruption("crash", w.proc.pid, time.time()))
+            elif code == 1 and self._refused_at_start(w, now):
+                self.disruptions.append(Disruption("refused", w.proc.pid, now))
+                self.refused.append(w)
             else:
                 problems.append(f"worker {w.name} exited by itself with {code}: {_tail(w.log)}")
         return problems
+
+    def _refused_at_start(self, worker: Worker, now: float) -> bool:
+        """Whether `worker` never got past opening the database (its log holds its
+        "start" event and a StoreError line, nothing else) and ended during, or just
+        after, a server outage: a worker exits 1 when it cannot open its database."""
+        lines = [line for line in _text(worker.log).splitlines() if line.strip()]
+        opened = len(lines) != 2 or '"event": "start"' not in lines[0]
+        if opened or not lines[1].startswith("error: StoreError"):
+            return False
+        return any(down <= now <= up + 10.0 for down, up in self.outages)
 
     def __enter__(self) -> Cluster:
         return self

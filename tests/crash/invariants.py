@@ -53,6 +53,7 @@ class Outcome:
     interrupted_amo: int = 0
     callbacks_sent: int = 0
     server_restarts: int = 0
+    refused_starts: int = 0
     full_trials: int = 0
     seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
@@ -69,6 +70,7 @@ class Outcome:
             "interrupted_amo",
             "callbacks_sent",
             "server_restarts",
+            "refused_starts",
             "full_trials",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -118,7 +120,8 @@ def check(
     rows, ops = read_database(db, v)
     _check_results(effects, started, rows, ops, outcome, answers)
     died, losses = _check_worker_logs(cluster, outcome)
-    disrupted = len(cluster.disruptions) + sum(len(x) for x in losses.values())
+    ran = [d for d in cluster.disruptions if d.kind != "refused"]  # those never ran a body
+    disrupted = len(ran) + sum(len(x) for x in losses.values())
 
     def explained(rec: dict[str, Any]) -> bool:
         pid, t = rec["pid"], rec["t"]
@@ -255,6 +258,7 @@ def _check_worker_logs(
     outcome.kills += sum(1 for d in cluster.disruptions if d.kind == "kill")
     outcome.crashes += sum(1 for d in cluster.disruptions if d.kind == "crash")
     outcome.stops += sum(1 for d in cluster.disruptions if d.kind == "stop")
+    outcome.refused_starts += sum(1 for d in cluster.disruptions if d.kind == "refused")
     return died, losses
 
 

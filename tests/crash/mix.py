@@ -142,7 +142,9 @@ def run_trial(
             if restart_at and time.monotonic() - trial_began >= restart_at[0]:
                 restart_at.pop(0)
                 assert restart_server is not None
+                down = time.time()
                 restart_server()
+                cluster.outages.append((down, time.time()))
                 outcome.server_restarts += 1
             if all_ended(target, len(started)):
                 break
@@ -152,6 +154,9 @@ def run_trial(
                 )
                 break
             answerer.poll()
+            while cluster.refused:  # could not open the database while it was down
+                cluster.refused.pop()
+                cluster.spawn()
             now = time.monotonic()
             for at in [t for t in pending_restarts if t <= now]:
                 pending_restarts.remove(at)
