@@ -311,19 +311,32 @@ ALREADY = "CallbackAlreadyResolved"
 """The typed error the command line names when a callback was answered before."""
 
 
+UNAVAILABLE = ("StoreError", "DatabaseLocked", "DiskFull", "StoreIOError")
+"""Errors the command line names when the database could not take the answer now (the
+server was down, the file stayed locked): the sender may try again."""
+
+
 def race_problem(callback_id: str, results: list[tuple[int, str]]) -> tuple[int | None, str]:
     """Of answers sent at once to one callback, as (exit status, stderr): the index of
-    the one taken, and '' if exactly one was taken and each other was refused as
-    already resolved; else None or the index, and what went wrong."""
+    the one taken, and '' if at most one was taken and each other was refused as
+    already resolved (or found the database unavailable); else what went wrong. None
+    and '' when none was taken because the database was unavailable: send again."""
     taken = [i for i, (code, _) in enumerate(results) if code == 0]
     refused = [i for i, (code, err) in enumerate(results) if code != 0 and ALREADY in err]
+    unavailable = [
+        i
+        for i, (code, err) in enumerate(results)
+        if code != 0 and i not in refused and any(f"error: {e}" in err for e in UNAVAILABLE)
+    ]
     others = [
         f"exit {code}: {err.strip()[-300:]}"
         for i, (code, err) in enumerate(results)
-        if i not in taken and i not in refused
+        if i not in taken and i not in refused and i not in unavailable
     ]
     if len(taken) == 1 and not others:
         return taken[0], ""
+    if not taken and not refused and not others:
+        return None, ""  # the database could not be reached: nothing was taken
     return (
         taken[0] if taken else None,
         f"callback {callback_id} answered twice at once: {len(taken)} answers taken, "
@@ -392,6 +405,8 @@ class CallbackAnswerer:
             self.accepted.setdefault(execution_id, []).append(values[taken])
         if problem:
             self.problems.append(problem)
+        elif taken is None:  # the database was unavailable: answer again at the next poll
+            self.answered.discard(callback_id)
 
     def finish(self) -> list[str]:
         for race in list(self.races):

@@ -49,7 +49,10 @@ def test_two_answers_to_one_callback_must_be_one_taken_one_refused() -> None:
     assert race_problem("cb", [(1, refused), (0, "")]) == (1, "")
     taken_twice, problem = race_problem("cb", [(0, ""), (0, "")])
     assert taken_twice == 0 and "2 answers taken" in problem
-    assert race_problem("cb", [(1, "DatabaseLocked"), (0, "")])[1] != ""
+    down = "error: StoreError: cannot connect to PostgreSQL at postgresql://..."
+    assert race_problem("cb", [(1, down), (0, "")]) == (1, "")  # the other was taken
+    assert race_problem("cb", [(1, down), (1, down)]) == (None, "")  # send both again
+    assert race_problem("cb", [(1, "Traceback (most recent call last)"), (0, "")])[1] != ""
     assert race_problem("cb", [(1, refused), (1, refused)]) == (
         None,
         "callback cb answered twice at once: 0 answers taken, 2 refused as already "
