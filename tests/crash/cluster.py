@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.crash.crash_hook import CRASH_EXIT_CODE, ENV_VAR
+from tests.crash.plant import PLANT_VAR
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.crash.worker_app:engine"
@@ -31,7 +32,8 @@ N = TypeVar("N", int, float)
 
 @dataclass
 class Disruption:
-    kind: str  # "kill", "stop" or "crash"
+    kind: str  # "kill", "stop", "crash", or "refused" (a worker that could not open the
+    # database while its server was down, and exited 1 at once)
     pid: int
     at: float
     until: float | None = None
@@ -45,10 +47,19 @@ class Worker:
     crash_at: int | None = None
     stopped_until: float | None = None
     ended: bool = False
+    clock_offset: float = 0.0
 
 
 def _env(
-    effects: Path, lease: float, crash_at: int | None = None, body_seconds: float = 0.05
+    effects: Path,
+    lease: float,
+    crash_at: int | None = None,
+    body_seconds: float = 0.05,
+    *,
+    synchronous: str = "NORMAL",
+    plant: str | None = None,
+    clock_offset: float = 0.0,
+    skew: str = "engine",
 ) -> dict[str, str]:
     env = {
         **os.environ,
@@ -56,10 +67,16 @@ def _env(
         "DURABLE_EFFECTS": str(effects),
         "DURABLE_LEASE": str(lease),
         "DURABLE_BODY_SECONDS": str(body_seconds),
+        "DURABLE_SYNCHRONOUS": synchronous,
+        "DURABLE_CLOCK_OFFSET": str(clock_offset),
+        "DURABLE_CLOCK_SKEW": skew,
     }
     env.pop(ENV_VAR, None)
+    env.pop(PLANT_VAR, None)
     if crash_at is not None:
         env[ENV_VAR] = str(crash_at)  # read by worker_app, which installs the crash hook
+    if plant:
+        env[PLANT_VAR] = plant  # read by worker_app, which breaks the engine with it
     return env
 
 
@@ -72,12 +89,23 @@ class Cluster:
         self.disruptions: list[Disruption] = []
         self.concurrency = 4
         self.body_seconds = 0.05
+        self.synchronous = "NORMAL"
+        self.plant: str | None = None
+        self.clock_offsets: tuple[float, ...] = (0.0,)
+        """The engine clocks of the "hosts": worker k runs on host k mod len(...)."""
+        self.skew = "engine"
+        """"engine": only the engine's clock is off; "host": the store's measure too."""
+        self.outages: list[tuple[float, float]] = []
+        """When the database server was down: (stopped, started again), wall times."""
+        self.refused: list[Worker] = []
+        """Workers that exited 1 at start, unable to open the database while it was down."""
         self._serial = 0
         (root / "logs").mkdir(exist_ok=True)
 
     def spawn(self, crash_at: int | None = None) -> Worker:
         self._serial += 1
         name = f"w{self._serial}"
+        offset = self.clock_offsets[self._serial % len(self.clock_offsets)]
         log = self.root / "logs" / f"{name}.log"
         with log.open("wb") as err:
             proc = subprocess.Popen(
@@ -98,16 +126,38 @@ class Cluster:
                     str(self.concurrency),
                 ],
                 cwd=ROOT,
-                env=_env(self.effects, self.lease, crash_at, self.body_seconds),
+                env=_env(
+                    self.effects,
+                    self.lease,
+                    crash_at,
+                    self.body_seconds,
+                    synchronous=self.synchronous,
+                    plant=self.plant,
+                    clock_offset=offset,
+                    skew=self.skew,
+                ),
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
-        worker = Worker(name, proc, log, crash_at)
+        worker = Worker(name, proc, log, crash_at, clock_offset=offset)
         self.workers.append(worker)
         return worker
 
     def live(self) -> list[Worker]:
         return [w for w in self.workers if not w.ended]
+
+    def in_body(self, kinds: tuple[str, ...] | None = None) -> list[Worker]:
+        """Running workers inside a step body now (its start recorded, not its end),
+        of one of `kinds` if given."""
+        open_runs: dict[tuple[Any, ...], int] = {}
+        for rec in effects_of(self.effects, while_written=True):
+            key = (rec["k"], rec["x"], rec["op"], rec["a"], rec["pid"])
+            if rec["ph"] == "start" and (kinds is None or rec["k"] in kinds):
+                open_runs[key] = rec["pid"]
+            elif rec["ph"] in ("end", "fail"):
+                open_runs.pop(key, None)
+        pids = set(open_runs.values())
+        return [w for w in self.live() if w.stopped_until is None and w.proc.pid in pids]
 
     def kill(self, worker: Worker) -> None:
         if worker.stopped_until is not None:
@@ -138,9 +188,22 @@ class Cluster:
             w.ended = True
             if code == CRASH_EXIT_CODE and w.crash_at is not None:
                 self.disruptions.append(Disruption("crash", w.proc.pid, time.time()))
+            elif code == 1 and self._refused_at_start(w, now):
+                self.disruptions.append(Disruption("refused", w.proc.pid, now))
+                self.refused.append(w)
             else:
                 problems.append(f"worker {w.name} exited by itself with {code}: {_tail(w.log)}")
         return problems
+
+    def _refused_at_start(self, worker: Worker, now: float) -> bool:
+        """Whether `worker` never got past opening the database (its log holds its
+        "start" event and a StoreError line, nothing else) and ended during, or just
+        after, a server outage: a worker exits 1 when it cannot open its database."""
+        lines = [line for line in _text(worker.log).splitlines() if line.strip()]
+        opened = len(lines) != 2 or '"event": "start"' not in lines[0]
+        if opened or not lines[1].startswith("error: StoreError"):
+            return False
+        return any(down <= now <= up + 10.0 for down, up in self.outages)
 
     def __enter__(self) -> Cluster:
         return self
@@ -221,7 +284,7 @@ def start_executions(
         return asyncio.run(go())
 
 
-def send_callback(db: Path, callback_id: str, result: Any) -> subprocess.Popen[str]:
+def send_callback(db: Path | str, callback_id: str, result: Any) -> subprocess.Popen[str]:
     """Answer a callback from another OS process, with the command line."""
     return subprocess.Popen(
         [
@@ -237,19 +300,48 @@ def send_callback(db: Path, callback_id: str, result: Any) -> subprocess.Popen[s
             str(db),
         ],
         cwd=ROOT,
-        env=_env(db.with_suffix(".unused"), 1.0),
+        env=_env(Path(os.devnull), 1.0),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def callback_problem(proc: subprocess.Popen[str]) -> str:
-    """'' if the answer was taken (or had been already), else the command's error."""
-    _, err = proc.communicate(timeout=60)
-    if proc.returncode == 0 or "CallbackAlreadyResolved" in err:
-        return ""
-    return f"sending a callback failed ({proc.returncode}): {err.strip()}"
+ALREADY = "CallbackAlreadyResolved"
+"""The typed error the command line names when a callback was answered before."""
+
+
+UNAVAILABLE = ("StoreError", "DatabaseLocked", "DiskFull", "StoreIOError")
+"""Errors the command line names when the database could not take the answer now (the
+server was down, the file stayed locked): the sender may try again."""
+
+
+def race_problem(callback_id: str, results: list[tuple[int, str]]) -> tuple[int | None, str]:
+    """Of answers sent at once to one callback, as (exit status, stderr): the index of
+    the one taken, and '' if at most one was taken and each other was refused as
+    already resolved (or found the database unavailable); else what went wrong. None
+    and '' when none was taken because the database was unavailable: send again."""
+    taken = [i for i, (code, _) in enumerate(results) if code == 0]
+    refused = [i for i, (code, err) in enumerate(results) if code != 0 and ALREADY in err]
+    unavailable = [
+        i
+        for i, (code, err) in enumerate(results)
+        if code != 0 and i not in refused and any(f"error: {e}" in err for e in UNAVAILABLE)
+    ]
+    others = [
+        f"exit {code}: {err.strip()[-300:]}"
+        for i, (code, err) in enumerate(results)
+        if i not in taken and i not in refused and i not in unavailable
+    ]
+    if len(taken) == 1 and not others:
+        return taken[0], ""
+    if not taken and not refused and not others:
+        return None, ""  # the database could not be reached: nothing was taken
+    return (
+        taken[0] if taken else None,
+        f"callback {callback_id} answered twice at once: {len(taken)} answers taken, "
+        f"{len(refused)} refused as already resolved, others: {others}",
+    )
 
 
 def effects_of(path: Path, *, while_written: bool = False) -> list[dict[str, Any]]:
@@ -263,7 +355,10 @@ def effects_of(path: Path, *, while_written: bool = False) -> list[dict[str, Any
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def statuses(db: Path) -> dict[str, str]:
+def statuses(db: Path | str) -> dict[str, str]:
+    """Each execution's status ({} while the database cannot be read)."""
+    if isinstance(db, str) and db.startswith("postgresql"):
+        return _pg_statuses(db)
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
         return dict(conn.execute("SELECT execution_id, status FROM executions").fetchall())
@@ -274,35 +369,69 @@ def statuses(db: Path) -> dict[str, str]:
 
 
 class CallbackAnswerer:
-    """Answers, from other OS processes, every callback id a workflow handed out."""
+    """Answers, from other OS processes, every callback id a workflow handed out: two
+    processes at once with different values, of which exactly one must be taken and
+    the other refused with `CallbackAlreadyResolved`."""
 
-    def __init__(self, db: Path, effects: Path) -> None:
+    RACERS = 2
+
+    def __init__(self, db: Path | str, effects: Path) -> None:
         self.db, self.effects = db, effects
         self.answered: set[str] = set()
-        self.senders: list[subprocess.Popen[str]] = []
+        self.accepted: dict[str, list[Any]] = {}
+        """Execution id -> the values taken for its callbacks."""
+        self.races: list[tuple[str, str, list[Any], list[subprocess.Popen[str]]]] = []
         self.problems: list[str] = []
 
     def poll(self) -> None:
         for rec in effects_of(self.effects, while_written=True):
             if rec["k"] == "callback" and rec["callback_id"] not in self.answered:
                 self.answered.add(rec["callback_id"])
-                self.senders.append(
-                    send_callback(self.db, rec["callback_id"], {"approved": rec["n"]})
-                )
-        for proc in [p for p in self.senders if p.poll() is not None]:
-            self.senders.remove(proc)
-            if problem := callback_problem(proc):
-                self.problems.append(problem)
+                values = [{"approved": rec["n"], "by": i} for i in range(self.RACERS)]
+                senders = [send_callback(self.db, rec["callback_id"], v) for v in values]
+                self.races.append((rec["x"], rec["callback_id"], values, senders))
+        for race in [r for r in self.races if all(p.poll() is not None for p in r[3])]:
+            self._settle(race)
+
+    def _settle(self, race: tuple[str, str, list[Any], list[subprocess.Popen[str]]]) -> None:
+        self.races.remove(race)
+        execution_id, callback_id, values, senders = race
+        results = []
+        for proc in senders:
+            _, err = proc.communicate(timeout=60)
+            results.append((proc.returncode, err))
+        taken, problem = race_problem(callback_id, results)
+        if taken is not None:
+            self.accepted.setdefault(execution_id, []).append(values[taken])
+        if problem:
+            self.problems.append(problem)
+        elif taken is None:  # the database was unavailable: answer again at the next poll
+            self.answered.discard(callback_id)
 
     def finish(self) -> list[str]:
-        for proc in self.senders:
-            if problem := callback_problem(proc):
-                self.problems.append(problem)
-        self.senders = []
+        for race in list(self.races):
+            self._settle(race)
         return self.problems
 
 
-def all_ended(db: Path, started: int) -> bool:
+def _pg_statuses(url: str) -> dict[str, str]:
+    import asyncpg
+
+    async def go() -> dict[str, str]:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            rows = await conn.fetch("SELECT execution_id, status FROM durable.executions")
+        finally:
+            await conn.close()
+        return {r[0]: r[1] for r in rows}
+
+    try:
+        return asyncio.run(go())
+    except (TimeoutError, OSError, asyncpg.PostgresError):  # the server restarts
+        return {}
+
+
+def all_ended(db: Path | str, started: int) -> bool:
     """Whether at least `started` executions exist and every one has ended."""
     found = statuses(db)
     return len(found) >= started and all(s in TERMINAL for s in found.values())

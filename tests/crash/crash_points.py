@@ -61,7 +61,7 @@ def crash_at_point(
         problems += answerer.finish()
         problems += cluster.shutdown()
     outcome = Outcome(seconds=time.monotonic() - began)
-    check(db, effects, started, cluster, outcome, problems)
+    check(db, effects, started, cluster, outcome, problems, answerer.accepted)
     outcome.violations = [f"[crash point {k}] {v}" for v in outcome.violations]
     return completed, outcome
 

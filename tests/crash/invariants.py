@@ -6,9 +6,15 @@
   killed or crashed, or logged that it lost its lease, after the run began; no key
   has more extra runs than there were disruptions;
 - no at-most-once body ran twice in one attempt;
-- no timer fired early: a WAIT ended at or after its stored wake_at, the step
-  after it started after that instant, and a retry started at least the retry
-  delay after a failed attempt;
+- no timer fired early, judged twice: on the effects' own clock (the step after a
+  wait started at least the wait's duration, less `TIMER_TOLERANCE`, after the step
+  before it ended: whatever the engine stored), and against the stored instants (a
+  WAIT ended at or after its wake_at, the step after it started after that
+  instant); a retry started at least the retry delay after a failed attempt;
+- no stale write landed: no stored step result was made by a run that began before
+  its execution was taken over from its process and ended after that;
+- every callback answered twice at once took exactly one answer (the other was
+  refused as already resolved), and the workflow saw that one;
 - deferred steps (`defer_commit=True`) form one unbroken chain: each stored result
   names the run of the step before it, and is what the workflow saw;
 - `PRAGMA integrity_check` is ok, and every worker stopped with exit code 0.
@@ -28,6 +34,9 @@ from typing import Any
 from tests.crash.cluster import Cluster, effects_of
 
 _EPS = 0.01
+TIMER_TOLERANCE = 0.005
+"""Seconds a wait may look short by on the effects' clock: the float rounding of two
+`time.time()` readings on one host, nothing more."""
 
 
 @dataclass
@@ -43,6 +52,9 @@ class Outcome:
     extra_alo_runs: int = 0
     interrupted_amo: int = 0
     callbacks_sent: int = 0
+    server_restarts: int = 0
+    refused_starts: int = 0
+    full_trials: int = 0
     seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
 
@@ -57,6 +69,9 @@ class Outcome:
             "extra_alo_runs",
             "interrupted_amo",
             "callbacks_sent",
+            "server_restarts",
+            "refused_starts",
+            "full_trials",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.seconds += other.seconds
@@ -77,6 +92,9 @@ def worker_events(cluster: Cluster) -> list[dict[str, Any]]:
                 except json.JSONDecodeError:
                     continue  # a line cut short by SIGKILL
                 event["pid"] = w.proc.pid
+                if "ts" in event:  # on the true clock, also for a host whose clock is off
+                    skewed = cluster.skew == "host"
+                    event["t"] = _parse_ts(event["ts"]) - (w.clock_offset if skewed else 0.0)
                 events.append(event)
     return events
 
@@ -88,19 +106,22 @@ OpRows = dict[tuple[str, str], tuple[str, str, int, Any, Any]]
 
 
 def check(
-    db: Path,
+    db: Path | str,
     effects: Path,
     started: dict[str, tuple[str, int]],
     cluster: Cluster,
     outcome: Outcome,
     problems: list[str],
+    answers: dict[str, list[Any]] | None = None,
 ) -> None:
+    """Check every invariant; `answers`: the callback answers taken, by execution."""
     v = outcome.violations
     v.extend(problems)
-    rows, ops = _read_database(db, v)
-    _check_results(effects, started, rows, ops, outcome)
+    rows, ops = read_database(db, v)
+    _check_results(effects, started, rows, ops, outcome, answers)
     died, losses = _check_worker_logs(cluster, outcome)
-    disrupted = len(cluster.disruptions) + sum(len(x) for x in losses.values())
+    ran = [d for d in cluster.disruptions if d.kind != "refused"]  # those never ran a body
+    disrupted = len(ran) + sum(len(x) for x in losses.values())
 
     def explained(rec: dict[str, Any]) -> bool:
         pid, t = rec["pid"], rec["t"]
@@ -117,27 +138,52 @@ def check(
         (x, op): (typ, st, att, wake, ended) for x, op, typ, st, att, wake, ended, _ in ops
     }
     _check_runs(starts, op_rows, explained, disrupted, outcome)
-    _check_timers(starts, op_rows, v)
+    if cluster.skew == "host" or not any(cluster.clock_offsets):
+        # With only the engines' clocks off, each stored instant is on the clock of the
+        # engine that wrote it, not the effects': the effects' clock judges alone.
+        _check_timers(starts, op_rows, v)
+    _check_waits_on_effects_clock(recs, v)
     _check_retries(recs, starts, v)
+    _check_stale_writes(recs, ops, cluster, v)
 
 
-def _read_database(db: Path, v: list[str]) -> tuple[list[Any], list[Any]]:
-    """The executions' and operations' rows, after checking the file's integrity."""
+_EXECUTIONS = "SELECT execution_id, function, status, input, result, parent_id FROM executions"
+_OPERATIONS = (
+    "SELECT execution_id, op_id, type, status, attempt, wake_at, ended_at, result FROM operations"
+)
+
+
+def read_database(db: Path | str, v: list[str]) -> tuple[list[Any], list[Any]]:
+    """The executions' and operations' rows, after checking a file's integrity."""
+    if isinstance(db, str) and db.startswith("postgresql"):
+        return _read_postgres(db)
     conn = sqlite3.connect(db, timeout=10)
     try:
         integrity = conn.execute("PRAGMA integrity_check").fetchall()
         if integrity != [("ok",)]:
             v.append(f"integrity_check: {integrity}")
-        rows = conn.execute(
-            "SELECT execution_id, function, status, input, result, parent_id FROM executions"
-        ).fetchall()
-        ops = conn.execute(
-            "SELECT execution_id, op_id, type, status, attempt, wake_at, ended_at, result"
-            " FROM operations"
-        ).fetchall()
+        rows = conn.execute(_EXECUTIONS).fetchall()
+        ops = conn.execute(_OPERATIONS).fetchall()
     finally:
         conn.close()
     return rows, ops
+
+
+def _read_postgres(url: str) -> tuple[list[Any], list[Any]]:
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> tuple[list[Any], list[Any]]:
+        conn = await asyncpg.connect(url, server_settings={"search_path": "durable"})
+        try:
+            rows = [tuple(r) for r in await conn.fetch(_EXECUTIONS)]
+            ops = [tuple(r) for r in await conn.fetch(_OPERATIONS)]
+        finally:
+            await conn.close()
+        return rows, ops
+
+    return asyncio.run(go())
 
 
 def _check_results(
@@ -146,6 +192,7 @@ def _check_results(
     rows: list[Any],
     ops: list[Any],
     outcome: Outcome,
+    answers: dict[str, list[Any]] | None,
 ) -> None:
     """Every execution is there and ended SUCCEEDED with its fault-free result."""
     import serdes
@@ -175,6 +222,16 @@ def _check_results(
         if function == "deferred":
             v.extend(_check_deferred(execution_id, n, result, ops, ends, codec))
             continue
+        if function == "approval" and isinstance(result, dict):
+            taken = (answers or {}).get(execution_id, [])
+            answer = result.get("answer")
+            if answers is not None and answer not in taken:
+                v.append(
+                    f"approval({n}) {execution_id} saw the callback answer {answer!r}, "
+                    f"not the one taken ({taken!r})"
+                )
+            if isinstance(answer, dict) and set(answer) == {"approved", "by"}:
+                result = {**result, "answer": {"approved": answer["approved"]}}
         if result != expected(function, n):
             v.append(f"{function}({n}) gave {result!r}, not {expected(function, n)!r}")
 
@@ -194,13 +251,14 @@ def _check_worker_logs(
     for e in events:
         if e.get("event") in ("lease_lost", "worker_lease_lost"):
             outcome.lease_lost += 1
-            losses[e["pid"]].append(_parse_ts(e["ts"]))
+            losses[e["pid"]].append(e["t"])
         if e.get("event") == "log" and e.get("level") in ("error", "critical"):
             v.append(f"worker logged an error: {e.get('message')} {e.get('traceback', '')[-300:]}")
     died = {d.pid: d.at for d in cluster.disruptions if d.kind in ("kill", "crash")}
     outcome.kills += sum(1 for d in cluster.disruptions if d.kind == "kill")
     outcome.crashes += sum(1 for d in cluster.disruptions if d.kind == "crash")
     outcome.stops += sum(1 for d in cluster.disruptions if d.kind == "stop")
+    outcome.refused_starts += sum(1 for d in cluster.disruptions if d.kind == "refused")
     return died, losses
 
 
@@ -253,6 +311,70 @@ def _check_timers(starts: Starts, op_rows: OpRows, v: list[str]) -> None:
         for r in runs:
             if r["t"] < wait[3]:
                 v.append(f"{x} {op} ran at {r['t']}, before the wait's instant {wait[3]}")
+
+
+def _check_waits_on_effects_clock(recs: list[dict[str, Any]], v: list[str]) -> None:
+    """The step after a wait started at least the wait's duration after the step before
+    it ended, both read from the effects (the workflow process's wall clock): a timer
+    that fired early shows here even if the engine stored the early instant."""
+    marked: dict[tuple[str, str], tuple[float, float]] = {}
+    fired: dict[tuple[str, str], float] = {}
+    for rec in recs:
+        if "mark" in rec and rec["ph"] == "end":
+            key = (rec["x"], rec["mark"])
+            before = marked.get(key)
+            if before is None or rec["t"] < before[0]:  # the earliest end: the lenient one
+                marked[key] = (rec["t"], float(rec["d"]))
+        if "fired" in rec and rec["ph"] == "start":
+            key = (rec["x"], rec["fired"])
+            fired[key] = min(rec["t"], fired.get(key, rec["t"]))
+    for (x, label), began in fired.items():
+        if (x, label) not in marked:
+            v.append(f"timer {label} of {x}: the step after it ran, the step before it never ended")
+            continue
+        ended, seconds = marked[(x, label)]
+        if began - ended < seconds - TIMER_TOLERANCE:
+            v.append(
+                f"timer {label} of {x} fired early: the step after it started "
+                f"{began - ended:.3f}s after the step before it ended, the wait is {seconds}s"
+            )
+
+
+def _check_stale_writes(
+    recs: list[dict[str, Any]], ops: list[Any], cluster: Cluster, v: list[str]
+) -> None:
+    """No stored step result was made by a run that began before its execution was taken
+    over from that run's process and ended after it: the fence refuses such writes."""
+    pids = {w.name: w.proc.pid for w in cluster.workers}
+    taken: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for e in worker_events(cluster):
+        if e.get("event") == "takeover" and e.get("previous_owner") in pids:
+            taken[(e["execution_id"], pids[e["previous_owner"]])].append(e["t"])
+    if not taken:
+        return
+    runs: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for rec in recs:
+        if "tok" in rec:
+            runs[rec["tok"]][rec["ph"]] = rec
+    import serdes
+
+    codec = serdes.MsgpackSerDes()
+    for x, op, typ, status, *_, res in ops:
+        if typ != "STEP" or status != "SUCCEEDED" or res is None:
+            continue
+        value = codec.deserialize(res)
+        if not isinstance(value, str):
+            continue
+        run = runs.get(value.rpartition(">")[2])
+        if run is None or "start" not in run or "end" not in run:
+            continue
+        pid, began, ended = run["end"]["pid"], run["start"]["t"], run["end"]["t"]
+        for at in taken.get((x, pid), []):
+            if began + _EPS < at < ended - _EPS:
+                v.append(
+                    f"stale write: {x} step {op} holds the result of a run by pid {pid} "
+                    f"({began:.3f}..{ended:.3f}) that the execution was taken from at {at:.3f}"
+                )
 
 
 def _check_retries(recs: list[dict[str, Any]], starts: Starts, v: list[str]) -> None:

@@ -4,6 +4,17 @@ Every step body appends one JSON line per phase to the file named by
 $DURABLE_EFFECTS (outside the database): `{"k": kind, "ph": "start"|"end"|"fail",
 "x": execution_id, "op": operation_id, "a": attempt, "pid": pid, "t": time}`.
 Each workflow's fault-free result is `expected(function, n)`.
+
+A step before a wait adds `"mark": label, "d": seconds` to its records, and the step
+after it `"fired": label`: the invariants check, on the effects' own clock, that the
+step after a wait started at least the wait's duration after the step before it ended.
+
+Read from the environment as this module is imported: $DURABLE_SYNCHRONOUS (the
+SQLite `synchronous` mode, NORMAL by default), $DURABLE_CLOCK_OFFSET (seconds this
+process's engine clock runs ahead of the wall clock), $DURABLE_CLOCK_SKEW ("engine":
+only the engine's clock is off; "host": the host's wall clock is, so the PostgreSQL
+store's measured offset to the server's clock moves by as much) and $DURABLE_PLANT
+(a planted bug, `tests.crash.plant`).
 """
 
 from __future__ import annotations
@@ -12,10 +23,11 @@ import json
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from durable_engine import (
+    Clock,
     DurableContext,
     Engine,
     MapConfig,
@@ -24,16 +36,66 @@ from durable_engine import (
     StepConfig,
     StepContext,
     StepSemantics,
+    SystemClock,
     WaitForCallbackConfig,
 )
+from durable_engine._clock import TimerHandle
+from tests.crash import plant
 from tests.crash.crash_hook import install_from_environment
 
 LEASE = float(os.environ.get("DURABLE_LEASE", "1.5"))
 EFFECTS = os.environ.get("DURABLE_EFFECTS", "effects.jsonl")
 BODY_SECONDS = float(os.environ.get("DURABLE_BODY_SECONDS", "0.05"))
 
-engine = Engine(os.environ.get("DURABLE_DB", "crash.db"), lease=LEASE, in_memory_wait=0.25)
+SYNCHRONOUS = os.environ.get("DURABLE_SYNCHRONOUS", "NORMAL")
+CLOCK_OFFSET = float(os.environ.get("DURABLE_CLOCK_OFFSET", "0") or 0)
+_wall = time.time  # the effects' clock: the host's, whatever the engine's clock says
+
+
+class OffsetClock:
+    """The wall clock moved by `offset` seconds: the clock of a host that is off."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+        self._system = SystemClock()
+
+    def now(self) -> float:
+        return _wall() + self.offset
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
+        return self._system.call_at(when - self.offset, callback)
+
+
+def _skew_the_host(offset: float) -> None:
+    """Move this process's wall clock (`time.time`, which leases, log lines and the
+    PostgreSQL store's measure of its offset to the server read) by `offset`; the
+    effects keep the true time (`_wall`)."""
+    time.time = lambda: _wall() + offset
+
+
+class HostClock(SystemClock):
+    """The engine's clock on a host whose wall clock `_skew_the_host` moved: reads
+    `time.time` as it is now (SystemClock's `now` is the function it was at import)."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+_clock: Clock | None = None
+if CLOCK_OFFSET and os.environ.get("DURABLE_CLOCK_SKEW", "engine") == "host":
+    _skew_the_host(CLOCK_OFFSET)
+    _clock = HostClock()
+elif CLOCK_OFFSET:
+    _clock = OffsetClock(CLOCK_OFFSET)
+engine = Engine(
+    os.environ.get("DURABLE_DB", "crash.db"),
+    lease=LEASE,
+    in_memory_wait=0.25,
+    synchronous=SYNCHRONOUS,
+    clock=_clock,
+)
 install_from_environment()  # DURABLE_CRASH_AT=k: exit at persistence point k
+plant.install_from_environment()  # DURABLE_PLANT=name: break the engine on purpose
 
 _AMO = StepConfig(
     step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
@@ -53,7 +115,7 @@ def record(kind: str, phase: str, step: StepContext, **extra: Any) -> None:
         "op": step.operation_id,
         "a": step.attempt,
         "pid": os.getpid(),
-        "t": time.time(),
+        "t": _wall(),
         **extra,
     }
     data = (json.dumps(line) + "\n").encode()
@@ -64,19 +126,20 @@ def record(kind: str, phase: str, step: StepContext, **extra: Any) -> None:
         os.close(fd)
 
 
-def body(kind: str, value: Any) -> Any:
-    """A step body that records its start and end around a short random pause."""
+def body(kind: str, value: Any, **extra: Any) -> Any:
+    """A step body that records its start and end around a short random pause;
+    `extra` goes into both records (a wait's `mark` or `fired`)."""
 
     def run(step: StepContext) -> Any:
-        record(kind, "start", step)
+        record(kind, "start", step, **extra)
         time.sleep(random.uniform(0, BODY_SECONDS))
-        record(kind, "end", step)
+        record(kind, "end", step, **extra)
         return value
 
     return run
 
 
-def traced_body(kind: str, stall: float | None = None) -> Any:
+def traced_body(kind: str, stall: float | None = None, **extra: Any) -> Any:
     """A step body whose result names its run ("pid:start-time").
 
     It runs on the event loop and blocks it (as a long GC pause or a CPU-bound call
@@ -87,7 +150,7 @@ def traced_body(kind: str, stall: float | None = None) -> Any:
     """
 
     async def run(step: StepContext) -> str:
-        token = f"{os.getpid()}:{time.time():.6f}"
+        token = f"{os.getpid()}:{_wall():.6f}"
         seconds = random.uniform(0, BODY_SECONDS)
         if stall is not None:
             seen = any(
@@ -95,9 +158,9 @@ def traced_body(kind: str, stall: float | None = None) -> Any:
                 for r in _effects()
             )
             seconds = 0.0 if seen else stall
-        record(kind, "start", step, tok=token)
+        record(kind, "start", step, tok=token, **extra)
         time.sleep(seconds)  # noqa: ASYNC251 - blocks the loop on purpose
-        record(kind, "end", step, tok=token)
+        record(kind, "end", step, tok=token, **extra)
         return token
 
     return run
@@ -108,7 +171,7 @@ def chained_body(previous: str) -> Any:
     own ("<previous token>><token>"), recorded as kind "alo" with its token."""
 
     async def run(step: StepContext) -> str:
-        token = f"{os.getpid()}:{time.time():.6f}"
+        token = f"{os.getpid()}:{_wall():.6f}"
         record("alo", "start", step, tok=token)
         time.sleep(random.uniform(0, BODY_SECONDS / 5))  # noqa: ASYNC251 - a body's work
         record("alo", "end", step, tok=token)
@@ -138,28 +201,30 @@ async def stall(ctx: DurableContext, seconds: float) -> dict[str, str]:
 async def traced(ctx: DurableContext, n: int) -> dict[str, Any]:
     """Each step's result names the run that produced it: a stale write that overwrote a
     recorded step would show as a stored result that differs from what the workflow saw."""
-    t1 = await ctx.step(traced_body("alo"), name="t1", config=_ALO)
+    t1 = await ctx.step(traced_body("alo", mark="pause", d=0.4), name="t1", config=_ALO)
     await ctx.wait(0.4, name="pause")
-    t2 = await ctx.step(traced_body("amo"), name="t2", config=_AMO)
+    t2 = await ctx.step(traced_body("amo", fired="pause"), name="t2", config=_AMO)
     t3 = await ctx.step(traced_body("alo"), name="t3", config=_ALO)
     return {"n": n, "tokens": {"1": t1, "3": t2, "4": t3}}
 
 
 @engine.durable_function(name="steps")
 async def steps(ctx: DurableContext, n: int) -> list[int]:
-    a = await ctx.step(body("alo", n + 1), name="s1", config=_ALO)
+    a = await ctx.step(body("alo", n + 1, mark="between", d=0.8), name="s1", config=_ALO)
     await ctx.wait(0.8, name="between")
-    b = await ctx.step(body("amo", a * 2), name="s2", config=_AMO)
+    b = await ctx.step(body("amo", a * 2, fired="between"), name="s2", config=_AMO)
     c = await ctx.step(body("alo", b + 3), name="s3", config=_ALO)
     return [a, b, c]
 
 
 @engine.durable_function(name="waits")
 async def waits(ctx: DurableContext, n: int) -> int:
-    await ctx.wait(1.0 + 0.4 * (n % 5), name="w1")
-    await ctx.step(body("fired", None), name="after_w1", config=_ALO)
+    first = 1.0 + 0.4 * (n % 5)
+    await ctx.step(body("alo", None, mark="w1", d=first), name="before_w1", config=_ALO)
+    await ctx.wait(first, name="w1")
+    await ctx.step(body("fired", None, fired="w1", mark="w2", d=0.1), name="after_w1", config=_ALO)
     await ctx.wait(0.1, name="w2")  # short: stays in memory
-    await ctx.step(body("fired", None), name="after_w2", config=_ALO)
+    await ctx.step(body("fired", None, fired="w2"), name="after_w2", config=_ALO)
     return n * 10
 
 
@@ -191,9 +256,10 @@ async def approval(ctx: DurableContext, n: int) -> dict[str, Any]:
 @engine.durable_function(name="fanout")
 async def fanout(ctx: DurableContext, n: int) -> list[int]:
     async def item(child: DurableContext, x: int, index: int, items: Sequence[int]) -> int:
-        y = await child.step(body("alo", x * x), name="square", config=_ALO)
+        nap = f"nap{x}"
+        y = await child.step(body("alo", x * x, mark=nap, d=0.15), name="square", config=_ALO)
         await child.wait(0.15, name="nap")
-        return await child.step(body("amo", y + 1), name="plus", config=_AMO)
+        return await child.step(body("amo", y + 1, fired=nap), name="plus", config=_AMO)
 
     result = await ctx.map(list(range(n % 3 + 3)), item, config=MapConfig(max_concurrency=2))
     return result.get_results()

@@ -1,5 +1,6 @@
 """Real worker processes on one PostgreSQL database, killed with SIGKILL, paused past
-their lease with SIGSTOP, and the server itself restarted under them.
+their lease with SIGSTOP, and the server itself restarted under them; a chaos trial of
+`tests.crash.mix` with 4 workers on 2 hosts whose clocks are 2 s ahead and 2 s behind.
 
 What must hold afterwards: every execution ends with the result a fault-free run
 gives, an at-most-once step never starts twice in one attempt, and a worker that lost
@@ -21,6 +22,7 @@ import asyncpg
 
 import serdes
 from tests.crash.cluster import Cluster, effects_of, start_executions
+from tests.crash.mix import Profile, run_trial
 from tests.crash.worker_app import expected
 from tests.pg_cluster import Cluster as PgCluster
 
@@ -147,3 +149,27 @@ def test_a_worker_paused_past_its_lease_has_its_write_refused(
         " AND op_id = '1'",
     )
     assert [serdes.MsgpackSerDes().deserialize(r[0]) for r in stored] == [by_pid[second.proc.pid]]
+
+
+def test_a_chaos_trial_on_two_hosts_with_skewed_clocks_and_a_server_restart(
+    postgres_url: str, postgres_cluster: PgCluster, tmp_path: Path
+) -> None:
+    def restart() -> None:
+        postgres_cluster.stop("fast")
+        time.sleep(0.3)
+        postgres_cluster.start()
+
+    profile = Profile(
+        workers=4,
+        disruptions=4,
+        copies=1,
+        crash_points=False,  # the crash hook is the SQLite store's
+        clock_offsets=(2.0, -2.0),  # worker k runs on host k mod 2
+        skew="host",
+        server_restarts=1,
+    )
+    outcome = run_trial(tmp_path, 5, profile, db=postgres_url, restart_server=restart)
+    assert outcome.violations == []
+    assert outcome.server_restarts == 1
+    assert outcome.kills + outcome.stops == 4
+    assert outcome.executions >= 10 and outcome.callbacks_sent >= 1
