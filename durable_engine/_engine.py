@@ -307,6 +307,9 @@ class Engine:
                 allow_network_fs=self.allow_network_fs,
                 allow_shared_file=self.allow_shared_file,
             )
+        use_clock = getattr(self.store, "use_clock", None)
+        if use_clock is not None:  # a store keeping instants on its server's clock
+            use_clock(self.clock.now)
         await self.store.open()
         if self.read_only:
             await self._open_to_read()

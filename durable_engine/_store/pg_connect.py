@@ -7,6 +7,7 @@ asyncpg is imported only when a store connects, so the package imports without i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -56,14 +57,15 @@ def shown_url(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-async def measure_offset(conn: Conn) -> float:
-    """Seconds from this host's wall clock to the server's, in eighths of a second (sums
-    of those with instants are exact), from the quickest of three round trips."""
+async def measure_offset(conn: Conn, now: Callable[[], float] = time.time) -> float:
+    """Seconds from the clock `now` reads (this host's wall clock by default) to the
+    server's, in eighths of a second (sums of those with instants are exact), from the
+    quickest of three round trips."""
     best: tuple[float, float] | None = None
     for _ in range(3):
-        before = time.time()
+        before = now()
         server = float(await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())"))
-        after = time.time()
+        after = now()
         sample = (after - before, server - (before + after) / 2)
         if best is None or sample[0] < best[0]:
             best = sample

@@ -3,9 +3,10 @@
 Every write goes through one list of pending jobs, as in the SQLite store: the task
 takes whatever has gathered and applies it in one transaction (`pg_batch`), then
 resolves each caller's future. A connection lost before the commit (a server
-restarting, a network cut) is opened again with backoff and the batch applied anew;
-one lost during the commit is opened again and the server asked (`txid_status`)
-whether the transaction committed.
+restarting, a network cut) is opened again with backoff and the batch applied anew,
+for as long as it takes: the callers' commits wait, and `failure` says why; one lost
+during the commit is opened again and the server asked (`txid_status`) whether the
+transaction committed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["RECONNECT_DELAYS", "Writer"]
 
 RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 2.0, 2.0, 5.0, 5.0, 5.0, 5.0)
-"""Waits between attempts when the server is unreachable: about 30 s in all."""
+"""Waits between attempts while the server is unreachable (the last one repeated for
+as long as the store is open; about 30 s in all once it is closing)."""
 
 Connect = Callable[[], Awaitable["asyncpg.Connection[Any]"]]
 
@@ -128,8 +130,13 @@ class Writer:
                     future.set_result(None)
 
     async def _apply(self, jobs: list[Job]) -> tuple[list[Outcome], bool, bool]:
-        """Apply `jobs` in one transaction, on a new connection if the last was lost."""
-        for delay in (*RECONNECT_DELAYS, None):
+        """Apply `jobs` in one transaction, on a new connection if the last was lost.
+        While the server cannot be reached the commit waits and is tried again, for as
+        long as the store is open (`failure` says why); once it closes, for about 30 s."""
+        tries = 0
+        while True:
+            delay = RECONNECT_DELAYS[min(tries, len(RECONNECT_DELAYS) - 1)]
+            tries += 1
             try:
                 conn = await self._usable()
                 applied = await apply_batch(conn, jobs, self._channel, self._sender)
@@ -138,17 +145,21 @@ class Writer:
             except CommitUncertain as exc:
                 self._failing(exc)
                 self._drop()
-                if exc.xid is None or delay is None:
+                if exc.xid is None or self._given_up(tries):
                     raise
                 if await self._committed(exc.xid):
                     return exc.outcomes, exc.wrote, False
             except Exception as exc:
                 self._drop()  # whatever state it was left in, start afresh
-                if not is_disconnect(exc) or delay is None:
+                if not _passing(exc) or self._given_up(tries):
                     raise
                 self._failing(exc)
             await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _given_up(self, tries: int) -> bool:
+        """Whether to stop trying: only once the store closes, after as many tries as
+        `RECONNECT_DELAYS` has waits."""
+        return self._closing and tries > len(RECONNECT_DELAYS)
 
     def _failing(self, exc: BaseException) -> None:
         """A write failed on a lost connection and is tried again: keep why, and since
@@ -161,16 +172,19 @@ class Writer:
 
     async def _committed(self, xid: int) -> bool:
         """Whether the transaction `xid` committed (asked once the server answers)."""
-        for delay in (*RECONNECT_DELAYS, None):
+        tries = 0
+        while True:
+            delay = RECONNECT_DELAYS[min(tries, len(RECONNECT_DELAYS) - 1)]
+            tries += 1
             try:
                 status = await (await self._usable()).fetchval("SELECT txid_status($1)", xid)
                 return bool(status == "committed")
             except Exception as exc:
                 self._drop()
-                if not is_disconnect(exc) or delay is None:
+                if not _passing(exc) or self._given_up(tries):
                     raise store_error(exc) from exc
+                self._failing(exc)
             await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -178,16 +192,22 @@ class Writer:
             conn.terminate()
 
     async def _usable(self) -> asyncpg.Connection[Any]:
-        """The connection, opened again (with backoff) if it was lost."""
+        """The connection, opened again if it was lost (`_Unreachable` if it cannot be:
+        the caller waits and tries again)."""
         conn = self._conn
         if conn is not None and not conn.is_closed():
             return conn
-        for delay in (*RECONNECT_DELAYS, None):
-            try:
-                self._conn = await self._connect()
-                return self._conn
-            except StoreError:
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            self._conn = await self._connect()
+        except StoreError as exc:
+            raise _Unreachable(str(exc)) from exc
+        return self._conn
+
+
+class _Unreachable(StoreError):
+    """No new connection could be opened: the server is down, starting or cut off."""
+
+
+def _passing(exc: BaseException) -> bool:
+    """Whether a write that failed with `exc` may succeed later as it is."""
+    return isinstance(exc, _Unreachable) or is_disconnect(exc)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -90,8 +91,18 @@ class PostgresStore:
         self._pool: asyncpg.Pool[Any] | None = None
         self._fixed_offset = clock_offset
         self.clock_offset = clock_offset or 0.0
-        """Seconds to add to this host's wall clock to read the server's (see the module):
-        measured as the store opens, unless given as `clock_offset`."""
+        """Seconds to add to the engine's clock (`use_clock`; this host's wall clock by
+        default) to read the server's (see the module): measured as the store opens,
+        unless given as `clock_offset`."""
+        self.lease_offset = self.clock_offset
+        """The same for this host's wall clock, which leases are kept on: it differs from
+        `clock_offset` only for an engine whose clock is not the wall clock."""
+        self._now: Callable[[], float] = time.time
+
+    def use_clock(self, now: Callable[[], float]) -> None:
+        """Read instants of timers and deadlines on `now` (the engine's clock) before
+        the store opens; leases stay on this host's wall clock."""
+        self._now = now
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -122,7 +133,12 @@ class PostgresStore:
         try:
             await migrate(conn, self.schema)
             if self._fixed_offset is None:
-                self.clock_offset = await measure_offset(conn)
+                self.lease_offset = await measure_offset(conn)
+                self.clock_offset = (
+                    self.lease_offset
+                    if self._now is time.time
+                    else await measure_offset(conn, self._now)
+                )
             self._pool = await driver.create_pool(
                 self.dsn,
                 min_size=1,
@@ -328,7 +344,7 @@ class PostgresStore:
                 worker.host,
                 worker.pid,
                 worker.started_at,
-                expires_at + self.clock_offset,
+                expires_at + self.lease_offset,
             )
 
         await self._write(job)
@@ -337,7 +353,7 @@ class PostgresStore:
         async def job(conn: Conn) -> bool:
             status = await conn.execute(
                 "UPDATE workers SET expires_at = $1 WHERE worker_id = $2",
-                expires_at + self.clock_offset,
+                expires_at + self.lease_offset,
                 worker_id,
             )
             return status == "UPDATE 1"
@@ -366,7 +382,7 @@ class PostgresStore:
         await self._write(job)
 
     async def list_workers(self) -> list[tuple[WorkerInfo, float]]:
-        offset = self.clock_offset
+        offset = self.lease_offset
 
         async def read(conn: Conn) -> list[tuple[WorkerInfo, float]]:
             rows = await conn.fetch(
@@ -390,11 +406,11 @@ class PostgresStore:
         stale: Mapping[str, float] | None = None,
     ) -> list[ExecutionRecord]:
         names = list(functions)
-        off = self.clock_offset
-        seen = None if stale is None else {w: t + off for w, t in stale.items()}
+        off, lease_off = self.clock_offset, self.lease_offset
+        seen = None if stale is None else {w: t + lease_off for w, t in stale.items()}
         records = await self._write(
             lambda conn: pg_writes.claim(
-                conn, worker_id, names, now + off, limit, lease_now + off, seen
+                conn, worker_id, names, now + off, limit, lease_now + lease_off, seen
             )
         )
         return [record_out(r, off) for r in records] if off else records

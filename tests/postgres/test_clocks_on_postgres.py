@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 
 import asyncpg
-import pytest
 
 from durable_engine import (
     DurableContext,
@@ -94,12 +93,6 @@ def _timed(url: str, offset: float) -> Engine:
     return engine
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the PostgreSQL store measures its offset to the server from time.time(), not "
-    "from the engine's clock: a timer set by an engine whose clock is 2 s behind is due "
-    "4 s early for an engine whose clock is 2 s ahead",
-)
 async def test_a_timer_set_on_an_engine_clock_behind_is_not_early_on_one_ahead(
     postgres_url: str,
 ) -> None:

@@ -82,19 +82,11 @@ async def _until(condition: Callable[[], bool], what: str, seconds: float = 60) 
         await asyncio.sleep(0.02)
 
 
-_UNREACHABLE = (
-    "PostgresStore: while the server cannot be reached, the writer reconnects for about "
-    "30 s with write_failure() None, then fails the commit with StoreError"
-)
-
-
 @pytest.mark.parametrize(
     "backend",
     [
         pytest.param(_sqlite, id="sqlite"),
-        pytest.param(
-            _postgres, id="postgres", marks=pytest.mark.xfail(strict=True, reason=_UNREACHABLE)
-        ),
+        pytest.param(_postgres, id="postgres"),
     ],
 )
 async def test_write_failure_names_the_error_and_when_it_began_until_a_write_succeeds(
