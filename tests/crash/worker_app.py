@@ -62,8 +62,14 @@ class OffsetClock:
     def now(self) -> float:
         return _wall() + self.offset
 
+    def monotonic(self) -> float:
+        return self._system.monotonic()
+
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         return self._system.call_at(when - self.offset, callback)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        return self._system.call_later(delay, callback)
 
 
 def _skew_the_host(offset: float) -> None:
