@@ -97,14 +97,14 @@ class Starter:
                 status="RUNNING",
                 name=name,
             )
-        if run_now and created:
+        if run_now and created and record.owner == self.worker_id:
             self.executor.launch(record, fresh=True, reserved=True)
             return record.execution_id
         if run_now:
             self.executor.unreserve()
         if not created:
             check_duplicate(record, function, input, codec)
-        else:
+        else:  # due for any worker (this one's row was gone: it rejoins, then claims)
             self._poke()
         return record.execution_id
 
@@ -144,9 +144,11 @@ class Starter:
             status="RUNNING",
             rerun_of=execution_id,
         )
-        if run_now:
+        if run_now and record.owner == self.worker_id:
             self.executor.launch(record, fresh=True, reserved=True)
         else:
+            if run_now:
+                self.executor.unreserve()
             self._poke()
         return record.execution_id
 

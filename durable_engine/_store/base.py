@@ -276,7 +276,9 @@ class Store(Protocol):
 
         With `new.owner` set the execution is RUNNING, owned by that worker at epoch 1
         and not due; with no owner it is RUNNING at epoch 0, unowned and due at
-        `created_at`, for any worker to claim. If an execution already has `new`'s id
+        `created_at`, for any worker to claim. An owner with no worker row (given up
+        after a pause past its lease) gets none: the execution is stored as with no
+        owner, checked in the same transaction. If an execution already has `new`'s id
         or its name, returns that one as stored, `(existing, False)`, and changes
         nothing (deduplication: the caller compares function and input). One
         transaction; unfenced."""

@@ -21,6 +21,7 @@ __all__ = [
     "EXEC_COLUMNS",
     "CreateExecution",
     "create_executions",
+    "disown",
     "execution_from_row",
     "listing_query",
 ]
@@ -125,6 +126,11 @@ def create_executions(
 ) -> list[tuple[ExecutionRecord, bool]]:
     """Apply `creates` in order, as if one by one: a creation whose id or name is taken,
     by an earlier row or an earlier creation in `creates`, finds that execution."""
+    owners = {c.record.owner for c in creates if c.record.owner is not None}
+    if owners:
+        marks = ", ".join("?" * len(owners))
+        sql = f"SELECT worker_id FROM workers WHERE worker_id IN ({marks})"
+        disown(creates, owners - {row[0] for row in conn.execute(sql, list(owners))})
     inserted: set[str] = set()
     for sql, chunk in in_statements(_INSERT, _COLUMNS, _INSERTED, creates):
         rows = conn.execute(sql, list(chain.from_iterable(c.row() for c in chunk))).fetchall()
@@ -138,6 +144,18 @@ def create_executions(
         else:
             results.append((_existing(conn, record), False))
     return results
+
+
+def disown(creates: Sequence[CreateExecution], gone: set[str]) -> None:
+    """Store the creations owned by a worker in `gone` (one whose row was deleted: it
+    was paused past its lease) unowned and due instead, for any worker to claim: a
+    worker that lost its row must not take new work while others may take its old."""
+    if not gone:
+        return
+    for create in creates:
+        r = create.record
+        if r.owner in gone:
+            create.record = r._replace(owner=None, epoch=0, wake_at=r.created_at)
 
 
 def _existing(conn: sqlite3.Connection, record: ExecutionRecord) -> ExecutionRecord:

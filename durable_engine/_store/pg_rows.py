@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import StoreError
 from .._models import ExecutionRecord
 from .base import NewExecution
-from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row
+from .executions import EXEC_COLUMNS, CreateExecution, disown, execution_from_row
 from .group_commit import row_to_checkpoint
 from .pg_notify import note
 from .schema import OP_COLUMNS
@@ -75,6 +75,15 @@ async def create_executions(
 ) -> list[tuple[ExecutionRecord, bool]]:
     """Apply `creates` in order, as if one by one: a creation whose id or name is taken,
     by an earlier row or an earlier creation in `creates`, finds that execution."""
+    owners = {o for c in creates if (o := c.create.record.owner) is not None}
+    if owners:
+        # FOR SHARE: the rows found stay until this transaction ends, as in SQLite's
+        # one writer.
+        found = await conn.fetch(
+            "SELECT worker_id FROM workers WHERE worker_id = ANY($1::text[]) FOR SHARE",
+            list(owners),
+        )
+        disown([c.create for c in creates], owners - {r[0] for r in found})
     rows = [c.create.row() for c in creates]
     columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)]
     columns[3] = [str(status) for status in columns[3]]

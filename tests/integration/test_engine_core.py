@@ -750,6 +750,35 @@ async def test_no_claim_is_made_while_a_worker_that_lost_its_row_rejoins(
     assert effects.lines() == ["ran"]
 
 
+async def test_a_start_while_the_workers_row_is_gone_is_run_once(
+    db_path: Path, effects: Effects
+) -> None:
+    """The worker's row was reaped and its heartbeat has not noticed yet: a start made
+    then must not run here while another worker may claim it as abandoned."""
+    first = Engine(db_path, in_memory_wait=0)
+    second = Engine(db_path, in_memory_wait=0, poll_interval=0.01)
+    for engine in (first, second):
+
+        @engine.durable_function(name="once")
+        async def once(ctx: DurableContext, _: None) -> str:
+            async def work(s: StepContext) -> None:
+                effects.record("ran")
+                await asyncio.sleep(0.5)  # room for a second claim to start it again
+
+            await ctx.step(work, name="work")
+            return "done"
+
+    async with first, second:
+        conn = sqlite3.connect(db_path)
+        conn.execute("DELETE FROM workers WHERE worker_id = ?", (first.worker_id,))
+        conn.commit()
+        conn.close()
+        handle = await first.start("once")
+        assert await handle.result() == "done"
+    assert effects.lines() == ["ran"]
+    assert rows(db_path, "SELECT epoch FROM executions") == [(1,)]
+
+
 async def test_a_refused_step_write_ends_the_run_past_the_workflows_except_exception(
     db_path: Path, effects: Effects, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from durable_engine import PostgresStore, SqliteStore, Store
 from tests.pg_cluster import Cluster, fresh_database
+from tests.store.helpers import register_w1
 
 StoreFactory = Callable[[], Store]
 """Makes an unopened store on the test's database."""
@@ -82,6 +83,8 @@ class Stores:
     async def open(self) -> Store:
         store = self._make()
         await store.open()
+        if not self._opened:
+            await register_w1(store)
         self._opened.append(store)
         return store
 

@@ -73,6 +73,12 @@ def op(
     )
 
 
+async def register_w1(store: Store) -> None:
+    """Register worker w1, the owner of the executions `new` makes: an execution
+    created for an owner with no row is stored unowned."""
+    await store.register_worker(worker("w1"), NOW + 10**6)
+
+
 def worker(worker_id: str, pid: int = 1) -> WorkerInfo:
     return WorkerInfo(worker_id=worker_id, host="host", pid=pid, started_at=NOW)
 

@@ -51,7 +51,8 @@ async def test_an_owner_that_renewed_since_it_was_seen_keeps_its_executions(
 
 async def test_an_owner_with_no_row_is_taken_over_with_no_observation(store: Store) -> None:
     await store.register_worker(worker("w2"), NOW + 600)
-    await running(store, "orphan")  # w1's, and w1 has no row
+    await running(store, "orphan")
+    await store.reap_workers(["w1"])  # w1's row is gone, its execution still w1's
     [taken] = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW, stale={})
     assert (taken.execution_id, taken.taken_from) == ("orphan", "w1")
 

@@ -34,6 +34,7 @@ def _ids(records: list[ExecutionRecord]) -> set[str]:
 
 
 async def test_workers_register_list_and_are_replaced(store: Store) -> None:
+    await store.reap_workers(["w1"])  # registered by the fixture
     assert await store.list_workers() == []
     await store.register_worker(worker("w1"), NOW + 10)
     await store.register_worker(worker("w2", pid=2), NOW + 20)
@@ -179,7 +180,9 @@ async def test_claim_takes_over_when_the_owners_lease_expired(store: Store) -> N
 
 
 async def test_claim_takes_over_an_execution_whose_owner_has_no_row(store: Store) -> None:
+    await store.register_worker(worker("ghost"), NOW + 600)
     await store.create_execution(new("orphan", owner="ghost"))
+    await store.reap_workers(["ghost"])  # its row is gone, its execution still its own
     [taken] = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW)
     assert (taken.execution_id, taken.owner, taken.epoch, taken.taken_from) == (
         "orphan",

@@ -20,7 +20,7 @@ import pytest
 
 from durable_engine import OperationStatus, PostgresStore, SqliteStore, Store, StoreError
 from tests.pg_cluster import Cluster, fresh_database
-from tests.store.helpers import op, operations, running
+from tests.store.helpers import op, operations, register_w1, running
 
 Fault = tuple[Callable[[], None], Callable[[], None]]
 """Begins the fault, ends it."""
@@ -96,6 +96,7 @@ async def test_write_failure_names_the_error_and_when_it_began_until_a_write_suc
     assert isinstance(opened, contextlib.AbstractAsyncContextManager)
     async with opened as (store, (begin, end)):
         assert store.write_failure() is None  # nothing failed yet
+        await register_w1(store)
         fence = await running(store, "e1")
         await store.commit(fence, op("e1", "1", OperationStatus.SUCCEEDED, result=b"one"))
         assert store.write_failure() is None  # writes succeed

@@ -18,7 +18,7 @@ import pytest
 from durable_engine import OperationStatus, SqliteStore, StoreError
 from durable_engine._store import Fence
 from durable_engine._store.schema import SCHEMA_VERSION
-from tests.store.helpers import new, op, operations
+from tests.store.helpers import new, op, operations, register_w1
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -263,6 +263,8 @@ async def test_the_persistence_hook_sees_both_points_of_every_transaction(
     store = SqliteStore(tmp_path / "x.db")
     await store.open()
     try:
+        await register_w1(store)
+        hook_points.clear()
         await store.create_execution(new("e1"))
         assert hook_points == ["before commit", "after commit"]
         await asyncio.gather(
@@ -285,6 +287,7 @@ async def test_a_hook_that_fails_before_commit_fails_the_transaction(tmp_path: P
     store = SqliteStore(tmp_path / "x.db")
     await store.open()
     try:
+        await register_w1(store)
         await store.create_execution(new("e1"))
         previous = SqliteStore.set_persistence_hook(fail)
         try:
@@ -303,6 +306,7 @@ def _make_database(path: Path) -> None:
     async def go() -> None:
         store = SqliteStore(path)
         await store.open()
+        await register_w1(store)
         await store.create_execution(new("e1"))
         await store.create_execution(new("e2"))
         await store.commit(Fence("e2", 1), op("e2", "1", OperationStatus.SUCCEEDED))

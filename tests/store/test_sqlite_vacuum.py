@@ -10,7 +10,7 @@ import pytest
 from durable_engine import ExecutionStatus, SqliteStore, StoreError
 from durable_engine._store import Fence
 from durable_engine._store.schema import MIGRATIONS
-from tests.store.helpers import NOW, finish, new
+from tests.store.helpers import NOW, finish, new, register_w1
 
 
 def _pragma(path: Path, name: str) -> int:
@@ -25,6 +25,7 @@ async def _fill_and_purge(path: Path, count: int) -> None:
     store = SqliteStore(path)
     await store.open()
     try:
+        await register_w1(store)
         for i in range(count):
             await store.create_execution(new(f"e{i}", input=b"x" * 4000))
             await store.commit(Fence(f"e{i}", 1), finish(ExecutionStatus.SUCCEEDED))

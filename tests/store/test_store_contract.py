@@ -58,6 +58,23 @@ async def test_a_new_execution_with_no_owner_is_due_at_once_for_any_worker(store
     )
 
 
+async def test_a_new_execution_for_an_owner_with_no_row_is_stored_unowned_and_due(
+    store: Store,
+) -> None:
+    """A worker whose row was deleted (paused past its lease) must not take new work:
+    others may already be taking its old. Gathered, the creations share one batch."""
+    await store.reap_workers(["w1"])
+    created = await asyncio.gather(
+        *(store.create_execution(new(f"e{i}", owner="w1")) for i in range(3))
+    )
+    for i, (record, was_created) in enumerate(created):
+        stored = await execution(store, f"e{i}")
+        assert was_created and stored == record
+        assert (stored.owner, stored.epoch, stored.wake_at) == (None, 0, NOW)
+    [claimed, *_] = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW)
+    assert (claimed.owner, claimed.epoch, claimed.taken_from) == ("w2", 1, None)
+
+
 async def test_a_taken_name_returns_the_existing_execution_unchanged(store: Store) -> None:
     first, _ = await store.create_execution(new("e1", name="order-1"))
     again, created = await store.create_execution(
