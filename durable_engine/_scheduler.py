@@ -260,13 +260,15 @@ class Scheduler:
                 self._observe(await self.store.list_workers())
                 try:
                     async with self._membership:
+                        lease_now = time.time()
                         claimed = await self.store.claim(
                             self.worker_id,
                             names,
                             self.clock.now(),
                             capacity,
-                            lease_now=time.time(),
+                            lease_now=lease_now,
                             stale=self._stale(),
+                            expires_at=lease_now + self.lease,
                         )
                         for record in claimed:
                             self._log_claim(record)

@@ -404,6 +404,7 @@ class Store(Protocol):
         *,
         lease_now: float,
         stale: Mapping[str, float] | None = None,
+        expires_at: float | None = None,
     ) -> list[ExecutionRecord]:
         """Take up to `limit` executions of `functions` (function keys, `name@version`:
         an execution runs only on the version it started on) for `worker_id`; returns them
@@ -421,7 +422,12 @@ class Store(Protocol):
         else `WorkerGone` is raised and nothing changes; and a row whose lease expired
         is deleted only if `stale` names it with its current `expires_at`: workers the
         claimer has itself seen keep that same heartbeat for a full lease. An owner that
-        renewed since keeps its row and its executions."""
+        renewed since keeps its row and its executions.
+
+        With `expires_at` as well, the claim renews the claimer's own row to it, as a
+        heartbeat would: a worker whose heartbeats failed for a while (the database was
+        away) and whose claim now succeeds is alive, and what it takes is not taken
+        from it again on the strength of its older heartbeat."""
         ...
 
     async def next_wake_at(self, functions: Sequence[str]) -> float | None:

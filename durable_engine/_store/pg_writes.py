@@ -66,14 +66,24 @@ async def claim(
     limit: int,
     lease_now: float,
     stale: Mapping[str, float] | None = None,
+    expires_at: float | None = None,
 ) -> list[ExecutionRecord]:
-    """See `Store.claim`; `lease_now` and `stale` are already on the database's clock."""
+    """See `Store.claim`; `lease_now`, `stale` and `expires_at` are already on the
+    database's clock."""
     if stale is None:
         await conn.execute(
             "DELETE FROM workers WHERE expires_at <= $1 AND worker_id <> $2", lease_now, worker_id
         )
     else:
-        if await conn.fetchval("SELECT 1 FROM workers WHERE worker_id = $1", worker_id) is None:
+        if expires_at is None:
+            mine = await conn.fetchval("SELECT 1 FROM workers WHERE worker_id = $1", worker_id)
+        else:  # a heartbeat with the claim
+            mine = await conn.fetchval(
+                "UPDATE workers SET expires_at = $2 WHERE worker_id = $1 RETURNING 1",
+                worker_id,
+                expires_at,
+            )
+        if mine is None:
             raise WorkerGone(f"worker {worker_id!r} has no row: it must rejoin")
         await conn.execute(
             "DELETE FROM workers WHERE expires_at <= $1 AND worker_id <> $2"

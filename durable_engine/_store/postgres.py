@@ -404,13 +404,15 @@ class PostgresStore:
         *,
         lease_now: float,
         stale: Mapping[str, float] | None = None,
+        expires_at: float | None = None,
     ) -> list[ExecutionRecord]:
         names = list(functions)
         off, lease_off = self.clock_offset, self.lease_offset
         seen = None if stale is None else {w: t + lease_off for w, t in stale.items()}
+        expiry = None if expires_at is None else expires_at + lease_off
         records = await self._write(
             lambda conn: pg_writes.claim(
-                conn, worker_id, names, now + off, limit, lease_now + lease_off, seen
+                conn, worker_id, names, now + off, limit, lease_now + lease_off, seen, expiry
             )
         )
         return [record_out(r, off) for r in records] if off else records

@@ -616,6 +616,7 @@ class SqliteStore:
         *,
         lease_now: float,
         stale: Mapping[str, float] | None = None,
+        expires_at: float | None = None,
     ) -> list[ExecutionRecord]:
         names = json.dumps(list(functions))
         seen = None if stale is None else json.dumps(list(stale.items()))
@@ -629,8 +630,18 @@ class SqliteStore:
                     (lease_now, worker_id),
                 )
             else:
-                mine = conn.execute("SELECT 1 FROM workers WHERE worker_id = ?", (worker_id,))
-                if mine.fetchone() is None:
+                if expires_at is None:
+                    mine = conn.execute("SELECT 1 FROM workers WHERE worker_id = ?", (worker_id,))
+                    held = mine.fetchone() is not None
+                else:  # a heartbeat with the claim
+                    held = (
+                        conn.execute(
+                            "UPDATE workers SET expires_at = ? WHERE worker_id = ?",
+                            (expires_at, worker_id),
+                        ).rowcount
+                        == 1
+                    )
+                if not held:
                     raise WorkerGone(f"worker {worker_id!r} has no row: it must rejoin")
                 # Only those this claimer saw keep one heartbeat for a full lease.
                 conn.execute(

@@ -66,3 +66,29 @@ async def test_a_claimer_whose_own_row_is_gone_takes_nothing(store: Store) -> No
     await store.register_worker(worker("w2"), NOW + 600)  # it rejoins
     [claimed] = await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW, stale={})
     assert (claimed.execution_id, claimed.owner) == ("fresh", "w2")
+
+
+async def test_a_claim_renews_the_claimers_row_so_an_older_heartbeat_takes_nothing(
+    store: Store,
+) -> None:
+    """A worker whose heartbeats failed (the database was away) claims as soon as it
+    can: what it takes must not be taken from it at once by a worker that saw its old
+    heartbeat unchanged for a full lease."""
+    await store.register_worker(worker("w1"), NOW + 10)  # its last heartbeat
+    await store.register_worker(worker("w2"), NOW + 600)
+    await store.create_execution(new("due", owner=None))
+    [mine] = await store.claim(
+        "w1", ["flow@1"], NOW, 10, lease_now=NOW + 20, stale={}, expires_at=NOW + 30
+    )
+    assert (mine.owner, mine.epoch) == ("w1", 1)
+    rows = {w.worker_id: expiry for w, expiry in await store.list_workers()}
+    assert rows["w1"] == NOW + 30
+    # w2 saw w1's heartbeat at NOW + 10 for a full lease: that heartbeat is gone now.
+    stale = {"w1": NOW + 10}
+    assert await store.claim("w2", ["flow@1"], NOW, 10, lease_now=NOW + 25, stale=stale) == []
+    assert (await execution(store, "due")).owner == "w1"
+    # A claimer whose row is gone still takes nothing, and writes no row for itself.
+    await store.reap_workers(["w1"])
+    with pytest.raises(WorkerGone):
+        await store.claim("w1", ["flow@1"], NOW, 10, lease_now=NOW, stale={}, expires_at=NOW + 40)
+    assert "w1" not in {w.worker_id for w, _ in await store.list_workers()}
