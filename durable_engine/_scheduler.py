@@ -46,6 +46,10 @@ POLL_INTERVAL = 0.05
 """Seconds between polls of `data_version` when changes are not announced."""
 LISTENING_POLL_INTERVAL = 1.0
 """Seconds between polls while changes are announced (a fallback)."""
+CLAIM_BATCH = 100
+"""Most executions one claim takes. A worker takes a backlog in passes of this size,
+one after another, so that workers claiming at once share it rather than the first
+taking all of it; and the first pass's executions run while the next is claimed."""
 
 
 def new_worker_id() -> str:
@@ -258,6 +262,7 @@ class Scheduler:
                     return
                 await self._fire_schedules(names)
                 self._observe(await self.store.list_workers())
+                limit = min(capacity, CLAIM_BATCH)
                 try:
                     async with self._membership:
                         lease_now = time.time()
@@ -265,7 +270,7 @@ class Scheduler:
                             self.worker_id,
                             names,
                             self.clock.now(),
-                            capacity,
+                            limit,
                             lease_now=lease_now,
                             stale=self._stale(),
                             expires_at=lease_now + self.lease,
@@ -275,6 +280,9 @@ class Scheduler:
                             self.host.launch(record)
                 except WorkerGone:
                     await self._rejoin("its worker row was deleted: dropping its executions")
+                    self.poke()
+                    return
+                if len(claimed) == limit:  # there may be more: the next pass at once
                     self.poke()
                     return
                 due = [await self.store.next_wake_at(names), self._schedules_at]

@@ -750,6 +750,42 @@ async def test_no_claim_is_made_while_a_worker_that_lost_its_row_rejoins(
     assert effects.lines() == ["ran"]
 
 
+async def test_a_backlog_is_claimed_in_passes_of_at_most_100(db_path: Path) -> None:
+    """Workers claiming at once share a backlog: no pass takes more than 100."""
+    from durable_engine._scheduler import CLAIM_BATCH
+
+    def engine_with_item() -> Engine:
+        engine = Engine(db_path)
+
+        @engine.durable_function(name="item")
+        async def item(ctx: DurableContext, n: int) -> int:
+            return n
+
+        return engine
+
+    setup = engine_with_item()
+    setup.serve = False  # stores them for others: runs none
+    async with setup:
+        handles = await asyncio.gather(
+            *(setup.start("item", n, run_here=False) for n in range(150))
+        )
+    assert rows(db_path, "SELECT count(*) FROM executions WHERE owner IS NULL") == [(150,)]
+
+    engine = engine_with_item()
+    limits: list[int] = []
+    real_claim = engine.store.claim
+
+    async def counted(*args: Any, **kwargs: Any) -> list[ExecutionRecord]:
+        limits.append(args[3])
+        return await real_claim(*args, **kwargs)
+
+    engine.store.claim = counted  # type: ignore[method-assign]
+    async with engine:
+        results = await asyncio.gather(*(engine.wait_for(h.execution_id) for h in handles))
+    assert [r.result for r in results] == list(range(150))
+    assert CLAIM_BATCH == 100 and max(limits) == 100 and len(limits) >= 2
+
+
 async def test_a_start_while_the_workers_row_is_gone_is_run_once(
     db_path: Path, effects: Effects
 ) -> None:
