@@ -292,6 +292,40 @@ async def test_many_checkpoints_in_one_batch_all_land_exactly(store: Store) -> N
     assert len(await store.load_operations("e3")) == 10
 
 
+async def test_a_large_batch_replaces_rows_and_leaves_out_refused_ones(store: Store) -> None:
+    """Enough checkpoints in one batch to take a store's bulk path: rows already there
+    are replaced whole, new ones go in, and a stale run's writes in the same batch do
+    not; a second such batch on the same connection works as the first."""
+    for i in range(4):
+        await running(store, f"e{i}")
+    for n in range(1, 21):
+        await store.commit(Fence("e0", 1), op("e0", str(n), OperationStatus.STARTED))
+    for round_ in (1, 2):
+        written = {
+            (f"e{i}", str(n)): op(
+                f"e{i}",
+                str(n),
+                OperationStatus.SUCCEEDED,
+                result=bytes([i, n, round_]),
+                attempt=round_,
+                ended_at=NOW + n,
+            )
+            for i in range(3)
+            for n in range(1, 21)
+        }
+        stale = [op("e3", str(n), OperationStatus.SUCCEEDED) for n in range(1, 21)]
+        results = await asyncio.gather(
+            *(store.commit(Fence(x, 1), cp) for (x, _), cp in written.items()),
+            *(store.commit(Fence("e3", 0), cp) for cp in stale),
+            return_exceptions=True,
+        )
+        assert results[:60] == [None] * 60
+        assert all(isinstance(r, LeaseLost) for r in results[60:])
+        loaded = [cp for i in range(3) for cp in await store.load_operations(f"e{i}")]
+        assert {(cp.execution_id, cp.op_id): cp for cp in loaded} == written
+        assert await store.load_operations("e3") == []
+
+
 async def test_mutations_of_every_kind_in_one_batch_all_apply(store: Store) -> None:
     fences = {x: await running(store, x, timeout_at=NOW + 30) for x in ("a", "b", "c", "d")}
     await store.commit(fences["d"], op("d", "1", OperationStatus.STARTED))

@@ -1,0 +1,55 @@
+"""Large batches of checkpoints on PostgreSQL go through COPY into a temporary table,
+on the fast path: checked here with the one-by-one fallback forbidden, so a failing
+bulk path cannot hide behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from durable_engine import OperationStatus, PostgresStore
+from durable_engine._store import Fence, pg_batch
+from tests.store.helpers import op, register_w1, running
+
+
+async def _batch(store: PostgresStore, round_: int) -> None:
+    written = {
+        (f"e{i}", str(n)): op(
+            f"e{i}", str(n), OperationStatus.SUCCEEDED, result=bytes([i, n, round_])
+        )
+        for i in range(3)
+        for n in range(1, 21)
+    }
+    assert len(written) >= pg_batch.STAGE_AT
+    await asyncio.gather(*(store.commit(Fence(x, 1), cp) for (x, _), cp in written.items()))
+    loaded = [cp for i in range(3) for cp in await store.load_operations(f"e{i}")]
+    assert {(cp.execution_id, cp.op_id): cp for cp in loaded} == written
+
+
+async def test_large_batches_take_the_bulk_path_on_every_connection(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        await register_w1(store)
+        for i in range(3):
+            await running(store, f"e{i}")
+
+        async def forbidden(conn: Any, jobs: list[pg_batch.Job]) -> list[pg_batch.Outcome]:
+            raise AssertionError("the batch left the fast path")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(pg_batch, "_one_by_one", forbidden)
+            await _batch(store, 1)  # creates the temporary table
+            await _batch(store, 2)  # finds it, empty
+
+        await store.close()  # a new connection: no temporary table yet
+        await store.open()
+        with monkeypatch.context() as patched:
+            patched.setattr(pg_batch, "_one_by_one", forbidden)
+            await _batch(store, 3)
+    finally:
+        await store.close()
