@@ -33,7 +33,7 @@ from .base import (
     SuspendExecution,
 )
 from .pg_notify import SEND_NOTES, collecting, note, payloads
-from .pg_rows import OP_COLUMNS, PgCreate, create_executions
+from .pg_rows import OP_COLUMNS, STAGE_AT, PgCreate, create_executions, names, stage
 
 if TYPE_CHECKING:
     from .pg_rows import Conn
@@ -77,18 +77,10 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
     $7::integer[], $8::bytea[], $9::bytea[], $10::float8[], $11::float8[], $12::float8[],
     $13::text[])
 {_UPSERT_OPS}"""
-STAGE_AT = 32
-"""Batches of at least this many checkpoints reach the operations table by COPY into a
-temporary table, then one INSERT from it: asyncpg encodes COPY rows value by value,
-while an array parameter costs a Python-level type check per element (with 1,000
-checkpoints, 2.0 ms of the client's CPU against 9.9 ms). Smaller batches save the
-extra round trip instead."""
-_STAGED = "durable_staged_operations"
-_STAGE = f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED} (LIKE operations) ON COMMIT DELETE ROWS"
 _MOVE_STAGED = f"""
-INSERT INTO operations ({OP_COLUMNS}) SELECT {OP_COLUMNS} FROM pg_temp.{_STAGED}
+INSERT INTO operations ({OP_COLUMNS}) SELECT {OP_COLUMNS} FROM {{staged}}
 {_UPSERT_OPS}"""
-_OP_NAMES = [c.strip() for c in OP_COLUMNS.split(",")]
+_OP_NAMES = names(OP_COLUMNS)
 _PUT_CALLBACKS = """
 INSERT INTO callbacks (callback_id, execution_id, op_id, status, created_at, timeout_at,
     heartbeat_timeout, heartbeat_at)
@@ -356,12 +348,8 @@ async def _write_rows(
 ) -> None:
     """Write what a batch's commits gathered, each kind with one statement."""
     if len(ops) >= STAGE_AT:
-        # In the batch's transaction: gone again if it rolls back, emptied as it commits.
-        await conn.execute(_STAGE)
-        await conn.copy_records_to_table(
-            _STAGED, records=ops, columns=_OP_NAMES, schema_name="pg_temp"
-        )
-        await conn.execute(_MOVE_STAGED)
+        staged = await stage(conn, "operations", _OP_NAMES, ops)
+        await conn.execute(_MOVE_STAGED.format(staged=staged))
     elif ops:
         await conn.execute(_PUT_OPS, *_columns(ops, len(Checkpoint._fields)))
     if callbacks:

@@ -11,7 +11,8 @@ import pytest
 
 from durable_engine import OperationStatus, PostgresStore
 from durable_engine._store import Fence, pg_batch
-from tests.store.helpers import op, register_w1, running
+from durable_engine._store.pg_rows import STAGE_AT
+from tests.store.helpers import NOW, new, op, register_w1, running
 
 
 async def _batch(store: PostgresStore, round_: int) -> None:
@@ -22,7 +23,7 @@ async def _batch(store: PostgresStore, round_: int) -> None:
         for i in range(3)
         for n in range(1, 21)
     }
-    assert len(written) >= pg_batch.STAGE_AT
+    assert len(written) >= STAGE_AT
     await asyncio.gather(*(store.commit(Fence(x, 1), cp) for (x, _), cp in written.items()))
     loaded = [cp for i in range(3) for cp in await store.load_operations(f"e{i}")]
     assert {(cp.execution_id, cp.op_id): cp for cp in loaded} == written
@@ -51,5 +52,36 @@ async def test_large_batches_take_the_bulk_path_on_every_connection(
         with monkeypatch.context() as patched:
             patched.setattr(pg_batch, "_one_by_one", forbidden)
             await _batch(store, 3)
+    finally:
+        await store.close()
+
+
+async def test_many_creations_take_the_bulk_path_first_of_a_name_winning(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        await register_w1(store)
+        await store.create_execution(new("old", name="taken"))
+
+        async def forbidden(conn: Any, jobs: list[pg_batch.Job]) -> list[pg_batch.Outcome]:
+            raise AssertionError("the batch left the fast path")
+
+        monkeypatch.setattr(pg_batch, "_one_by_one", forbidden)
+        creations = [
+            new("a", name="n1"),
+            new("b", name="n1"),
+            new("c", name="taken"),
+            *(new(f"x{i}", owner=None if i % 2 else "w1") for i in range(STAGE_AT)),
+        ]
+        results = await asyncio.gather(*(store.create_execution(c) for c in creations))
+        found = [(record.execution_id, created) for record, created in results]
+        assert found[:3] == [("a", True), ("a", False), ("old", False)]
+        assert found[3:] == [(f"x{i}", True) for i in range(STAGE_AT)]
+        stored = {r.execution_id: r for r in await store.list_executions()}
+        assert set(stored) == {"old", "a", *(f"x{i}" for i in range(STAGE_AT))}
+        assert (stored["x0"].owner, stored["x0"].epoch) == ("w1", 1)
+        assert (stored["x1"].owner, stored["x1"].epoch, stored["x1"].wake_at) == (None, 0, NOW)
     finally:
         await store.close()
