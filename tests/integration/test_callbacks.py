@@ -272,7 +272,7 @@ async def test_heartbeats_keep_a_callback_alive_and_a_missed_one_times_it_out(
 ) -> None:
     @engine.durable_function
     async def flow(ctx: DurableContext, _: None) -> str:
-        cb = await ctx.create_callback(name="job", config=CallbackConfig(heartbeat_timeout=0.4))
+        cb = await ctx.create_callback(name="job", config=CallbackConfig(heartbeat_timeout=1.2))
         try:
             return str(await cb.result())
         except CallbackTimeoutError:
@@ -281,8 +281,10 @@ async def test_heartbeats_keep_a_callback_alive_and_a_missed_one_times_it_out(
     async with engine:
         alive = await engine.start(flow)
         alive_id = await callback_id_of(engine, alive)
-        for _ in range(4):  # 0.8 s in all, twice the heartbeat timeout
-            await asyncio.sleep(0.2)
+        # 1.6 s in all, past the heartbeat timeout; each gap far inside it, so that a
+        # busy machine's late wake-ups do not make a heartbeat miss.
+        for _ in range(16):
+            await asyncio.sleep(0.1)
             await engine.send_callback_heartbeat(alive_id)
         await engine.send_callback_success(alive_id, "done")
         assert await alive.result() == "done"
