@@ -13,7 +13,7 @@ from pathlib import Path
 
 from durable_engine import ExecutionStatus, OperationStatus, SqliteStore
 from durable_engine._store import Fence
-from tests.store.helpers import NOW, callback, finish, new, op
+from tests.store.helpers import NOW, callback, finish, new, op, register_w1
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,6 +46,7 @@ async def _populate(path: Path, count: int) -> None:
     store = SqliteStore(path)
     await store.open()
     try:
+        await register_w1(store)
         for i in range(count):
             eid = f"e{i:04d}"
             await store.create_execution(new(eid, created_at=NOW))

@@ -22,7 +22,7 @@ from durable_engine._store.pg_copy import copy_database
 from durable_engine._store.pg_schema import PG_SCHEMA_VERSION
 from tests.cli.helpers import cli
 from tests.conftest import wait_for_status
-from tests.store.helpers import NOW, op, running
+from tests.store.helpers import NOW, op, register_w1, running
 
 
 def _build(db: str) -> Engine:
@@ -96,6 +96,7 @@ async def test_copy_moves_events_schedules_and_attempts(postgres_url: str, tmp_p
     sqlite = SqliteStore(source)
     await sqlite.open()
     try:
+        await register_w1(sqlite)
         fence = await running(sqlite, "e1")
         assert await sqlite.send_event("e1", "go", b"kept", NOW + 1) is None
         failed = op("e1", "1", OperationStatus.PENDING, error=b"boom", wake_at=NOW + 5)

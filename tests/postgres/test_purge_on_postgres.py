@@ -6,7 +6,7 @@ import asyncpg
 
 from durable_engine import OperationStatus, PostgresStore
 from durable_engine._store import EndAttempt
-from tests.store.helpers import NOW, callback, finish, op, running
+from tests.store.helpers import NOW, callback, finish, op, register_w1, running
 
 _TABLES = ("executions", "operations", "callbacks", "events", "attempts")
 _WHOLE = {"executions": 1, "operations": 2, "callbacks": 1, "events": 1, "attempts": 1}
@@ -34,6 +34,7 @@ async def test_a_purge_takes_the_events_and_kept_attempts_with_the_execution(
     store = PostgresStore(postgres_url)
     await store.open()
     try:
+        await register_w1(store)
         for execution_id in ("gone", "kept"):
             fence = await running(store, execution_id)
             await store.send_event(execution_id, "go", b"never received", NOW)
