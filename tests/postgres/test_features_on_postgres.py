@@ -11,6 +11,7 @@ from durable_engine import (
     DurableContext,
     Engine,
     ExecutionStatus,
+    PostgresStore,
     RetryStrategyConfig,
     StepConfig,
     create_retry_strategy,
@@ -26,8 +27,16 @@ RETRY = StepConfig(
 )
 
 
-def _engine(url: str, effects: Effects, clock: VirtualClock | None = None) -> Engine:
-    engine = Engine(url, in_memory_wait=0, clock=clock)
+def _engine(
+    url: str, effects: Effects, clock: VirtualClock | None = None, offset: float | None = None
+) -> Engine:
+    """An engine on `url`; with `offset`, its store takes that as its offset to the
+    server's clock rather than measuring one as it opens."""
+    if offset is None:
+        engine = Engine(url, in_memory_wait=0, clock=clock)
+    else:
+        store = PostgresStore(url, clock_offset=offset)
+        engine = Engine(store=store, in_memory_wait=0, clock=clock)
 
     @engine.durable_function(name="collect")
     async def collect(ctx: DurableContext, count: int) -> list[Any]:
@@ -90,7 +99,16 @@ async def test_events_custom_status_attempts_rerun_and_purge(
 
 async def test_two_engines_fire_each_minute_once(postgres_url: str, effects: Effects) -> None:
     clock = VirtualClock(START)
-    one, two = _engine(postgres_url, effects, clock), _engine(postgres_url, effects, clock)
+    # Each store measures the server's clock against the virtual one as it opens, while
+    # real time passes and the virtual clock stands still: two measurements apart could
+    # round to offsets an eighth of a second apart. One measurement serves both.
+    probe = PostgresStore(postgres_url)
+    probe.use_clock(clock.now)
+    await probe.open()
+    offset = probe.clock_offset
+    await probe.close()
+    one = _engine(postgres_url, effects, clock, offset)
+    two = _engine(postgres_url, effects, clock, offset)
     async with one, two:
         for minute in range(1, 4):
             clock.advance(60)
