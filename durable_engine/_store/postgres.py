@@ -124,6 +124,11 @@ class PostgresStore:
             "server_settings": {
                 "search_path": quote_ident(self.schema),
                 "application_name": f"durable_engine {purpose}".strip(),
+                # A process stopped inside a transaction (SIGSTOP, a VM paused) would
+                # hold its row locks, a worker row among them, until it ran again, and
+                # the workers taking over from it would wait on them: the server ends
+                # such a session instead, and the store reconnects when it runs again.
+                "idle_in_transaction_session_timeout": "5000",
             }
         }
 
