@@ -145,9 +145,11 @@ class Writer:
             except CommitUncertain as exc:
                 self._failing(exc)
                 self._drop()
-                if exc.xid is None or self._given_up(tries):
+                if self._given_up(tries):
                     raise
-                if await self._committed(exc.xid):
+                # A transaction that wrote nothing (no xid: say the server ended the
+                # session while this process was stopped) left nothing to find out.
+                if exc.xid is not None and await self._committed(exc.xid):
                     return exc.outcomes, exc.wrote, False
             except Exception as exc:
                 self._drop()  # whatever state it was left in, start afresh

@@ -115,8 +115,10 @@ class PostgresStore:
             conn: asyncpg.Connection[Any] = await driver.connect(
                 self.dsn, timeout=self._timeout, **self._settings(purpose)
             )
-        except (OSError, driver.PostgresError) as exc:
-            raise StoreError(f"cannot connect to PostgreSQL at {self.shown}: {exc}") from exc
+        except Exception as exc:
+            if isinstance(exc, driver.PostgresError) or is_disconnect(exc):
+                raise StoreError(f"cannot connect to PostgreSQL at {self.shown}: {exc}") from exc
+            raise
         return conn
 
     def _settings(self, purpose: str = "") -> dict[str, Any]:
@@ -153,7 +155,8 @@ class PostgresStore:
             )
         except BaseException as exc:
             conn.terminate()
-            if isinstance(exc, driver.PostgresError | OSError):
+            # A server restarting meanwhile is a StoreError too, not asyncpg's own.
+            if isinstance(exc, driver.PostgresError) or is_disconnect(exc):
                 raise StoreError(f"PostgreSQL at {self.shown}: {exc}") from exc
             raise
         self._writer = Writer(self.connect, conn, self.channel, self._token)

@@ -4,8 +4,10 @@ refusing a schema that is not its own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from durable_engine import (
     PostgresStore,
     StoreError,
 )
-from durable_engine._store import NewExecution, WorkerInfo
+from durable_engine._store import NewExecution, WorkerInfo, crashpoints
+from durable_engine._store import postgres as pg_module
 from durable_engine._store.pg_schema import MIGRATIONS, PG_SCHEMA_VERSION
 from tests.cli.helpers import cli
 from tests.conftest import Effects, recorded, wait_for_status
@@ -263,6 +266,68 @@ async def test_writes_go_on_after_the_writers_connection_is_dropped(postgres_url
             await conn.close()
         # Writes and reads find their connections gone, and open new ones.
         assert [await engine.run("flow", n) for n in range(3)] == [1, 2, 3]
+
+
+def _end_other_sessions(url: str) -> None:
+    """End every other session of the database, from a thread of its own (a persistence
+    hook cannot await)."""
+
+    async def end() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await conn.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(end(),))
+    thread.start()
+    thread.join()
+
+
+async def test_a_session_ended_before_a_commit_that_wrote_nothing_is_tried_again(
+    postgres_url: str,
+) -> None:
+    """The server ends the writer's session (as it does one idle in a transaction
+    while its process was stopped) just before the COMMIT of a transaction that wrote
+    nothing: the write is applied again on a new connection, not failed."""
+    store = PostgresStore(postgres_url)
+    await store.open()
+    ended: list[str] = []
+
+    def end_once(point: str) -> None:
+        if point == "before commit" and not ended:
+            ended.append(point)
+            _end_other_sessions(postgres_url)
+
+    try:
+        previous = crashpoints.install(end_once)
+        try:
+            assert await store.retry_blocked(["flow"], time.time()) == 0  # writes no row
+        finally:
+            crashpoints.install(previous)
+        assert ended == ["before commit"]
+        new, _ = await store.create_execution(
+            NewExecution("e1", None, "flow", b"", time.time(), owner=None)
+        )
+        assert new.execution_id == "e1"
+    finally:
+        await store.close()
+
+
+async def test_a_connection_lost_while_opening_is_a_store_error(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def lost(conn: object, schema: str) -> tuple[int, int]:
+        raise asyncpg.exceptions.InterfaceError(
+            "cannot call Transaction.__aexit__(): the underlying connection is closed"
+        )
+
+    monkeypatch.setattr(pg_module, "migrate", lost)
+    with pytest.raises(StoreError, match="underlying connection is closed"):
+        await PostgresStore(postgres_url).open()
 
 
 def test_the_command_line_takes_a_postgres_url(postgres_url: str, tmp_path: Path) -> None:
