@@ -30,6 +30,7 @@ from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
 from . import pg_events, pg_purging, pg_runs, pg_schedules, pg_writes
 from .base import Attempt, Change, Fence, Mutation, NewExecution, ScheduleRecord, WorkerInfo
 from .executions import listing_query
+from .histories import Histories, group_rows
 from .pg_batch import Job, is_disconnect, store_error
 from .pg_clock import (
     attempt_out,
@@ -83,6 +84,7 @@ class PostgresStore:
         self.pool_size = pool_size
         self._timeout = connect_timeout
         self._writer: Writer | None = None
+        self._histories = Histories(self._read_histories)
         self._listener: Listener | None = None
         self.channel = channel_for(self.schema)
         """Where this store's writes are announced (NOTIFY) and other stores' heard."""
@@ -273,11 +275,16 @@ class PostgresStore:
         return await self._read(read)
 
     async def load_operations(self, execution_id: str) -> list[Checkpoint]:
-        async def read(conn: Conn) -> list[Checkpoint]:
+        return await self._histories.load(execution_id)
+
+    async def _read_histories(self, execution_ids: list[str]) -> dict[str, list[Checkpoint]]:
+        async def read(conn: Conn) -> dict[str, list[Checkpoint]]:
             rows = await conn.fetch(
-                f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = $1", execution_id
+                f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = ANY($1::text[])",
+                execution_ids,
             )
-            return [self._checkpoint(row_to_checkpoint(tuple(r))) for r in rows]
+            found = [self._checkpoint(row_to_checkpoint(tuple(r))) for r in rows]
+            return group_rows(execution_ids, found)
 
         return await self._read(read)
 

@@ -25,7 +25,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .._errors import StoreError
 from .._models import Checkpoint, ExecutionRecord, ExecutionStatus
@@ -45,6 +45,7 @@ from .connection import ThreadedConnection, in_own_thread
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row, listing_query
 from .files import create_private_file, is_transient, open_hint, store_error, use_wal
 from .group_commit import OP_COLUMNS, Job, apply_batch, register_adapters, row_to_checkpoint
+from .histories import Histories, group_rows
 from .queued import fail_later_writes
 from .schema import SCHEMA_VERSION, migrate, not_ours_error, read_version
 
@@ -53,6 +54,10 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+_IDS_A_QUERY = 200
+"""Executions whose histories one statement reads (each bound as a parameter)."""
+_HISTORIES = f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id IN"
 
 _logger = logging.getLogger("durable_engine.store")
 
@@ -105,6 +110,7 @@ class SqliteStore:
         self._closing = False
         self._writer_task: asyncio.Task[None] | None = None
         self._observe: Callable[[float, int], None] | None = None
+        self._histories = Histories(self._read_histories)
 
     # -- outside an opened store -------------------------------------------
 
@@ -507,11 +513,16 @@ class SqliteStore:
         return await self._read(read)
 
     async def load_operations(self, execution_id: str) -> list[Checkpoint]:
-        def read(conn: sqlite3.Connection) -> list[Checkpoint]:
-            rows = conn.execute(
-                f"SELECT {OP_COLUMNS} FROM operations WHERE execution_id = ?", (execution_id,)
-            ).fetchall()
-            return [row_to_checkpoint(r) for r in rows]
+        return await self._histories.load(execution_id)
+
+    async def _read_histories(self, execution_ids: list[str]) -> dict[str, list[Checkpoint]]:
+        def read(conn: sqlite3.Connection) -> dict[str, list[Checkpoint]]:
+            rows: list[Any] = []
+            for at in range(0, len(execution_ids), _IDS_A_QUERY):
+                ids = execution_ids[at : at + _IDS_A_QUERY]
+                sql = f"{_HISTORIES} ({', '.join('?' * len(ids))})"
+                rows += conn.execute(sql, ids).fetchall()
+            return group_rows(execution_ids, [row_to_checkpoint(r) for r in rows])
 
         return await self._read(read)
 

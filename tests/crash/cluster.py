@@ -240,6 +240,10 @@ class Cluster:
             w.ended = True
             if code == CRASH_EXIT_CODE and w.crash_at is not None:
                 self.disruptions.append(Disruption("crash", w.proc.pid, time.time()))
+            elif code != 0 and self._refused_at_start(w, time.time()):
+                # It had found the server down and was exiting when SIGTERM came.
+                self.disruptions.append(Disruption("refused", w.proc.pid, time.time()))
+                self.refused.append(w)
             elif code != 0:
                 problems.append(f"worker {w.name} exited {code} on SIGTERM: {_tail(w.log)}")
         return problems

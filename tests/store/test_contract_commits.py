@@ -384,3 +384,22 @@ async def test_a_write_that_fails_fails_the_same_executions_later_writes_with_it
     assert results[2] is None
     assert await operations(store, "a") == {}
     assert set(await operations(store, "b")) == {"1", "2"}
+
+
+async def test_histories_loaded_at_once_each_get_their_own(store: Store) -> None:
+    """Histories asked for together (as a worker's claimed runs ask) are read together,
+    and each caller gets exactly its execution's checkpoints."""
+    expected = {}
+    for n in range(1, 260):  # more than one statement's worth of executions
+        execution_id = f"e{n}"
+        fence = await running(store, execution_id)
+        rows = [op(execution_id, str(i), OperationStatus.SUCCEEDED) for i in range(n % 4)]
+        await asyncio.gather(*(store.commit(fence, row) for row in rows))
+        expected[execution_id] = rows
+    asked = [*expected, "e1", "unknown", "e7"]
+    loaded = await asyncio.gather(*(store.load_operations(e) for e in asked))
+    for execution_id, history in zip(asked, loaded, strict=True):
+        want = expected.get(execution_id, [])
+        assert sorted(history, key=lambda c: c.op_id) == want
+    loaded[0].clear()  # a caller's list is its own, even for an id asked twice
+    assert sorted(loaded[-3], key=lambda c: c.op_id) == expected["e1"]
