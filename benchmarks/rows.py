@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import continue_as_new, memory, throughput, timers
+from . import continue_as_new, memory, postgres, throughput, timers
 from .beside_dbos import beside_dbos, dbos_missing
 from .suite import Row, Target
 
@@ -163,6 +163,46 @@ ROWS: tuple[Row, ...] = (
         minimum=4,
         ratio=False,
         measure=timers.lateness,
+    ),
+    Row(
+        name="postgres_checkpoints",
+        title="on PostgreSQL: {n} executions x 10 trivial async steps, starts gathered",
+        unit="checkpoints/s",
+        baseline="asyncpg executemany, 100 rows a transaction ({n} x 10 rows)",
+        baseline_unit="rows/s",
+        target=Target(">=", 20_000, text=">= 20,000/s and >= 0.5x executemany"),
+        full=1_000,
+        quick=200,
+        minimum=2,
+        measure=postgres.checkpoints,
+        unavailable=postgres.postgres_missing,
+        note=postgres.executemany_note,
+    ),
+    Row(
+        name="postgres_one_step",
+        title="on PostgreSQL: {n} one-step workflows, starts gathered, results awaited",
+        unit="workflows/s",
+        baseline="asyncpg INSERT, one a transaction ({n} rows)",
+        baseline_unit="rows/s",
+        target=Target(">=", 1, on="ratio", text=">= 1x one INSERT a transaction"),
+        full=1_000,
+        quick=200,
+        minimum=2,
+        measure=postgres.one_step,
+        unavailable=postgres.postgres_missing,
+    ),
+    Row(
+        name="postgres_two_workers",
+        title="on PostgreSQL: 2 worker processes serving {n} executions x 10 steps",
+        unit="checkpoints/s",
+        baseline="1 worker process, the same executions",
+        baseline_unit="checkpoints/s",
+        target=Target(">=", 1.5, on="ratio", text=">= 1.5x one worker"),
+        full=1_000,
+        quick=200,
+        minimum=2,
+        measure=postgres.two_workers,
+        unavailable=postgres.postgres_missing,
     ),
     Row(
         name="dbos",

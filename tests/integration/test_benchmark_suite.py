@@ -95,3 +95,22 @@ def test_a_row_whose_extra_is_missing_is_skipped_with_its_reason(tmp_path: Path)
     assert "dbos is not installed" in row["reason"]
     assert row["value"] is None
     assert "skipped: dbos is not installed" in proc.stdout
+
+
+def test_a_postgres_row_runs_on_a_throwaway_cluster(tmp_path: Path) -> None:
+    """The PostgreSQL rows start a local cluster of their own and stop it on exit."""
+    from tests.pg_cluster import find_bindir, missing_server
+
+    if find_bindir() is None:
+        missing_server("no PostgreSQL server binaries for the suite's PostgreSQL rows")
+    out = tmp_path / "bench.json"
+    proc = _suite(
+        "--only", "postgres_one_step", "--scale", "0.02", "--runs", "1", "--json", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    [row] = json.loads(out.read_text())["rows"]
+    assert row["name"] == "postgres_one_step" and row["size"] == 20
+    assert row["status"] in ("met", "not met")
+    assert row["value"] > 0 and row["baseline"]["value"] > 0
+    assert "asyncpg" in row["baseline"]["what"]
+    assert row["target"]["text"] == ">= 1x one INSERT a transaction"
