@@ -6,6 +6,9 @@ jobs through a queue; `run(fn, *args)` calls `fn(connection, *args)` on that thr
 and returns a future of its value: one thread round trip, however many statements
 `fn` runs. The result goes back with `loop.call_soon_threadsafe`, which wakes the
 event loop through its self-pipe: the one unavoidable cost of a round trip.
+`here(fn, *args)` saves that cost for a short job: it calls `fn` on the event loop's
+own thread, which is allowed only while the connection's thread has nothing to do
+(`idle`), so the connection is never used by two threads at once.
 
 The thread is started by `open` and ends with `close`, or as soon as the connection
 cannot be opened: an error from `open` is raised once the thread has ended. It is a
@@ -26,8 +29,11 @@ __all__ = ["ThreadedConnection", "in_own_thread"]
 
 T = TypeVar("T")
 
-_Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
-"""`(fn, args, future)`: run `fn(connection, *args)`, settle `future` with the outcome."""
+_Job = tuple[
+    Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None", "ThreadedConnection"
+]
+"""`(fn, args, future, owner)`: run `fn(connection, *args)`, settle `future` with the
+outcome through `owner`."""
 
 
 def _close(conn: sqlite3.Connection) -> None:
@@ -38,13 +44,15 @@ def _close(conn: sqlite3.Connection) -> None:
 class ThreadedConnection:
     """A `sqlite3.Connection` used from asyncio through a dedicated thread."""
 
-    __slots__ = ("_closed", "_jobs", "_thread")
+    __slots__ = ("_closed", "_conn", "_in_flight", "_jobs", "_thread")
 
-    def __init__(self, jobs: SimpleQueue[_Job], thread: threading.Thread) -> None:
+    def __init__(self, jobs: SimpleQueue[_Job]) -> None:
         """Use `ThreadedConnection.open`."""
         self._jobs = jobs
-        self._thread = thread
+        self._thread: threading.Thread | None = None
         self._closed = False
+        self._conn: sqlite3.Connection | None = None  # set by the thread once opened
+        self._in_flight = 0  # jobs handed to the thread and not yet settled on the loop
 
     @classmethod
     async def open(
@@ -56,14 +64,15 @@ class ThreadedConnection:
         Raises what opening raised, after the thread has ended."""
         jobs: SimpleQueue[_Job] = SimpleQueue()
         opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        connection = cls(jobs)
         thread = threading.Thread(
             target=_serve,
-            args=(path, connect or _connect, jobs, opened),
+            args=(path, connect or _connect, connection, opened),
             name="durable-sqlite",
             daemon=True,
         )
+        connection._thread = thread
         thread.start()
-        connection = cls(jobs, thread)
         try:
             await opened
         except asyncio.CancelledError:
@@ -80,13 +89,34 @@ class ThreadedConnection:
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((fn, args, future))
+        self._in_flight += 1
+        self._jobs.put((fn, args, future, self))
         return future
+
+    @property
+    def idle(self) -> bool:
+        """Whether the connection's thread has no job, queued or running: `here` may run."""
+        return self._in_flight == 0 and self._conn is not None and not self._closed
+
+    def here(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(connection, *args)` called now, on the calling (event loop) thread. Only
+        while `idle`: nothing else uses the connection then, and nothing can start to
+        until this returns."""
+        if not self.idle:
+            raise RuntimeError("the connection's thread is busy")
+        assert self._conn is not None
+        return fn(self._conn, *args)
+
+    def _landed(self, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+        """A job's outcome, back on the event loop: its thread is done with it."""
+        self._in_flight -= 1
+        _settle(future, ok, value)
 
     async def close(self) -> None:
         """Close the connection once the jobs queued before have run; the thread ends."""
         if self._closed:
             return
+        assert self._thread is not None
         if not self._thread.is_alive():  # it ended as its event loop closed under it
             self._closed = True
             return
@@ -101,39 +131,42 @@ class ThreadedConnection:
     def _stop(self) -> None:
         if not self._closed:
             self._closed = True
-            self._jobs.put((_close, (), None))
+            self._jobs.put((_close, (), None, self))
 
 
 def _connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level=None)
+    # Used from the event loop's thread too (`here`), never from two threads at once.
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
 
 def _serve(
     path: str,
     connect: Callable[[str], sqlite3.Connection],
-    jobs: SimpleQueue[_Job],
+    connection: ThreadedConnection,
     opened: asyncio.Future[None],
 ) -> None:
     """The connection's thread: open `path`, then run jobs until the closing one."""
+    jobs = connection._jobs
     try:
         conn = connect(path)
     except BaseException as exc:
         _report(opened, False, exc)
         return
+    connection._conn = conn
     if not _report(opened, True, None):
         conn.close()
         return
     while True:
-        fn, args, future = jobs.get()
+        fn, args, future, owner = jobs.get()
         try:
             value, ok = fn(conn, *args), True
         except BaseException as exc:
             value, ok = exc, False
         if fn is _close:
             if future is not None:
-                _report(future, ok, value)
+                _report(future, ok, value, owner._landed)
             return
-        if not _report(future, ok, value):  # type: ignore[arg-type]
+        if not _report(future, ok, value, owner._landed):  # type: ignore[arg-type]
             conn.close()  # its event loop is gone: no one awaits the jobs any more
             return
 
@@ -160,10 +193,16 @@ async def in_own_thread(fn: Callable[..., T], *args: Any) -> T:
             thread.join()
 
 
-def _report(future: asyncio.Future[Any], ok: bool, value: Any) -> bool:
-    """Settle `future` on its event loop; False if that loop has closed."""
+def _report(
+    future: asyncio.Future[Any],
+    ok: bool,
+    value: Any,
+    settle: Callable[[asyncio.Future[Any], bool, Any], None] | None = None,
+) -> bool:
+    """Settle `future` on its event loop (through `settle`, if given); False if that
+    loop has closed."""
     try:
-        future.get_loop().call_soon_threadsafe(_settle, future, ok, value)
+        future.get_loop().call_soon_threadsafe(settle or _settle, future, ok, value)
     except RuntimeError:  # the event loop is closed
         return False
     return True

@@ -3,7 +3,8 @@
 The store's writer has two persistence points per transaction: just before its
 `COMMIT` and just after. A hook installed with `install` (or
 `SqliteStore.set_persistence_hook`) is called at each with `"before commit"` or
-`"after commit"`, on the database thread. Crash tests install one that ends the
+`"after commit"`, on the database thread (while one is installed, the store applies
+no batch on the event loop's thread). Crash tests install one that ends the
 process at the k-th point, as a SIGKILL at that instant would; a hook that raises
 before the commit makes that transaction fail. With no hook (the default) a point
 costs one comparison per transaction.

@@ -46,6 +46,7 @@ __all__ = [
     "OP_COLUMNS",
     "WAKE_PARENT",
     "Job",
+    "Outcome",
     "apply_batch",
     "register_adapters",
     "row_to_checkpoint",

@@ -3,7 +3,13 @@
 Every write goes through one list of pending jobs. The writer task takes whatever has gathered,
 applies it in one `BEGIN IMMEDIATE` transaction on the database thread, commits,
 then resolves each caller's future: a thousand executions share one commit, and a
-batch costs one thread round trip whatever its size.
+batch costs one thread round trip whatever its size. A small batch of commits and
+creations, when the database thread has nothing else to do, is applied on the event
+loop's own thread instead (`_INLINE_MOST`): the round trip would cost more than the
+transaction. It does not wait there for another process's lock (`busy_timeout` 0):
+finding the file locked, it hands the batch to the database thread, which waits. Nor
+does it copy the `-wal` file back into the database there (`wal_autocheckpoint` 0):
+every `_INLINE_RUN`-th batch goes to the database thread, whose commit does that.
 
 Two connections, each with a thread of its own (`ThreadedConnection`): the writer's,
 and a read-only one for reads, so reads do not queue behind commits. An in-memory
@@ -44,7 +50,14 @@ from .base import (
 from .connection import ThreadedConnection, in_own_thread
 from .executions import EXEC_COLUMNS, CreateExecution, execution_from_row, listing_query
 from .files import create_private_file, is_transient, open_hint, store_error, use_wal
-from .group_commit import OP_COLUMNS, Job, apply_batch, register_adapters, row_to_checkpoint
+from .group_commit import (
+    OP_COLUMNS,
+    Job,
+    Outcome,
+    apply_batch,
+    register_adapters,
+    row_to_checkpoint,
+)
 from .histories import Histories, group_rows
 from .queued import fail_later_writes
 from .schema import SCHEMA_VERSION, migrate, not_ours_error, read_version
@@ -54,6 +67,18 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+_INLINE_MOST = 8
+"""The most writes a batch may carry to be applied on the event loop's thread. Larger
+batches go to the database thread, where SQLite runs without holding up the loop."""
+_INLINE_SYNC = ("OFF", "NORMAL")
+"""Modes whose commits do not wait for the disk (in WAL), so may run on the loop."""
+_INLINE_RUN = 200
+"""Batches applied on the loop in a row, at most, before one goes to the database
+thread: that commit checkpoints the `-wal` file once it has grown past SQLite's
+threshold (1000 pages), so the file stays bounded and the loop never waits for disks."""
+_AUTOCHECKPOINT = 1000
+"""SQLite's default `wal_autocheckpoint`, in pages: what the database thread uses."""
 
 _IDS_A_QUERY = 200
 """Executions whose histories one statement reads (each bound as a parameter)."""
@@ -101,6 +126,12 @@ class SqliteStore:
         """Seconds a write waits for another process's write lock before it counts as
         failed (SQLite's busy handler)."""
         self._busy_ms = int(busy_timeout * 1000)
+        self._inline = sync in _INLINE_SYNC
+        # The writer's connection waits for locks and checkpoints (the database thread's
+        # settings), or neither (the loop's); and how many batches ran on the loop since
+        # the database thread last had one.
+        self._waits = True
+        self._inline_run = 0
         self._failure: tuple[StoreError, float] | None = None
         self._give_up: asyncio.Event | None = None
         self._writer: ThreadedConnection | None = None
@@ -168,7 +199,9 @@ class SqliteStore:
         """For tests: call `hook("before commit")` and `hook("after commit")` around each
         transaction of the writer, on the database thread, in every store of the process
         (None: no hook, the default). Returns the hook it replaces. Crash tests end the
-        process from it at a chosen point."""
+        process from it at a chosen point. While a hook is installed, no batch is
+        applied on the event loop's thread, so a hook that waits holds up only the
+        database thread, as a slow disk would."""
         return crashpoints.install(hook)
 
     # -- lifecycle ---------------------------------------------------------
@@ -187,6 +220,7 @@ class SqliteStore:
             create_private_file(self.path)
         try:
             self._writer = await ThreadedConnection.open(self.path)
+            self._waits, self._inline_run = True, 0
             await self._writer.run(self._setup, True)
             if self.memory:
                 self._reader = self._writer
@@ -347,7 +381,17 @@ class SqliteStore:
             observe = self._observe
             began = time.perf_counter() if observe is not None else 0.0
             try:
-                outcomes = await writer.run(apply_batch, jobs)
+                if (
+                    self._inline
+                    and self._inline_run < _INLINE_RUN
+                    and crashpoints.hook is None
+                    and not retained
+                    and _small(jobs)
+                    and writer.idle
+                ):
+                    outcomes = await self._apply_here(writer, jobs)
+                else:
+                    outcomes = await writer.run(self._apply_waiting, jobs)
             except Exception as exc:
                 error = self._error(exc)
                 if not isinstance(error, StoreError):
@@ -381,6 +425,34 @@ class SqliteStore:
                 future = job[0]
                 if not future.done():
                     future.set_result(None)
+
+    async def _apply_here(self, writer: ThreadedConnection, jobs: list[Job]) -> list[Outcome]:
+        """Apply `jobs` on this thread if the write lock is free at once; else (or on
+        any transient failure) on the database thread, as usual."""
+        try:
+            return writer.here(self._apply_now, jobs)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+        return await writer.run(self._apply_waiting, jobs)
+
+    def _apply_now(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
+        """`apply_batch` on the loop's thread: neither waiting for a lock nor checkpointing."""
+        if self._waits:
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._waits = False
+        self._inline_run += 1
+        return apply_batch(conn, jobs)
+
+    def _apply_waiting(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
+        """`apply_batch` on the database thread, as long as a lock takes, checkpointing."""
+        if not self._waits:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {_AUTOCHECKPOINT}")
+            self._waits = True
+        self._inline_run = 0
+        return apply_batch(conn, jobs)
 
     def _keep(
         self,
@@ -849,6 +921,13 @@ class SqliteStore:
         # Read on the writer's connection: its data_version moves only for commits made
         # by other connections, i.e. other processes, never for this store's own writes.
         return await self._on(self._writer or self._reader, _data_version)
+
+
+def _small(jobs: list[Job]) -> bool:
+    """Few enough writes, each a commit or a creation, to apply on the loop's thread."""
+    return len(jobs) <= _INLINE_MOST and all(
+        job[1] is None or type(job[1]) is CreateExecution for job in jobs
+    )
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

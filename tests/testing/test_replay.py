@@ -483,7 +483,14 @@ async def test_an_error_replayed_before_a_task_calls_its_operation_is_no_diverge
 
     async def checkout(ctx: DurableContext, _: Any) -> Any:
         audit = asyncio.create_task(ctx.step(lambda s: work("audit", 1), name="audit"))
-        await ctx.step(declined, name="charge", config=no_retry)
+
+        async def decline_after_the_audit(s: StepContext) -> None:
+            # A step returns once its outcome is committed: the audit is then in the
+            # history, whichever of the two would otherwise have landed first.
+            await asyncio.wait({audit})
+            declined(s)
+
+        await ctx.step(decline_after_the_audit, name="charge", config=no_retry)
         return await audit
 
     async def in_a_child(ctx: DurableContext, _: Any) -> Any:
