@@ -389,7 +389,8 @@ class SqliteStore:
                     and _small(jobs)
                     and writer.idle
                 ):
-                    outcomes = await self._apply_here(writer, jobs)
+                    here = self._apply_here(writer, jobs)
+                    outcomes = await writer.run(self._apply_waiting, jobs) if here is None else here
                 else:
                     outcomes = await writer.run(self._apply_waiting, jobs)
             except Exception as exc:
@@ -426,15 +427,15 @@ class SqliteStore:
                 if not future.done():
                     future.set_result(None)
 
-    async def _apply_here(self, writer: ThreadedConnection, jobs: list[Job]) -> list[Outcome]:
-        """Apply `jobs` on this thread if the write lock is free at once; else (or on
-        any transient failure) on the database thread, as usual."""
+    def _apply_here(self, writer: ThreadedConnection, jobs: list[Job]) -> list[Outcome] | None:
+        """Apply `jobs` on this thread if the write lock is free at once; None if it was
+        not (or on any transient failure): the database thread applies them, as usual."""
         try:
             return writer.here(self._apply_now, jobs)
         except Exception as exc:
             if not is_transient(exc):
                 raise
-        return await writer.run(self._apply_waiting, jobs)
+        return None
 
     def _apply_now(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
         """`apply_batch` on the loop's thread: neither waiting for a lock nor checkpointing."""
