@@ -146,7 +146,9 @@ def run_trial(
                 restart_server()
                 cluster.outages.append((down, time.time()))
                 outcome.server_restarts += 1
-            if all_ended(target, len(started)):
+            # A restart still due comes first: the trial promised one, and workers must
+            # live through it even when their executions ended early.
+            if not restart_at and all_ended(target, len(started)):
                 break
             if time.monotonic() > deadline:
                 problems.append(
